@@ -1,0 +1,52 @@
+# tlsharden: build in place, test, demo, install.
+LUA         ?= lua5.4
+LUA_PC      ?= lua5.4
+PKG_CONFIG  ?= pkg-config
+CC          ?= cc
+
+# The C sources of tlsharden.core; the rockspec lists the same files
+# (spec/build_spec.lua checks that they agree).
+SRCS = src/core.c src/protocol.c src/luasec.c
+HDRS = src/tlsharden.h
+
+WARN      = -std=c99 -Wall -Wextra -Werror -pedantic
+DEFS      = -D_POSIX_C_SOURCE=200809L -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LUA_PC) openssl 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null)
+CFLAGS    ?= -O2 -g
+ALL_CFLAGS = $(WARN) $(DEFS) $(PKG_CFLAGS) $(CFLAGS) -fPIC
+SAN_FLAGS  = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+
+CORE      = build/tlsharden/core.so
+CORE_ASAN = build/asan/tlsharden/core.so
+
+.PHONY: all deps asan test demo install clean
+
+all: $(CORE)
+
+$(CORE): $(SRCS) $(HDRS)
+	@mkdir -p $(dir $@)
+	@$(CC) $(ALL_CFLAGS) -shared -o $@ $(SRCS) $(PKG_LIBS)
+
+asan: $(CORE_ASAN)
+
+$(CORE_ASAN): $(SRCS) $(HDRS)
+	@mkdir -p $(dir $@)
+	@$(CC) $(WARN) $(DEFS) $(PKG_CFLAGS) $(SAN_FLAGS) -fPIC -shared -o $@ $(SRCS) $(PKG_LIBS)
+
+deps:
+	@sh scripts/install-deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all asan
+	@sh scripts/run-tests.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh scripts/demo.sh
+
+install: deps
+	@sh scripts/luarocks-make.sh $(LUAROCKS_FLAGS)
+
+clean:
+	rm -rf build

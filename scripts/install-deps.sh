@@ -1,0 +1,28 @@
+#!/bin/sh
+# Install the Debian packages tlsharden needs to build, test and run.
+# As root it runs apt-get; otherwise it prints the command and stops.
+set -eu
+
+PACKAGES="${TLSHARDEN_PACKAGES:-make gcc pkg-config openssl lua5.4 liblua5.4-dev libssl-dev
+  lua-sec lua-socket lua-busted luarocks lua-cjson prosody sslscan testssl.sh}"
+
+missing=""
+for p in $PACKAGES; do
+  if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing="$missing $p"
+  fi
+done
+[ -z "$missing" ] && exit 0
+
+cmd="apt-get install -y --no-install-recommends$missing"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "tlsharden: missing Debian packages:$missing" >&2
+  echo "tlsharden: run as root:  apt-get update && $cmd" >&2
+  exit 1
+fi
+echo "tlsharden: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2
+# Installing prosody starts its service on some systems; the tests use
+# their own ports and configs, so that is harmless.
+apt-get install -y -qq --no-install-recommends $missing >&2

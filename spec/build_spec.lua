@@ -1,0 +1,57 @@
+-- The Makefile and the rockspec must build the same C sources.
+local sh = require "spec.helpers.sh"
+local function read(path)
+  local f = assert(io.open(path))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+describe("build files", function()
+  it("list the same C sources in the Makefile and the rockspec", function()
+    local make = read("Makefile"):match("\nSRCS%s*=%s*([^\n]*)")
+    local from_make = {}
+    for src in make:gmatch("%S+") do from_make[#from_make + 1] = src end
+    local rock = {}
+    local env = {}
+    assert(load(read("tlsharden-scm-1.rockspec"), "rockspec", "t", env))()
+    for _, src in ipairs(env.build.modules["tlsharden.core"].sources) do rock[#rock + 1] = src end
+    table.sort(from_make)
+    table.sort(rock)
+    assert.same(from_make, rock)
+  end)
+
+  it("list every C file under src/", function()
+    local files = sh.lines("ls src/*.c")
+    local make = read("Makefile"):match("\nSRCS%s*=%s*([^\n]*)")
+    for _, f in ipairs(files) do
+      assert.truthy(make:find(f, 1, true), f .. " is not in SRCS")
+    end
+  end)
+
+  it("ship every Lua module under lua/ in the rockspec", function()
+    local env = {}
+    assert(load(read("tlsharden-scm-1.rockspec"), "rockspec", "t", env))()
+    for _, line in ipairs(sh.lines("cd lua && find . -name '*.lua' | sort")) do
+      local found = false
+      for _, v in pairs(env.build.modules) do
+        if v == "lua/" .. line:sub(3) then found = true end
+      end
+      for _, v in pairs(env.build.install and env.build.install.lua or {}) do
+        if v == "lua/" .. line:sub(3) then found = true end
+      end
+      assert.is_true(found, line .. " is not installed by the rockspec")
+    end
+  end)
+end)
+
+describe("test harness", function()
+  it("loads the sanitizer build of the core in the sanitizer suite", function()
+    local path = package.searchpath("tlsharden.core", package.cpath)
+    if os.getenv("TLSHARDEN_SANITIZED") then
+      assert.matches("/build/asan/tlsharden/core.so", path, 1, true)
+    else
+      assert.matches("/build/tlsharden/core.so", path, 1, true)
+    end
+  end)
+end)

@@ -1,0 +1,51 @@
+/* tlsharden.core: the C half of tlsharden. Each capability lives in its own
+ * file; this one only holds shared helpers and the module table. */
+#include <stdarg.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/opensslv.h>
+
+#include "tlsharden.h"
+
+int th_error(lua_State *L, const char *fn, const char *fmt, ...) {
+  va_list ap;
+  luaL_where(L, 1);
+  lua_pushfstring(L, "tlsharden.%s: ", fn);
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  lua_concat(L, 3);
+  return lua_error(L);
+}
+
+void th_push_ssl_errors(lua_State *L, const char *fallback) {
+  luaL_Buffer b;
+  unsigned long e;
+  int n = 0;
+  char buf[256];
+  luaL_buffinit(L, &b);
+  while ((e = ERR_get_error()) != 0) {
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (n++ > 0) luaL_addstring(&b, "; ");
+    luaL_addstring(&b, buf);
+  }
+  if (n == 0) luaL_addstring(&b, fallback);
+  luaL_pushresult(&b);
+}
+
+static const luaL_Reg core_funcs[] = {
+  {"protocol", th_protocol},
+  {"versions", th_versions_in_force},
+  {NULL, NULL}
+};
+
+int luaopen_tlsharden_core(lua_State *L) {
+  luaL_newlib(L, core_funcs);
+  lua_pushliteral(L, TH_VERSION);
+  lua_setfield(L, -2, "_VERSION");
+  lua_pushstring(L, OpenSSL_version(OPENSSL_VERSION));
+  lua_setfield(L, -2, "openssl_version");
+  lua_pushinteger(L, (lua_Integer)OpenSSL_version_num());
+  lua_setfield(L, -2, "openssl_version_number");
+  return 1;
+}

@@ -1,0 +1,140 @@
+/* Access to the objects LuaSec 1.x creates. LuaSec exports no C API, so its
+ * userdata are reached through their metatable names and a mirror of their
+ * layout, which is validated against pointers LuaSec itself stores before
+ * anything is read from it. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "tlsharden.h"
+
+/* LuaSec's context userdata (src/context.h, v0.9 to 1.3). */
+typedef struct lsec_context {
+  SSL_CTX *context;
+  lua_State *L;
+  void *dh_param;
+  void *alpn;
+  int mode;
+} lsec_context;
+
+/* LuaSec's bundled LuaSocket pieces and its connection userdata (src/ssl.h). */
+typedef struct lsec_io { void *ctx; void *send, *recv, *error; } lsec_io;
+typedef struct lsec_timeout { double block, total, start; } lsec_timeout;
+typedef struct lsec_buffer {
+  double birthday;
+  size_t sent, received;
+  lsec_io *io;
+  lsec_timeout *tm;
+  size_t first, last;
+  char data[8192];
+} lsec_buffer;
+typedef struct lsec_connection {
+  int sock;
+  lsec_io io;
+  lsec_buffer buf;
+  lsec_timeout tm;
+  SSL *ssl;
+  int state;
+  int error;
+} lsec_connection;
+
+SSL_CTX *th_test_context(lua_State *L, int idx, int *mode) {
+  lsec_context *c = (lsec_context *)luaL_testudata(L, idx, TH_LUASEC_CONTEXT);
+  if (c == NULL || c->context == NULL) return NULL;
+  if (SSL_CTX_get_app_data(c->context) != (void *)c) return NULL;
+  if (mode) *mode = c->mode;
+  return c->context;
+}
+
+SSL_CTX *th_check_context(lua_State *L, int idx, const char *fn, int *mode) {
+  lsec_context *c = (lsec_context *)luaL_testudata(L, idx, TH_LUASEC_CONTEXT);
+  if (c == NULL)
+    return (SSL_CTX *)(size_t)th_error(L, fn, "bad argument #%d: expected a LuaSec"
+        " context (ssl.newcontext), got %s", idx, luaL_typename(L, idx));
+  if (c->context == NULL)
+    return (SSL_CTX *)(size_t)th_error(L, fn, "bad argument #%d: the LuaSec context"
+        " is closed", idx);
+  /* LuaSec keeps its own userdata as the SSL_CTX app data: if that does not
+   * hold, the layout is not the one mirrored here and nothing is read. */
+  if (SSL_CTX_get_app_data(c->context) != (void *)c)
+    return (SSL_CTX *)(size_t)th_error(L, fn, "bad argument #%d: unknown LuaSec"
+        " context layout; this LuaSec version is not supported", idx);
+  if (mode) *mode = c->mode;
+  return c->context;
+}
+
+SSL *th_check_connection(lua_State *L, int idx, const char *fn) {
+  lsec_connection *c = (lsec_connection *)luaL_testudata(L, idx, TH_LUASEC_CONNECTION);
+  if (c == NULL)
+    return (SSL *)(size_t)th_error(L, fn, "bad argument #%d: expected a LuaSec"
+        " connection (ssl.wrap), got %s", idx, luaL_typename(L, idx));
+  /* The connection points into itself; a different layout breaks this. */
+  if (c->io.ctx != (void *)c || c->buf.io != &c->io || c->buf.tm != &c->tm)
+    return (SSL *)(size_t)th_error(L, fn, "bad argument #%d: unknown LuaSec"
+        " connection layout; this LuaSec version is not supported", idx);
+  if (c->ssl == NULL)
+    return (SSL *)(size_t)th_error(L, fn, "bad argument #%d: the LuaSec connection"
+        " is closed", idx);
+  return c->ssl;
+}
+
+/* OpenSSL's own rule: the enabled versions are the first contiguous run of
+ * versions that lie within min/max and are not switched off by an option. */
+static int version_disabled(SSL_CTX *ctx, int i) {
+  static const uint64_t no_flags[TH_NVERSIONS] = {
+    SSL_OP_NO_SSLv3, SSL_OP_NO_TLSv1, SSL_OP_NO_TLSv1_1, SSL_OP_NO_TLSv1_2,
+    SSL_OP_NO_TLSv1_3
+  };
+  long min = SSL_CTX_get_min_proto_version(ctx);
+  long max = SSL_CTX_get_max_proto_version(ctx);
+  int v = th_versions[i].number;
+  if ((SSL_CTX_get_options(ctx) & no_flags[i]) != 0) return 1;
+  if (min != 0 && v < min) return 1;
+  if (max != 0 && v > max) return 1;
+#ifdef OPENSSL_NO_SSL3
+  if (v == SSL3_VERSION) return 1;
+#endif
+  return 0;
+}
+
+int th_ctx_versions(SSL_CTX *ctx, int *lo, int *hi) {
+  int i = 0;
+  while (i < TH_NVERSIONS && version_disabled(ctx, i)) i++;
+  if (i == TH_NVERSIONS) return 0;
+  *lo = i;
+  while (i + 1 < TH_NVERSIONS && !version_disabled(ctx, i + 1)) i++;
+  *hi = i;
+  return 1;
+}
+
+void th_push_ctx_versions(lua_State *L, SSL_CTX *ctx) {
+  int lo, hi, i, n = 0;
+  long max = SSL_CTX_get_max_proto_version(ctx);
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, SSL_CTX_get_min_proto_version(ctx));
+  lua_setfield(L, -2, "min_proto_version");
+  lua_pushinteger(L, max);
+  lua_setfield(L, -2, "max_proto_version");
+  lua_newtable(L);
+  if (th_ctx_versions(ctx, &lo, &hi)) {
+    for (i = lo; i <= hi; i++) {
+      lua_pushstring(L, th_versions[i].name);
+      lua_rawseti(L, -2, ++n);
+    }
+    lua_pushstring(L, th_versions[lo].name);
+    lua_setfield(L, -3, "min");
+    /* Open ended only when nothing caps the top version. */
+    if (hi < TH_NVERSIONS - 1 || max != 0) {
+      lua_pushstring(L, th_versions[hi].name);
+      lua_setfield(L, -3, "max");
+    }
+  }
+  lua_setfield(L, -2, "versions");
+}
+
+/* tlsharden.versions(ctx): the protocol versions a context really allows. */
+int th_versions_in_force(lua_State *L) {
+  SSL_CTX *ctx = th_check_context(L, 1, "versions", NULL);
+  th_push_ctx_versions(L, ctx);
+  return 1;
+}

@@ -1,0 +1,61 @@
+/* Internal interface shared by the C files of tlsharden.core. */
+#ifndef TLSHARDEN_H
+#define TLSHARDEN_H
+
+#include <lua.h>
+#include <lauxlib.h>
+#include <openssl/ssl.h>
+
+#define TH_VERSION "0.1.0"
+
+/* One protocol version this library knows about. */
+typedef struct th_version {
+  const char *name;     /* canonical LuaSec-style name: "tlsv1_2" */
+  const char *label;    /* human label: "TLS 1.2" */
+  const char *no_option; /* LuaSec option that disables it: "no_tlsv1_2" */
+  int number;           /* OpenSSL wire version: TLS1_2_VERSION */
+} th_version;
+
+/* Versions in ascending order, terminated by a zeroed entry. */
+extern const th_version th_versions[];
+#define TH_NVERSIONS 5
+
+/* A parsed protocol specification: indices into th_versions. */
+typedef struct th_range {
+  int lo;        /* index of the lowest enabled version */
+  int hi;        /* index of the highest enabled version */
+  int open_hi;   /* 1 when the spec sets no upper bound */
+  int open_lo;   /* 1 when the spec sets no lower bound ("any") */
+  const char *form; /* "exact", "floor", "any", "set", "range", "list" */
+} th_range;
+
+/* Index of a version by wire number, or -1. */
+int th_version_index(int number);
+
+/* Parse the protocol spec at stack index idx. On failure pushes an error
+ * message (without function prefix) and returns 0. */
+int th_protocol_parse(lua_State *L, int idx, th_range *out);
+
+/* Raise "tlsharden.<fn>: <message>" with printf-style arguments. */
+int th_error(lua_State *L, const char *fn, const char *fmt, ...);
+
+/* Push OpenSSL's queued errors as one string and clear the queue. */
+void th_push_ssl_errors(lua_State *L, const char *fallback);
+
+/* LuaSec objects (luasec.c). The th_check_* functions raise a Lua error
+ * naming fn and the argument; th_test_context returns NULL instead. */
+#define TH_LUASEC_CONTEXT "SSL:Context"
+#define TH_LUASEC_CONNECTION "SSL:Connection"
+SSL_CTX *th_test_context(lua_State *L, int idx, int *mode);
+SSL_CTX *th_check_context(lua_State *L, int idx, const char *fn, int *mode);
+SSL *th_check_connection(lua_State *L, int idx, const char *fn);
+/* The versions a context really enables, as indices; 0 when none. */
+int th_ctx_versions(SSL_CTX *ctx, int *lo, int *hi);
+/* Push { min, max, versions, min_proto_version, max_proto_version }. */
+void th_push_ctx_versions(lua_State *L, SSL_CTX *ctx);
+
+/* Module functions, one group per C file. */
+int th_protocol(lua_State *L);        /* protocol.c */
+int th_versions_in_force(lua_State *L); /* luasec.c */
+
+#endif

@@ -1,0 +1,46 @@
+rockspec_format = "3.0"
+package = "tlsharden"
+version = "scm-1"
+
+source = {
+  url = "file://.",
+}
+
+description = {
+  summary = "Hard-to-get-wrong TLS for LuaSec servers such as Prosody",
+  detailed = [[
+tlsharden parses protocol floors, merges layered TLS options the way Prosody
+does, hardens and inspects real LuaSec contexts, checks certificate chains
+and forward secrecy, and grades the result.
+]],
+  license = "MIT",
+}
+
+dependencies = {
+  "lua >= 5.4",
+  "luasec",
+}
+
+external_dependencies = {
+  OPENSSL = {
+    header = "openssl/ssl.h",
+    library = "ssl",
+  },
+  CRYPTO = {
+    library = "crypto",
+  },
+}
+
+build = {
+  type = "builtin",
+  modules = {
+    ["tlsharden.core"] = {
+      sources = { "src/core.c", "src/protocol.c", "src/luasec.c" },
+      libraries = { "ssl", "crypto" },
+      incdirs = { "$(OPENSSL_INCDIR)" },
+      libdirs = { "$(OPENSSL_LIBDIR)", "$(CRYPTO_LIBDIR)" },
+      defines = { "_POSIX_C_SOURCE=200809L", "OPENSSL_API_COMPAT=30000", "OPENSSL_NO_DEPRECATED" },
+    },
+    ["tlsharden"] = "lua/tlsharden/init.lua",
+  },
+}
