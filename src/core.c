@@ -36,6 +36,7 @@ void th_push_ssl_errors(lua_State *L, const char *fallback) {
 static const luaL_Reg core_funcs[] = {
   {"protocol", th_protocol},
   {"versions", th_versions_in_force},
+  {"option_names", th_option_names},
   {NULL, NULL}
 };
 

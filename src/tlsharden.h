@@ -2,6 +2,8 @@
 #ifndef TLSHARDEN_H
 #define TLSHARDEN_H
 
+#include <stdint.h>
+
 #include <lua.h>
 #include <lauxlib.h>
 #include <openssl/ssl.h>
@@ -42,6 +44,19 @@ int th_error(lua_State *L, const char *fn, const char *fmt, ...);
 /* Push OpenSSL's queued errors as one string and clear the queue. */
 void th_push_ssl_errors(lua_State *L, const char *fallback);
 
+/* OpenSSL option names as LuaSec spells them (options.c), sorted by name.
+ * mask marks names covering several bits ("all", "no_ssl_mask"); flag is 0
+ * for options that do nothing on OpenSSL 3 (no_sslv2, single_dh_use...). */
+typedef struct th_option {
+  const char *name;
+  uint64_t flag;
+  int mask;
+} th_option;
+extern const th_option th_options[];
+const th_option *th_option_find(const char *name);
+/* Push a sorted list of the (non-mask, non-zero) option names set in set. */
+void th_push_option_names(lua_State *L, uint64_t set);
+
 /* LuaSec objects (luasec.c). The th_check_* functions raise a Lua error
  * naming fn and the argument; th_test_context returns NULL instead. */
 #define TH_LUASEC_CONTEXT "SSL:Context"
@@ -57,5 +72,6 @@ void th_push_ctx_versions(lua_State *L, SSL_CTX *ctx);
 /* Module functions, one group per C file. */
 int th_protocol(lua_State *L);        /* protocol.c */
 int th_versions_in_force(lua_State *L); /* luasec.c */
+int th_option_names(lua_State *L);      /* options.c */
 
 #endif

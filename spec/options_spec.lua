@@ -1,0 +1,11 @@
+local ssl = require "ssl"
+local tlsharden = require "tlsharden"
+
+describe("tlsharden.option_names", function()
+  it("lists exactly the option names LuaSec accepts", function()
+    local luasec = {}
+    for name in pairs(ssl.config.options) do luasec[#luasec + 1] = name end
+    table.sort(luasec)
+    assert.same(luasec, tlsharden.option_names())
+  end)
+end)

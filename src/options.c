@@ -1,0 +1,96 @@
+/* The OpenSSL option names LuaSec 1.x accepts in `options`: SSL_OP_* lower
+ * cased without the prefix. Some are 0 on OpenSSL 3 (kept for old configs);
+ * a few are masks of several bits. */
+#include <string.h>
+
+#include "tlsharden.h"
+
+#define OPT(name, flag) {name, (uint64_t)(flag), 0}
+#define MASK(name, flag) {name, (uint64_t)(flag), 1}
+
+const th_option th_options[] = {
+  MASK("all", SSL_OP_ALL),
+  OPT("allow_client_renegotiation", SSL_OP_ALLOW_CLIENT_RENEGOTIATION),
+  OPT("allow_no_dhe_kex", SSL_OP_ALLOW_NO_DHE_KEX),
+  OPT("allow_unsafe_legacy_renegotiation", SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION),
+  OPT("cipher_server_preference", SSL_OP_CIPHER_SERVER_PREFERENCE),
+  OPT("cisco_anyconnect", SSL_OP_CISCO_ANYCONNECT),
+  OPT("cleanse_plaintext", SSL_OP_CLEANSE_PLAINTEXT),
+  OPT("cookie_exchange", SSL_OP_COOKIE_EXCHANGE),
+  OPT("cryptopro_tlsext_bug", SSL_OP_CRYPTOPRO_TLSEXT_BUG),
+  OPT("disable_tlsext_ca_names", SSL_OP_DISABLE_TLSEXT_CA_NAMES),
+  OPT("dont_insert_empty_fragments", SSL_OP_DONT_INSERT_EMPTY_FRAGMENTS),
+  OPT("enable_ktls", SSL_OP_ENABLE_KTLS),
+  OPT("enable_middlebox_compat", SSL_OP_ENABLE_MIDDLEBOX_COMPAT),
+  OPT("ephemeral_rsa", SSL_OP_EPHEMERAL_RSA),
+  OPT("ignore_unexpected_eof", SSL_OP_IGNORE_UNEXPECTED_EOF),
+  OPT("legacy_server_connect", SSL_OP_LEGACY_SERVER_CONNECT),
+  OPT("microsoft_big_sslv3_buffer", SSL_OP_MICROSOFT_BIG_SSLV3_BUFFER),
+  OPT("microsoft_sess_id_bug", SSL_OP_MICROSOFT_SESS_ID_BUG),
+  OPT("msie_sslv2_rsa_padding", SSL_OP_MSIE_SSLV2_RSA_PADDING),
+  OPT("netscape_ca_dn_bug", SSL_OP_NETSCAPE_CA_DN_BUG),
+  OPT("netscape_challenge_bug", SSL_OP_NETSCAPE_CHALLENGE_BUG),
+  OPT("netscape_demo_cipher_change_bug", SSL_OP_NETSCAPE_DEMO_CIPHER_CHANGE_BUG),
+  OPT("netscape_reuse_cipher_change_bug", SSL_OP_NETSCAPE_REUSE_CIPHER_CHANGE_BUG),
+  OPT("no_anti_replay", SSL_OP_NO_ANTI_REPLAY),
+  OPT("no_compression", SSL_OP_NO_COMPRESSION),
+  MASK("no_dtls_mask", SSL_OP_NO_DTLS_MASK),
+  OPT("no_dtlsv1", SSL_OP_NO_DTLSv1),
+  OPT("no_dtlsv1_2", SSL_OP_NO_DTLSv1_2),
+  OPT("no_encrypt_then_mac", SSL_OP_NO_ENCRYPT_THEN_MAC),
+  OPT("no_extended_master_secret", SSL_OP_NO_EXTENDED_MASTER_SECRET),
+  OPT("no_query_mtu", SSL_OP_NO_QUERY_MTU),
+  OPT("no_renegotiation", SSL_OP_NO_RENEGOTIATION),
+  OPT("no_session_resumption_on_renegotiation", SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION),
+  MASK("no_ssl_mask", SSL_OP_NO_SSL_MASK),
+  OPT("no_sslv2", SSL_OP_NO_SSLv2),
+  OPT("no_sslv3", SSL_OP_NO_SSLv3),
+  OPT("no_ticket", SSL_OP_NO_TICKET),
+  OPT("no_tlsv1", SSL_OP_NO_TLSv1),
+  OPT("no_tlsv1_1", SSL_OP_NO_TLSv1_1),
+  OPT("no_tlsv1_2", SSL_OP_NO_TLSv1_2),
+  OPT("no_tlsv1_3", SSL_OP_NO_TLSv1_3),
+  OPT("pkcs1_check_1", SSL_OP_PKCS1_CHECK_1),
+  OPT("pkcs1_check_2", SSL_OP_PKCS1_CHECK_2),
+  OPT("prioritize_chacha", SSL_OP_PRIORITIZE_CHACHA),
+  OPT("safari_ecdhe_ecdsa_bug", SSL_OP_SAFARI_ECDHE_ECDSA_BUG),
+  OPT("single_dh_use", SSL_OP_SINGLE_DH_USE),
+  OPT("single_ecdh_use", SSL_OP_SINGLE_ECDH_USE),
+  OPT("ssleay_080_client_dh_bug", SSL_OP_SSLEAY_080_CLIENT_DH_BUG),
+  OPT("sslref2_reuse_cert_type_bug", SSL_OP_SSLREF2_REUSE_CERT_TYPE_BUG),
+  OPT("tls_block_padding_bug", SSL_OP_TLS_BLOCK_PADDING_BUG),
+  OPT("tls_d5_bug", SSL_OP_TLS_D5_BUG),
+  OPT("tls_rollback_bug", SSL_OP_TLS_ROLLBACK_BUG),
+  OPT("tlsext_padding", SSL_OP_TLSEXT_PADDING),
+  {NULL, 0, 0}
+};
+
+const th_option *th_option_find(const char *name) {
+  const th_option *o;
+  for (o = th_options; o->name; o++)
+    if (strcmp(o->name, name) == 0) return o;
+  return NULL;
+}
+
+void th_push_option_names(lua_State *L, uint64_t set) {
+  const th_option *o;
+  int n = 0;
+  lua_newtable(L);
+  for (o = th_options; o->name; o++) {
+    if (o->mask || o->flag == 0 || (set & o->flag) != o->flag) continue;
+    lua_pushstring(L, o->name);
+    lua_rawseti(L, -2, ++n);
+  }
+}
+
+/* tlsharden.option_names(): every option name accepted, sorted. */
+int th_option_names(lua_State *L) {
+  const th_option *o;
+  int n = 0;
+  lua_newtable(L);
+  for (o = th_options; o->name; o++) {
+    lua_pushstring(L, o->name);
+    lua_rawseti(L, -2, ++n);
+  }
+  return 1;
+}
