@@ -42,5 +42,10 @@ build = {
       defines = { "_POSIX_C_SOURCE=200809L", "OPENSSL_API_COMPAT=30000", "OPENSSL_NO_DEPRECATED" },
     },
     ["tlsharden"] = "lua/tlsharden/init.lua",
+    ["tlsharden.cli"] = "lua/tlsharden/cli.lua",
+    ["tlsharden.json"] = "lua/tlsharden/json.lua",
+  },
+  install = {
+    bin = { tlsharden = "bin/tlsharden" },
   },
 }
