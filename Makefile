@@ -50,3 +50,22 @@ install: deps
 
 clean:
 	rm -rf build
+
+# Fuzzing (clang + libFuzzer): one binary per driver in fuzz/drivers/.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS  = $(basename $(notdir $(wildcard fuzz/drivers/*.lua)))
+FUZZ_FLAGS    = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(addprefix build/fuzz/,$(FUZZ_TARGETS))
+
+build/fuzz/%: fuzz/fuzz_lua.c fuzz/drivers/%.lua $(SRCS) $(HDRS)
+	@mkdir -p $(dir $@)
+	@$(FUZZ_CC) $(DEFS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -DFUZZ_DRIVER='"fuzz/drivers/$*.lua"' \
+		-o $@ fuzz/fuzz_lua.c $(SRCS) $(shell $(PKG_CONFIG) --libs $(LUA_PC)) $(PKG_LIBS)
+
+fuzz:
+	@sh scripts/install-deps.sh clang libclang-rt-14-dev
+	@$(MAKE) --no-print-directory fuzz-build
+	@sh scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)

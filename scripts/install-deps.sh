@@ -1,10 +1,12 @@
 #!/bin/sh
 # Install the Debian packages tlsharden needs to build, test and run.
 # As root it runs apt-get; otherwise it prints the command and stops.
+# Extra package names given as arguments are installed too (make fuzz
+# asks for clang and its libFuzzer runtime this way).
 set -eu
 
-PACKAGES="${TLSHARDEN_PACKAGES:-make gcc pkg-config openssl lua5.4 liblua5.4-dev libssl-dev
-  lua-sec lua-socket lua-busted luarocks lua-cjson prosody sslscan testssl.sh}"
+PACKAGES="make gcc pkg-config openssl lua5.4 liblua5.4-dev libssl-dev
+  lua-sec lua-socket lua-busted luarocks lua-cjson prosody sslscan testssl.sh $*"
 
 missing=""
 for p in $PACKAGES; do
