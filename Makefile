@@ -20,7 +20,7 @@ SAN_FLAGS  = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sa
 CORE      = build/tlsharden/core.so
 CORE_ASAN = build/asan/tlsharden/core.so
 
-.PHONY: all deps asan test demo install clean
+.PHONY: all deps asan test valgrind demo install clean
 
 all: $(CORE)
 
@@ -40,6 +40,11 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory all asan
 	@sh scripts/run-tests.sh
+
+# The specs under valgrind memcheck only.
+valgrind: deps
+	@$(MAKE) --no-print-directory all asan
+	@TLSHARDEN_ONLY_VALGRIND=1 sh scripts/run-tests.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all

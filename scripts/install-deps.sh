@@ -5,7 +5,7 @@
 # asks for clang and its libFuzzer runtime this way).
 set -eu
 
-PACKAGES="make gcc pkg-config openssl lua5.4 liblua5.4-dev libssl-dev
+PACKAGES="make gcc pkg-config openssl valgrind lua5.4 liblua5.4-dev libssl-dev
   lua-sec lua-socket lua-busted luarocks lua-cjson prosody sslscan testssl.sh $*"
 
 missing=""
