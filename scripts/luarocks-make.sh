@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 LUA="${LUA:-lua5.4}"
 version=$("$LUA" -e 'io.write((require "ssl")._VERSION)')
 config=$(mktemp)
-trap 'rm -f "$config" src/*.o' EXIT
+trap 'rm -rf "$config" src/*.o tlsharden' EXIT
 printf 'rocks_provided = { luasec = "%s-1" }\n' "$version" > "$config"
 LUAROCKS_CONFIG="$config" luarocks --lua-version 5.4 make "$@" tlsharden-scm-1.rockspec
