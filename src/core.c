@@ -33,14 +33,48 @@ void th_push_ssl_errors(lua_State *L, const char *fallback) {
   luaL_pushresult(&b);
 }
 
+#define TH_OWNED "tlsharden.owned"
+
+static int owned_gc(lua_State *L) {
+  th_release((th_owned *)luaL_checkudata(L, 1, TH_OWNED));
+  return 0;
+}
+
+th_owned *th_own(lua_State *L, void *ptr, void (*free_fn)(void *)) {
+  th_owned *o = (th_owned *)lua_newuserdatauv(L, sizeof *o, 0);
+  o->ptr = NULL;
+  o->free_fn = free_fn;
+  luaL_setmetatable(L, TH_OWNED);
+  o->ptr = ptr;
+  return o;
+}
+
+void th_release(th_owned *o) {
+  if (o->ptr && o->free_fn) o->free_fn(o->ptr);
+  o->ptr = NULL;
+}
+
+void th_free_ssl_ctx(void *p) { SSL_CTX_free((SSL_CTX *)p); }
+void th_free_ssl(void *p) { SSL_free((SSL *)p); }
+void th_free_cipher_stack(void *p) { sk_SSL_CIPHER_free((STACK_OF(SSL_CIPHER) *)p); }
+
 static const luaL_Reg core_funcs[] = {
   {"protocol", th_protocol},
   {"versions", th_versions_in_force},
   {"option_names", th_option_names},
+  {"ciphers", th_ciphers},
+  {"forward_secrecy", th_forward_secrecy},
   {NULL, NULL}
 };
 
 int luaopen_tlsharden_core(lua_State *L) {
+  if (luaL_newmetatable(L, TH_OWNED)) {
+    lua_pushcfunction(L, owned_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, owned_gc);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_pop(L, 1);
   luaL_newlib(L, core_funcs);
   lua_pushliteral(L, TH_VERSION);
   lua_setfield(L, -2, "_VERSION");

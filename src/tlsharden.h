@@ -44,6 +44,19 @@ int th_error(lua_State *L, const char *fn, const char *fmt, ...);
 /* Push OpenSSL's queued errors as one string and clear the queue. */
 void th_push_ssl_errors(lua_State *L, const char *fallback);
 
+/* A userdata that owns one C object and frees it in __gc, so that nothing
+ * leaks when a Lua error unwinds the stack. th_own pushes it; th_release
+ * frees the object at once (and is idempotent). */
+typedef struct th_owned {
+  void *ptr;
+  void (*free_fn)(void *);
+} th_owned;
+th_owned *th_own(lua_State *L, void *ptr, void (*free_fn)(void *));
+void th_release(th_owned *o);
+void th_free_ssl_ctx(void *p);
+void th_free_ssl(void *p);
+void th_free_cipher_stack(void *p);
+
 /* OpenSSL option names as LuaSec spells them (options.c), sorted by name.
  * mask marks names covering several bits ("all", "no_ssl_mask"); flag is 0
  * for options that do nothing on OpenSSL 3 (no_sslv2, single_dh_use...). */
@@ -69,9 +82,29 @@ int th_ctx_versions(SSL_CTX *ctx, int *lo, int *hi);
 /* Push { min, max, versions, min_proto_version, max_proto_version }. */
 void th_push_ctx_versions(lua_State *L, SSL_CTX *ctx);
 
+/* Cipher suites (ciphers.c). */
+#define TH_WEAK_NULL   0x01u
+#define TH_WEAK_EXPORT 0x02u
+#define TH_WEAK_ANON   0x04u
+#define TH_WEAK_RC4    0x08u
+#define TH_WEAK_DES    0x10u
+#define TH_WEAK_MD5    0x20u
+#define TH_WEAK_BITS   0x40u  /* fewer than 128 bits of strength */
+#define TH_WEAK_CBC    0x80u  /* not AEAD; counted only when strict */
+/* Whether the suite's key exchange is ephemeral (forward secret). */
+int th_cipher_is_fs(const SSL_CIPHER *c);
+/* TH_WEAK_* reasons that apply; TH_WEAK_CBC only when strict. */
+unsigned th_cipher_weakness(const SSL_CIPHER *c, int strict);
+/* Key exchange name: "ECDHE", "DHE", "RSA", "PSK", ..., "any" (TLS 1.3). */
+const char *th_cipher_kx(const SSL_CIPHER *c);
+/* Push a table describing one suite. */
+void th_push_cipher_info(lua_State *L, const SSL_CIPHER *c, int strict);
+
 /* Module functions, one group per C file. */
 int th_protocol(lua_State *L);        /* protocol.c */
 int th_versions_in_force(lua_State *L); /* luasec.c */
 int th_option_names(lua_State *L);      /* options.c */
+int th_ciphers(lua_State *L);           /* ciphers.c */
+int th_forward_secrecy(lua_State *L);   /* ciphers.c */
 
 #endif

@@ -1,0 +1,36 @@
+-- Shared by the benchmarks: run from the repository root, using the
+-- checkout's modules and build.
+local root = debug.getinfo(1, "S").source:match("^@(.*)/bench/common.lua$") or "."
+package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
+package.cpath = root .. "/build/?.so;" .. package.cpath
+
+local socket = require "socket"
+
+local bench = { root = root }
+
+--- Run f repeatedly for about `seconds` (at least `min` times); return
+-- calls per second and the number of calls.
+function bench.rate(f, seconds, min)
+  min = min or 10
+  for _ = 1, math.min(min, 10) do f() end  -- warm up
+  local n, t0 = 0, socket.gettime()
+  local elapsed
+  repeat
+    for _ = 1, min do f() end
+    n = n + min
+    elapsed = socket.gettime() - t0
+  until elapsed >= seconds
+  return n / elapsed, n
+end
+
+function bench.machine()
+  local f = io.popen("nproc; uname -m; lscpu 2>/dev/null | sed -n 's/^Model name: *//p'")
+  local t = {}
+  for line in f:lines() do t[#t + 1] = line end
+  f:close()
+  local ssl = require "ssl"
+  return ("%s cores, %s, %s; %s; LuaSec %s"):format(t[1] or "?", t[2] or "?", t[3] or "unknown CPU",
+    require("tlsharden").openssl_version, ssl._VERSION)
+end
+
+return bench
