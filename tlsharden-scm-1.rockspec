@@ -35,7 +35,7 @@ build = {
   type = "builtin",
   modules = {
     ["tlsharden.core"] = {
-      sources = { "src/core.c", "src/protocol.c", "src/luasec.c", "src/options.c", "src/ciphers.c" },
+      sources = { "src/core.c", "src/protocol.c", "src/luasec.c", "src/options.c", "src/ciphers.c", "src/merge.c" },
       libraries = { "ssl", "crypto" },
       incdirs = { "$(OPENSSL_INCDIR)" },
       libdirs = { "$(OPENSSL_LIBDIR)", "$(CRYPTO_LIBDIR)" },
@@ -44,6 +44,7 @@ build = {
     ["tlsharden"] = "lua/tlsharden/init.lua",
     ["tlsharden.cli"] = "lua/tlsharden/cli.lua",
     ["tlsharden.json"] = "lua/tlsharden/json.lua",
+    ["tlsharden.profiles"] = "lua/tlsharden/profiles.lua",
   },
   install = {
     bin = { tlsharden = "bin/tlsharden" },

@@ -9,3 +9,12 @@ describe("tlsharden.option_names", function()
     assert.same(luasec, tlsharden.option_names())
   end)
 end)
+
+describe("option table", function()
+  it("is sorted by name, as the binary search needs", function()
+    local names = tlsharden.option_names()
+    local sorted = { table.unpack(names) }
+    table.sort(sorted)
+    assert.same(sorted, names)
+  end)
+end)

@@ -64,6 +64,9 @@ static const luaL_Reg core_funcs[] = {
   {"option_names", th_option_names},
   {"ciphers", th_ciphers},
   {"forward_secrecy", th_forward_secrecy},
+  {"merge", th_merge},
+  {"merge_prosody", th_merge_prosody},
+  {"merge_with", th_merge_with},
   {NULL, NULL}
 };
 

@@ -65,10 +65,15 @@ const th_option th_options[] = {
   {NULL, 0, 0}
 };
 
+/* th_options is sorted by name (spec/options_spec.lua checks it). */
 const th_option *th_option_find(const char *name) {
-  const th_option *o;
-  for (o = th_options; o->name; o++)
-    if (strcmp(o->name, name) == 0) return o;
+  size_t lo = 0, hi = sizeof th_options / sizeof th_options[0] - 1;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    int c = strcmp(name, th_options[mid].name);
+    if (c == 0) return &th_options[mid];
+    if (c < 0) hi = mid; else lo = mid + 1;
+  }
   return NULL;
 }
 

@@ -236,31 +236,32 @@ int th_protocol_parse(lua_State *L, int idx, th_range *out) {
   }
 }
 
-/* The LuaSec 1.x protocol value and no_* options that give exactly r. */
-static void push_luasec(lua_State *L, const th_range *r) {
-  int i, n = 0;
-  lua_createtable(L, 0, 2);
-  if (r->lo == r->hi && !r->open_hi && th_versions[r->lo].number >= TLS1_VERSION) {
-    lua_pushstring(L, th_versions[r->lo].name);
-    lua_setfield(L, -2, "protocol");
-    lua_newtable(L);
-    lua_setfield(L, -2, "options");
-    return;
-  }
-  lua_pushliteral(L, "sslv23");
-  lua_setfield(L, -2, "protocol");
-  lua_newtable(L);
-  if (!r->open_lo) {
-    lua_pushliteral(L, "no_sslv2");
-    lua_rawseti(L, -2, ++n);
-  }
+const char *th_range_luasec(const th_range *r, const char **no_options, int *n) {
+  int i;
+  *n = 0;
+  if (r->lo == r->hi && !r->open_hi && th_versions[r->lo].number >= TLS1_VERSION)
+    return th_versions[r->lo].name;
+  if (!r->open_lo) no_options[(*n)++] = "no_sslv2";
   for (i = 0; i < TH_NVERSIONS; i++) {
     int below = !r->open_lo && i < r->lo;
     int above = !r->open_hi && i > r->hi;
-    if (below || above) {
-      lua_pushstring(L, th_versions[i].no_option);
-      lua_rawseti(L, -2, ++n);
-    }
+    if (below || above) no_options[(*n)++] = th_versions[i].no_option;
+  }
+  return "sslv23";
+}
+
+/* The LuaSec 1.x protocol value and no_* options that give exactly r. */
+static void push_luasec(lua_State *L, const th_range *r) {
+  const char *opts[TH_NVERSIONS + 1];
+  int i, n;
+  const char *protocol = th_range_luasec(r, opts, &n);
+  lua_createtable(L, 0, 2);
+  lua_pushstring(L, protocol);
+  lua_setfield(L, -2, "protocol");
+  lua_createtable(L, n, 0);
+  for (i = 0; i < n; i++) {
+    lua_pushstring(L, opts[i]);
+    lua_rawseti(L, -2, i + 1);
   }
   lua_setfield(L, -2, "options");
 }

@@ -38,6 +38,10 @@ int th_version_index(int number);
  * message (without function prefix) and returns 0. */
 int th_protocol_parse(lua_State *L, int idx, th_range *out);
 
+/* The LuaSec protocol value for r, and the no_* options (at most
+ * TH_NVERSIONS + 1, stored in no_options, count in *n) that give exactly r. */
+const char *th_range_luasec(const th_range *r, const char **no_options, int *n);
+
 /* Raise "tlsharden.<fn>: <message>" with printf-style arguments. */
 int th_error(lua_State *L, const char *fn, const char *fmt, ...);
 
@@ -106,5 +110,8 @@ int th_versions_in_force(lua_State *L); /* luasec.c */
 int th_option_names(lua_State *L);      /* options.c */
 int th_ciphers(lua_State *L);           /* ciphers.c */
 int th_forward_secrecy(lua_State *L);   /* ciphers.c */
+int th_merge(lua_State *L);             /* merge.c */
+int th_merge_prosody(lua_State *L);     /* merge.c */
+int th_merge_with(lua_State *L);        /* merge.c */
 
 #endif

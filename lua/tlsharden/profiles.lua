@@ -1,0 +1,148 @@
+--- Configuration profiles: each is a fresh merge layer (a LuaSec-style
+-- table with a `name` and a `_profile` marker, so that tlsharden.merge knows
+-- when a later layer replaces a profile's cipher list wholesale).
+local ssl = require "ssl"
+
+local profiles = {}
+
+local MOZILLA_TLS13 = { "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256" }
+local MOZILLA_GROUPS = { "X25519", "prime256v1", "secp384r1" }
+local MOZILLA_INTERMEDIATE = {
+  "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+  "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384",
+}
+local MOZILLA_OLD = {
+  "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+  "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384", "DHE-RSA-CHACHA20-POLY1305",
+  "ECDHE-ECDSA-AES128-SHA256", "ECDHE-RSA-AES128-SHA256", "ECDHE-ECDSA-AES128-SHA",
+  "ECDHE-RSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384", "ECDHE-RSA-AES256-SHA384",
+  "ECDHE-ECDSA-AES256-SHA", "ECDHE-RSA-AES256-SHA", "DHE-RSA-AES128-SHA256",
+  "DHE-RSA-AES256-SHA256", "AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-SHA256",
+  "AES256-SHA256", "AES128-SHA", "AES256-SHA", "DES-CBC3-SHA",
+}
+
+-- Groups the running OpenSSL (through LuaSec) knows; the rest are left out
+-- and recorded in the profile's `_skipped_groups`.
+local function known_groups(list)
+  local known = ssl.config and ssl.config.curves
+  local keep, skipped = {}, {}
+  for _, g in ipairs(list) do
+    if not known or known[g] then keep[#keep + 1] = g else skipped[#skipped + 1] = g end
+  end
+  return keep, skipped
+end
+
+local function copy(v)
+  if type(v) ~= "table" then return v end
+  local t = {}
+  for k, x in pairs(v) do t[k] = copy(x) end
+  return t
+end
+
+local definitions = {
+  -- Prosody 0.12's built-in defaults (core/certmanager.lua, "core_defaults"),
+  -- as LuaSec 1.2 with OpenSSL 3 sees them.
+  prosody = {
+    source = "Prosody 0.12 built-in defaults",
+    layer = {
+      capath = "/etc/ssl/certs",
+      depth = 9,
+      protocol = "tlsv1+",
+      verify = "none",
+      options = {
+        cipher_server_preference = true, no_ticket = true, no_compression = true,
+        single_dh_use = true, single_ecdh_use = true, no_renegotiation = true,
+      },
+      verifyext = { "lsec_continue", "lsec_ignore_purpose" },
+      curveslist = { "X25519", "P-384", "P-256", "P-521" },
+      ciphers = { "HIGH+kEECDH", "HIGH+kEDH", "HIGH", "!PSK", "!SRP", "!3DES", "!aNULL" },
+    },
+  },
+  -- Mozilla Server Side TLS as Prosody 0.12 ships it (guidelines 5.6).
+  modern = {
+    source = "Mozilla Server Side TLS 5.6 'modern', as shipped by Prosody 0.12",
+    layer = {
+      protocol = "tlsv1_3",
+      options = { cipher_server_preference = false },
+      ciphers = "DEFAULT",
+      curveslist = MOZILLA_GROUPS,
+      ciphersuites = MOZILLA_TLS13,
+    },
+  },
+  intermediate = {
+    source = "Mozilla Server Side TLS 5.6 'intermediate', as shipped by Prosody 0.12",
+    layer = {
+      protocol = "tlsv1_2+",
+      options = { cipher_server_preference = false },
+      ciphers = MOZILLA_INTERMEDIATE,
+      curveslist = MOZILLA_GROUPS,
+      ciphersuites = MOZILLA_TLS13,
+    },
+  },
+  old = {
+    source = "Mozilla Server Side TLS 5.6 'old', as shipped by Prosody 0.12",
+    layer = {
+      protocol = "tlsv1+",
+      options = { cipher_server_preference = true },
+      ciphers = MOZILLA_OLD,
+      curveslist = MOZILLA_GROUPS,
+      ciphersuites = MOZILLA_TLS13,
+    },
+  },
+  -- tlsharden's own default: TLS 1.2 floor with TLS 1.3, only forward-secret
+  -- AEAD suites, fast groups first, no compression or renegotiation.
+  hardened = {
+    source = "tlsharden hardened 1",
+    layer = {
+      protocol = "tlsv1_2+",
+      options = {
+        no_compression = true, no_renegotiation = true, cipher_server_preference = true,
+        no_tlsv1_3 = false, no_tlsv1_2 = false,
+      },
+      ciphers = {
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+      },
+      ciphersuites = MOZILLA_TLS13,
+      curveslist = { "X25519", "P-256", "P-384" },
+      depth = 9,
+    },
+  },
+}
+
+--- The names of every profile.
+function profiles.names()
+  local t = {}
+  for name in pairs(definitions) do t[#t + 1] = name end
+  table.sort(t)
+  return t
+end
+
+--- A fresh layer for profile `name`; an unknown name is an error.
+function profiles.get(name)
+  if type(name) ~= "string" then
+    error(("tlsharden.profile: bad argument #1 'name': expected a string, got %s"):format(type(name)), 2)
+  end
+  local def = definitions[name]
+  if not def then
+    error(("tlsharden.profile: bad argument #1 'name': unknown profile '%s' (known: %s)")
+      :format(name, table.concat(profiles.names(), ", ")), 2)
+  end
+  local layer = copy(def.layer)
+  layer.name = "profile " .. name
+  layer._profile = name
+  layer._source = def.source
+  if layer.curveslist then
+    local keep, skipped = known_groups(layer.curveslist)
+    layer.curveslist = keep
+    if #skipped > 0 then layer._skipped_groups = skipped end
+  end
+  return layer
+end
+
+return profiles
