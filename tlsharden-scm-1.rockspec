@@ -35,7 +35,7 @@ build = {
   type = "builtin",
   modules = {
     ["tlsharden.core"] = {
-      sources = { "src/core.c", "src/protocol.c", "src/luasec.c", "src/options.c", "src/ciphers.c", "src/merge.c" },
+      sources = { "src/core.c", "src/protocol.c", "src/luasec.c", "src/options.c", "src/ciphers.c", "src/merge.c", "src/context.c" },
       libraries = { "ssl", "crypto" },
       incdirs = { "$(OPENSSL_INCDIR)" },
       libdirs = { "$(OPENSSL_LIBDIR)", "$(CRYPTO_LIBDIR)" },
@@ -45,6 +45,7 @@ build = {
     ["tlsharden.cli"] = "lua/tlsharden/cli.lua",
     ["tlsharden.json"] = "lua/tlsharden/json.lua",
     ["tlsharden.profiles"] = "lua/tlsharden/profiles.lua",
+    ["tlsharden.harden"] = "lua/tlsharden/harden.lua",
   },
   install = {
     bin = { tlsharden = "bin/tlsharden" },

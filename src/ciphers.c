@@ -319,7 +319,7 @@ int th_ciphers(lua_State *L) {
  * client_ciphers and the server context: whether the server can complete
  * it. This is how a context's DH parameters and groups are put to the test,
  * since OpenSSL 3.0 has no getter for them. */
-static int probe_handshake(SSL_CTX *server, const char *client_ciphers) {
+int th_probe_handshake(SSL_CTX *server, const char *client_ciphers) {
   SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
   SSL *c = NULL, *s = NULL;
   BIO *cb = NULL, *sb = NULL;
@@ -335,6 +335,8 @@ static int probe_handshake(SSL_CTX *server, const char *client_ciphers) {
   if (!c || !s || !BIO_new_bio_pair(&cb, 0, &sb, 0)) goto done;
   SSL_set_bio(c, cb, cb);
   SSL_set_bio(s, sb, sb);
+  /* The probe client has no certificate: do not ask it for one. */
+  SSL_set_verify(s, SSL_VERIFY_NONE, NULL);
   cb = sb = NULL;
   SSL_set_connect_state(c);
   SSL_set_accept_state(s);
@@ -382,10 +384,10 @@ static void context_suites(lua_State *L, SSL_CTX *ctx, int mode) {
     usable[i] = 1;
     if (!can_probe) continue;
     if (cipher_is_dhe(c)) {
-      if (dhe_ok < 0) dhe_ok = probe_handshake(ctx, "kDHE:kDHEPSK:@SECLEVEL=0");
+      if (dhe_ok < 0) dhe_ok = th_probe_handshake(ctx, TH_PROBE_DHE);
       usable[i] = (signed char)dhe_ok;
     } else if (cipher_is_ecdhe(c)) {
-      if (ecdhe_ok < 0) ecdhe_ok = probe_handshake(ctx, "kECDHE:kECDHEPSK:@SECLEVEL=0");
+      if (ecdhe_ok < 0) ecdhe_ok = th_probe_handshake(ctx, TH_PROBE_ECDHE);
       usable[i] = (signed char)ecdhe_ok;
     }
   }

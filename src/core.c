@@ -67,6 +67,8 @@ static const luaL_Reg core_funcs[] = {
   {"merge", th_merge},
   {"merge_prosody", th_merge_prosody},
   {"merge_with", th_merge_with},
+  {"harden", th_harden},
+  {"inspect", th_inspect},
   {NULL, NULL}
 };
 

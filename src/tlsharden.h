@@ -103,6 +103,11 @@ unsigned th_cipher_weakness(const SSL_CIPHER *c, int strict);
 const char *th_cipher_kx(const SSL_CIPHER *c);
 /* Push a table describing one suite. */
 void th_push_cipher_info(lua_State *L, const SSL_CIPHER *c, int strict);
+/* Whether an in-memory TLS 1.2 handshake between a client offering only
+ * client_ciphers and the server context succeeds. */
+int th_probe_handshake(SSL_CTX *server, const char *client_ciphers);
+#define TH_PROBE_DHE "kDHE:kDHEPSK:@SECLEVEL=0"
+#define TH_PROBE_ECDHE "kECDHE:kECDHEPSK:@SECLEVEL=0"
 
 /* Module functions, one group per C file. */
 int th_protocol(lua_State *L);        /* protocol.c */
@@ -113,5 +118,7 @@ int th_forward_secrecy(lua_State *L);   /* ciphers.c */
 int th_merge(lua_State *L);             /* merge.c */
 int th_merge_prosody(lua_State *L);     /* merge.c */
 int th_merge_with(lua_State *L);        /* merge.c */
+int th_harden(lua_State *L);            /* context.c */
+int th_inspect(lua_State *L);           /* context.c */
 
 #endif

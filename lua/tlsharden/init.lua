@@ -18,6 +18,43 @@ local profiles = require "tlsharden.profiles"
 M.profile = profiles.get
 M.profile_names = profiles.names
 
+local harden = require "tlsharden.harden"
+
+--- Harden a LuaSec context in place; see docs/harden.md.
+M.harden = harden.harden
+M.harden_defaults = harden.defaults
+
+--- The one call a module developer needs: merge cfg over a profile
+-- (opts.profile, default "hardened"), build the context with LuaSec, harden
+-- it and inspect it. Returns ctx, report or raises.
+function M.new_context(cfg, opts)
+  if type(cfg) ~= "table" then
+    error(("tlsharden.new_context: bad argument #1 'cfg': expected a table, got %s"):format(type(cfg)), 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error(("tlsharden.new_context: bad argument #2 'opts': expected a table, got %s"):format(type(opts)), 2)
+  end
+  opts = opts or {}
+  local ssl = require "ssl"
+  local merged, merge_report = core.merge_with({
+    policy = opts.policy or "warn",
+    floor = opts.floor,
+    mode = cfg.mode or "server",
+  }, profiles.get(opts.profile or "hardened"), M.layer(opts.name or "config", cfg))
+  merged.mode = merged.mode or "server"
+  local ctx, err = ssl.newcontext(merged)
+  if not ctx then
+    error(("tlsharden.new_context: LuaSec refused the merged configuration: %s"):format(tostring(err)), 2)
+  end
+  local hreport = harden.harden(ctx, opts.harden)
+  return ctx, {
+    config = merged,
+    merge = merge_report,
+    harden = hreport,
+    context = core.inspect(ctx),
+  }
+end
+
 --- Name a layer for the provenance record of tlsharden.merge: a shallow
 -- copy of tbl with `name` set.
 function M.layer(name, tbl)

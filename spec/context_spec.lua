@@ -1,0 +1,321 @@
+local ssl = require "ssl"
+local socket = require "socket"
+local tlsharden = require "tlsharden"
+local pki = require "spec.helpers.pki"
+local tls = require "spec.helpers.tls"
+
+local OLD = "DEFAULT:@SECLEVEL=0"
+
+describe("tlsharden.harden and tlsharden.inspect", function()
+  local dir, rsa, ec
+  setup(function()
+    dir = pki.tmpdir()
+    rsa = pki.cert(dir, "rsa", { key_kind = "rsa2048", san = { "DNS:localhost" } })
+    ec = pki.cert(dir, "ec", { key_kind = "ec256", san = { "DNS:localhost" } })
+  end)
+  teardown(function() pki.cleanup(dir) end)
+
+  local function server(cert, cfg)
+    local c = { mode = "server", protocol = "any", key = cert.key, certificate = cert.cert }
+    for k, v in pairs(cfg or {}) do c[k] = v end
+    return assert(ssl.newcontext(c))
+  end
+
+  local function connects(ctx, client_cfg)
+    local r = tls.handshake(ctx, tls.client(client_cfg))
+    local ok = r.ok
+    r.close()
+    return ok
+  end
+
+  describe("a hardened server", function()
+    local ctx
+    setup(function()
+      ctx = server(rsa, { protocol = "any", ciphers = "ALL:@SECLEVEL=0" })
+      -- before: an old client gets in
+      assert.is_true(connects(ctx, { protocol = "tlsv1", ciphers = OLD }))
+      assert.is_true(connects(ctx, { protocol = "tlsv1_2", ciphers = "AES128-GCM-SHA256" }))
+      tlsharden.harden(ctx)
+    end)
+
+    it("refuses clients pinned to TLS 1.0 and TLS 1.1", function()
+      assert.is_false(connects(ctx, { protocol = "tlsv1", ciphers = OLD }))
+      assert.is_false(connects(ctx, { protocol = "tlsv1_1", ciphers = OLD }))
+    end)
+
+    it("refuses clients that offer only suites without forward secrecy", function()
+      assert.is_false(connects(ctx, { protocol = "tlsv1_2", ciphers = "AES128-GCM-SHA256" }))
+      assert.is_false(connects(ctx, { protocol = "tlsv1_2", ciphers = "kRSA:@SECLEVEL=0" }))
+    end)
+
+    it("accepts TLS 1.2 ECDHE and TLS 1.3 clients", function()
+      local r = tls.handshake(ctx, tls.client { protocol = "tlsv1_2", ciphers = "ECDHE-RSA-AES128-GCM-SHA256" })
+      assert.is_true(r.ok, tostring(r.server_err or r.client_err))
+      assert.equal("ECDHE-RSA-AES128-GCM-SHA256", r.client:info().cipher)
+      r.close()
+      r = tls.handshake(ctx, tls.client { protocol = "tlsv1_3" })
+      assert.is_true(r.ok)
+      assert.equal("TLSv1.3", r.client:info().protocol)
+      r.close()
+    end)
+
+    it("makes DHE usable with automatic parameters", function()
+      assert.is_true(connects(ctx, { protocol = "tlsv1_2", ciphers = "DHE-RSA-AES128-GCM-SHA256" }))
+      assert.equal("auto", tlsharden.inspect(ctx).dh)
+    end)
+  end)
+
+  -- Which inspect field each report setting changes.
+  local function field_of(setting)
+    if setting:match("^options%.") then return "options" end
+    return ({ min_version = "min", max_version = "max", ciphers = "tls12_suites",
+      ciphersuites = "tls13_suites", groups = "groups", depth = "depth",
+      security_level = "security_level", dh_parameters = "dh" })[setting]
+  end
+
+  local function differs(a, b)
+    if type(a) ~= type(b) then return true end
+    if type(a) ~= "table" then return a ~= b end
+    for k, v in pairs(a) do if differs(v, b[k]) then return true end end
+    for k in pairs(b) do if a[k] == nil then return true end end
+    return false
+  end
+
+  it("inspect before and after shows exactly the differences the report lists", function()
+    local ctx = server(ec, { protocol = "any", ciphers = "ALL" })
+    local before = tlsharden.inspect(ctx)
+    local report = tlsharden.harden(ctx)
+    local after = tlsharden.inspect(ctx)
+    local listed = {}
+    for _, change in ipairs(report.changes) do
+      local field = assert(field_of(change.setting), change.setting)
+      listed[field] = true
+      if change.setting == "options.cipher_server_preference" then listed.server_preference = true end
+      assert.are_not.same(change.before, change.after)
+    end
+    listed.versions = listed.min  -- the versions list follows the minimum
+    listed.min_proto_version = listed.min
+    listed.groups_source = listed.groups
+    for k in pairs(after) do
+      if differs(before[k], after[k]) then
+        assert.is_true(listed[k] == true, "inspect field '" .. k .. "' changed without a report entry")
+      end
+    end
+    for field in pairs(listed) do
+      if field ~= "versions" and field ~= "groups_source" and field ~= "min_proto_version" then
+        assert.is_true(differs(before[field], after[field]), "report lists '" .. field .. "' but inspect shows no change")
+      end
+    end
+    -- and the specific before/after values
+    assert.same({ "tlsv1", "tlsv1_1", "tlsv1_2", "tlsv1_3" }, before.versions)
+    assert.same({ "tlsv1_2", "tlsv1_3" }, after.versions)
+    assert.equal("X25519:P-256:P-384", after.groups)
+    assert.equal(9, after.depth)
+    for _, s in ipairs(after.tls12_suites) do
+      local info = tlsharden.ciphers(s.name, { ciphersuites = "" }).suites[1]
+      assert.is_true(info.fs, s.name)
+      assert.same({}, info.weak)
+    end
+  end)
+
+  it("reads back everything it documents", function()
+    local ctx = server(ec, { protocol = "tlsv1_2", verify = { "peer", "fail_if_no_peer_cert" }, depth = 4,
+      options = { "cipher_server_preference" } })
+    local info = tlsharden.inspect(ctx)
+    assert.equal("server", info.mode)
+    assert.equal("tlsv1_2", info.min)
+    assert.equal("tlsv1_2", info.max)
+    assert.same({ "peer", "fail_if_no_peer_cert" }, info.verify)
+    assert.equal(4, info.depth)
+    assert.is_true(info.server_preference)
+    assert.equal(2, info.security_level)
+    assert.equal("CN=ec", info.certificate.subject)
+    assert.equal("EC", info.certificate.key_type)
+    assert.equal(256, info.certificate.key_bits)
+    assert.matches("^%d%d%d%d%-%d%d%-%d%dT", info.certificate.not_after)
+    assert.is_false(info.unusable)
+    assert.equal("TLS_AES_256_GCM_SHA384", info.tls13_suites[1].iana)
+    local probed = tlsharden.inspect(ctx, { probe = true })
+    assert.is_true(probed.ecdhe_usable)
+  end)
+
+  it("hardens a context built with Prosody 0.12's default layers", function()
+    local cfg = tlsharden.merge_prosody({ mode = "server", key = rsa.key, certificate = rsa.cert },
+      tlsharden.profile("intermediate"), tlsharden.profile("prosody"))
+    local ctx = assert(ssl.newcontext(cfg))
+    local report = tlsharden.harden(ctx)
+    local settings = {}
+    for _, c in ipairs(report.changes) do settings[c.setting] = c end
+    -- Prosody leaves no minimum on the SSL_CTX (its floor is options) ...
+    assert.equal("any", settings.min_version.before)
+    -- ... has no DH parameters for its DHE suites ...
+    assert.equal("auto", settings.dh_parameters.after)
+    -- ... and prefers the client's order.
+    assert.is_true(settings["options.cipher_server_preference"].after)
+    assert.is_true(connects(ctx, { protocol = "tlsv1_2", ciphers = "DHE-RSA-AES128-GCM-SHA256" }))
+  end)
+
+  it("hardens a legacy block copied from an old tutorial", function()
+    local ctx = server(rsa, { protocol = "sslv23", ciphers = "ALL:@SECLEVEL=0", options = { "no_sslv2" } })
+    assert.is_true(connects(ctx, { protocol = "tlsv1", ciphers = OLD }))
+    local report = tlsharden.harden(ctx)
+    assert.is_true(#report.changes >= 5)
+    assert.is_false(connects(ctx, { protocol = "tlsv1", ciphers = OLD }))
+    assert.is_false(connects(ctx, { protocol = "tlsv1_2", ciphers = "ADH-AES128-GCM-SHA256:@SECLEVEL=0" }))
+    assert.is_true(connects(ctx, { protocol = "tlsv1_3" }))
+    local info = tlsharden.inspect(ctx)
+    assert.equal(2, info.security_level)
+  end)
+
+  it("hardens a client context", function()
+    local ctx = assert(ssl.newcontext { mode = "client", protocol = "any", ciphers = "ALL" })
+    local report = tlsharden.harden(ctx)
+    assert.is_true(#report.changes > 0)
+    local info = tlsharden.inspect(ctx)
+    assert.equal("client", info.mode)
+    assert.same({ "tlsv1_2", "tlsv1_3" }, info.versions)
+    -- it can still talk to a modern server, and not to a TLS 1.1-only one
+    local modern = server(ec, { protocol = "tlsv1_2" })
+    local r = tls.handshake(modern, ctx)
+    assert.is_true(r.ok, tostring(r.server_err or r.client_err))
+    r.close()
+    local old = server(rsa, { protocol = "tlsv1_1", ciphers = OLD })
+    r = tls.handshake(old, ctx)
+    assert.is_false(r.ok)
+    r.close()
+  end)
+
+  it("switches a rule off or gives it another value", function()
+    local ctx = server(ec, { protocol = "any", ciphers = "ALL" })
+    local report = tlsharden.harden(ctx, { min_version = "tlsv1_3", groups = false, filter_ciphers = false,
+      server_preference = false, depth = 5 })
+    local info = tlsharden.inspect(ctx)
+    assert.same({ "tlsv1_3" }, info.versions)
+    assert.is_nil(info.groups)
+    assert.is_false(info.server_preference)
+    assert.equal(5, info.depth)
+    for _, c in ipairs(report.changes) do assert.are_not.equal("ciphers", c.setting) end
+  end)
+
+  describe("fails closed", function()
+    it("makes the context unusable when no forward-secret suite is left", function()
+      local ctx = server(rsa, { protocol = "tlsv1_2", ciphers = "kRSA" })
+      assert.is_true(connects(ctx, { protocol = "tlsv1_2" }))
+      local ok, err = pcall(tlsharden.harden, ctx)
+      assert.is_false(ok)
+      assert.matches("tlsharden.harden: step 'cipher list' failed: no forward-secret TLS 1.2 suite", err, 1, true)
+      assert.matches("the context has been made unusable", err, 1, true)
+      -- no client gets in, whatever it offers
+      assert.is_false(connects(ctx, { protocol = "tlsv1_2" }))
+      assert.is_false(connects(ctx, { protocol = "tlsv1_3" }))
+      assert.is_false(connects(ctx, { protocol = "any", ciphers = OLD }))
+      local info = tlsharden.inspect(ctx)
+      assert.is_true(info.unusable)
+      assert.equal("cipher list", info.failed_step)
+      assert.same({}, info.versions)
+      -- and it cannot be hardened again into use
+      ok, err = pcall(tlsharden.harden, ctx)
+      assert.is_false(ok)
+      assert.matches("made unusable by a failed hardening", err, 1, true)
+    end)
+  end)
+
+  describe("bad input", function()
+    local function unchanged(ctx, f)
+      local before = tlsharden.inspect(ctx)
+      local ok, err = pcall(f)
+      assert.is_false(ok)
+      assert.same(before, tlsharden.inspect(ctx))
+      return err
+    end
+
+    it("names the argument for anything that is not a LuaSec context", function()
+      for _, bad in ipairs { 1, "ctx", {}, io.stdout } do
+        for _, fn in ipairs { "harden", "inspect" } do
+          local ok, err = pcall(tlsharden[fn], bad)
+          assert.is_false(ok)
+          assert.matches("tlsharden." .. fn .. ": bad argument #1: expected a LuaSec context", err, 1, true)
+        end
+      end
+      local conn = assert(ssl.wrap(assert(socket.tcp()), server(ec)))
+      assert.has_error(function() tlsharden.inspect(conn) end)
+      conn:close()
+    end)
+
+    it("refuses a closed context", function()
+      local ctx = server(ec)
+      getmetatable(ctx).__close(ctx)
+      local ok, err = pcall(tlsharden.harden, ctx)
+      assert.is_false(ok)
+      assert.matches("the LuaSec context is closed", err, 1, true)
+    end)
+
+    it("refuses a bad policy and leaves the context as it was", function()
+      local ctx = server(ec, { protocol = "any", ciphers = "ALL" })
+      local err = unchanged(ctx, function() tlsharden.harden(ctx, { min_version = "tlsv9" }) end)
+      assert.matches("bad policy 'min_version'", err, 1, true)
+      err = unchanged(ctx, function() tlsharden.harden(ctx, { bogus = true }) end)
+      assert.matches("unknown rule 'bogus'", err, 1, true)
+      err = unchanged(ctx, function() tlsharden.harden(ctx, { ciphersuites = "TLS_NOPE" }) end)
+      assert.matches("bad policy 'ciphersuites' 'TLS_NOPE'", err, 1, true)
+      assert.matches("the context was not changed", err, 1, true)
+      err = unchanged(ctx, function() tlsharden.harden(ctx, { groups = "P-999" }) end)
+      assert.matches("bad policy 'groups' 'P-999'", err, 1, true)
+      err = unchanged(ctx, function() tlsharden.harden(ctx, { security_level = 9 }) end)
+      assert.matches("bad policy 'security_level'", err, 1, true)
+      err = unchanged(ctx, function() tlsharden.harden(ctx, { depth = 40 }) end)
+      assert.matches("outside depth_min..depth_max", err, 1, true)
+      err = unchanged(ctx, function() tlsharden.harden(ctx, { dhe = "maybe" }) end)
+      assert.matches("bad policy 'dhe'", err, 1, true)
+      err = unchanged(ctx, function() tlsharden.harden(ctx, "strict") end)
+      assert.matches("bad argument #2 'policy'", err, 1, true)
+    end)
+  end)
+end)
+
+describe("tlsharden.new_context", function()
+  local dir, ec
+  setup(function()
+    dir = pki.tmpdir()
+    ec = pki.cert(dir, "ec", { key_kind = "ec256", san = { "DNS:localhost" } })
+  end)
+  teardown(function() pki.cleanup(dir) end)
+
+  it("merges over the hardened profile, builds, hardens and inspects", function()
+    local ctx, report = tlsharden.new_context { key = ec.key, certificate = ec.cert }
+    assert.equal("sslv23", report.config.protocol)
+    assert.equal("profile hardened", report.merge.origin.ciphers)
+    assert.same({ "tlsv1_2", "tlsv1_3" }, report.context.versions)
+    assert.equal("server", report.context.mode)
+    local r = tls.handshake(ctx, tls.client { protocol = "tlsv1_3" })
+    assert.is_true(r.ok)
+    r.close()
+    r = tls.handshake(ctx, tls.client { protocol = "tlsv1_1", ciphers = OLD })
+    assert.is_false(r.ok)
+    r.close()
+  end)
+
+  it("keeps the floor even when the config asks for less, and warns", function()
+    local ctx, report = tlsharden.new_context { key = ec.key, certificate = ec.cert, protocol = "tlsv1+" }
+    assert.equal("protocol", report.merge.warnings[1].key)
+    assert.same({ "tlsv1_2", "tlsv1_3" }, report.context.versions)
+    local r = tls.handshake(ctx, tls.client { protocol = "tlsv1", ciphers = OLD })
+    assert.is_false(r.ok)
+    r.close()
+  end)
+
+  it("refuses under policy strict", function()
+    local ok, err = pcall(tlsharden.new_context, { key = ec.key, certificate = ec.cert, protocol = "tlsv1+" },
+      { policy = "strict" })
+    assert.is_false(ok)
+    assert.matches("layer 'config' lowers security: protocol", err, 1, true)
+  end)
+
+  it("raises with LuaSec's reason when the merged configuration cannot be built", function()
+    local ok, err = pcall(tlsharden.new_context, { key = dir .. "/missing.key", certificate = ec.cert })
+    assert.is_false(ok)
+    assert.matches("tlsharden.new_context: LuaSec refused the merged configuration", err, 1, true)
+    assert.has_error(function() tlsharden.new_context("x") end)
+    assert.has_error(function() tlsharden.new_context({}, { profile = "nope" }) end)
+  end)
+end)
