@@ -23,6 +23,24 @@ function bench.rate(f, seconds, min)
   return n / elapsed, n
 end
 
+--- Compare two functions in alternating rounds (so that a busy neighbour
+-- hurts both alike); returns the median rate of each and the median of the
+-- per-round ratios a/b.
+function bench.compare(fa, fb, seconds, rounds)
+  rounds = rounds or 9
+  local ra, rb, ratios = {}, {}, {}
+  for i = 1, rounds do
+    ra[i] = bench.rate(fa, seconds / rounds / 2, 5)
+    rb[i] = bench.rate(fb, seconds / rounds / 2, 5)
+    ratios[i] = ra[i] / rb[i]
+  end
+  local function median(t)
+    table.sort(t)
+    return t[(#t + 1) // 2]
+  end
+  return median(ra), median(rb), median(ratios)
+end
+
 function bench.machine()
   local f = io.popen("nproc; uname -m; lscpu 2>/dev/null | sed -n 's/^Model name: *//p'")
   local t = {}

@@ -12,6 +12,7 @@
 #include "tlsharden.h"
 
 #define EXDATA_KEY "tlsharden.context.exdata"
+#define SCRATCH_KEY "tlsharden.context.checked"
 #define TLS13_AEAD "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
 /* What tlsharden knows about a context that OpenSSL cannot tell back. */
@@ -126,6 +127,21 @@ static void check_on_scratch(lua_State *L, const policy *p) {
   th_owned *o;
   const char *bad = NULL, *value = NULL;
   if (!p->ciphersuites && !p->groups) return;
+  /* Values that passed once are remembered in this state's registry. */
+  lua_getfield(L, LUA_REGISTRYINDEX, SCRATCH_KEY);
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, SCRATCH_KEY);
+  }
+  lua_pushfstring(L, "%s\n%s", p->ciphersuites ? p->ciphersuites : "",
+                  p->groups ? p->groups : "");
+  if (lua_rawget(L, -2) != LUA_TNIL) {
+    lua_pop(L, 2);
+    return;
+  }
+  lua_pop(L, 1);
   ERR_clear_error();
   scratch = SSL_CTX_new(TLS_server_method());
   o = th_own(L, scratch, th_free_ssl_ctx);
@@ -141,6 +157,11 @@ static void check_on_scratch(lua_State *L, const policy *p) {
     th_error(L, "harden", "bad policy '%s' '%s': %s (the context was not changed)", bad,
              value ? value : "", lua_tostring(L, -1));
   }
+  lua_pushfstring(L, "%s\n%s", p->ciphersuites ? p->ciphersuites : "",
+                  p->groups ? p->groups : "");
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
 }
 
 static void read_policy(lua_State *L, int t, policy *p) {
