@@ -35,7 +35,7 @@ build = {
   type = "builtin",
   modules = {
     ["tlsharden.core"] = {
-      sources = { "src/core.c", "src/protocol.c", "src/luasec.c", "src/options.c", "src/ciphers.c", "src/merge.c", "src/context.c" },
+      sources = { "src/core.c", "src/protocol.c", "src/luasec.c", "src/options.c", "src/ciphers.c", "src/merge.c", "src/context.c", "src/chain.c" },
       libraries = { "ssl", "crypto" },
       incdirs = { "$(OPENSSL_INCDIR)" },
       libdirs = { "$(OPENSSL_LIBDIR)", "$(CRYPTO_LIBDIR)" },
@@ -46,6 +46,7 @@ build = {
     ["tlsharden.json"] = "lua/tlsharden/json.lua",
     ["tlsharden.profiles"] = "lua/tlsharden/profiles.lua",
     ["tlsharden.harden"] = "lua/tlsharden/harden.lua",
+    ["tlsharden.chain"] = "lua/tlsharden/chain.lua",
   },
   install = {
     bin = { tlsharden = "bin/tlsharden" },

@@ -69,6 +69,7 @@ static const luaL_Reg core_funcs[] = {
   {"merge_with", th_merge_with},
   {"harden", th_harden},
   {"inspect", th_inspect},
+  {"chain", th_chain},
   {NULL, NULL}
 };
 

@@ -19,6 +19,10 @@ M.profile = profiles.get
 M.profile_names = profiles.names
 
 local harden = require "tlsharden.harden"
+local chain = require "tlsharden.chain"
+
+--- Check a certificate chain; see docs/chain.md.
+M.chain = chain.check
 
 --- Harden a LuaSec context in place; see docs/harden.md.
 M.harden = harden.harden

@@ -53,8 +53,9 @@ end
 
 --- Issue a certificate. opts:
 --   cn (default name), san (list of "DNS:x" etc.), ca (boolean),
---   issuer ({cert=, key=}; nil for self-signed), key_kind, days (default 30),
---   md (default "sha256"), pathlen.
+--   issuer ({cert=, key=}; nil for self-signed), key_kind, days (default 365),
+--   md (default "sha256"), pathlen, not_before/not_after ("YYYYMMDDHHMMSSZ",
+--   through `openssl ca`).
 -- Returns { cert = path, key = path, name = name }.
 function pki.cert(dir, name, opts)
   opts = opts or {}
@@ -79,7 +80,25 @@ function pki.cert(dir, name, opts)
   pki.write(ext, table.concat(lines, "\n") .. "\n")
   local subj = "/CN=" .. (opts.cn or name)
   local md = "-" .. (opts.md or "sha256")
-  local days = tostring(opts.days or 30)
+  local days = tostring(opts.days or 365)
+  if opts.not_before or opts.not_after then
+    -- Explicit dates need `openssl ca` (OpenSSL 3.0's x509 and req cannot).
+    local csr = dir .. "/" .. name .. ".csr"
+    local db = dir .. "/" .. name .. ".db"
+    pki.run(("mkdir -p %s && : > %s/index.txt && echo 01 > %s/serial"):format(sh_quote(db), sh_quote(db), sh_quote(db)))
+    pki.write(db .. "/ca.cnf", table.concat({
+      "[ca]", "default_ca = tca", "[tca]", "database = " .. db .. "/index.txt",
+      "new_certs_dir = " .. db, "serial = " .. db .. "/serial", "default_md = " .. (opts.md or "sha256"),
+      "policy = pol", "unique_subject = no", "[pol]", "commonName = supplied", "",
+    }, "\n"))
+    pki.run(("openssl req -new -key %s -subj %s -out %s"):format(sh_quote(key), sh_quote(subj), sh_quote(csr)))
+    local signer = opts.issuer and ("-cert %s -keyfile %s"):format(sh_quote(opts.issuer.cert), sh_quote(opts.issuer.key))
+      or ("-selfsign -keyfile %s"):format(sh_quote(key))
+    pki.run(("openssl ca -batch -notext -config %s %s -in %s -out %s -startdate %s -enddate %s -extfile %s -md %s"):format(
+      sh_quote(db .. "/ca.cnf"), signer, sh_quote(csr), sh_quote(cert),
+      opts.not_before or "20200101000000Z", opts.not_after or "20991231000000Z", sh_quote(ext), opts.md or "sha256"))
+    return { cert = cert, key = key, name = name }
+  end
   if opts.issuer then
     local csr = dir .. "/" .. name .. ".csr"
     pki.run(("openssl req -new -key %s -subj %s -out %s"):format(
