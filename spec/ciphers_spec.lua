@@ -174,9 +174,9 @@ describe("tlsharden.forward_secrecy", function()
   teardown(function() pki.cleanup(dir) end)
 
   local function server(cert, cfg)
-    local c = { mode = "server", key = cert.key, certificate = cert.cert, protocol = "tlsv1_2" }
+    local c = { protocol = "tlsv1_2" }
     for k, v in pairs(cfg or {}) do c[k] = v end
-    return assert(ssl.newcontext(c))
+    return tls.server(cert, c)
   end
 
   it("judges a cipher string", function()

@@ -15,11 +15,7 @@ describe("tlsharden.harden and tlsharden.inspect", function()
   end)
   teardown(function() pki.cleanup(dir) end)
 
-  local function server(cert, cfg)
-    local c = { mode = "server", protocol = "any", key = cert.key, certificate = cert.cert }
-    for k, v in pairs(cfg or {}) do c[k] = v end
-    return assert(ssl.newcontext(c))
-  end
+  local server = tls.server
 
   local function connects(ctx, client_cfg)
     local r = tls.handshake(ctx, tls.client(client_cfg))

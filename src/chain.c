@@ -339,31 +339,6 @@ static int identity_matches(lua_State *L, int dns, int srv, int xmpp, const char
 
 /* --- per-certificate facts ------------------------------------------------ */
 
-static void push_asn1_time(lua_State *L, const ASN1_TIME *t) {
-  struct tm tm;
-  char buf[32];
-  if (!t || !ASN1_TIME_to_tm(t, &tm)) {
-    lua_pushnil(L);
-    return;
-  }
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  lua_pushstring(L, buf);
-}
-
-static void push_x509_name(lua_State *L, const X509_NAME *name) {
-  BIO *bio = BIO_new(BIO_s_mem());
-  char *data;
-  long len;
-  if (!bio) {
-    lua_pushnil(L);
-    return;
-  }
-  X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
-  len = BIO_get_mem_data(bio, &data);
-  lua_pushlstring(L, data, (size_t)len);
-  BIO_free(bio);
-}
-
 static int key_is_weak(EVP_PKEY *key, int *bits) {
   int id = EVP_PKEY_get_base_id(key);
   *bits = EVP_PKEY_get_bits(key);
@@ -392,17 +367,17 @@ static void push_cert(lua_State *L, X509 *x, time_t at) {
   char *serial_hex = serial ? BN_bn2hex(serial) : NULL;
   int mdnid = NID_undef, pknid = NID_undef, secbits = 0, bits = 0;
   lua_createtable(L, 0, 18);
-  push_x509_name(L, X509_get_subject_name(x));
+  th_push_x509_name(L, X509_get_subject_name(x));
   lua_setfield(L, -2, "subject");
-  push_x509_name(L, X509_get_issuer_name(x));
+  th_push_x509_name(L, X509_get_issuer_name(x));
   lua_setfield(L, -2, "issuer");
   lua_pushstring(L, serial_hex ? serial_hex : "");
   lua_setfield(L, -2, "serial");
   OPENSSL_free(serial_hex);
   BN_free(serial);
-  push_asn1_time(L, X509_get0_notBefore(x));
+  th_push_asn1_time(L, X509_get0_notBefore(x));
   lua_setfield(L, -2, "not_before");
-  push_asn1_time(L, X509_get0_notAfter(x));
+  th_push_asn1_time(L, X509_get0_notAfter(x));
   lua_setfield(L, -2, "not_after");
   lua_pushinteger(L, (lua_Integer)(seconds_until(X509_get0_notAfter(x), at) / 86400));
   lua_setfield(L, -2, "days_left");
@@ -618,13 +593,13 @@ int th_chain(lua_State *L) {
               " constraint", i + 1);
     if (seconds_until(X509_get0_notBefore(x), at) > 0)
       problem(&res, "NOT_YET_VALID", i + 1, "certificate %d is not valid before %s", i + 1,
-              (push_asn1_time(L, X509_get0_notBefore(x)), lua_tostring(L, -1)));
+              (th_push_asn1_time(L, X509_get0_notBefore(x)), lua_tostring(L, -1)));
     else if (left < 0)
       problem(&res, "EXPIRED", i + 1, "certificate %d expired on %s", i + 1,
-              (push_asn1_time(L, X509_get0_notAfter(x)), lua_tostring(L, -1)));
+              (th_push_asn1_time(L, X509_get0_notAfter(x)), lua_tostring(L, -1)));
     else if (left < (long long)o.warn_days * 86400)
       problem(&res, "EXPIRES_SOON", i + 1, "certificate %d expires in %d days (%s)", i + 1,
-              (int)(left / 86400), (push_asn1_time(L, X509_get0_notAfter(x)), lua_tostring(L, -1)));
+              (int)(left / 86400), (th_push_asn1_time(L, X509_get0_notAfter(x)), lua_tostring(L, -1)));
     lua_settop(L, res.problems + 1);
     if (key && key_is_weak(key, &bits))
       problem(&res, "WEAK_KEY", i + 1, "certificate %d has a %d-bit %s key", i + 1, bits,

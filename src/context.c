@@ -492,35 +492,13 @@ int th_harden(lua_State *L) {
 
 /* --- inspection ------------------------------------------------------------ */
 
-static void push_time(lua_State *L, const ASN1_TIME *t, const char *field) {
-  struct tm tm;
-  char buf[32];
-  if (!t || !ASN1_TIME_to_tm(t, &tm)) return;
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  lua_pushstring(L, buf);
-  lua_setfield(L, -2, field);
-}
-
-static void push_name(lua_State *L, const X509_NAME *name) {
-  BIO *bio = BIO_new(BIO_s_mem());
-  char *data;
-  long len;
-  if (!bio) {
-    lua_pushnil(L);
-    return;
-  }
-  X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
-  len = BIO_get_mem_data(bio, &data);
-  lua_pushlstring(L, data, (size_t)len);
-  BIO_free(bio);
-}
-
 static void push_certificate(lua_State *L, X509 *cert) {
   EVP_PKEY *key = X509_get0_pubkey(cert);
   lua_createtable(L, 0, 5);
-  push_name(L, X509_get_subject_name(cert));
+  th_push_x509_name(L, X509_get_subject_name(cert));
   lua_setfield(L, -2, "subject");
-  push_time(L, X509_get0_notAfter(cert), "not_after");
+  th_push_asn1_time(L, X509_get0_notAfter(cert));
+  lua_setfield(L, -2, "not_after");
   if (key) {
     const char *type = EVP_PKEY_get0_type_name(key);
     lua_pushstring(L, type ? type : "unknown");

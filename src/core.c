@@ -2,6 +2,8 @@
  * file; this one only holds shared helpers and the module table. */
 #include <stdarg.h>
 #include <string.h>
+#include <time.h>
+#include <openssl/x509.h>
 #include <openssl/err.h>
 #include <openssl/opensslv.h>
 
@@ -31,6 +33,31 @@ void th_push_ssl_errors(lua_State *L, const char *fallback) {
   }
   if (n == 0) luaL_addstring(&b, fallback);
   luaL_pushresult(&b);
+}
+
+void th_push_asn1_time(lua_State *L, const ASN1_TIME *t) {
+  struct tm tm;
+  char buf[32];
+  if (!t || !ASN1_TIME_to_tm(t, &tm)) {
+    lua_pushnil(L);
+    return;
+  }
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  lua_pushstring(L, buf);
+}
+
+void th_push_x509_name(lua_State *L, const X509_NAME *name) {
+  BIO *bio = BIO_new(BIO_s_mem());
+  char *data;
+  long len;
+  if (!bio) {
+    lua_pushnil(L);
+    return;
+  }
+  X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
+  len = BIO_get_mem_data(bio, &data);
+  lua_pushlstring(L, data, (size_t)len);
+  BIO_free(bio);
 }
 
 #define TH_OWNED "tlsharden.owned"

@@ -48,6 +48,11 @@ int th_error(lua_State *L, const char *fn, const char *fmt, ...);
 /* Push OpenSSL's queued errors as one string and clear the queue. */
 void th_push_ssl_errors(lua_State *L, const char *fallback);
 
+/* Push an ASN1 time as ISO 8601 UTC ("2026-11-24T00:00:00Z"), or nil. */
+void th_push_asn1_time(lua_State *L, const ASN1_TIME *t);
+/* Push an X509 name in RFC 2253 form. */
+void th_push_x509_name(lua_State *L, const X509_NAME *name);
+
 /* A userdata that owns one C object and frees it in __gc, so that nothing
  * leaks when a Lua error unwinds the stack. th_own pushes it; th_release
  * frees the object at once (and is idempotent). */

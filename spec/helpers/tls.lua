@@ -67,4 +67,12 @@ function tls.client(cfg)
   return assert(ssl.newcontext(c))
 end
 
+--- A server context for a certificate from spec/helpers/pki.lua, with
+-- overrides.
+function tls.server(cert, cfg)
+  local c = { mode = "server", protocol = "any", key = cert.key, certificate = cert.cert }
+  for k, v in pairs(cfg or {}) do c[k] = v end
+  return assert(ssl.newcontext(c))
+end
+
 return tls
