@@ -47,6 +47,7 @@ build = {
     ["tlsharden.profiles"] = "lua/tlsharden/profiles.lua",
     ["tlsharden.harden"] = "lua/tlsharden/harden.lua",
     ["tlsharden.chain"] = "lua/tlsharden/chain.lua",
+    ["tlsharden.grade"] = "lua/tlsharden/grade.lua",
   },
   install = {
     bin = { tlsharden = "bin/tlsharden" },

@@ -20,6 +20,10 @@ M.profile_names = profiles.names
 
 local harden = require "tlsharden.harden"
 local chain = require "tlsharden.chain"
+local grade = require "tlsharden.grade"
+
+--- Grade the facts of a server; see docs/grading.md.
+M.grade = grade.grade
 
 --- Check a certificate chain; see docs/chain.md.
 M.chain = chain.check

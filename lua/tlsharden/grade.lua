@@ -1,0 +1,247 @@
+--- A grade in the manner of SSL Labs' SSL Server Rating Guide, applied to
+-- what applies to XMPP (no HSTS). The rules are data: `guides` holds each
+-- guide version, so a caller can ask for either and the result says which
+-- was used. See docs/grading.md.
+local grade = {}
+
+local LETTERS = { "A+", "A", "A-", "B", "C", "D", "E", "F" }
+local RANK = {}
+for i, g in ipairs(LETTERS) do RANK[g] = i end
+
+-- Protocol scores.
+local PROTOCOL_SCORE = { sslv2 = 0, sslv3 = 80, tlsv1 = 90, tlsv1_1 = 95, tlsv1_2 = 100, tlsv1_3 = 100 }
+
+-- Key exchange: RSA-equivalent bits to score (the first limit the strength
+-- is below gives the score).
+local KX_STEPS = { { 512, 20 }, { 1024, 40 }, { 2048, 80 }, { 4096, 90 } }
+
+-- Cipher strength: bits to score.
+local CIPHER_STEPS = { { 1, 0 }, { 128, 20 }, { 256, 80 } }
+
+-- Score to letter.
+local LETTER_STEPS = { { 80, "A" }, { 65, "B" }, { 50, "C" }, { 35, "D" }, { 20, "E" } }
+
+--- Guide versions. 2009r keeps 2009q's rules and caps a server without
+-- TLS 1.3 at A- (a warning).
+grade.guides = {
+  ["2009q"] = { no_tls13_warning = false },
+  ["2009r"] = { no_tls13_warning = true },
+}
+grade.default_guide = "2009q"
+
+--- RSA-equivalent strength of a key (NIST SP 800-57 comparable strengths).
+function grade.rsa_equivalent(key_type, bits)
+  if not bits then return nil end
+  local t = key_type and key_type:upper() or "RSA"
+  if t == "EC" or t == "ECDSA" or t == "ECDH" or t == "X25519" or t == "X448" or t == "ED25519" or t == "ED448" then
+    if bits >= 512 then return 15360 end
+    if bits >= 384 then return 7680 end
+    if bits >= 253 then return 3072 end
+    if bits >= 224 then return 2048 end
+    if bits >= 160 then return 1024 end
+    return 512
+  end
+  return bits  -- RSA, DSA, DH
+end
+
+local function step_score(value, steps, top)
+  for _, s in ipairs(steps) do
+    if value < s[1] then return s[2] end
+  end
+  return top
+end
+
+local function protocol_score(protocols)
+  local best, worst
+  for _, p in ipairs(protocols) do
+    local s = PROTOCOL_SCORE[p]
+    if s then
+      best = math.max(best or s, s)
+      worst = math.min(worst or s, s)
+    end
+  end
+  if not best then return 0 end
+  return (best + worst) / 2
+end
+
+local function kx_score(facts)
+  if facts.anonymous then return 0, 0 end
+  local cert = facts.key and grade.rsa_equivalent(facts.key.type, facts.key.bits)
+  local eph = facts.kx_bits
+  local weakest = cert
+  if eph and (not weakest or eph < weakest) then weakest = eph end
+  if not weakest then return 0, 0 end
+  return step_score(weakest, KX_STEPS, 100), weakest
+end
+
+local function cipher_score(suites)
+  local best, worst
+  for _, s in ipairs(suites) do
+    local v = step_score(s.bits or 0, CIPHER_STEPS, 100)
+    best = math.max(best or v, v)
+    worst = math.min(worst or v, v)
+  end
+  if not best then return 0 end
+  return (best + worst) / 2
+end
+
+local function letter_of(score)
+  for _, s in ipairs(LETTER_STEPS) do
+    if score >= s[1] then return s[2] end
+  end
+  return "F"
+end
+--- The letter a score earns before any cap.
+grade.letter = letter_of
+
+local function has(list, value)
+  for _, v in ipairs(list or {}) do if v == value then return true end end
+  return false
+end
+
+local function has_weak(suite, reason)
+  return has(suite.weak, reason)
+end
+
+--- grade.grade(facts [, opts]): see docs/grading.md for the facts table.
+function grade.grade(facts, opts)
+  if type(facts) ~= "table" then
+    error(("tlsharden.grade: bad argument #1 'facts': expected a table, got %s"):format(type(facts)), 2)
+  end
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    error(("tlsharden.grade: bad argument #2 'opts': expected a table, got %s"):format(type(opts)), 2)
+  end
+  local guide_name = opts.guide or grade.default_guide
+  local guide = grade.guides[guide_name]
+  if not guide then
+    error(("tlsharden.grade: bad option 'guide': unknown guide '%s' (known: 2009q, 2009r)"):format(tostring(guide_name)), 2)
+  end
+  local protocols = facts.protocols or {}
+  local suites = facts.suites or {}
+  local cert = facts.cert or {}
+  local vulns = facts.vulnerabilities or {}
+
+  local caps, warnings, reasons = {}, {}, {}
+  local function cap(g, reason) caps[#caps + 1] = { grade = g, reason = reason } end
+  local function warn(reason) warnings[#warnings + 1] = reason end
+
+  local p_score = protocol_score(protocols)
+  local k_score, k_bits = kx_score(facts)
+  local c_score = cipher_score(suites)
+  reasons[#reasons + 1] = ("protocol score %g (best and worst of %s)"):format(p_score,
+    #protocols > 0 and table.concat(protocols, ", ") or "none")
+  reasons[#reasons + 1] = k_bits and k_bits > 0 and
+    ("key exchange score %g (weakest key %d bits RSA-equivalent)"):format(k_score, k_bits) or
+    ("key exchange score %g"):format(k_score)
+  reasons[#reasons + 1] = ("cipher strength score %g"):format(c_score)
+
+  local score = 0.3 * p_score + 0.3 * k_score + 0.4 * c_score
+  if p_score == 0 or k_score == 0 or c_score == 0 then
+    score = 0
+    reasons[#reasons + 1] = "a category scores 0, so the score is 0"
+  end
+  score = math.floor(score + 0.5)
+
+  -- protocol caps
+  if has(protocols, "sslv2") then cap("F", "SSL 2.0 is offered") end
+  if has(protocols, "sslv3") then
+    local best = 0
+    for _, pr in ipairs(protocols) do best = math.max(best, PROTOCOL_SCORE[pr] or 0) end
+    if best <= 80 then cap("F", "SSL 3.0 is the best protocol offered")
+    else cap("B", "SSL 3.0 is offered") end
+  end
+  if has(protocols, "tlsv1") or has(protocols, "tlsv1_1") then cap("B", "TLS 1.0 or TLS 1.1 is offered") end
+  if #protocols > 0 and not has(protocols, "tlsv1_2") and not has(protocols, "tlsv1_3") then
+    cap("C", "neither TLS 1.2 nor TLS 1.3 is offered")
+  end
+  if guide.no_tls13_warning and not has(protocols, "tlsv1_3") then
+    cap("A-", "TLS 1.3 is not offered (guide 2009r)")
+  end
+
+  -- key exchange caps
+  if k_bits and k_bits > 0 then
+    if k_score <= 40 then cap("F", ("key exchange of %d bits RSA-equivalent"):format(k_bits))
+    elseif k_score <= 80 then cap("B", ("key exchange of %d bits RSA-equivalent"):format(k_bits)) end
+  end
+  if facts.anonymous then cap("F", "anonymous key exchange") end
+
+  -- cipher caps
+  local any_aead, any_fs = false, false
+  local modern = has(protocols, "tlsv1_1") or has(protocols, "tlsv1_2") or has(protocols, "tlsv1_3")
+  for _, s in ipairs(suites) do
+    if s.aead then any_aead = true end
+    if s.fs then any_fs = true end
+    if (s.bits or 0) < 112 then cap("F", ("%s has fewer than 112 bits"):format(s.name or "a suite")) end
+    if has_weak(s, "EXPORT") then cap("F", ("%s is an EXPORT suite"):format(s.name or "a suite")) end
+    if has_weak(s, "RC4") then
+      cap(modern and "C" or "B", ("%s uses RC4%s"):format(s.name or "a suite", modern and " with TLS 1.1 or later" or ""))
+    end
+    if (s.block_bits == 64 or has_weak(s, "DES")) and modern then
+      cap("C", ("%s uses a 64-bit block cipher with TLS 1.1 or later"):format(s.name or "a suite"))
+    end
+  end
+  if #suites > 0 and not any_aead then cap("B", "no AEAD suite is offered") end
+  if #suites > 0 and not any_fs then cap("B", "no suite with forward secrecy is offered") end
+
+  -- other server features
+  if facts.compression then cap("C", "TLS compression is on (CRIME)") end
+  if vulns.poodle then cap("C", "vulnerable to POODLE") end
+  for _, v in ipairs { "heartbleed", "ccs_injection", "robot", "drown" } do
+    if vulns[v] then cap("F", ("vulnerable to %s"):format(v)) end
+  end
+  if facts.fallback_scsv == false then cap("A", "TLS_FALLBACK_SCSV is not supported") end
+  if facts.secure_renegotiation == false then warn("secure renegotiation is not supported") end
+
+  -- certificate caps
+  local trust = {}
+  if cert.trusted == false then trust[#trust + 1] = "the certificate chain is not trusted" end
+  if cert.self_signed then trust[#trust + 1] = "the certificate is self-signed" end
+  if cert.expired then trust[#trust + 1] = "the certificate has expired" end
+  local digest = cert.signature_digest and cert.signature_digest:upper():gsub("%-", "")
+  if digest == "SHA1" then trust[#trust + 1] = "the certificate is signed with SHA-1" end
+  for _, r in ipairs(trust) do cap("T", r) end
+  if digest == "MD5" or digest == "MD2" then cap("F", "the certificate is signed with " .. digest) end
+  if cert.host_match == false then cap("M", "the certificate does not name the host") end
+  if opts.starttls_cap and facts.starttls then cap("T", "STARTTLS rather than direct TLS (testssl.sh rule)") end
+
+  -- the letter: score, then the lowest letter cap
+  local letter = letter_of(score)
+  for _, c in ipairs(caps) do
+    if RANK[c.grade] and RANK[c.grade] > RANK[letter] then letter = c.grade end
+  end
+  if letter == "A" then
+    local capped = false
+    for _, c in ipairs(caps) do if c.grade == "A" then capped = true end end
+    if #warnings > 0 then letter = "A-"
+    elseif not capped then letter = "A+" end
+  end
+  local final = letter
+  local has_t, has_m = false, false
+  for _, c in ipairs(caps) do
+    if c.grade == "T" then has_t = true end
+    if c.grade == "M" then has_m = true end
+  end
+  if has_m then final = "M" elseif has_t then final = "T" end
+
+  return {
+    grade = final,
+    grade_if_trusted = final ~= letter and letter or nil,
+    score = score,
+    protocol_score = p_score,
+    kx_score = k_score,
+    cipher_score = c_score,
+    caps = caps,
+    warnings = warnings,
+    reasons = reasons,
+    guide = guide_name,
+  }
+end
+
+--- Whether grade a is worse than grade b (T and M are worse than F).
+function grade.worse(a, b)
+  local order = { ["A+"] = 1, A = 2, ["A-"] = 3, B = 4, C = 5, D = 6, E = 7, F = 8, T = 9, M = 10 }
+  return (order[a] or 11) > (order[b] or 11)
+end
+
+return grade
