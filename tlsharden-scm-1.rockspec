@@ -48,6 +48,8 @@ build = {
     ["tlsharden.harden"] = "lua/tlsharden/harden.lua",
     ["tlsharden.chain"] = "lua/tlsharden/chain.lua",
     ["tlsharden.grade"] = "lua/tlsharden/grade.lua",
+    ["tlsharden.audit"] = "lua/tlsharden/audit.lua",
+    ["tlsharden.prosodycfg"] = "lua/tlsharden/prosodycfg.lua",
   },
   install = {
     bin = { tlsharden = "bin/tlsharden" },

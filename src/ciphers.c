@@ -142,8 +142,9 @@ void th_push_cipher_info(lua_State *L, const SSL_CIPHER *c, int strict) {
  * suite table gets a "usable" flag when usable[] is given. */
 static void push_suites(lua_State *L, STACK_OF(SSL_CIPHER) *sk, int strict,
                         const signed char *usable) {
-  int i, n = sk ? sk_SSL_CIPHER_num(sk) : 0, fs = 0, nonfs = 0, weak = 0, tls13 = 0;
+  int i, n = sk ? sk_SSL_CIPHER_num(sk) : 0, fs = 0, nonfs = 0, weak = 0, tls13 = 0, unusable = 0;
   lua_createtable(L, 0, 10);
+  lua_newtable(L);           /* unusable */
   lua_createtable(L, n, 0);  /* suites */
   lua_newtable(L);           /* non_fs */
   lua_newtable(L);           /* weak */
@@ -162,6 +163,12 @@ static void push_suites(lua_State *L, STACK_OF(SSL_CIPHER) *sk, int strict,
       }
     }
     lua_rawseti(L, -4, i + 1);
+    if (usable && usable[i] == 0) {
+      /* never negotiated: counted neither way, listed apart */
+      lua_pushstring(L, SSL_CIPHER_get_name(c));
+      lua_rawseti(L, -5, ++unusable);
+      continue;
+    }
     if (is_fs) fs++;
     else {
       lua_pushstring(L, SSL_CIPHER_get_name(c));
@@ -177,13 +184,17 @@ static void push_suites(lua_State *L, STACK_OF(SSL_CIPHER) *sk, int strict,
     }
     if (SSL_CIPHER_get_kx_nid(c) == NID_kx_any) tls13++;
   }
-  lua_setfield(L, -4, "weak");
-  lua_setfield(L, -3, "non_fs");
-  lua_setfield(L, -2, "suites");
+  lua_setfield(L, -5, "weak");
+  lua_setfield(L, -4, "non_fs");
+  lua_setfield(L, -3, "suites");
+  lua_setfield(L, -2, "unusable");
+  n -= unusable;
   lua_pushstring(L, n == 0 || fs == 0 ? "none" : fs == n ? "all" : "some");
   lua_setfield(L, -2, "fs");
   lua_pushinteger(L, n);
   lua_setfield(L, -2, "count");
+  lua_pushinteger(L, unusable);
+  lua_setfield(L, -2, "unusable_count");
   lua_pushinteger(L, fs);
   lua_setfield(L, -2, "fs_count");
   lua_pushinteger(L, nonfs);

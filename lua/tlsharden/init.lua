@@ -25,6 +25,11 @@ local grade = require "tlsharden.grade"
 --- Grade the facts of a server; see docs/grading.md.
 M.grade = grade.grade
 
+--- Audit a Prosody configuration; see docs/audit.md.
+function M.audit(source, opts)
+  return require("tlsharden.audit").audit(source, opts)
+end
+
 --- Check a certificate chain; see docs/chain.md.
 M.chain = chain.check
 
