@@ -17,6 +17,7 @@
 
 #define FN "chain"
 #define MAX_VERIFY_ERRORS 32
+#define STORE_CACHE "tlsharden.chain.stores"
 
 typedef struct chain_opts {
   int depth;
@@ -434,6 +435,51 @@ static int given_index(chain_job *j, STACK_OF(X509) *built, int d) {
   return 0;
 }
 
+static void free_store(void *p) { X509_STORE_free((X509_STORE *)p); }
+
+/* The trust store for cafile/capath (or the system store), loaded once per
+ * Lua state and kept in its registry: parsing the system bundle costs far
+ * more than a verification. Returns a new reference. */
+static X509_STORE *cached_store(lua_State *L, const chain_opts *o) {
+  X509_STORE *store;
+  th_owned *owned;
+  lua_getfield(L, LUA_REGISTRYINDEX, STORE_CACHE);
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, STORE_CACHE);
+  }
+  lua_pushfstring(L, "%s\n%s", o->cafile ? o->cafile : "", o->capath ? o->capath : "");
+  lua_pushvalue(L, -1);
+  if (lua_rawget(L, -3) == LUA_TUSERDATA) {
+    store = (X509_STORE *)((th_owned *)lua_touserdata(L, -1))->ptr;
+    lua_pop(L, 3);
+    if (!X509_STORE_up_ref(store)) th_error(L, FN, "cannot reference the trust store");
+    return store;
+  }
+  lua_pop(L, 1);
+  ERR_clear_error();
+  store = X509_STORE_new();
+  owned = th_own(L, store, free_store);
+  if (!store) th_error(L, FN, "out of memory");
+  if (o->cafile || o->capath) {
+    if (!X509_STORE_load_locations(store, o->cafile, o->capath)) {
+      th_push_ssl_errors(L, "cannot load");
+      th_error(L, FN, "bad option '%s': cannot load the trust anchors: %s",
+               o->cafile ? "cafile" : "capath", lua_tostring(L, -1));
+    }
+  } else if (!X509_STORE_set_default_paths(store)) {
+    th_push_ssl_errors(L, "cannot load the system store");
+    th_error(L, FN, "cannot load the system trust store: %s", lua_tostring(L, -1));
+  }
+  (void)owned;
+  lua_rawset(L, -3);  /* cache[key] = owner */
+  lua_pop(L, 1);
+  if (!X509_STORE_up_ref(store)) th_error(L, FN, "cannot reference the trust store");
+  return store;
+}
+
 /* tlsharden.core.chain(source [, opts]) */
 int th_chain(lua_State *L) {
   chain_opts o;
@@ -458,19 +504,7 @@ int th_chain(lua_State *L) {
   n = sk_X509_num(j->certs);
 
   /* the trust store and OpenSSL's verification */
-  ERR_clear_error();
-  j->store = X509_STORE_new();
-  if (!j->store) th_error(L, FN, "out of memory");
-  if (o.cafile || o.capath) {
-    if (!X509_STORE_load_locations(j->store, o.cafile, o.capath)) {
-      th_push_ssl_errors(L, "cannot load");
-      th_error(L, FN, "bad option '%s': cannot load the trust anchors: %s",
-               o.cafile ? "cafile" : "capath", lua_tostring(L, -1));
-    }
-  } else if (!X509_STORE_set_default_paths(j->store)) {
-    th_push_ssl_errors(L, "cannot load the system store");
-    th_error(L, FN, "cannot load the system trust store: %s", lua_tostring(L, -1));
-  }
+  j->store = cached_store(L, &o);
   j->sctx = X509_STORE_CTX_new();
   untrusted = sk_X509_new_null();
   for (i = 1; untrusted && i < n; i++) sk_X509_push(untrusted, sk_X509_value(j->certs, i));

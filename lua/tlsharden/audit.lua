@@ -58,9 +58,13 @@ local function rsa_eq_groups(groups)
 end
 
 --- The grading facts of a context (from inspect, forward_secrecy and chain).
-function audit.facts(ctx, cfg, chain_result, starttls)
-  local info = core.inspect(ctx)
-  local _, fs = core.forward_secrecy(ctx)
+-- info and fs may be given when already known.
+function audit.facts(ctx, cfg, chain_result, starttls, info, fs)
+  info = info or core.inspect(ctx)
+  if not fs then
+    local _
+    _, fs = core.forward_secrecy(ctx)
+  end
   local suites = {}
   for _, s in ipairs(fs.suites) do
     if s.usable ~= false then suites[#suites + 1] = s end  -- never negotiated otherwise
@@ -145,6 +149,8 @@ local function evaluate(config, host, svc, opts, cache)
     else
       entry.ctx = ctx
       entry.inspect = core.inspect(ctx)
+      local _
+      _, entry.fs = core.forward_secrecy(ctx)
       local hctx = ssl.newcontext(cfg)
       if hctx then
         local hok, hreport = pcall(harden.harden, hctx)
@@ -159,8 +165,20 @@ local function evaluate(config, host, svc, opts, cache)
   end
   local chain_result
   if svc.mode == "server" then
-    local cok, c = pcall(chain.check, entry.ctx, { host = host, cafile = opts.cafile, capath = opts.capath,
-      service = svc.service:match("^s2s") and "xmpp-server" or "xmpp-client", at = opts.at })
+    -- Services of a host that serve the same chain for the same XMPP
+    -- service (c2s STARTTLS and direct TLS) share one check.
+    local xmpp_service = svc.service:match("^s2s") and "xmpp-server" or "xmpp-client"
+    if entry.chains_host ~= host then entry.chains, entry.chains_host = {}, host end
+    local ckey = xmpp_service
+    local cached = entry.chains[ckey]
+    local cok, c
+    if cached then
+      cok, c = cached[1], cached[2]
+    else
+      cok, c = pcall(chain.check, entry.ctx, { host = host, cafile = opts.cafile, capath = opts.capath,
+        service = xmpp_service, at = opts.at })
+      entry.chains[ckey] = { cok, c }  -- kept for this host only
+    end
     if cok then
       chain_result = c
       for _, p in ipairs(c.problems) do
@@ -170,7 +188,8 @@ local function evaluate(config, host, svc, opts, cache)
       problem(result.problems, "error", "CHAIN_ERROR", tostring(c))
     end
   end
-  local facts, info, fs = audit.facts(entry.ctx, cfg, chain_result, svc.service == "c2s" or svc.service == "s2s_in")
+  local facts, info, fs = audit.facts(entry.ctx, cfg, chain_result, svc.service == "c2s" or svc.service == "s2s_in",
+    entry.inspect, entry.fs)
   result.context = info
   result.forward_secrecy = fs.fs
   result.non_fs = fs.non_fs

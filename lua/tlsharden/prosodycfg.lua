@@ -291,10 +291,16 @@ end
 -- layers (each overriding the one before), then the extra arguments, the
 -- first of which wins. Returns base, extras.
 function prosodycfg:context_layers(profiles, host, mode, extras, cert)
-  local base = { self:core_defaults(profiles) }
+  -- The global layers are the same for every context: built once. Merging
+  -- never changes a layer, so they can be shared.
+  if not self._defaults then
+    self._defaults = self:core_defaults(profiles)
+    self._profile = self:profile_layer(profiles) or false
+  end
+  local base = { self._defaults }
   if cert then base[#base + 1] = named("certificate found for " .. host, cert) end
   base[#base + 1] = { name = "mode", mode = mode }
-  local p = self:profile_layer(profiles)
+  local p = self._profile
   if p then base[#base + 1] = p end
   local g = named("global ssl", self:get("*", "ssl"))
   if g then base[#base + 1] = g end
