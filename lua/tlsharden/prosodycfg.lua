@@ -249,10 +249,65 @@ function prosodycfg:find_cert(user_certs, name)
   end
 end
 
---- certmanager.find_host_cert without the identity index: the host's
--- certificate setting or the certificates folder, then the parent domain.
+-- certmanager's index of the certificates folder: every *.crt or
+-- *fullchain* file (three folders deep) that starts with a PEM certificate,
+-- has its key beside it and is valid now, by the DNS names it holds.
+local function matching_key(path)
+  return (path:gsub("%.crt$", ".key"):gsub("fullchain", "privkey"))
+end
+
+function prosodycfg:cert_index()
+  if self._index then return self._index end
+  local index = {}
+  self._index = index
+  if not has_lfs then return index end
+  local chain = require "tlsharden.chain"
+  local function scan(dir, depth)
+    if depth <= 0 then return end
+    local ok, iter, state = pcall(lfs.dir, dir)
+    if not ok then return end
+    local names = {}
+    for f in iter, state do names[#names + 1] = f end
+    table.sort(names)
+    for _, f in ipairs(names) do
+      local full = dir .. "/" .. f
+      local mode = lfs.attributes(full, "mode")
+      if mode == "directory" and f:sub(1, 1) ~= "." then
+        scan(full, depth - 1)
+      elseif mode == "file" and (f:find("%.crt$") or f:find("fullchain")) and is_file(matching_key(full)) then
+        local fh = io.open(full)
+        local first = fh and fh:read("l")
+        if fh then fh:close() end
+        if first == "-----BEGIN CERTIFICATE-----" then
+          local ok2, r = pcall(chain.check, full, { warn_days = 0 })
+          local leaf = ok2 and r.certs[1]
+          if leaf and leaf.days_left >= 0 then
+            local ids = {}
+            for _, n in ipairs(leaf.dns_names) do ids[#ids + 1] = n:lower() end
+            if #ids == 0 then
+              local cn = leaf.subject and leaf.subject:match("CN=([^,]+)")
+              if cn then ids[1] = cn:lower() end
+            end
+            for _, n in ipairs(ids) do
+              if not index[n] then index[n] = full end
+            end
+          end
+        end
+      end
+    end
+  end
+  scan(resolve(self.dir, self:get("*", "certificates") or "certs"), 3)
+  return index
+end
+
+--- certmanager.find_host_cert: the index of the certificates folder (by
+-- the names in each certificate, wildcards included), then the host's
+-- certificate setting or the folder by file name, then the parent domain.
 function prosodycfg:find_host_cert(host)
   if not host then return nil end
+  local index = self:cert_index()
+  local file = index[host] or index[(host:gsub("^[^.]+%.", "*."))]
+  if file then return { certificate = file, key = matching_key(file) } end
   return self:find_cert(self:get(host, "certificate"), host)
     or self:find_host_cert(host:match("%.(.+)$"))
 end
@@ -345,6 +400,8 @@ function prosodycfg:services(profiles, host)
     { service = "legacy_ssl", ports = self:get("*", "legacy_ssl_ports") },
     { service = "https", ports = self:get("*", "https_ports") },
   }
+  -- HTTPS listens on 5281 by default once an HTTP module is loaded.
+  if direct[3].ports == nil and self:uses_http(host) then direct[3].ports = { 5281 } end
   for _, d in ipairs(direct) do
     if type(d.ports) == "table" and #d.ports > 0 or type(d.ports) == "number" then
       local prefix = self:get(host, d.service .. "_ssl")
@@ -352,6 +409,20 @@ function prosodycfg:services(profiles, host)
     end
   end
   return list
+end
+
+local HTTP_MODULES = { http = true, bosh = true, websocket = true, http_file_share = true,
+  http_files = true, http_openmetrics = true, http_upload = true, conversejs = true }
+
+--- Whether the host (or the global section) loads a module that serves HTTP.
+function prosodycfg:uses_http(host)
+  for _, where in ipairs { "*", host } do
+    local mods = self:rawget(where, "modules_enabled")
+    if type(mods) == "table" then
+      for _, m in ipairs(mods) do if HTTP_MODULES[m] then return true end end
+    end
+  end
+  return false
 end
 
 --- The host's encryption policy options, with Prosody 0.12's defaults.
