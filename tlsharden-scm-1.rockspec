@@ -50,6 +50,7 @@ build = {
     ["tlsharden.grade"] = "lua/tlsharden/grade.lua",
     ["tlsharden.audit"] = "lua/tlsharden/audit.lua",
     ["tlsharden.prosodycfg"] = "lua/tlsharden/prosodycfg.lua",
+    ["mod_tlsharden"] = "lua/mod_tlsharden.lua",
   },
   install = {
     bin = { tlsharden = "bin/tlsharden" },

@@ -561,7 +561,8 @@ int th_chain(lua_State *L) {
           X509 *top_cert = built && d < sk_X509_num(built) ? sk_X509_value(built, d) : NULL;
           if (top_cert && X509_check_ca(top_cert) == 0 && d == 0)
             problem(&res, "MISSING_INTERMEDIATE", idx, "the issuer of certificate %d is not"
-                    " in the chain and not a trust anchor: an intermediate is missing", idx);
+                    " in the chain and not a trust anchor: an intermediate is missing, or the"
+                    " issuing CA is unknown", idx);
           else if (top_cert && d > 0)
             problem(&res, "MISSING_INTERMEDIATE", idx, "the issuer of certificate %d is not"
                     " in the chain and not a trust anchor: an intermediate is missing or the"
