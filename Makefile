@@ -20,7 +20,7 @@ SAN_FLAGS  = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sa
 CORE      = build/tlsharden/core.so
 CORE_ASAN = build/asan/tlsharden/core.so
 
-.PHONY: all deps asan test valgrind demo install clean
+.PHONY: all deps asan test valgrind demo install clean bench bench-smoke
 
 all: $(CORE)
 
@@ -52,6 +52,29 @@ demo: deps
 
 install: deps
 	@sh scripts/luarocks-make.sh $(LUAROCKS_FLAGS)
+
+build/bench/hsload: bench/handshake/hsload.c
+	@mkdir -p $(dir $@)
+	@$(CC) $(WARN) $(DEFS) $(PKG_CFLAGS) -O2 -o $@ bench/handshake/hsload.c $(PKG_LIBS)
+
+# Every benchmark, briefly: a smoke test that they run (no timing is judged).
+bench-smoke: deps
+	@$(MAKE) --no-print-directory all build/bench/hsload
+	@$(LUA) bench/ciphers.lua 0.2 > /dev/null
+	@$(LUA) bench/merge.lua 0.2 > /dev/null
+	@$(LUA) bench/context.lua 0.3 > /dev/null
+	@$(LUA) bench/audit.lua 10 > /dev/null
+	@$(LUA) bench/handshake/run.lua 50 2 > /dev/null
+	@echo "bench-smoke: every benchmark ran"
+
+# The full set; the handshake tables go to build/bench/handshake.md.
+bench: deps
+	@$(MAKE) --no-print-directory all build/bench/hsload
+	$(LUA) bench/ciphers.lua 3
+	$(LUA) bench/merge.lua 3
+	$(LUA) bench/context.lua 6
+	$(LUA) bench/audit.lua 1000
+	$(LUA) bench/handshake/run.lua 3000 10 --markdown build/bench/handshake.md
 
 clean:
 	rm -rf build

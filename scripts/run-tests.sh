@@ -5,6 +5,8 @@
 #   asan+ubsan  the same specs against the AddressSanitizer+UBSan build
 #   valgrind    the same specs under valgrind memcheck (normal build);
 #               skipped with TLSHARDEN_VALGRIND=0
+#   bench-smoke every benchmark run briefly (counts as one test);
+#               skipped with TLSHARDEN_BENCH_SMOKE=0
 # A suite that dies before busted prints its summary, or that exits non-zero
 # with no failing spec (a sanitizer or valgrind report), counts as one
 # failure, so a run that executed nothing cannot pass.
@@ -60,6 +62,13 @@ if [ "${TLSHARDEN_VALGRIND:-1}" != 0 ]; then
   run_suite valgrind ./build/?.so env LUA_CPATH_5_4="./build/?.so;;" TLSHARDEN_VALGRIND_RUN=1 \
     valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
     --show-leak-kinds=definite --suppressions=scripts/valgrind.supp
+fi
+
+# The benchmarks, briefly, so that a broken one shows (no timing is judged).
+if [ -z "${TLSHARDEN_ONLY_VALGRIND:-}" ] && [ "${TLSHARDEN_BENCH_SMOKE:-1}" != 0 ]; then
+  echo "== suite: bench-smoke"
+  if make --no-print-directory bench-smoke; then passed=$((passed + 1)); else
+    echo "suite bench-smoke: a benchmark failed"; failed=$((failed + 1)); fi
 fi
 
 echo "tests: $passed passed, $failed failed"

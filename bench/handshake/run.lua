@@ -61,19 +61,21 @@ local lua = "env LUA_PATH_5_4=" .. q(root .. "/lua/?.lua;" .. root .. "/lua/?/in
   " LUA_CPATH_5_4=" .. q(root .. "/build/?.so;;") .. " lua5.4"
 local servers = {
   { name = "prosody", start = function(c, port)
-      return ("%s %s/bench/handshake/server.lua %d %s %s prosody 600"):format(lua, q(root), port, q(c.cert), q(c.keyfile))
+      return ("exec %s %s/bench/handshake/server.lua %d %s %s prosody 600"):format(lua, q(root), port, q(c.cert), q(c.keyfile))
     end },
   { name = "tlsharden", start = function(c, port)
-      return ("%s %s/bench/handshake/server.lua %d %s %s tlsharden 600"):format(lua, q(root), port, q(c.cert), q(c.keyfile))
+      return ("exec %s %s/bench/handshake/server.lua %d %s %s tlsharden 600"):format(lua, q(root), port, q(c.cert), q(c.keyfile))
     end },
   { name = "s_server", start = function(c, port)
-      return ("timeout 600 openssl s_server -quiet -accept %d -cert %s -key %s"):format(port, q(c.cert), q(c.keyfile))
+      -- -naccept bounds it; exec keeps the pid that of s_server itself
+      return ("exec openssl s_server -quiet -naccept %d -accept %d -cert %s -key %s"):format(
+        2 * count + 100, port, q(c.cert), q(c.keyfile))
     end },
 }
 
 local function parse(line)
   local t = {}
-  for k, v in line:gmatch("(%w+)=(%S+)") do t[k] = tonumber(v) or v end
+  for k, v in line:gmatch("([%w_]+)=(%S+)") do t[k] = tonumber(v) or v end
   return t
 end
 
@@ -84,7 +86,7 @@ for _, c in ipairs(certs) do
     local pidfile = dir .. "/pid"
     run(("sh -c %s"):format(q(s.start(c, port) .. " > /dev/null 2>&1 & echo $! > " .. q(pidfile))))
     local pid = tonumber(run("cat " .. q(pidfile)):match("%d+"))
-    -- `timeout` and `env` exec their command, so pid is the server itself.
+    -- `env` and `exec` replace the shell, so pid is the server itself.
     wait_port(port)
     local r = { cert = c.name, server = s.name }
     r.full = parse(run(("%s -p %d -n %d -t %s -P %d"):format(hsload, port, count, seconds, pid)))
