@@ -15,3 +15,23 @@ for s in "tlsv1_2+" "tlsv1_2" "sslv23" "any" "sslv3" "tlsv1" "tlsv1_1" "tlsv1_3+
 done
 seed protocol list1 "$(printf 'tlsv1.2\ntlsv1.3')"
 seed protocol list2 "$(printf "'tlsv1.2'\nsslv3\ntlsv1")"
+
+i=0
+for s in "HIGH+kEECDH:HIGH+kEDH:HIGH:!PSK:!SRP:!3DES:!aNULL" "ALL:@SECLEVEL=0" "ECDHE+AESGCM" "kRSA" \
+         "DEFAULT" "aNULL" "!ALL" "ALL:!ADH:!LOW:!EXP:!MD5:@STRENGTH"; do
+  i=$((i + 1)); seed ciphers "s$i" "$(printf '\002')$s"
+done
+seed merge m1 "$(printf '\003\002\001\000\007\004\003')"
+seed merge m2 "$(head -c 64 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+dir=$(mktemp -d)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=example.com \
+  -keyout "$dir/k" -out "$dir/c" 2>/dev/null
+openssl x509 -in "$dir/c" -outform DER -out "fuzz/corpus/chain/der" 2>/dev/null || {
+  mkdir -p fuzz/corpus/chain; openssl x509 -in "$dir/c" -outform DER -out "fuzz/corpus/chain/der"; }
+cp "$dir/c" fuzz/corpus/chain/pem
+rm -rf "$dir"
+seed prosodycfg c1 "$(cat examples/prosody.cfg.lua)"
+seed prosodycfg c2 'VirtualHost "a.test"
+  ssl = { protocol = "tlsv1+" }
+Component "c.a.test" "muc"
+x = ENV_HOME'
