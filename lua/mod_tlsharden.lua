@@ -87,7 +87,9 @@ local function hardened_create_context(host, mode, ...)
   -- 3. ... and tlsharden hardens it in place. A failure makes the context
   -- unusable, and it is not handed to Prosody.
   local policy = nil
-  if allow_insecure then policy = { min_version = false, filter_ciphers = false } end
+  if allow_insecure then
+    policy = { min_version = false, filter_ciphers = false, security_level = false }
+  end
   local hok, hreport = pcall(tlsharden.harden, ctx, policy)
   if not hok then
     local msg = tostring(hreport):gsub("^[^:]*:%d+: ", "")

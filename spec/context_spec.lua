@@ -66,7 +66,7 @@ describe("tlsharden.harden and tlsharden.inspect", function()
     if setting:match("^options%.") then return "options" end
     return ({ min_version = "min", max_version = "max", ciphers = "tls12_suites",
       ciphersuites = "tls13_suites", groups = "groups", depth = "depth",
-      security_level = "security_level", dh_parameters = "dh" })[setting]
+      security_level = "security_level", dh_parameters = "dh", num_tickets = "num_tickets" })[setting]
   end
 
   local function differs(a, b)
@@ -107,6 +107,8 @@ describe("tlsharden.harden and tlsharden.inspect", function()
     assert.same({ "tlsv1_2", "tlsv1_3" }, after.versions)
     assert.equal("X25519:P-256:P-384", after.groups)
     assert.equal(9, after.depth)
+    assert.equal(2, before.num_tickets)
+    assert.equal(1, after.num_tickets)
     for _, s in ipairs(after.tls12_suites) do
       local info = tlsharden.ciphers(s.name, { ciphersuites = "" }).suites[1]
       assert.is_true(info.fs, s.name)

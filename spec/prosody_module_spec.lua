@@ -132,6 +132,21 @@ describe_prosody("mod_tlsharden in a real Prosody", function()
     end)
   end)
 
+  describe("strict with tlsharden_allow_insecure", function()
+    local server
+    setup(function()
+      server = start { modules = { "tlsharden" }, global = { tlsharden_policy = "strict",
+        tlsharden_allow_insecure = true }, host_settings = { localhost = { ssl = WEAK } } }
+    end)
+    teardown(function() if server then server.stop() end end)
+
+    it("accepts the weak settings it was told to accept, and says so", function()
+      local r = connect(server, "c2s", "-tls1 " .. OLD)
+      assert.is_true(r.ok, r.output)
+      assert.matches("policy strict, insecure settings allowed", server.log(), 1, true)
+    end)
+  end)
+
   describe("without the module", function()
     local server
     setup(function() server = start { global = { ssl = WEAK } } end)

@@ -73,6 +73,7 @@ typedef struct policy {
   int depth_min, depth_max, depth;  /* depth 0: leave */
   int server_preference;     /* 1 set, 0 clear, -1 leave */
   const char *dhe;           /* "auto", "drop", "keep" */
+  int num_tickets;           /* TLS 1.3 tickets per full handshake, or -1 */
 } policy;
 
 static int opt_field(lua_State *L, int t, const char *name) {
@@ -168,7 +169,7 @@ static void read_policy(lua_State *L, int t, policy *p) {
   static const char *const known[] = {
     "min_version", "tls13", "compression", "renegotiation", "security_level", "filter_ciphers",
     "aead_only", "ciphersuites", "groups", "depth", "depth_min", "depth_max",
-    "server_preference", "dhe", NULL
+    "server_preference", "dhe", "num_tickets", NULL
   };
   int type;
   lua_pushnil(L);
@@ -210,6 +211,7 @@ static void read_policy(lua_State *L, int t, policy *p) {
   else if (lua_isboolean(L, -1)) p->server_preference = lua_toboolean(L, -1);
   else th_error(L, "harden", "bad policy 'server_preference': expected a boolean");
   lua_pop(L, 1);
+  p->num_tickets = policy_int(L, t, "num_tickets", 0, 16, -1);
   p->dhe = policy_string(L, t, "dhe", "keep");
   if (!p->dhe || (strcmp(p->dhe, "auto") && strcmp(p->dhe, "drop") && strcmp(p->dhe, "keep")))
     th_error(L, "harden", "bad policy 'dhe': expected \"auto\", \"drop\" or \"keep\"");
@@ -442,6 +444,19 @@ static void rule_security_level(hardener *h, const policy *p) {
   changed(h, "security_level");
 }
 
+/* OpenSSL sends two TLS 1.3 tickets after every full handshake; one is
+ * enough for a client to resume and halves the cost of issuing them. */
+static void rule_tickets(hardener *h, const policy *p) {
+  lua_State *L = h->L;
+  size_t before = SSL_CTX_get_num_tickets(h->ctx);
+  if (p->num_tickets < 0 || before == (size_t)p->num_tickets) return;
+  h->step = "TLS 1.3 tickets";
+  if (!SSL_CTX_set_num_tickets(h->ctx, (size_t)p->num_tickets)) fail_closed(h);
+  lua_pushinteger(L, (lua_Integer)before);
+  lua_pushinteger(L, p->num_tickets);
+  changed(h, "num_tickets");
+}
+
 static void rule_depth(hardener *h, const policy *p) {
   lua_State *L = h->L;
   int before = SSL_CTX_get_verify_depth(h->ctx);
@@ -485,6 +500,7 @@ int th_harden(lua_State *L) {
   rule_ciphers(&h, &p, mode);
   rule_ciphersuites(&h, &p);
   rule_groups(&h, &p);
+  rule_tickets(&h, &p);
   rule_depth(&h, &p);
   ERR_clear_error();
   return 1;
@@ -580,6 +596,10 @@ int th_inspect(lua_State *L) {
   lua_setfield(L, -2, "verify");
   lua_pushinteger(L, SSL_CTX_get_verify_depth(ctx));
   lua_setfield(L, -2, "depth");
+  lua_pushinteger(L, (lua_Integer)SSL_CTX_get_num_tickets(ctx));
+  lua_setfield(L, -2, "num_tickets");
+  lua_pushboolean(L, (opts & SSL_OP_NO_TICKET) == 0);
+  lua_setfield(L, -2, "tickets");
   lua_pushboolean(L, (opts & SSL_OP_CIPHER_SERVER_PREFERENCE) != 0);
   lua_setfield(L, -2, "server_preference");
   if (st && st->dh_auto) lua_pushliteral(L, "auto");

@@ -20,6 +20,7 @@ harden.defaults = {
   depth_min = 1,
   depth_max = 16,
   server_preference = true,     -- true: set, false: clear
+  num_tickets = 1,              -- TLS 1.3 session tickets sent after a full handshake
   dhe = "auto",                 -- "auto": automatic DH parameters when DHE suites
                                 -- cannot work; "drop": remove DHE suites; "keep"
 }

@@ -53,7 +53,7 @@ function M.new_context(cfg, opts)
     policy = opts.policy or "warn",
     floor = opts.floor,
     mode = cfg.mode or "server",
-  }, profiles.get(opts.profile or "hardened"), M.layer(opts.name or "config", cfg))
+  }, profiles.shared(opts.profile or "hardened"), M.layer(opts.name or "config", cfg))
   merged.mode = merged.mode or "server"
   local ctx, err = ssl.newcontext(merged)
   if not ctx then

@@ -145,4 +145,18 @@ function profiles.get(name)
   return layer
 end
 
+-- Layers built once for tlsharden's own use: merging never changes a
+-- layer, so new_context can share them instead of copying each time.
+local shared = {}
+
+--- The profile layer for internal, read-only use (never hand it out).
+function profiles.shared(name)
+  local layer = shared[name]
+  if not layer then
+    layer = profiles.get(name)
+    shared[name] = layer
+  end
+  return layer
+end
+
 return profiles
