@@ -3,7 +3,6 @@ local tlsharden = require "tlsharden"
 local audit = require "tlsharden.audit"
 local prosodycfg = require "tlsharden.prosodycfg"
 local profiles = require "tlsharden.profiles"
-local cli = require "tlsharden.cli"
 local pki = require "spec.helpers.pki"
 local sh = require "spec.helpers.sh"
 local prosody = require "spec.helpers.prosody"
@@ -245,17 +244,7 @@ describe("tlsharden audit and grade commands", function()
   setup(function() dir, ca = setup_dir({ "good.test", "weak.test" }, BASIC) end)
   teardown(function() pki.cleanup(dir) end)
 
-  local function buffer()
-    local b = { parts = {} }
-    function b:write(...) for i = 1, select("#", ...) do self.parts[#self.parts + 1] = tostring((select(i, ...))) end return self end
-    function b:text() return table.concat(self.parts) end
-    return b
-  end
-  local function run(...)
-    local out, err = buffer(), buffer()
-    local code = cli.main({ ... }, out, err)
-    return code, out:text(), err:text()
-  end
+  local run = require("spec.helpers.cli").run
 
   it("prints every host with its grade and exits 1 for the weak one", function()
     local code, out = run("audit", dir .. "/prosody.cfg.lua", "--cafile", ca.cert)

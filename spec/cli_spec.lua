@@ -2,22 +2,7 @@ local cli = require "tlsharden.cli"
 local json = require "tlsharden.json"
 local sh = require "spec.helpers.sh"
 
--- A stream that keeps what is written to it.
-local function buffer()
-  local b = { parts = {} }
-  function b:write(...)
-    for i = 1, select("#", ...) do self.parts[#self.parts + 1] = tostring((select(i, ...))) end
-    return self
-  end
-  function b:text() return table.concat(self.parts) end
-  return b
-end
-
-local function run(...)
-  local out, err = buffer(), buffer()
-  local code = cli.main({ ... }, out, err)
-  return code, out:text(), err:text()
-end
+local run = require("spec.helpers.cli").run
 
 describe("tlsharden CLI", function()
   it("prints help with every command and exits 0", function()
