@@ -123,6 +123,9 @@ for _, r in ipairs(results) do
     r.resumed.per_second, r.resumed.server_cpu_ms_per_handshake or 0,
     r.resumed.resumed or 0, r.resumed.handshakes or 0))
 end
+out("")
+local bench = dofile(root .. "/bench/common.lua")
+out("machine: " .. bench.machine() .. "; client: bench/handshake/hsload.c, one connection at a time")
 local text = table.concat(lines, "\n") .. "\n"
 io.write(text)
 if markdown then
