@@ -5,17 +5,18 @@ local core = require "tlsharden.core"
 
 local b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 local function base64(s)
-  return (s:gsub(".", function(c)
-    local b = c:byte()
-    local r = ""
-    for i = 8, 1, -1 do r = r .. (b % 2 ^ i - b % 2 ^ (i - 1) > 0 and "1" or "0") end
-    return r
-  end) .. "0000"):gsub("%d%d%d?%d?%d?%d?", function(x)
-    if #x < 6 then return "" end
-    local c = 0
-    for i = 1, 6 do c = c + (x:sub(i, i) == "1" and 2 ^ (6 - i) or 0) end
-    return b64:sub(c + 1, c + 1)
-  end) .. ({ "", "==", "=" })[#s % 3 + 1]
+  local out, n = {}, 0
+  for i = 1, #s, 3 do
+    local a, b, c = s:byte(i, i + 2)
+    local v = a * 65536 + (b or 0) * 256 + (c or 0)
+    local q1, q2 = v >> 18, (v >> 12) & 63
+    local q3, q4 = (v >> 6) & 63, v & 63
+    n = n + 1
+    out[n] = b64:sub(q1 + 1, q1 + 1) .. b64:sub(q2 + 1, q2 + 1)
+      .. (b and b64:sub(q3 + 1, q3 + 1) or "=") .. (c and b64:sub(q4 + 1, q4 + 1) or "=")
+    if n % 16 == 0 then n = n + 1; out[n] = "\n" end
+  end
+  return table.concat(out)
 end
 
 local function check(source)
