@@ -184,7 +184,7 @@ describe("tlsharden.merge", function()
       local ok, err = pcall(tlsharden.merge_with, { policy = "strict" }, tlsharden.profile("hardened"),
         { name = "legacy host", protocol = "tlsv1+" })
       assert.is_false(ok)
-      assert.matches("tlsharden.merge: layer 'legacy host' lowers security: protocol tlsv1_2+ -> tlsv1+", err, 1, true)
+      assert.matches("tlsharden.merge_with: layer 'legacy host' lowers security: protocol tlsv1_2+ -> tlsv1+", err, 1, true)
     end)
 
     it("passes a configuration that lowers nothing", function()

@@ -491,7 +491,7 @@ int th_chain(lua_State *L) {
   out res;
   STACK_OF(X509) *built, *untrusted;
   X509_VERIFY_PARAM *param;
-  luaL_checkany(L, 1);
+  if (lua_isnone(L, 1)) th_error(L, FN, "bad argument #1 'source': expected a value");
   read_opts(L, &o);
   lua_settop(L, 2);
   at = o.has_at ? o.at : time(NULL);

@@ -353,7 +353,7 @@ static void rule_ciphers(hardener *h, const policy *p, int mode) {
     /* DHE needs DH parameters; test whether the context has them. */
     for (i = 0; i < sk_SSL_CIPHER_num(sk); i++)
       if (is_dhe(sk_SSL_CIPHER_value(sk, i))) dhe = 1;
-    if (dhe && SSL_CTX_get0_certificate(ctx) &&
+    if (dhe && !h->st->dh_auto && SSL_CTX_get0_certificate(ctx) &&
         !th_probe_handshake(ctx, TH_PROBE_DHE)) {
       h->step = "automatic DH parameters";
       if (!SSL_CTX_set_dh_auto(ctx, 1)) fail_closed(h);
@@ -474,7 +474,9 @@ int th_harden(lua_State *L) {
   SSL_CTX *ctx = th_check_context(L, 1, "harden", &mode);
   policy p;
   hardener h;
-  luaL_checktype(L, 2, LUA_TTABLE);
+  if (!lua_istable(L, 2))
+    th_error(L, "harden", "bad argument #2 'policy': expected a table, got %s",
+             luaL_typename(L, 2));
   lua_settop(L, 2);
   memset(&p, 0, sizeof p);
   read_policy(L, 2, &p);

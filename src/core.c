@@ -100,7 +100,63 @@ static const luaL_Reg core_funcs[] = {
   {NULL, NULL}
 };
 
+/* Find the argument a failing metamethod most likely belongs to: the only
+ * table or userdata argument, else the first one whose metatable (or, one
+ * level down, a table in it with a metatable) is set. 0: none found. */
+static int arg_with_metatable(lua_State *L, int first, int n) {
+  int i, tables = 0, only = 0;
+  for (i = first; i < first + n; i++) {
+    if (lua_type(L, i) == LUA_TTABLE || lua_type(L, i) == LUA_TUSERDATA) {
+      tables++;
+      only = i;
+    }
+  }
+  if (tables == 1) return only - first + 1;
+  for (i = first; i < first + n; i++) {
+    if (lua_type(L, i) != LUA_TTABLE) continue;
+    if (lua_getmetatable(L, i)) {
+      lua_pop(L, 1);
+      return i - first + 1;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, i)) {
+      int has = lua_type(L, -1) == LUA_TTABLE && lua_getmetatable(L, -1);
+      lua_pop(L, has ? 2 : 1);
+      if (has) {
+        lua_pop(L, 1);
+        return i - first + 1;
+      }
+    }
+  }
+  return 0;
+}
+
+/* Every function of the module runs behind this guard. The core reads
+ * argument tables with ordinary access, so a table's own metamethods run
+ * (a proxy table with __index or __pairs works like a plain one); when one
+ * of them raises, its error is reported as an error of the tlsharden
+ * function, naming the argument, instead of coming out unchanged. Errors
+ * the core raised itself already name the function and pass through. */
+static int guard(lua_State *L) {
+  int n = lua_gettop(L), i, status, arg;
+  const char *name = lua_tostring(L, lua_upvalueindex(2)), *msg;
+  lua_pushvalue(L, lua_upvalueindex(1));
+  for (i = 1; i <= n; i++) lua_pushvalue(L, i);
+  status = lua_pcall(L, n, LUA_MULTRET, 0);
+  if (status == LUA_OK) return lua_gettop(L) - n;
+  msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  if (status == LUA_ERRMEM || (msg && strstr(msg, "tlsharden.") != NULL))
+    return lua_error(L);
+  if (!msg) msg = lua_pushfstring(L, "(an error object of type %s)", luaL_typename(L, -1));
+  arg = arg_with_metatable(L, 1, n);
+  if (arg > 0)
+    return luaL_error(L, "tlsharden.%s: bad argument #%d: a metamethod of the argument"
+                      " raised: %s", name, arg, msg);
+  return luaL_error(L, "tlsharden.%s: a metamethod of an argument raised: %s", name, msg);
+}
+
 int luaopen_tlsharden_core(lua_State *L) {
+  const luaL_Reg *f;
   if (luaL_newmetatable(L, TH_OWNED)) {
     lua_pushcfunction(L, owned_gc);
     lua_setfield(L, -2, "__gc");
@@ -108,7 +164,13 @@ int luaopen_tlsharden_core(lua_State *L) {
     lua_setfield(L, -2, "__close");
   }
   lua_pop(L, 1);
-  luaL_newlib(L, core_funcs);
+  lua_createtable(L, 0, (int)(sizeof core_funcs / sizeof core_funcs[0]) + 3);
+  for (f = core_funcs; f->name; f++) {
+    lua_pushcfunction(L, f->func);
+    lua_pushstring(L, f->name);
+    lua_pushcclosure(L, guard, 2);
+    lua_setfield(L, -2, f->name);
+  }
   lua_pushliteral(L, TH_VERSION);
   lua_setfield(L, -2, "_VERSION");
   lua_pushstring(L, OpenSSL_version(OPENSSL_VERSION));

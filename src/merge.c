@@ -10,7 +10,6 @@
 
 #include "tlsharden.h"
 
-#define FN "merge"
 #define CIPHER_CACHE "tlsharden.merge.ciphers"
 #define CIPHER_CACHE_MAX 256
 
@@ -42,6 +41,7 @@ typedef struct merger {
   th_range range;          /* the current protocol value, parsed */
   int ciphers_from_profile;
   int layer;               /* stack index of the current layer's id */
+  const char *fn;          /* the public function, for messages */
 } merger;
 
 static int in_list(const char *const *list, const char *s) {
@@ -61,7 +61,7 @@ static const char *layer_label(merger *m) {
 static int layer_error(merger *m, const char *key, const char *fmt, const char *detail) {
   lua_State *L = m->L;
   const char *label = layer_label(m);
-  return th_error(L, FN, "%s: bad %s: %s%s", label, key, fmt, detail ? detail : "");
+  return th_error(L, m->fn, "%s: bad %s: %s%s", label, key, fmt, detail ? detail : "");
 }
 
 /* Append {key, old, new, layer} to the list at slot list; values are taken
@@ -88,7 +88,7 @@ static void lowering(merger *m, const char *key, int lowers, const char *message
     old = luaL_tolstring(L, -2, NULL);
     new = luaL_tolstring(L, -2, NULL);
     label = layer_label(m);
-    th_error(L, FN, "%s lowers security: %s %s -> %s: %s (policy strict)", label, key,
+    th_error(L, m->fn, "%s lowers security: %s %s -> %s: %s (policy strict)", label, key,
              old, new, message);
   }
   record(m, m->warnings, &m->nwarnings, key);
@@ -514,7 +514,7 @@ static void apply_layer(merger *m, int layer, int position) {
     lua_pop(L, 1);
     lua_pushinteger(L, position);
   } else if (lua_type(L, -1) != LUA_TSTRING) {
-    th_error(L, FN, "layer %d: bad name: expected a string, got %s", position,
+    th_error(L, m->fn, "layer %d: bad name: expected a string, got %s", position,
              luaL_typename(L, -1));
   }
   lua_replace(L, m->layer);
@@ -529,7 +529,7 @@ static void apply_layer(merger *m, int layer, int position) {
     const char *key;
     if (lua_type(L, -2) != LUA_TSTRING) {
       const char *label = layer_label(m);
-      th_error(L, FN, "%s: bad key %s: expected a setting name", label,
+      th_error(L, m->fn, "%s: bad key %s: expected a setting name", label,
                luaL_tolstring(L, -3, NULL));
     }
     key = lua_tostring(L, -2);
@@ -618,24 +618,26 @@ static void finish_protocol(merger *m) {
 /* Merge the layers at stack indices first..last in the given order
  * (step 1: later wins; step -1: Prosody's first-argument-wins), with the
  * options table at opts (0 for none). Returns cfg, report. */
-static int merge_layers(lua_State *L, int first, int last, int prosody_order, int opts) {
+static int merge_layers(lua_State *L, const char *fn, int first, int last, int prosody_order,
+                        int opts) {
   merger m;
   int i, base;
   memset(&m, 0, sizeof m);
   m.L = L;
+  m.fn = fn;
   m.floor = th_version_index(TLS1_2_VERSION);
   if (opts) {
     if (lua_getfield(L, opts, "policy") != LUA_TNIL) {
       const char *p = lua_tostring(L, -1);
       if (lua_type(L, -1) != LUA_TSTRING || (strcmp(p, "warn") && strcmp(p, "strict")))
-        th_error(L, FN, "bad option 'policy': expected \"warn\" or \"strict\", got %s",
+        th_error(L, m.fn, "bad option 'policy': expected \"warn\" or \"strict\", got %s",
                  luaL_tolstring(L, -1, NULL));
       m.strict = strcmp(p, "strict") == 0;
     }
     if (lua_getfield(L, opts, "mode") != LUA_TNIL) {
       const char *p = lua_tostring(L, -1);
       if (lua_type(L, -1) != LUA_TSTRING || (strcmp(p, "server") && strcmp(p, "client")))
-        th_error(L, FN, "bad option 'mode': expected \"server\" or \"client\"");
+        th_error(L, m.fn, "bad option 'mode': expected \"server\" or \"client\"");
       m.mode = strcmp(p, "server") == 0 ? 1 : 2;
     }
     if (lua_getfield(L, opts, "floor") != LUA_TNIL) {
@@ -644,7 +646,7 @@ static int merge_layers(lua_State *L, int first, int last, int prosody_order, in
         th_range r;
         if (lua_type(L, -1) != LUA_TSTRING || !th_protocol_parse(L, -1, &r) ||
             strcmp(r.form, "exact") != 0)
-          th_error(L, FN, "bad option 'floor': expected a version name such as"
+          th_error(L, m.fn, "bad option 'floor': expected a version name such as"
                    " \"tlsv1_2\", or false");
         m.floor = r.lo;
       }
@@ -707,23 +709,25 @@ static int merge_layers(lua_State *L, int first, int last, int prosody_order, in
 
 /* tlsharden.merge(layer1, ...): later layers override earlier ones. */
 int th_merge(lua_State *L) {
-  return merge_layers(L, 1, lua_gettop(L), 0, 0);
+  return merge_layers(L, "merge", 1, lua_gettop(L), 0, 0);
 }
 
 /* tlsharden.merge_prosody(layer1, ...): the first layer wins, as in the
  * extra arguments of Prosody's certmanager.create_context. */
 int th_merge_prosody(lua_State *L) {
-  return merge_layers(L, 1, lua_gettop(L), 1, 0);
+  return merge_layers(L, "merge_prosody", 1, lua_gettop(L), 1, 0);
 }
 
 /* tlsharden.merge_with(opts, layer1, ...) */
 int th_merge_with(lua_State *L) {
   int prosody_order = 0;
-  luaL_checktype(L, 1, LUA_TTABLE);
+  if (!lua_istable(L, 1))
+    th_error(L, "merge_with", "bad argument #1 'opts': expected a table, got %s",
+             luaL_typename(L, 1));
   if (lua_getfield(L, 1, "order") != LUA_TNIL) {
     const char *o = lua_tostring(L, -1);
     if (lua_type(L, -1) != LUA_TSTRING || (strcmp(o, "later") && strcmp(o, "prosody")))
-      th_error(L, FN, "bad option 'order': expected \"later\" or \"prosody\", got %s",
+      th_error(L, "merge_with", "bad option 'order': expected \"later\" or \"prosody\", got %s",
                luaL_tolstring(L, -1, NULL));
     prosody_order = strcmp(o, "prosody") == 0;
   }
@@ -733,10 +737,10 @@ int th_merge_with(lua_State *L) {
     lua_pushnil(L);
     while (lua_next(L, 1)) {
       if (lua_type(L, -2) != LUA_TSTRING || !in_list(known, lua_tostring(L, -2)))
-        th_error(L, FN, "bad argument #1 'opts': unknown option %s (known: order, policy,"
+        th_error(L, "merge_with", "bad argument #1 'opts': unknown option %s (known: order, policy,"
                  " mode, floor)", luaL_tolstring(L, -2, NULL));
       lua_pop(L, 1);
     }
   }
-  return merge_layers(L, 2, lua_gettop(L), prosody_order, 1);
+  return merge_layers(L, "merge_with", 2, lua_gettop(L), prosody_order, 1);
 }

@@ -349,8 +349,10 @@ static void push_below_floor(lua_State *L, const th_range *r, int floor) {
 int th_protocol(lua_State *L) {
   th_range r;
   int floor, allow;
-  luaL_checkany(L, 1);
-  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  if (lua_isnone(L, 1)) th_error(L, "protocol", "bad argument #1 'spec': expected a value");
+  if (!lua_isnoneornil(L, 2) && !lua_istable(L, 2))
+    th_error(L, "protocol", "bad argument #2 'opts': expected a table, got %s",
+             luaL_typename(L, 2));
   floor = check_floor(L, 2);
   allow = check_flag(L, 2, "allow_insecure");
   if (!th_protocol_parse(L, 1, &r)) {

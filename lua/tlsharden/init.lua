@@ -83,4 +83,31 @@ function M.layer(name, tbl)
   return t
 end
 
+-- The functions written in Lua run behind the same guard as the C core's:
+-- an error raised by an argument's own metamethod comes out as an error of
+-- the tlsharden function that was called, not unchanged.
+local function guarded(name, f)
+  return function(...)
+    local r = table.pack(pcall(f, ...))
+    if r[1] then return table.unpack(r, 2, r.n) end
+    local e = r[2]
+    if type(e) == "string" and e:find("tlsharden.", 1, true) then error(e, 0) end
+    if type(e) ~= "string" then e = ("(an error object of type %s)"):format(type(e)) end
+    -- name the argument when only one of them is a table or userdata
+    local arg, n = nil, 0
+    for i = 1, select("#", ...) do
+      local t = type((select(i, ...)))
+      if t == "table" or t == "userdata" then arg, n = i, n + 1 end
+    end
+    if n == 1 then
+      error(("tlsharden.%s: bad argument #%d: a metamethod of the argument raised: %s"):format(name, arg, e), 0)
+    end
+    error(("tlsharden.%s: a metamethod of an argument raised: %s"):format(name, e), 0)
+  end
+end
+
+for _, name in ipairs { "profile", "grade", "audit", "chain", "harden", "new_context", "layer" } do
+  M[name] = guarded(name, M[name])
+end
+
 return M
