@@ -20,7 +20,7 @@ SAN_FLAGS  = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sa
 CORE      = build/tlsharden/core.so
 CORE_ASAN = build/asan/tlsharden/core.so
 
-.PHONY: all deps asan test valgrind demo install clean bench bench-smoke
+.PHONY: all deps asan test valgrind demo install clean bench bench-smoke soak
 
 all: $(CORE)
 
@@ -37,9 +37,22 @@ $(CORE_ASAN): $(SRCS) $(HDRS)
 deps:
 	@sh scripts/install-deps.sh
 
-test: deps
-	@$(MAKE) --no-print-directory all asan
+# make test also builds the ThreadSanitizer program and the fuzz targets
+# (clang and its libFuzzer runtime come from Debian).
+TEST_PACKAGES = clang libclang-rt-14-dev
+
+test:
+	@sh scripts/install-deps.sh $(TEST_PACKAGES)
+	@$(MAKE) --no-print-directory all asan build/threads fuzz-build
 	@sh scripts/run-tests.sh
+
+# The memory spec at full length for every function, the slow ones included
+# (about half an hour); figures in docs/reliability.md.
+soak: deps
+	@$(MAKE) --no-print-directory all
+	@LUA_PATH_5_4="./lua/?.lua;./lua/?/init.lua;./?.lua;;" LUA_CPATH_5_4="./build/?.so;;" \
+		TLSHARDEN_MEMORY_ITERATIONS=100000 TLSHARDEN_MEMORY_SLOW=100000 \
+		busted --lua=$(LUA) --tags=memory spec/memory_spec.lua
 
 # The specs under valgrind memcheck only.
 valgrind: deps
@@ -99,3 +112,14 @@ fuzz:
 	@sh scripts/install-deps.sh clang libclang-rt-14-dev
 	@$(MAKE) --no-print-directory fuzz-build
 	@sh scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# Two Lua states in two threads under ThreadSanitizer (spec/threads/).
+THREADS_FLAGS = -g -O1 -fsanitize=thread
+build/threads: spec/threads/threads.c $(SRCS) $(HDRS)
+	@mkdir -p $(dir $@)
+	@$(CC) $(WARN) $(DEFS) $(PKG_CFLAGS) $(THREADS_FLAGS) -pthread -o $@ spec/threads/threads.c \
+		$(SRCS) $(shell $(PKG_CONFIG) --libs $(LUA_PC)) $(PKG_LIBS)
+
+.PHONY: threads
+threads: build/threads
+	@sh scripts/threads.sh

@@ -5,8 +5,16 @@
 #   asan+ubsan  the same specs against the AddressSanitizer+UBSan build
 #   valgrind    the same specs under valgrind memcheck (normal build);
 #               skipped with TLSHARDEN_VALGRIND=0
+#   memory      spec/memory_spec.lua (tag #memory): every function in a
+#               long loop, heap and RSS must stay flat; runs alongside the
+#               other suites on the second core; skipped with
+#               TLSHARDEN_MEMORY=0
+#   threads     two Lua states in two threads under ThreadSanitizer
+#               (counts as one test)
 #   bench-smoke every benchmark run briefly (counts as one test);
 #               skipped with TLSHARDEN_BENCH_SMOKE=0
+#   fuzz        every fuzz target for TLSHARDEN_FUZZ_SECONDS (default 20)
+#               seconds (one test each); skipped with TLSHARDEN_FUZZ_SECONDS=0
 # A suite that dies before busted prints its summary, or that exits non-zero
 # with no failing spec (a sanitizer or valgrind report), counts as one
 # failure, so a run that executed nothing cannot pass.
@@ -18,22 +26,27 @@ SPECS="${SPECS:-spec}"
 CC="${CC:-cc}"
 passed=0
 failed=0
-log=$(mktemp)
-status=$(mktemp)
-trap 'rm -f "$log" "$status"' EXIT
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 
 export LUA_PATH_5_4="./lua/?.lua;./lua/?/init.lua;./?.lua;;"
 
-# run_suite NAME CPATH [env VAR=value ...] [wrapper ...]: runs busted in-process
-# under the given wrapper (busted's own re-exec is switched off).
-run_suite() {
-  name=$1; cpath=$2; shift 2
-  echo "== suite: $name"
-  { "$@" "$LUA" "$BUSTED" --ignore-lua --cpath="$cpath" --output=utfTerminal $SPECS 2>&1
-    echo $? > "$status"; } | tee "$log"
-  rc=$(cat "$status")
+# busted NAME LOG TAGS CPATH [env VAR=value ...] [wrapper ...]: runs busted
+# in-process under the given wrapper (busted's own re-exec is switched off),
+# output to LOG, exit status to LOG.rc.
+busted_to() {
+  name=$1; out=$2; tags=$3; cpath=$4; shift 4
+  { "$@" "$LUA" "$BUSTED" --ignore-lua --cpath="$cpath" --output=utfTerminal $tags $SPECS \
+      > "$out" 2>&1
+    echo $? > "$out.rc"; }
+}
+
+# count NAME LOG: add busted's summary in LOG to the totals.
+count() {
+  name=$1; out=$2
+  rc=$(cat "$out.rc" 2>/dev/null || echo 1)
   # busted: "N successes / N failures / N errors / N pending : T seconds"
-  summary=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' | tail -n 1)
+  summary=$(sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -E '^[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' | tail -n 1)
   if [ -z "$summary" ]; then
     echo "suite $name: no summary from busted (exit $rc)"
     failed=$((failed + 1))
@@ -48,27 +61,80 @@ run_suite() {
   fi
 }
 
-if [ -z "${TLSHARDEN_ONLY_VALGRIND:-}" ]; then
-run_suite release ./build/?.so env LUA_CPATH_5_4="./build/?.so;;"
+# run_suite NAME TAGS CPATH ...: a busted suite in the foreground.
+run_suite() {
+  name=$1
+  echo "== suite: $name"
+  busted_to "$@" &
+  pid=$!
+  # show the output as it comes
+  tail -n +1 -f "$tmp/$name.log" --pid=$pid 2>/dev/null &
+  wait $pid
+  sleep 0.2
+  count "$name" "$tmp/$name.log"
+}
 
-asan_rt=$($CC -print-file-name=libasan.so)
-run_suite asan+ubsan ./build/asan/?.so env LUA_CPATH_5_4="./build/asan/?.so;;" \
-  LD_PRELOAD="$asan_rt" TLSHARDEN_SANITIZED=1 \
-  ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1" \
-  UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+RELEASE_ENV="env LUA_CPATH_5_4=./build/?.so;;"
+NOT_MEMORY="--exclude-tags=memory"
+
+if [ -z "${TLSHARDEN_ONLY_VALGRIND:-}" ] && [ "${TLSHARDEN_MEMORY:-1}" != 0 ]; then
+  : > "$tmp/memory.log"
+  busted_to memory "$tmp/memory.log" "--tags=memory" ./build/?.so $RELEASE_ENV &
+  memory_pid=$!
+fi
+
+if [ -z "${TLSHARDEN_ONLY_VALGRIND:-}" ]; then
+  : > "$tmp/release.log"
+  run_suite release "$tmp/release.log" "$NOT_MEMORY" ./build/?.so $RELEASE_ENV
+
+  asan_rt=$($CC -print-file-name=libasan.so)
+  : > "$tmp/asan.log"
+  run_suite asan "$tmp/asan.log" "$NOT_MEMORY" ./build/asan/?.so \
+    env LUA_CPATH_5_4="./build/asan/?.so;;" \
+    LD_PRELOAD="$asan_rt" TLSHARDEN_SANITIZED=1 \
+    ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1" \
+    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 fi
 
 if [ "${TLSHARDEN_VALGRIND:-1}" != 0 ]; then
-  run_suite valgrind ./build/?.so env LUA_CPATH_5_4="./build/?.so;;" TLSHARDEN_VALGRIND_RUN=1 \
+  : > "$tmp/valgrind.log"
+  run_suite valgrind "$tmp/valgrind.log" "$NOT_MEMORY" ./build/?.so \
+    env LUA_CPATH_5_4="./build/?.so;;" TLSHARDEN_VALGRIND_RUN=1 \
     valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
     --show-leak-kinds=definite --suppressions=scripts/valgrind.supp
 fi
 
-# The benchmarks, briefly, so that a broken one shows (no timing is judged).
-if [ -z "${TLSHARDEN_ONLY_VALGRIND:-}" ] && [ "${TLSHARDEN_BENCH_SMOKE:-1}" != 0 ]; then
-  echo "== suite: bench-smoke"
-  if make --no-print-directory bench-smoke; then passed=$((passed + 1)); else
-    echo "suite bench-smoke: a benchmark failed"; failed=$((failed + 1)); fi
+# one_test NAME COMMAND...: a command that passes or fails as a whole.
+one_test() {
+  name=$1; shift
+  echo "== suite: $name"
+  if "$@"; then passed=$((passed + 1)); else
+    echo "suite $name: failed"; failed=$((failed + 1)); fi
+}
+
+if [ -z "${TLSHARDEN_ONLY_VALGRIND:-}" ]; then
+  one_test threads sh scripts/threads.sh
+  # The benchmarks, briefly, so that a broken one shows (no timing is judged).
+  if [ "${TLSHARDEN_BENCH_SMOKE:-1}" != 0 ]; then
+    one_test bench-smoke make --no-print-directory bench-smoke
+  fi
+  fuzz_seconds=${TLSHARDEN_FUZZ_SECONDS:-20}
+  if [ "$fuzz_seconds" != 0 ]; then
+    echo "== suite: fuzz (${fuzz_seconds}s per target)"
+    sh scripts/fuzz.sh "$fuzz_seconds" $(ls fuzz/drivers | sed 's/\.lua$//') > "$tmp/fuzz.log" 2>&1
+    cat "$tmp/fuzz.log"
+    ok=$(grep -c '^fuzz: .*: ok,' "$tmp/fuzz.log")
+    bad=$(grep -c '^fuzz: .*: FAILED,' "$tmp/fuzz.log")
+    [ $((ok + bad)) -gt 0 ] || bad=1
+    passed=$((passed + ok)); failed=$((failed + bad))
+  fi
+fi
+
+if [ -n "${memory_pid:-}" ]; then
+  echo "== suite: memory"
+  wait "$memory_pid"
+  cat "$tmp/memory.log"
+  count memory "$tmp/memory.log"
 fi
 
 echo "tests: $passed passed, $failed failed"

@@ -1,0 +1,138 @@
+-- Memory stays flat: every public function is called many times in a loop
+-- (100,000 by default) and both the Lua heap (collectgarbage "count") and
+-- the process's resident set (RSS) must end where they started, so that a
+-- leaked OpenSSL object, a leaked reference or a growing cache shows.
+--
+-- Tagged #memory: scripts/run-tests.sh runs it as a suite of its own against
+-- the release build (RSS figures mean nothing under ASan or valgrind).
+-- TLSHARDEN_MEMORY_ITERATIONS sets the count (default 100,000);
+-- TLSHARDEN_MEMORY_SLOW sets the count for the calls that build contexts,
+-- handshake or audit, which cost a millisecond or more each (default 5,000;
+-- `make soak` runs them 100,000 times too). The counts are in the names.
+local ssl = require "ssl"
+local tlsharden = require "tlsharden"
+local pki = require "spec.helpers.pki"
+
+local ITERATIONS = tonumber(os.getenv("TLSHARDEN_MEMORY_ITERATIONS")) or 100000
+local SLOW = tonumber(os.getenv("TLSHARDEN_MEMORY_SLOW")) or 5000
+-- A leak grows with the number of calls; the allocator and OpenSSL's own
+-- caches may grow once. So the loop runs in two halves: the second half may
+-- grow the Lua heap by HEAP_SLACK_KB and the RSS by RSS_SLACK_KB at most
+-- (16 bytes leaked per call would be 800 KiB over 50,000 calls), and the
+-- whole loop by twice that.
+local HEAP_SLACK_KB = 32
+local RSS_SLACK_KB = 512
+
+local function rss_kb()
+  local f = assert(io.open("/proc/self/statm"))
+  local _, resident = f:read("n", "n")
+  f:close()
+  return resident * 4
+end
+
+local function settle()
+  collectgarbage("collect")
+  collectgarbage("collect")
+end
+
+-- Warm up (caches fill, the allocator reaches its working set), then run
+-- the counted loop in two halves and compare.
+local function flat(name, n, f)
+  local warm = math.max(1000, n // 10)
+  local half = math.max(1, n // 2)
+  for _ = 1, warm do f() end
+  settle()
+  local heap0, rss0 = collectgarbage("count"), rss_kb()
+  for _ = 1, half do f() end
+  settle()
+  local heap1, rss1 = collectgarbage("count"), rss_kb()
+  for _ = 1, n - half do f() end
+  settle()
+  local heap2, rss2 = collectgarbage("count"), rss_kb()
+  io.stderr:write(("memory: %-28s %7d calls  heap %+7.1f %+7.1f KiB  rss %+5d %+5d KiB\n")
+    :format(name, n, heap1 - heap0, heap2 - heap1, rss1 - rss0, rss2 - rss1))
+  assert.is_true(heap2 - heap1 < HEAP_SLACK_KB and heap2 - heap0 < 2 * HEAP_SLACK_KB,
+    ("%s: the Lua heap grew by %.1f KiB, then %.1f KiB over %d calls"):format(name, heap1 - heap0, heap2 - heap1, n))
+  assert.is_true(rss2 - rss1 < RSS_SLACK_KB and rss2 - rss0 < 2 * RSS_SLACK_KB,
+    ("%s: the RSS grew by %d KiB, then %d KiB over %d calls"):format(name, rss1 - rss0, rss2 - rss1, n))
+end
+
+describe("memory #memory", function()
+  local dir, leaf, ctx, client_ctx, pem, cfg_text
+
+  setup(function()
+    dir = pki.tmpdir()
+    leaf = pki.simple(dir, "example.com", "ec256")
+    ctx = assert(ssl.newcontext { mode = "server", protocol = "any", key = leaf.key, certificate = leaf.cert })
+    client_ctx = assert(ssl.newcontext { mode = "client", protocol = "any", verify = "none" })
+    pem = pki.read(leaf.cert)
+    cfg_text = ('VirtualHost "example.com"\nssl = { key = %q, certificate = %q, protocol = "tlsv1+" }\n')
+      :format(leaf.key, leaf.cert)
+  end)
+
+  teardown(function()
+    pki.cleanup(dir)
+  end)
+
+  local layers = {
+    { protocol = "tlsv1_2+", ciphers = "HIGH:!aNULL", options = { "no_ticket" } },
+    { name = "host", options = { no_ticket = false, no_compression = true }, depth = 5 },
+    { name = "service", protocol = "tlsv1+", ciphers = { "ECDHE+AESGCM", "AES128-SHA" } },
+  }
+
+  local cheap = {
+    { "protocol", function() tlsharden.protocol("tlsv1_2+") end },
+    { "protocol (refused)", function() pcall(tlsharden.protocol, "sslv3") end },
+    { "versions", function() tlsharden.versions(ctx) end },
+    { "option_names", function() tlsharden.option_names() end },
+    { "ciphers", function() tlsharden.ciphers("HIGH:!aNULL", { seclevel = 1 }) end },
+    { "ciphers (refused)", function() pcall(tlsharden.ciphers, "NOTHING") end },
+    { "forward_secrecy (string)", function() tlsharden.forward_secrecy("ECDHE+AESGCM:AES128-SHA") end },
+    { "merge", function() tlsharden.merge(layers[1], layers[2], layers[3]) end },
+    { "merge_prosody", function() tlsharden.merge_prosody(layers[3], layers[2], layers[1]) end },
+    { "merge_with", function()
+      tlsharden.merge_with({ policy = "warn" }, tlsharden.profile("hardened"), layers[2], layers[3])
+    end },
+    { "merge_with (strict, refused)", function()
+      pcall(tlsharden.merge_with, { policy = "strict" }, tlsharden.profile("hardened"), layers[3])
+    end },
+    { "harden", function() tlsharden.harden(ctx) end },
+    { "harden (refused)", function() pcall(tlsharden.harden, ctx, { groups = "P-999" }) end },
+    { "inspect", function() tlsharden.inspect(ctx) end },
+    { "chain", function() tlsharden.chain(pem, { cafile = leaf.ca, host = "example.com" }) end },
+    { "chain (refused)", function() pcall(tlsharden.chain, "not a certificate") end },
+    { "grade", function() tlsharden.grade { protocols = { "tlsv1_2" } } end },
+    { "profile", function() tlsharden.profile("intermediate") end },
+    { "layer", function() tlsharden.layer("x", layers[1]) end },
+  }
+
+  local slow = {
+    { "forward_secrecy (context)", function() tlsharden.forward_secrecy(ctx) end },
+    { "inspect (probing)", function() tlsharden.inspect(ctx, { probe = true }) end },
+    { "new_context", function() tlsharden.new_context { key = leaf.key, certificate = leaf.cert } end },
+    { "audit", function() tlsharden.audit(cfg_text, { text = true, cafile = leaf.ca }) end },
+  }
+
+  for _, c in ipairs(cheap) do
+    it(("stays flat over %d calls of %s"):format(ITERATIONS, c[1]), function()
+      flat(c[1], ITERATIONS, c[2])
+    end)
+  end
+
+  for _, c in ipairs(slow) do
+    it(("stays flat over %d calls of %s"):format(SLOW, c[1]), function()
+      flat(c[1], SLOW, c[2])
+    end)
+  end
+
+  it("stays flat over handshakes judged by forward_secrecy (connection)", function()
+    local tls = require "spec.helpers.tls"
+    tlsharden.harden(ctx)
+    flat("forward_secrecy (connection)", math.max(1, SLOW // 100), function()
+      local r = tls.handshake(ctx, client_ctx)
+      assert(r.ok, r.server_err or r.client_err)
+      tlsharden.forward_secrecy(r.server)
+      r.close()
+    end)
+  end)
+end)
