@@ -101,14 +101,23 @@ describe("bad input", function()
       assert.matches("metatable __%a+ raised", err)
     end
     -- an error object that is not a string is described, not lost
-    local odd = setmetatable({}, { __index = function() error({ code = 1 }) end })
+    local odd = setmetatable({}, { __pairs = function() error({ code = 1 }) end })
     local ok, err = pcall(tlsharden.merge, { protocol = "tlsv1_2+" }, odd)
     assert.is_false(ok)
     assert.matches("tlsharden.merge: bad argument #2: .*an error object of type table", err)
-    -- a proxy whose metamethods work is read through them
-    local proxy = setmetatable({}, { __index = { protocol = "tlsv1_3" } })
+    -- a proxy layer is read the way Prosody reads it, through __pairs
+    local inner = { protocol = "tlsv1_3", options = { "no_ticket" } }
+    local proxy = setmetatable({}, { __pairs = function() return next, inner, nil end })
     local cfg = tlsharden.merge(proxy)
     assert.equals("tlsv1_3", cfg.protocol)
+    assert.same({ "no_ticket" }, cfg.options)
+    -- keys a layer only inherits through __index are not read (Prosody's
+    -- pairs() does not see them either), and the report says so
+    local report
+    cfg, report = tlsharden.merge(setmetatable({ depth = 3 }, { __index = { protocol = "tlsv1_3" } }))
+    assert.is_nil(cfg.protocol)
+    assert.equals(3, cfg.depth)
+    assert.matches("__index but no __pairs", report.ignored[1].reason, 1, true)
   end)
 
   for _, fn in ipairs { "merge", "merge_prosody" } do

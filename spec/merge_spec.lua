@@ -166,6 +166,45 @@ describe("tlsharden.merge", function()
       assert.matches("sets option no_tlsv1_3", warning_for(report, "options.no_tlsv1_3").message, 1, true)
     end)
 
+    it("judges verify by the mode the context ends up with, in either order", function()
+      local _, report = tlsharden.merge({ mode = "client", verify = "none" }, { mode = "server" })
+      assert.is_nil(warning_for(report, "verify"))
+      _, report = tlsharden.merge({ mode = "server", verify = "none" }, { mode = "client" })
+      assert.truthy(warning_for(report, "verify"))
+      _, report = tlsharden.merge_prosody({ mode = "client" }, { mode = "server", verify = "none" })
+      assert.truthy(warning_for(report, "verify"))
+      -- opts.mode only when no layer sets one
+      _, report = tlsharden.merge_with({ mode = "client" }, { mode = "server", verify = "none" })
+      assert.is_nil(warning_for(report, "verify"))
+      _, report = tlsharden.merge_with({ mode = "client" }, { verify = "none" })
+      assert.truthy(warning_for(report, "verify"))
+    end)
+
+    it("gives the same verdict on a pair of cipher strings every time, in its direction", function()
+      local weak = "ECDHE+AESGCM:AES128-SHA"
+      for _ = 1, 3 do
+        local _, report = tlsharden.merge({ ciphers = "ECDHE+AESGCM" }, { ciphers = weak })
+        assert.matches("adds 1 suite without forward secrecy or weak: AES128-SHA (no forward secrecy)",
+          warning_for(report, "ciphers").message, 1, true)
+        -- the first layer adds the weak suite; the second only removes it
+        _, report = tlsharden.merge({ ciphers = weak }, { ciphers = "ECDHE+AESGCM" })
+        assert.equal(1, #report.warnings)
+        assert.equal(1, report.warnings[1].layer)
+      end
+    end)
+
+    it("credits options a protocol floor adds to the layer that set the protocol", function()
+      local _, report = tlsharden.merge({ options = { "no_ticket" } }, { name = "floor", protocol = "tlsv1_2+" })
+      assert.equal("floor", report.origin.options.no_tlsv1_1)
+      assert.equal(1, report.origin.options.no_ticket)
+    end)
+
+    it("does not list a profile's own notes (_source ...) as ignored settings", function()
+      local _, report = tlsharden.merge(tlsharden.profile("hardened"), { _note = "mine" })
+      assert.equal(1, #report.ignored)
+      assert.equal("_note", report.ignored[1].key)
+    end)
+
     it("does not warn about a forward-secret cipher list that replaces nothing", function()
       local _, report = tlsharden.merge({ ciphers = "ECDHE+AESGCM", protocol = "tlsv1_2+", depth = 9 })
       assert.same({}, report.warnings)
@@ -337,4 +376,41 @@ describe_prosody("compatibility with Prosody's util.sslconfig", function()
       assert.same(prosody_merge(layers), ours(layers))
     end)
   end
+
+  -- Layer sets drawn at random from values both merges accept.
+  it("agrees on 500 random layer sets", function()
+    local POOL = {
+      options = { { "no_ticket" }, "no_compression", { no_compression = false, no_ticket = true },
+        { "no_tlsv1_3", "single_dh_use" }, { no_tlsv1 = false }, { no_renegotiation = false },
+        { "cipher_server_preference", "no_sslv3" }, {} },
+      verifyext = { { "lsec_continue" }, "crl_check", { lsec_continue = false, crl_check_chain = true } },
+      protocol = { "tlsv1_2+", "tlsv1+", "tlsv1_1+", "tlsv1_3+", "sslv3+", "tlsv1_2", "tlsv1_3", "tlsv1", "sslv23", "any" },
+      ciphers = { "HIGH", "ECDHE+AESGCM", { "ECDHE+AESGCM", "AES128-SHA" }, "DEFAULT", { "HIGH", "!aNULL", "!MD5" } },
+      ciphersuites = { "TLS_AES_128_GCM_SHA256", { "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384" } },
+      curveslist = { "X25519", { "X25519", "P-256", "P-384" }, { "P-384" } },
+      depth = { 1, 2, 5, 9, 20 },
+      verify = { "none", "peer", { "peer", "client_once" } },
+      mode = { "server", "client" },
+      key = { "/a.key", "/b.key" }, certificate = { "/a.crt" }, cafile = { "/ca.pem" },
+      alpn = { "xmpp-client" },
+    }
+    local KEYS = {}
+    for k in pairs(POOL) do KEYS[#KEYS + 1] = k end
+    table.sort(KEYS)
+    local seed = os.time()
+    math.randomseed(seed)
+    for case = 1, 500 do
+      local layers = {}
+      for i = 1, math.random(1, 5) do
+        local layer = {}
+        for _ = 1, math.random(0, 5) do
+          local k = KEYS[math.random(#KEYS)]
+          layer[k] = POOL[k][math.random(#POOL[k])]
+        end
+        layers[i] = layer
+      end
+      local theirs, mine = prosody_merge(layers), ours(layers)
+      assert.same(theirs, mine, ("seed %d, case %d"):format(seed, case))
+    end
+  end)
 end)

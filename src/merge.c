@@ -1,6 +1,12 @@
 /* Option merging: layered LuaSec configurations merged with Prosody 0.12's
  * util.sslconfig semantics, validated, with a record of where every value
- * came from, what later layers overrode, and what lowered security. */
+ * came from, what later layers overrode, and what lowered security.
+ *
+ * The merge runs once per TLS context a server builds, so it is kept cheap:
+ * settings are told apart by their spelling in C, the option and verifyext
+ * sets are C arrays until the result is built, report lists are only made
+ * when something goes into them, and the verdict on a cipher string (and on
+ * replacing one string by another) is computed once per Lua state. */
 #include <stdio.h>
 #include <string.h>
 
@@ -10,52 +16,78 @@
 
 #include "tlsharden.h"
 
-#define CIPHER_CACHE "tlsharden.merge.ciphers"
+/* Registry keys (their addresses) of the per-state caches. */
+static const char cipher_cache_key = 0;  /* spec -> risks table */
+static const char verdicts_key = 0;      /* risks[&verdicts_key]: old spec -> message/false */
+static const char no_old_key = 0;        /* verdict key for "no earlier string" */
+static const char protocol_cache_key = 0; /* spec -> packed th_range */
 #define CIPHER_CACHE_MAX 256
+#define VERDICTS_MAX 64
+#define PROTOCOL_CACHE_MAX 64
 
-/* Options whose removal lowers security, and options whose addition does. */
-static const char *const protective_options[] = {
-  "no_compression", "no_renegotiation", "no_sslv2", "no_sslv3", "no_tlsv1", "no_tlsv1_1", NULL
+static const char *const verifyext_names[] = {  /* sorted */
+  "crl_check", "crl_check_chain", "lsec_continue", "lsec_ignore_purpose", NULL
 };
-static const char *const risky_options[] = {
-  "allow_unsafe_legacy_renegotiation", "legacy_server_connect", "allow_client_renegotiation",
-  "no_tlsv1_2", "no_tlsv1_3", "no_encrypt_then_mac", "no_extended_master_secret",
-  "dont_insert_empty_fragments", "all", NULL
-};
-static const char *const verifyext_names[] = {
-  "lsec_continue", "lsec_ignore_purpose", "crl_check", "crl_check_chain", NULL
-};
+#define NVERIFYEXT 4
 static const char *const verify_names[] = {
   "none", "peer", "client_once", "fail_if_no_peer_cert", NULL
 };
-static const char *const path_keys[] = {"key", "certificate", "cafile", "capath", NULL};
-static const char *const joined_keys[] = {"ciphers", "ciphersuites", "curveslist", NULL};
 
-/* Stack slots of the working tables, fixed for the whole call. */
+/* The settings the merge treats specially; everything else is copied. */
+enum {
+  K_OTHER, K_PROTOCOL, K_OPTIONS, K_VERIFYEXT, K_CIPHERS, K_CIPHERSUITES, K_CURVESLIST,
+  K_DEPTH, K_VERIFY, K_MODE, K_KEY, K_CERTIFICATE, K_CAFILE, K_CAPATH, K_DHPARAM,
+  K_NAME, K_PROFILE
+};
+
+static int key_id(const char *k, size_t len) {
+#define IS(s) (memcmp(k, s, sizeof s - 1) == 0)
+  switch (len) {
+    case 3: return IS("key") ? K_KEY : K_OTHER;
+    case 4: return IS("mode") ? K_MODE : IS("name") ? K_NAME : K_OTHER;
+    case 5: return IS("depth") ? K_DEPTH : K_OTHER;
+    case 6: return IS("verify") ? K_VERIFY : IS("cafile") ? K_CAFILE :
+                   IS("capath") ? K_CAPATH : K_OTHER;
+    case 7: return IS("options") ? K_OPTIONS : IS("ciphers") ? K_CIPHERS :
+                   IS("dhparam") ? K_DHPARAM : K_OTHER;
+    case 8: return IS("protocol") ? K_PROTOCOL : IS("_profile") ? K_PROFILE : K_OTHER;
+    case 9: return IS("verifyext") ? K_VERIFYEXT : K_OTHER;
+    case 10: return IS("curveslist") ? K_CURVESLIST : K_OTHER;
+    case 11: return IS("certificate") ? K_CERTIFICATE : K_OTHER;
+    case 12: return IS("ciphersuites") ? K_CIPHERSUITES : K_OTHER;
+    default: return K_OTHER;
+  }
+#undef IS
+}
+
 typedef struct merger {
   lua_State *L;
-  int cfg, origin, opt_origin, changes, warnings, ignored, explicit_off;
+  const char *fn;          /* the public function, for messages */
+  /* stack slots, fixed for the whole call; a list slot holds nil until
+   * its first entry */
+  int cfg, origin, changes, warnings, ignored, cache, protocols;
+  int ids;                 /* slot of layer 1's id; layer k's is ids + k - 1 */
   int nchanges, nwarnings, nignored;
+  int layer;               /* position of the layer being applied */
   int strict, floor, mode;
   int have_range;
   th_range range;          /* the current protocol value, parsed */
+  int protocol_from;       /* the layer that set it */
   int ciphers_from_profile;
-  int layer;               /* stack index of the current layer's id */
-  const char *fn;          /* the public function, for messages */
+  int has_options, has_verifyext;
+  signed char opt[TH_NOPTIONS];    /* -1 unset, 0 off, 1 on */
+  int opt_from[TH_NOPTIONS];       /* the layer that set it last */
+  int opt_off[TH_NOPTIONS];        /* the layer that switched it off, 0 if on */
+  signed char vx[NVERIFYEXT];
 } merger;
-
-static int in_list(const char *const *list, const char *s) {
-  for (; *list; list++)
-    if (strcmp(*list, s) == 0) return 1;
-  return 0;
-}
 
 /* "layer 3" or "layer 'host ssl'" for messages. */
 static const char *layer_label(merger *m) {
   lua_State *L = m->L;
-  if (lua_type(L, m->layer) == LUA_TSTRING)
-    return lua_pushfstring(L, "layer '%s'", lua_tostring(L, m->layer));
-  return lua_pushfstring(L, "layer %d", (int)lua_tointeger(L, m->layer));
+  int id = m->ids + m->layer - 1;
+  if (lua_type(L, id) == LUA_TSTRING)
+    return lua_pushfstring(L, "layer '%s'", lua_tostring(L, id));
+  return lua_pushfstring(L, "layer %d", m->layer);
 }
 
 static int layer_error(merger *m, const char *key, const char *fmt, const char *detail) {
@@ -64,23 +96,41 @@ static int layer_error(merger *m, const char *key, const char *fmt, const char *
   return th_error(L, m->fn, "%s: bad %s: %s%s", label, key, fmt, detail ? detail : "");
 }
 
-/* Append {key, old, new, layer} to the list at slot list; values are taken
- * from the stack (old at -2, new at -1) and popped. */
-static void record(merger *m, int list, int *count, const char *key) {
+static void push_layer_id(merger *m) {
+  lua_pushvalue(m->L, m->ids + m->layer - 1);
+}
+
+/* Append the table on top of the stack to the list in slot, creating the
+ * list on first use. */
+static void append(merger *m, int slot, int *count) {
   lua_State *L = m->L;
-  lua_createtable(L, 0, 4);
+  if (*count == 0) {
+    lua_createtable(L, 4, 0);
+    lua_replace(L, slot);
+  }
+  lua_rawseti(L, slot, ++*count);
+}
+
+/* Push {key, old, new, layer}; old at -2 and new at -1 are popped. */
+static void push_record(merger *m, const char *key) {
+  lua_State *L = m->L;
+  lua_createtable(L, 0, 6);
   lua_insert(L, -3);
   lua_setfield(L, -3, "new");
   lua_setfield(L, -2, "old");
   lua_pushstring(L, key);
   lua_setfield(L, -2, "key");
-  lua_pushvalue(L, m->layer);
+  push_layer_id(m);
   lua_setfield(L, -2, "layer");
-  lua_rawseti(L, list, ++*count);
 }
 
-/* A lowering of security: a warning, or the error under policy strict.
- * old and new are on the stack and popped; message is formatted. */
+static void record_change(merger *m, const char *key) {
+  push_record(m, key);
+  append(m, m->changes, &m->nchanges);
+}
+
+/* A change worth a warning: old (at -2) and new (at -1) are popped. With
+ * lowers set and policy strict it is an error instead. */
 static void lowering(merger *m, const char *key, int lowers, const char *message) {
   lua_State *L = m->L;
   if (lowers && m->strict) {
@@ -91,124 +141,199 @@ static void lowering(merger *m, const char *key, int lowers, const char *message
     th_error(L, m->fn, "%s lowers security: %s %s -> %s: %s (policy strict)", label, key,
              old, new, message);
   }
-  record(m, m->warnings, &m->nwarnings, key);
-  lua_rawgeti(L, m->warnings, m->nwarnings);
+  push_record(m, key);
   lua_pushstring(L, message);
   lua_setfield(L, -2, "message");
   lua_pushboolean(L, lowers);
   lua_setfield(L, -2, "lowers");
-  lua_pop(L, 1);
+  append(m, m->warnings, &m->nwarnings);
 }
 
-/* --- options and verifyext: sets ----------------------------------------- */
-
-static void set_item(merger *m, const char *key, int set, const char *name, int on) {
+/* Note in report.ignored: { layer, reason [, key] }. */
+static void ignore(merger *m, int key, const char *reason) {
   lua_State *L = m->L;
-  int was, seen;
-  if (strcmp(key, "options") == 0) {
-    if (!th_option_find(name)) {
-      lua_pushfstring(L, "unknown option '%s' (see tlsharden.option_names())", name);
-      layer_error(m, "options", lua_tostring(L, -1), NULL);
+  lua_createtable(L, 0, 3);
+  push_layer_id(m);
+  lua_setfield(L, -2, "layer");
+  if (key) {
+    lua_pushvalue(L, key);
+    lua_setfield(L, -2, "key");
+  }
+  lua_pushstring(L, reason);
+  lua_setfield(L, -2, "reason");
+  append(m, m->ignored, &m->nignored);
+}
+
+/* --- iterating tables as pairs() does ---------------------------------------
+ * A table whose metatable has __pairs is read through it, as Prosody's own
+ * merge reads it; any other table is read raw. pairs_begin pushes the
+ * iterator state (the function and its state, or nothing) and the first
+ * key; pairs_next is then used like lua_next. */
+
+static int pairs_begin(lua_State *L, int t) {
+  int meta = 0;
+  if (lua_getmetatable(L, t)) {
+    if (lua_getfield(L, -1, "__pairs") != LUA_TNIL) {
+      lua_remove(L, -2);
+      lua_pushvalue(L, t);
+      lua_call(L, 1, 3);
+      meta = lua_absindex(L, -3);
+      return meta;
     }
-  } else if (!in_list(verifyext_names, name)) {
+    lua_pop(L, 2);
+  }
+  lua_pushnil(L);
+  return 0;
+}
+
+static int pairs_next(lua_State *L, int t, int meta) {
+  if (!meta) return lua_next(L, t);
+  lua_pushvalue(L, meta);
+  lua_pushvalue(L, meta + 1);
+  lua_pushvalue(L, -3);
+  lua_call(L, 2, 2);
+  lua_remove(L, -3);
+  if (lua_isnil(L, -2)) {
+    lua_pop(L, 2);
+    return 0;
+  }
+  return 1;
+}
+
+/* Drop what pairs_begin pushed, after the loop ended. */
+static void pairs_end(lua_State *L, int meta) {
+  if (meta) lua_settop(L, meta - 1);
+}
+
+/* Push t[name] without metamethods; returns its type. */
+static int raw_field(lua_State *L, int t, const char *name) {
+  lua_pushstring(L, name);
+  return lua_rawget(L, t);
+}
+
+/* A layer whose metatable has __pairs is read once through it into a plain
+ * table, which replaces it at idx: the merge then sees what pairs() sees,
+ * as in Prosody. */
+static void snapshot_layer(lua_State *L, int idx) {
+  int meta;
+  if (!lua_istable(L, idx) || !lua_getmetatable(L, idx)) return;
+  meta = lua_getfield(L, -1, "__pairs") != LUA_TNIL;
+  lua_pop(L, 2);
+  if (!meta) return;
+  lua_newtable(L);
+  meta = pairs_begin(L, idx);
+  while (pairs_next(L, idx, meta)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, meta ? meta - 1 : -4);
+  }
+  pairs_end(L, meta);
+  lua_replace(L, idx);
+}
+
+/* --- options and verifyext: sets ------------------------------------------ */
+
+static void set_option(merger *m, const char *name, int on) {
+  lua_State *L = m->L;
+  int i = th_option_index(name), was;
+  if (i < 0) {
+    lua_pushfstring(L, "unknown option '%s' (see tlsharden.option_names())", name);
+    layer_error(m, "options", lua_tostring(L, -1), NULL);
+  }
+  was = m->opt[i];
+  m->opt[i] = (signed char)on;
+  m->opt_from[i] = m->layer;
+  m->opt_off[i] = on ? 0 : m->layer;
+  /* Only a value an earlier layer set counts as overridden; an option no
+   * layer set is off. */
+  if (was >= 0 && was != on) {
+    const char *item = lua_pushfstring(L, "options.%s", name);
+    lua_pushboolean(L, was);
+    lua_pushboolean(L, on);
+    record_change(m, item);
+    lua_pop(L, 1);
+  }
+  if ((was == 1) != on && th_options[i].risk == (on ? TH_OPT_RISKY : TH_OPT_PROTECTS)) {
+    const char *item = lua_pushfstring(L, "options.%s", name);
+    const char *msg = lua_pushfstring(L, "%s option %s", on ? "sets" : "removes", name);
+    lua_pushboolean(L, was == 1);
+    lua_pushboolean(L, on);
+    lowering(m, item, 1, msg);
+    lua_pop(L, 2);
+  }
+}
+
+static void set_verifyext(merger *m, const char *name, int on) {
+  lua_State *L = m->L;
+  int i, was;
+  for (i = 0; verifyext_names[i]; i++)
+    if (strcmp(verifyext_names[i], name) == 0) break;
+  if (!verifyext_names[i]) {
     lua_pushfstring(L, "unknown verifyext '%s' (lsec_continue, lsec_ignore_purpose,"
                     " crl_check, crl_check_chain)", name);
     layer_error(m, "verifyext", lua_tostring(L, -1), NULL);
   }
-  /* Only a value an earlier layer set counts as overridden. */
-  seen = lua_getfield(L, set, name) != LUA_TNIL;
-  was = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  lua_pushboolean(L, on);
-  lua_setfield(L, set, name);
-  if (strcmp(key, "options") == 0) {
-    lua_pushvalue(L, m->layer);
-    lua_setfield(L, m->opt_origin, name);
-    if (!on) {
-      lua_pushvalue(L, m->layer);
-      lua_setfield(L, m->explicit_off, name);
-    } else {
-      lua_pushnil(L);
-      lua_setfield(L, m->explicit_off, name);
-    }
-  }
-  if (was != on && (seen || (!on && in_list(protective_options, name)) ||
-                    (on && in_list(risky_options, name)))) {
-    const char *item = lua_pushfstring(L, "%s.%s", key, name);
-    if (seen) {
-      lua_pushboolean(L, was);
-      lua_pushboolean(L, on);
-      record(m, m->changes, &m->nchanges, item);
-    }
-    if (strcmp(key, "options") == 0 &&
-        ((!on && in_list(protective_options, name)) || (on && in_list(risky_options, name)))) {
-      const char *msg = lua_pushfstring(L, "%s option %s", on ? "sets" : "removes", name);
-      lua_pushboolean(L, was);
-      lua_pushboolean(L, on);
-      lowering(m, item, 1, msg);
-      lua_pop(L, 1);
-    }
+  was = m->vx[i];
+  m->vx[i] = (signed char)on;
+  if (was >= 0 && was != on) {
+    const char *item = lua_pushfstring(L, "verifyext.%s", name);
+    lua_pushboolean(L, was);
+    lua_pushboolean(L, on);
+    record_change(m, item);
     lua_pop(L, 1);
   }
 }
 
-static void apply_set(merger *m, const char *key, int value) {
+/* A list adds names, a map {name = true/false} sets or removes them, a
+ * bare string is a one-item list. */
+static void apply_set(merger *m, int id, int key, int value) {
   lua_State *L = m->L;
-  int set;
-  lua_getfield(L, m->cfg, key);
-  if (!lua_istable(L, -1)) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, m->cfg, key);
-  }
-  set = lua_gettop(L);
+  const char *what = id == K_OPTIONS ? "options" : "verifyext";
+  void (*set)(merger *, const char *, int) = id == K_OPTIONS ? set_option : set_verifyext;
+  if (id == K_OPTIONS) m->has_options = 1; else m->has_verifyext = 1;
   if (lua_type(L, value) == LUA_TSTRING) {
-    set_item(m, key, set, lua_tostring(L, value), 1);
+    set(m, lua_tostring(L, value), 1);
   } else if (lua_istable(L, value)) {
-    lua_pushnil(L);
-    while (lua_next(L, value)) {
+    int meta = pairs_begin(L, value);
+    while (pairs_next(L, value, meta)) {
       if (lua_type(L, -2) == LUA_TSTRING && lua_isboolean(L, -1)) {
-        set_item(m, key, set, lua_tostring(L, -2), lua_toboolean(L, -1));
+        set(m, lua_tostring(L, -2), lua_toboolean(L, -1));
       } else if (lua_isinteger(L, -2) && lua_type(L, -1) == LUA_TSTRING) {
-        set_item(m, key, set, lua_tostring(L, -1), 1);
+        set(m, lua_tostring(L, -1), 1);
       } else {
         lua_pushfstring(L, "expected names in a list or name = true/false, got [%s] = %s",
                         luaL_tolstring(L, -2, NULL), luaL_typename(L, -2));
-        layer_error(m, key, lua_tostring(L, -1), NULL);
+        layer_error(m, what, lua_tostring(L, -1), NULL);
       }
       lua_pop(L, 1);
     }
+    pairs_end(L, meta);
   } else {
     lua_pushfstring(L, "expected a name or a table, got %s", luaL_typename(L, value));
-    layer_error(m, key, lua_tostring(L, -1), NULL);
+    layer_error(m, what, lua_tostring(L, -1), NULL);
   }
-  lua_pushvalue(L, m->layer);
-  lua_setfield(L, m->origin, key);
-  lua_pop(L, 1);
+  if (id == K_VERIFYEXT) {
+    lua_pushvalue(L, key);
+    push_layer_id(m);
+    lua_rawset(L, m->origin);
+  }
 }
 
-/* --- cipher strings ------------------------------------------------------- */
+/* --- cipher strings -------------------------------------------------------- */
 
-/* Push a set {name = reason} of the suites of spec that have no forward
- * secrecy or are weak, computed once per string and kept in the registry.
- * Raises (as the layer's error) when OpenSSL matches nothing. */
-static void push_cipher_risks(merger *m, const char *spec) {
+/* Push the risks of spec: { [i] = name, [name] = reason } for its TLS 1.2
+ * suites that are weak or have no forward secrecy, in preference order.
+ * Computed once per string and kept in the cache; raises (as the layer's
+ * error) when OpenSSL matches nothing. */
+static void push_cipher_risks(merger *m, int spec_idx) {
   lua_State *L = m->L;
+  const char *spec = lua_tostring(L, spec_idx);
   SSL_CTX *ctx;
   th_owned *owned;
   STACK_OF(SSL_CIPHER) *sk;
   int i, n;
-  if (lua_getfield(L, LUA_REGISTRYINDEX, CIPHER_CACHE) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_createtable(L, 0, 8);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, CIPHER_CACHE);
-  }
-  if (lua_getfield(L, -1, spec) == LUA_TTABLE) {
-    lua_remove(L, -2);
-    return;
-  }
+  lua_pushvalue(L, spec_idx);
+  if (lua_rawget(L, m->cache) == LUA_TTABLE) return;
   lua_pop(L, 1);
   ERR_clear_error();
   ctx = SSL_CTX_new(TLS_server_method());
@@ -217,15 +342,12 @@ static void push_cipher_risks(merger *m, const char *spec) {
     th_push_ssl_errors(L, "no cipher match");
     layer_error(m, "ciphers", "OpenSSL matches no cipher suite: ", lua_tostring(L, -1));
   }
-  /* names in preference order in the array part, reasons by name */
   lua_newtable(L);
   sk = SSL_CTX_get_ciphers(ctx);
   for (i = 0, n = 0; i < sk_SSL_CIPHER_num(sk); i++) {
     const SSL_CIPHER *c = sk_SSL_CIPHER_value(sk, i);
-    unsigned weak;
     if (SSL_CIPHER_get_kx_nid(c) == NID_kx_any) continue;  /* TLS 1.3: ciphersuites */
-    weak = th_cipher_weakness(c, 0);
-    if (weak) lua_pushliteral(L, "weak");
+    if (th_cipher_weakness(c, 0)) lua_pushliteral(L, "weak");
     else if (!th_cipher_is_fs(c)) lua_pushliteral(L, "no forward secrecy");
     else continue;
     lua_setfield(L, -2, SSL_CIPHER_get_name(c));
@@ -234,53 +356,72 @@ static void push_cipher_risks(merger *m, const char *spec) {
   }
   th_release(owned);
   lua_remove(L, -2);
-  /* Keep the cache bounded: start afresh when it is full. */
-  lua_pushinteger(L, 0);
-  for (lua_pushnil(L); lua_next(L, -4); lua_pop(L, 1))
-    lua_pushinteger(L, lua_tointeger(L, -3) + 1), lua_replace(L, -4);
-  if (lua_tointeger(L, -1) >= CIPHER_CACHE_MAX) {
-    lua_newtable(L);
-    lua_replace(L, -4);
-    lua_pushvalue(L, -3);
-    lua_setfield(L, LUA_REGISTRYINDEX, CIPHER_CACHE);
-  }
-  lua_pop(L, 1);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, spec);
-  lua_remove(L, -2);
   ERR_clear_error();
+  /* Keep the cache bounded: start afresh when it is full. The count lives
+   * at index 1 of the cache (spec strings are never integers). */
+  lua_rawgeti(L, m->cache, 1);
+  n = (int)lua_tointeger(L, -1) + 1;
+  lua_pop(L, 1);
+  if (n > CIPHER_CACHE_MAX) {
+    lua_newtable(L);
+    lua_replace(L, m->cache);
+    lua_pushvalue(L, m->cache);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &cipher_cache_key);
+    n = 1;
+  }
+  lua_pushinteger(L, n);
+  lua_rawseti(L, m->cache, 1);
+  lua_pushvalue(L, spec_idx);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, m->cache);
 }
 
-/* Warn when the new cipher string adds suites without forward secrecy or
- * weak ones that the old string did not have. */
-static void check_ciphers(merger *m, const char *old, const char *new) {
+/* Push the warning for replacing the cipher string at old_idx (0: none) by
+ * the one at new_idx: a message naming the weak or non-forward-secret
+ * suites the new string adds, or false when it adds none. The verdict is
+ * remembered per pair of strings. */
+static void push_cipher_verdict(merger *m, int old_idx, int new_idx) {
   lua_State *L = m->L;
   luaL_Buffer b;
-  int added = 0, top = lua_gettop(L);
+  int risks, verdicts, old_risks = 0, added = 0, count;
   lua_Integer i, n;
-  /* A TLS 1.3-only range never uses the TLS 1.2 list. */
-  if (m->have_range && th_versions[m->range.lo].number >= TLS1_3_VERSION) {
-    push_cipher_risks(m, new);  /* still validates the string */
-    lua_settop(L, top);
+  push_cipher_risks(m, new_idx);
+  risks = lua_gettop(L);
+  if (lua_rawgetp(L, risks, &verdicts_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, risks, &verdicts_key);
+  }
+  verdicts = lua_gettop(L);
+  if (old_idx) lua_pushvalue(L, old_idx); else lua_pushlightuserdata(L, (void *)&no_old_key);
+  if (lua_rawget(L, verdicts) != LUA_TNIL) {
+    lua_replace(L, risks);
+    lua_settop(L, risks);
     return;
   }
-  push_cipher_risks(m, new);
-  if (old) push_cipher_risks(m, old); else lua_newtable(L);
+  lua_pop(L, 1);
+  if (old_idx) {
+    push_cipher_risks(m, old_idx);
+    old_risks = lua_gettop(L);
+  }
   luaL_buffinit(L, &b);
-  n = (lua_Integer)lua_rawlen(L, top + 1);
+  n = (lua_Integer)lua_rawlen(L, risks);
   for (i = 1; i <= n; i++) {
     const char *name;
-    lua_rawgeti(L, top + 1, i);
+    int known;
+    lua_rawgeti(L, risks, i);
     name = lua_tostring(L, -1);
-    if (lua_getfield(L, top + 2, name) == LUA_TNIL && added++ < 8) {
-      lua_getfield(L, top + 1, name);
+    known = old_risks && lua_getfield(L, old_risks, name) != LUA_TNIL;
+    if (old_risks) lua_pop(L, 1);
+    if (!known && added++ < 8) {
+      lua_getfield(L, risks, name);
       lua_pushfstring(L, "%s%s (%s)", added > 1 ? ", " : "", name, lua_tostring(L, -1));
-      lua_replace(L, -3);
-      lua_pop(L, 1);
-      lua_replace(L, -2);
+      lua_remove(L, -2);
+      lua_remove(L, -2);
       luaL_addvalue(&b);
     } else {
-      lua_pop(L, 2);
+      lua_pop(L, 1);
     }
   }
   if (added > 8) {
@@ -288,29 +429,83 @@ static void check_ciphers(merger *m, const char *old, const char *new) {
     luaL_addvalue(&b);
   }
   luaL_pushresult(&b);
-  if (added > 0) {
-    const char *msg = lua_pushfstring(L, "adds %d suite%s without forward secrecy or weak: %s",
-                                      added, added == 1 ? "" : "s", lua_tostring(L, -1));
-    if (old) lua_pushstring(L, old); else lua_pushnil(L);
-    lua_pushstring(L, new);
-    lowering(m, "ciphers", 1, msg);
+  if (added > 0)
+    lua_pushfstring(L, "adds %d suite%s without forward secrecy or weak: %s", added,
+                    added == 1 ? "" : "s", lua_tostring(L, -1));
+  else
+    lua_pushboolean(L, 0);
+  /* remember it, keeping the table bounded */
+  lua_rawgeti(L, verdicts, 1);
+  count = (int)lua_tointeger(L, -1) + 1;
+  lua_pop(L, 1);
+  if (count > VERDICTS_MAX) {
+    lua_newtable(L);
+    lua_replace(L, verdicts);
+    lua_pushvalue(L, verdicts);
+    lua_rawsetp(L, risks, &verdicts_key);
+    count = 1;
   }
-  lua_settop(L, top);
+  lua_pushinteger(L, count);
+  lua_rawseti(L, verdicts, 1);
+  if (old_idx) lua_pushvalue(L, old_idx); else lua_pushlightuserdata(L, (void *)&no_old_key);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, verdicts);
+  lua_replace(L, risks);
+  lua_settop(L, risks);
 }
 
-/* --- scalar keys ---------------------------------------------------------- */
+/* The new cipher string is on top of the stack: validate it, warn when it
+ * adds weak or non-forward-secret suites, and note when a layer that is
+ * not a profile replaces a profile's list. */
+static void check_ciphers(merger *m, int is_profile) {
+  lua_State *L = m->L;
+  int new = lua_gettop(L), old;
+  int tls13_only = m->have_range && th_versions[m->range.lo].number >= TLS1_3_VERSION;
+  lua_pushliteral(L, "ciphers");
+  lua_rawget(L, m->cfg);
+  old = lua_isnil(L, -1) ? 0 : new + 1;
+  if (tls13_only) {
+    /* the TLS 1.2 list is never used; the string must still be valid */
+    push_cipher_risks(m, new);
+    lua_pop(L, 1);
+  } else {
+    push_cipher_verdict(m, old, new);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      const char *msg = lua_tostring(L, -1);
+      lua_pushvalue(L, new + 1);
+      lua_pushvalue(L, new);
+      lowering(m, "ciphers", 1, msg);
+    }
+    lua_pop(L, 1);
+  }
+  if (m->ciphers_from_profile && !is_profile && !(old && lua_rawequal(L, old, new))) {
+    lua_pushvalue(L, new + 1);
+    lua_pushvalue(L, new);
+    lowering(m, "ciphers", 0, "replaces the profile's cipher list wholesale");
+  }
+  m->ciphers_from_profile = is_profile;
+  lua_settop(L, new);
+}
 
-/* Join a list of strings with ':' (the value at idx), or check a string. */
+/* --- scalar settings -------------------------------------------------------- */
+
+/* Push a list of strings (the value at idx) joined with ':', or the string
+ * itself. */
 static void push_joined(merger *m, const char *key, int value) {
   lua_State *L = m->L;
+  size_t len;
+  const char *s;
   if (lua_type(L, value) == LUA_TSTRING) {
     lua_pushvalue(L, value);
   } else if (lua_istable(L, value)) {
     luaL_Buffer b;
-    lua_Integer i, n = luaL_len(L, value);
+    int raw = !lua_getmetatable(L, value);
+    lua_Integer i, n;
+    if (!raw) lua_pop(L, 1);
+    n = raw ? (lua_Integer)lua_rawlen(L, value) : luaL_len(L, value);
     luaL_buffinit(L, &b);
     for (i = 1; i <= n; i++) {
-      if (lua_geti(L, value, i) != LUA_TSTRING) {
+      if ((raw ? lua_rawgeti(L, value, i) : lua_geti(L, value, i)) != LUA_TSTRING) {
         lua_pushfstring(L, "item %d is a %s, expected a string", (int)i, luaL_typename(L, -1));
         layer_error(m, key, lua_tostring(L, -1), NULL);
       }
@@ -322,37 +517,40 @@ static void push_joined(merger *m, const char *key, int value) {
     lua_pushfstring(L, "expected a string or a list of strings, got %s", luaL_typename(L, value));
     layer_error(m, key, lua_tostring(L, -1), NULL);
   }
-  {
-    size_t len;
-    const char *s = lua_tolstring(L, -1, &len);
-    if (strlen(s) != len) layer_error(m, key, "contains a NUL byte", NULL);
-  }
+  s = lua_tolstring(L, -1, &len);
+  if (strlen(s) != len) layer_error(m, key, "contains a NUL byte", NULL);
 }
 
-static void check_verify(merger *m, int value) {
+static int verify_name(const char *s) {
+  int i;
+  for (i = 0; verify_names[i]; i++)
+    if (strcmp(verify_names[i], s) == 0) return i;
+  return -1;
+}
+
+static void check_verify(merger *m, int key, int value) {
   lua_State *L = m->L;
   int none = 0, peer = 0;
   if (lua_type(L, value) == LUA_TSTRING) {
-    const char *s = lua_tostring(L, value);
-    if (!in_list(verify_names, s)) {
+    int v = verify_name(lua_tostring(L, value));
+    if (v < 0) {
       lua_pushfstring(L, "unknown verify mode '%s' (none, peer, client_once,"
-                      " fail_if_no_peer_cert)", s);
+                      " fail_if_no_peer_cert)", lua_tostring(L, value));
       layer_error(m, "verify", lua_tostring(L, -1), NULL);
     }
-    none = strcmp(s, "none") == 0;
-    peer = strcmp(s, "peer") == 0;
+    none = v == 0;
+    peer = v == 1;
   } else if (lua_istable(L, value)) {
     lua_Integer i, n = luaL_len(L, value);
     for (i = 1; i <= n; i++) {
-      const char *s;
-      if (lua_geti(L, value, i) != LUA_TSTRING || !in_list(verify_names, lua_tostring(L, -1))) {
+      int v = lua_geti(L, value, i) == LUA_TSTRING ? verify_name(lua_tostring(L, -1)) : -1;
+      if (v < 0) {
         lua_pushfstring(L, "unknown verify mode %s (none, peer, client_once,"
                         " fail_if_no_peer_cert)", luaL_tolstring(L, -1, NULL));
         layer_error(m, "verify", lua_tostring(L, -1), NULL);
       }
-      s = lua_tostring(L, -1);
-      if (strcmp(s, "none") == 0) none = 1;
-      if (strcmp(s, "peer") == 0) peer = 1;
+      if (v == 0) none = 1;
+      if (v == 1) peer = 1;
       lua_pop(L, 1);
     }
     if (n == 0) none = 1;
@@ -361,7 +559,8 @@ static void check_verify(merger *m, int value) {
     layer_error(m, "verify", lua_tostring(L, -1), NULL);
   }
   if (none && !peer && m->mode == 2) {
-    lua_getfield(L, m->cfg, "verify");
+    lua_pushvalue(L, key);
+    lua_rawget(L, m->cfg);
     lua_pushvalue(L, value);
     lowering(m, "verify", 1, "a client context that does not verify its peer"
              " accepts any certificate");
@@ -387,12 +586,69 @@ static int dhparam_bits(const char *path) {
   return bits;
 }
 
+/* The forms th_protocol_parse names, for packing a range into an integer. */
+static const char *const range_forms[] = {"exact", "floor", "any", "set", "range", "list", NULL};
+
+/* Parse the protocol spec at value, through a per-state cache of the
+ * strings seen before (a handful per server); raises as the layer's error. */
+static void parse_protocol(merger *m, int value, th_range *r) {
+  lua_State *L = m->L;
+  lua_Integer packed;
+  int form;
+  if (lua_type(L, value) == LUA_TSTRING) {
+    if (!m->protocols) {
+      if (lua_rawgetp(L, LUA_REGISTRYINDEX, &protocol_cache_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &protocol_cache_key);
+      }
+      m->protocols = m->ids - 1;
+      lua_replace(L, m->protocols);
+    }
+    lua_pushvalue(L, value);
+    if (lua_rawget(L, m->protocols) == LUA_TNUMBER) {
+      packed = lua_tointeger(L, -1);
+      lua_pop(L, 1);
+      r->lo = (int)(packed & 15);
+      r->hi = (int)((packed >> 4) & 15);
+      r->open_lo = (int)((packed >> 8) & 1);
+      r->open_hi = (int)((packed >> 9) & 1);
+      r->form = range_forms[packed >> 10];
+      return;
+    }
+    lua_pop(L, 1);
+  }
+  if (!th_protocol_parse(L, value, r))
+    layer_error(m, "protocol", lua_tostring(L, -1), NULL);
+  if (lua_type(L, value) != LUA_TSTRING) return;
+  for (form = 0; range_forms[form] && strcmp(range_forms[form], r->form) != 0; form++) continue;
+  if (!range_forms[form]) return;
+  /* bounded: start afresh when full (the count is at index 1) */
+  lua_rawgeti(L, m->protocols, 1);
+  packed = lua_tointeger(L, -1) + 1;
+  lua_pop(L, 1);
+  if (packed > PROTOCOL_CACHE_MAX) {
+    lua_newtable(L);
+    lua_replace(L, m->protocols);
+    lua_pushvalue(L, m->protocols);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &protocol_cache_key);
+    packed = 1;
+  }
+  lua_pushinteger(L, packed);
+  lua_rawseti(L, m->protocols, 1);
+  lua_pushvalue(L, value);
+  lua_pushinteger(L, (lua_Integer)r->lo | (lua_Integer)r->hi << 4 |
+                  (lua_Integer)r->open_lo << 8 | (lua_Integer)r->open_hi << 9 |
+                  (lua_Integer)form << 10);
+  lua_rawset(L, m->protocols);
+}
+
 static void check_protocol(merger *m, int value) {
   lua_State *L = m->L;
   th_range r;
   const char *msg = NULL;
-  if (!th_protocol_parse(L, value, &r))
-    layer_error(m, "protocol", lua_tostring(L, -1), NULL);
+  parse_protocol(m, value, &r);
   if (m->have_range && r.lo < m->range.lo)
     msg = lua_pushfstring(L, "lowers the minimum version from %s to %s",
                           th_versions[m->range.lo].label, th_versions[r.lo].label);
@@ -402,97 +658,115 @@ static void check_protocol(merger *m, int value) {
   else if (m->have_range && r.hi < m->range.hi && r.hi < TH_NVERSIONS - 1)
     msg = lua_pushfstring(L, "lowers the maximum version to %s", th_versions[r.hi].label);
   if (msg) {
-    lua_getfield(L, m->cfg, "protocol");
+    lua_pushliteral(L, "protocol");
+    lua_rawget(L, m->cfg);
     lua_pushvalue(L, value);
     lowering(m, "protocol", 1, msg);
     lua_pop(L, 1);
   }
   m->range = r;
   m->have_range = 1;
+  m->protocol_from = m->layer;
 }
 
-/* Replace key with the value on top of the stack (popped), recording it. */
-static void replace_value(merger *m, const char *key) {
+static int is_path(lua_State *L, int value) {
+  size_t len;
+  const char *s;
+  if (lua_type(L, value) != LUA_TSTRING) return 0;
+  s = lua_tolstring(L, value, &len);
+  return len > 0 && strlen(s) == len;
+}
+
+/* Set cfg[key] to the value on top of the stack (popped), recording an
+ * override and the origin. */
+static void replace_value(merger *m, int key) {
   lua_State *L = m->L;
-  lua_getfield(L, m->cfg, key);
-  if (!lua_isnil(L, -1) && !lua_rawequal(L, -1, -2)) {
+  lua_pushvalue(L, key);
+  if (lua_rawget(L, m->cfg) != LUA_TNIL && !lua_rawequal(L, -1, -2)) {
     lua_pushvalue(L, -2);
-    record(m, m->changes, &m->nchanges, key);
+    record_change(m, lua_tostring(L, key));
   } else {
     lua_pop(L, 1);
   }
-  lua_setfield(L, m->cfg, key);
-  lua_pushvalue(L, m->layer);
-  lua_setfield(L, m->origin, key);
+  lua_pushvalue(L, key);
+  lua_insert(L, -2);
+  lua_rawset(L, m->cfg);
+  lua_pushvalue(L, key);
+  push_layer_id(m);
+  lua_rawset(L, m->origin);
 }
 
-static void apply_key(merger *m, const char *key, int value, int is_profile) {
+/* Apply one setting: the key at stack index key, its value at value. */
+static void apply_key(merger *m, int id, int key, int value, int is_profile) {
   lua_State *L = m->L;
-  if (strcmp(key, "options") == 0 || strcmp(key, "verifyext") == 0) {
-    apply_set(m, key, value);
-    return;
-  }
-  if (in_list(joined_keys, key)) {
-    push_joined(m, key, value);
-    if (strcmp(key, "ciphers") == 0) {
-      const char *old = NULL;
-      int was_profile = m->ciphers_from_profile;
-      lua_getfield(L, m->cfg, "ciphers");
-      old = lua_tostring(L, -1);
-      check_ciphers(m, old, lua_tostring(L, -2));
-      if (was_profile && !is_profile && (!old || strcmp(old, lua_tostring(L, -2)) != 0)) {
-        lua_pushvalue(L, -2);
-        lowering(m, "ciphers", 0, "replaces the profile's cipher list wholesale");
-      } else {
-        lua_pop(L, 1);
+  switch (id) {
+    case K_OPTIONS:
+    case K_VERIFYEXT:
+      apply_set(m, id, key, value);
+      return;
+    case K_CIPHERS:
+    case K_CIPHERSUITES:
+    case K_CURVESLIST:
+      push_joined(m, lua_tostring(L, key), value);
+      if (id == K_CIPHERS) check_ciphers(m, is_profile);
+      replace_value(m, key);
+      return;
+    case K_PROTOCOL:
+      check_protocol(m, value);
+      break;
+    case K_DEPTH: {
+      int isint;
+      lua_Integer d = lua_tointegerx(L, value, &isint);
+      if (!isint || d < 0 || lua_type(L, value) != LUA_TNUMBER) {
+        lua_pushfstring(L, "expected a non-negative integer, got %s",
+                        luaL_tolstring(L, value, NULL));
+        layer_error(m, "depth", lua_tostring(L, -1), NULL);
       }
-      m->ciphers_from_profile = is_profile;
-    }
-    replace_value(m, key);
-    return;
-  }
-  if (strcmp(key, "protocol") == 0) {
-    check_protocol(m, value);
-  } else if (strcmp(key, "depth") == 0) {
-    lua_Integer d;
-    int isint;
-    d = lua_tointegerx(L, value, &isint);
-    if (!isint || d < 0 || lua_type(L, value) != LUA_TNUMBER) {
-      lua_pushfstring(L, "expected a non-negative integer, got %s", luaL_tolstring(L, value, NULL));
-      layer_error(m, "depth", lua_tostring(L, -1), NULL);
-    }
-    if (d < 2 || d > 16) {
-      lua_getfield(L, m->cfg, "depth");
-      lua_pushvalue(L, value);
-      lowering(m, "depth", 1, d < 2 ? "depth below 2 rejects ordinary chains with an"
-               " intermediate, or invites turning verification off" :
-               "depth above 16 accepts absurdly long chains");
-    }
-  } else if (strcmp(key, "verify") == 0) {
-    check_verify(m, value);
-  } else if (strcmp(key, "mode") == 0) {
-    const char *s = lua_tostring(L, value);
-    if (lua_type(L, value) != LUA_TSTRING || (strcmp(s, "server") && strcmp(s, "client")))
-      layer_error(m, "mode", "expected \"server\" or \"client\"", NULL);
-    m->mode = strcmp(s, "server") == 0 ? 1 : 2;
-  } else if (in_list(path_keys, key) || strcmp(key, "dhparam") == 0) {
-    int t = lua_type(L, value);
-    if (strcmp(key, "dhparam") == 0 && t == LUA_TFUNCTION) {
-      /* LuaSec's own form: a function returning PEM; nothing to check. */
-    } else if (t != LUA_TSTRING || lua_rawlen(L, value) == 0 ||
-               strlen(lua_tostring(L, value)) != lua_rawlen(L, value)) {
-      lua_pushfstring(L, "expected a file path, got %s", luaL_tolstring(L, value, NULL));
-      layer_error(m, key, lua_tostring(L, -1), NULL);
-    } else if (strcmp(key, "dhparam") == 0) {
-      int bits = dhparam_bits(lua_tostring(L, value));
-      if (bits > 0 && bits < 2048) {
-        const char *msg = lua_pushfstring(L, "DH parameters of %d bits (under 2048)", bits);
-        lua_getfield(L, m->cfg, "dhparam");
+      if (d < 2 || d > 16) {
+        lua_pushvalue(L, key);
+        lua_rawget(L, m->cfg);
         lua_pushvalue(L, value);
-        lowering(m, "dhparam", 1, msg);
-        lua_pop(L, 1);
+        lowering(m, "depth", 1, d < 2 ? "depth below 2 rejects ordinary chains with an"
+                 " intermediate, or invites turning verification off" :
+                 "depth above 16 accepts absurdly long chains");
       }
+      break;
     }
+    case K_VERIFY:
+      check_verify(m, key, value);
+      break;
+    case K_MODE: {
+      const char *s = lua_tostring(L, value);
+      if (lua_type(L, value) != LUA_TSTRING || (strcmp(s, "server") && strcmp(s, "client")))
+        layer_error(m, "mode", "expected \"server\" or \"client\"", NULL);
+      break;
+    }
+    case K_DHPARAM:
+      /* LuaSec's own form: a function returning PEM; nothing to check. */
+      if (lua_type(L, value) == LUA_TFUNCTION) break;
+      /* fall through */
+    case K_KEY:
+    case K_CERTIFICATE:
+    case K_CAFILE:
+    case K_CAPATH:
+      if (!is_path(L, value)) {
+        lua_pushfstring(L, "expected a file path, got %s", luaL_tolstring(L, value, NULL));
+        layer_error(m, lua_tostring(L, key), lua_tostring(L, -1), NULL);
+      }
+      if (id == K_DHPARAM) {
+        int bits = dhparam_bits(lua_tostring(L, value));
+        if (bits > 0 && bits < 2048) {
+          const char *msg = lua_pushfstring(L, "DH parameters of %d bits (under 2048)", bits);
+          lua_pushvalue(L, key);
+          lua_rawget(L, m->cfg);
+          lua_pushvalue(L, value);
+          lowering(m, "dhparam", 1, msg);
+          lua_pop(L, 1);
+        }
+      }
+      break;
+    default:
+      break;
   }
   lua_pushvalue(L, value);
   replace_value(m, key);
@@ -500,81 +774,52 @@ static void apply_key(merger *m, const char *key, int value, int is_profile) {
 
 static void apply_layer(merger *m, int layer, int position) {
   lua_State *L = m->L;
-  int is_profile;
+  int is_profile, top = lua_gettop(L);
+  m->layer = position;
   if (!lua_istable(L, layer)) {
-    lua_createtable(L, 0, 2);
-    lua_pushinteger(L, position);
-    lua_setfield(L, -2, "layer");
     lua_pushfstring(L, "not a table (%s)", luaL_typename(L, layer));
-    lua_setfield(L, -2, "reason");
-    lua_rawseti(L, m->ignored, ++m->nignored);
+    ignore(m, 0, lua_tostring(L, -1));
+    lua_pop(L, 1);
     return;
   }
-  if (lua_getfield(L, layer, "name") == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_pushinteger(L, position);
-  } else if (lua_type(L, -1) != LUA_TSTRING) {
-    th_error(L, m->fn, "layer %d: bad name: expected a string, got %s", position,
-             luaL_typename(L, -1));
-  }
-  lua_replace(L, m->layer);
-  is_profile = lua_getfield(L, layer, "_profile") != LUA_TNIL;
-  lua_pop(L, 1);
+  is_profile = raw_field(L, layer, "_profile") != LUA_TNIL;
   /* The protocol first: it decides whether TLS 1.2 suites matter. */
-  if (lua_getfield(L, layer, "protocol") != LUA_TNIL)
-    apply_key(m, "protocol", lua_gettop(L), is_profile);
-  lua_pop(L, 1);
+  if (raw_field(L, layer, "protocol") != LUA_TNIL) {
+    lua_pushliteral(L, "protocol");
+    apply_key(m, K_PROTOCOL, top + 3, top + 2, is_profile);
+  }
+  lua_settop(L, top);
+  if (lua_getmetatable(L, layer)) {
+    int inherits = lua_getfield(L, -1, "__index") != LUA_TNIL;
+    lua_pop(L, 2);
+    if (inherits)
+      ignore(m, 0, "the layer's metatable has __index but no __pairs: only its own keys"
+             " are read, as Prosody reads them");
+  }
   lua_pushnil(L);
   while (lua_next(L, layer)) {
+    size_t len;
     const char *key;
+    int id;
     if (lua_type(L, -2) != LUA_TSTRING) {
       const char *label = layer_label(m);
       th_error(L, m->fn, "%s: bad key %s: expected a setting name", label,
                luaL_tolstring(L, -3, NULL));
     }
-    key = lua_tostring(L, -2);
-    if (strcmp(key, "protocol") == 0) {
-      /* applied above */
-    } else if (key[0] == '_' || strcmp(key, "name") == 0) {
-      if (key[0] == '_' && strcmp(key, "_profile") != 0) {
-        lua_createtable(L, 0, 3);
-        lua_pushvalue(L, m->layer);
-        lua_setfield(L, -2, "layer");
-        lua_pushvalue(L, -3);
-        lua_setfield(L, -2, "key");
-        lua_pushliteral(L, "keys starting with '_' are ignored");
-        lua_setfield(L, -2, "reason");
-        lua_rawseti(L, m->ignored, ++m->nignored);
-      }
+    key = lua_tolstring(L, -2, &len);
+    id = key_id(key, len);
+    if (id == K_NAME || id == K_PROFILE || id == K_PROTOCOL) {
+      /* the layer's name and marker; the protocol was applied above */
+    } else if (key[0] == '_') {
+      /* a profile's own notes (_source ...) are not the user's settings */
+      if (!is_profile) ignore(m, lua_gettop(L) - 1, "keys starting with '_' are ignored");
     } else {
-      apply_key(m, key, lua_gettop(L), is_profile);
+      int v = lua_gettop(L);
+      apply_key(m, id, v - 1, v, is_profile);
     }
     lua_pop(L, 1);
   }
-}
-
-/* Sorted list of the names set to true in the set at idx. */
-static int push_true_names(lua_State *L, int set) {
-  int n = 0, i, j;
-  lua_newtable(L);
-  if (!lua_istable(L, set)) return 0;
-  lua_pushnil(L);
-  while (lua_next(L, set)) {
-    if (lua_toboolean(L, -1)) {
-      /* insertion sort: the lists are short */
-      for (i = n; i > 0; i--) {
-        lua_rawgeti(L, -3, i);
-        j = strcmp(lua_tostring(L, -1), lua_tostring(L, -3)) > 0;
-        if (!j) { lua_pop(L, 1); break; }
-        lua_rawseti(L, -4, i + 1);
-      }
-      lua_pushvalue(L, -2);
-      lua_rawseti(L, -4, i + 1);
-      n++;
-    }
-    lua_pop(L, 1);
-  }
-  return n;
+  lua_settop(L, top);
 }
 
 /* Floors become "sslv23" + no_* options after the options merge, so a
@@ -586,17 +831,11 @@ static void finish_protocol(merger *m) {
   const char *protocol;
   if (!m->have_range) return;
   protocol = th_range_luasec(&m->range, no, &n);
-  lua_getfield(L, m->cfg, "options");
-  if (!lua_istable(L, -1) && n > 0) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, m->cfg, "options");
-  }
   for (i = 0; i < n; i++) {
-    if (lua_getfield(L, m->explicit_off, no[i]) != LUA_TNIL) {
+    int o = th_option_index(no[i]);
+    if (m->opt_off[o]) {
       const char *key, *msg;
-      lua_replace(L, m->layer);
+      m->layer = m->opt_off[o];
       key = lua_pushfstring(L, "options.%s", no[i]);
       msg = lua_pushfstring(L, "the layer switches %s off, but the protocol floor switches"
                             " it back on; the floor wins", no[i]);
@@ -604,101 +843,161 @@ static void finish_protocol(merger *m) {
       lua_pushboolean(L, 1);
       lowering(m, key, 0, msg);
       lua_pop(L, 2);
-    } else {
-      lua_pop(L, 1);
     }
-    lua_pushboolean(L, 1);
-    lua_setfield(L, -2, no[i]);
+    if (m->opt[o] < 0) m->opt_from[o] = m->protocol_from;
+    m->opt[o] = 1;
+    m->opt_off[o] = 0;
+    m->has_options = 1;
   }
-  lua_pop(L, 1);
   lua_pushstring(L, protocol);
   lua_setfield(L, m->cfg, "protocol");
 }
 
-/* Merge the layers at stack indices first..last in the given order
- * (step 1: later wins; step -1: Prosody's first-argument-wins), with the
- * options table at opts (0 for none). Returns cfg, report. */
+/* cfg.options and cfg.verifyext as sorted lists (the name tables are
+ * sorted), and report.origin.options. */
+static void finish_sets(merger *m) {
+  lua_State *L = m->L;
+  int i, n = 0;
+  if (m->has_options) {
+    lua_createtable(L, 12, 0);
+    lua_createtable(L, 0, 12);
+    for (i = 0; i < TH_NOPTIONS; i++) {
+      if (m->opt[i] < 0) continue;
+      m->layer = m->opt_from[i];
+      push_layer_id(m);
+      lua_setfield(L, -2, th_options[i].name);
+      if (m->opt[i]) {
+        lua_pushstring(L, th_options[i].name);
+        lua_rawseti(L, -3, ++n);
+      }
+    }
+    lua_setfield(L, m->origin, "options");
+    lua_setfield(L, m->cfg, "options");
+  } else {
+    lua_newtable(L);
+    lua_setfield(L, m->origin, "options");
+  }
+  if (m->has_verifyext) {
+    lua_createtable(L, NVERIFYEXT, 0);
+    for (i = 0, n = 0; i < NVERIFYEXT; i++) {
+      if (m->vx[i] != 1) continue;
+      lua_pushstring(L, verifyext_names[i]);
+      lua_rawseti(L, -2, ++n);
+    }
+    lua_setfield(L, m->cfg, "verifyext");
+  }
+}
+
+/* "server" -> 1, "client" -> 2, anything else -> 0. */
+static int mode_number(lua_State *L, int idx) {
+  const char *s;
+  if (lua_type(L, idx) != LUA_TSTRING) return 0;
+  s = lua_tostring(L, idx);
+  return strcmp(s, "server") == 0 ? 1 : strcmp(s, "client") == 0 ? 2 : 0;
+}
+
+static void read_opts(merger *m, int opts) {
+  lua_State *L = m->L;
+  if (lua_getfield(L, opts, "policy") != LUA_TNIL) {
+    const char *p = lua_tostring(L, -1);
+    if (lua_type(L, -1) != LUA_TSTRING || (strcmp(p, "warn") && strcmp(p, "strict")))
+      th_error(L, m->fn, "bad option 'policy': expected \"warn\" or \"strict\", got %s",
+               luaL_tolstring(L, -1, NULL));
+    m->strict = strcmp(p, "strict") == 0;
+  }
+  if (lua_getfield(L, opts, "mode") != LUA_TNIL) {
+    m->mode = mode_number(L, -1);
+    if (!m->mode) th_error(L, m->fn, "bad option 'mode': expected \"server\" or \"client\"");
+  }
+  if (lua_getfield(L, opts, "floor") != LUA_TNIL) {
+    if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) {
+      m->floor = -1;
+    } else {
+      th_range r;
+      if (lua_type(L, -1) != LUA_TSTRING || !th_protocol_parse(L, -1, &r) ||
+          strcmp(r.form, "exact") != 0)
+        th_error(L, m->fn, "bad option 'floor': expected a version name such as"
+                 " \"tlsv1_2\", or false");
+      m->floor = r.lo;
+    }
+  }
+  lua_pop(L, 3);
+}
+
+/* Merge the layers at stack indices first..last (later ones win, or with
+ * prosody_order the first one wins, as in Prosody's create_context), with
+ * the options table at opts (0 for none). Returns cfg, report. */
 static int merge_layers(lua_State *L, const char *fn, int first, int last, int prosody_order,
                         int opts) {
   merger m;
-  int i, base;
+  int i, n = last - first + 1, base;
   memset(&m, 0, sizeof m);
+  memset(m.opt, -1, sizeof m.opt);
+  memset(m.vx, -1, sizeof m.vx);
   m.L = L;
   m.fn = fn;
   m.floor = th_version_index(TLS1_2_VERSION);
-  if (opts) {
-    if (lua_getfield(L, opts, "policy") != LUA_TNIL) {
-      const char *p = lua_tostring(L, -1);
-      if (lua_type(L, -1) != LUA_TSTRING || (strcmp(p, "warn") && strcmp(p, "strict")))
-        th_error(L, m.fn, "bad option 'policy': expected \"warn\" or \"strict\", got %s",
-                 luaL_tolstring(L, -1, NULL));
-      m.strict = strcmp(p, "strict") == 0;
-    }
-    if (lua_getfield(L, opts, "mode") != LUA_TNIL) {
-      const char *p = lua_tostring(L, -1);
-      if (lua_type(L, -1) != LUA_TSTRING || (strcmp(p, "server") && strcmp(p, "client")))
-        th_error(L, m.fn, "bad option 'mode': expected \"server\" or \"client\"");
-      m.mode = strcmp(p, "server") == 0 ? 1 : 2;
-    }
-    if (lua_getfield(L, opts, "floor") != LUA_TNIL) {
-      if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) m.floor = -1;
-      else {
-        th_range r;
-        if (lua_type(L, -1) != LUA_TSTRING || !th_protocol_parse(L, -1, &r) ||
-            strcmp(r.form, "exact") != 0)
-          th_error(L, m.fn, "bad option 'floor': expected a version name such as"
-                   " \"tlsv1_2\", or false");
-        m.floor = r.lo;
+  if (opts) read_opts(&m, opts);
+  luaL_checkstack(L, n + 40, "too many layers");
+  base = lua_gettop(L);
+  lua_createtable(L, 0, 16); m.cfg = base + 1;
+  lua_createtable(L, 0, 16); m.origin = base + 2;
+  lua_pushnil(L); m.changes = base + 3;
+  lua_pushnil(L); m.warnings = base + 4;
+  lua_pushnil(L); m.ignored = base + 5;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cipher_cache_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &cipher_cache_key);
+  }
+  m.cache = base + 6;
+  lua_pushnil(L); /* m.protocols, filled on first use */
+  /* Every layer's id (its name, or its position) and the mode the context
+   * will have: the last mode in merge order, else opts.mode. The mode is
+   * needed before the merge, so that "verify none on a client" is seen
+   * whatever the order of the layers. */
+  m.ids = base + 8;
+  {
+    int mode = 0;
+    for (i = 0; i < n; i++) {
+      snapshot_layer(L, first + i);
+      if (!lua_istable(L, first + i)) {
+        lua_pushinteger(L, i + 1);
+        continue;
+      }
+      if (raw_field(L, first + i, "mode") != LUA_TNIL) {
+        int mm = mode_number(L, -1);
+        /* later wins: the last one; Prosody's order: the first one */
+        if (mm && (!prosody_order || !mode)) mode = mm;
+      }
+      lua_pop(L, 1);
+      if (raw_field(L, first + i, "name") == LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_pushinteger(L, i + 1);
+      } else if (lua_type(L, -1) != LUA_TSTRING) {
+        th_error(L, fn, "layer %d: bad name: expected a string, got %s", i + 1,
+                 luaL_typename(L, -1));
       }
     }
-    lua_pop(L, 3);
-  }
-  base = lua_gettop(L);
-  lua_newtable(L); m.cfg = base + 1;
-  lua_newtable(L); m.origin = base + 2;
-  lua_newtable(L); m.opt_origin = base + 3;
-  lua_newtable(L); m.changes = base + 4;
-  lua_newtable(L); m.warnings = base + 5;
-  lua_newtable(L); m.ignored = base + 6;
-  lua_newtable(L); m.explicit_off = base + 7;
-  lua_pushnil(L); m.layer = base + 8;
-  /* Find the mode first, so that "verify none on a client" is seen in any
-   * layer order. */
-  for (i = first; i <= last; i++) {
-    if (lua_istable(L, i) && lua_getfield(L, i, "mode") == LUA_TSTRING && m.mode == 0)
-      m.mode = strcmp(lua_tostring(L, -1), "client") == 0 ? 2 : 1;
-    if (lua_istable(L, i)) lua_pop(L, 1);
+    if (mode) m.mode = mode;
   }
   if (prosody_order) {
-    for (i = last; i >= first; i--) apply_layer(&m, i, i - first + 1);
+    for (i = n; i >= 1; i--) apply_layer(&m, first + i - 1, i);
   } else {
-    for (i = first; i <= last; i++) apply_layer(&m, i, i - first + 1);
+    for (i = 1; i <= n; i++) apply_layer(&m, first + i - 1, i);
   }
   finish_protocol(&m);
-  /* cfg: sets become sorted lists */
-  lua_getfield(L, m.cfg, "options");
-  if (lua_istable(L, -1)) {
-    push_true_names(L, lua_gettop(L));
-    lua_setfield(L, m.cfg, "options");
-  }
-  lua_pop(L, 1);
-  lua_getfield(L, m.cfg, "verifyext");
-  if (lua_istable(L, -1)) {
-    push_true_names(L, lua_gettop(L));
-    lua_setfield(L, m.cfg, "verifyext");
-  }
-  lua_pop(L, 1);
+  finish_sets(&m);
   /* report */
-  lua_pushvalue(L, m.opt_origin);
-  lua_setfield(L, m.origin, "options");
   lua_createtable(L, 0, 5);
   lua_pushvalue(L, m.origin);
   lua_setfield(L, -2, "origin");
-  lua_pushvalue(L, m.changes);
+  if (!m.nchanges) lua_newtable(L); else lua_pushvalue(L, m.changes);
   lua_setfield(L, -2, "changes");
-  lua_pushvalue(L, m.warnings);
+  if (!m.nwarnings) lua_newtable(L); else lua_pushvalue(L, m.warnings);
   lua_setfield(L, -2, "warnings");
-  lua_pushvalue(L, m.ignored);
+  if (!m.nignored) lua_newtable(L); else lua_pushvalue(L, m.ignored);
   lua_setfield(L, -2, "ignored");
   lua_pushstring(L, m.strict ? "strict" : "warn");
   lua_setfield(L, -2, "policy");
@@ -720,10 +1019,21 @@ int th_merge_prosody(lua_State *L) {
 
 /* tlsharden.merge_with(opts, layer1, ...) */
 int th_merge_with(lua_State *L) {
+  static const char *const known[] = {"order", "policy", "mode", "floor", NULL};
   int prosody_order = 0;
   if (!lua_istable(L, 1))
     th_error(L, "merge_with", "bad argument #1 'opts': expected a table, got %s",
              luaL_typename(L, 1));
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    int i = 0;
+    if (lua_type(L, -2) == LUA_TSTRING)
+      for (; known[i] && strcmp(known[i], lua_tostring(L, -2)) != 0; i++) continue;
+    if (lua_type(L, -2) != LUA_TSTRING || !known[i])
+      th_error(L, "merge_with", "bad argument #1 'opts': unknown option %s (known: order,"
+               " policy, mode, floor)", luaL_tolstring(L, -2, NULL));
+    lua_pop(L, 1);
+  }
   if (lua_getfield(L, 1, "order") != LUA_TNIL) {
     const char *o = lua_tostring(L, -1);
     if (lua_type(L, -1) != LUA_TSTRING || (strcmp(o, "later") && strcmp(o, "prosody")))
@@ -732,15 +1042,5 @@ int th_merge_with(lua_State *L) {
     prosody_order = strcmp(o, "prosody") == 0;
   }
   lua_pop(L, 1);
-  {
-    static const char *const known[] = {"order", "policy", "mode", "floor", NULL};
-    lua_pushnil(L);
-    while (lua_next(L, 1)) {
-      if (lua_type(L, -2) != LUA_TSTRING || !in_list(known, lua_tostring(L, -2)))
-        th_error(L, "merge_with", "bad argument #1 'opts': unknown option %s (known: order, policy,"
-                 " mode, floor)", luaL_tolstring(L, -2, NULL));
-      lua_pop(L, 1);
-    }
-  }
   return merge_layers(L, "merge_with", 2, lua_gettop(L), prosody_order, 1);
 }

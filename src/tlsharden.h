@@ -68,14 +68,20 @@ void th_free_cipher_stack(void *p);
 
 /* OpenSSL option names as LuaSec spells them (options.c), sorted by name.
  * mask marks names covering several bits ("all", "no_ssl_mask"); flag is 0
- * for options that do nothing on OpenSSL 3 (no_sslv2, single_dh_use...). */
+ * for options that do nothing on OpenSSL 3 (no_sslv2, single_dh_use...);
+ * risk says whether switching it off or on lowers security. */
+#define TH_OPT_PROTECTS 1  /* switching it off lowers security */
+#define TH_OPT_RISKY 2     /* switching it on lowers security */
 typedef struct th_option {
   const char *name;
   uint64_t flag;
   int mask;
+  int risk;
 } th_option;
+#define TH_NOPTIONS 53
 extern const th_option th_options[];
-const th_option *th_option_find(const char *name);
+/* Index of an option name in th_options, or -1. */
+int th_option_index(const char *name);
 /* Push a sorted list of the (non-mask, non-zero) option names set in set. */
 void th_push_option_names(lua_State *L, uint64_t set);
 
