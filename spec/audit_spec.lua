@@ -168,6 +168,26 @@ describe("tlsharden.audit", function()
     assert.matches("unknown tls_profile 'intermedate' (known: intermediate, legacy, modern, old)", err, 1, true)
   end)
 
+  -- Found by the prosodycfg fuzz target: the comment after `certificate =`
+  -- swallowed the rest of the line, so the host's certificate became the
+  -- function that `VirtualHost "..."` returns.
+  it("refuses a certificate or certificates option that is not a path, naming it", function()
+    local fuzzed = '-- A5222 }\n\ncertificate =' .. string.rep("-", 79) .. '" scerts"\n\n'
+      .. 'VirtualHost "cha\255\255\255\255\255\255\253\255\255\255\255"\n\t--3 dlu '
+    local cfg = prosodycfg.load(fuzzed, { text = true, dir = "/nonexistent" })
+    local ok, err = pcall(cfg.services, cfg, profiles, cfg.hosts[1])
+    assert.is_false(ok)
+    assert.matches("tlsharden.audit: option 'certificate' of cha.* must be a file or folder path, got function", err)
+    for _, c in ipairs {
+      { 'VirtualHost "x.test"\ncertificate = 42\n', "option 'certificate' of x.test must be a file or folder path, got number" },
+      { 'certificates = { "certs" }\nVirtualHost "x.test"\n', "option 'certificates' must be a file or folder path, got table" },
+    } do
+      ok, err = pcall(tlsharden.audit, c[1], { text = true, dir = "/nonexistent" })
+      assert.is_false(ok)
+      assert.matches(c[2], err, 1, true)
+    end
+  end)
+
   it("reports a syntax error with file and line", function()
     local ok, err = pcall(tlsharden.audit, 'VirtualHost "x.test"\nssl = {\n  protocol = "tlsv1_2+"\n  depth = 9\n}\n',
       { text = true, name = "/etc/prosody/prosody.cfg.lua" })

@@ -214,6 +214,17 @@ function prosodycfg:get(host, key)
   return self.config["*"][key]
 end
 
+--- A path option (certificates, certificate): nil, or a string; anything
+-- else is an error naming the option, as Prosody could not use it either.
+function prosodycfg:path_option(host, key)
+  local v = self:get(host, key)
+  if v ~= nil and type(v) ~= "string" then
+    error(("tlsharden.audit: option '%s'%s must be a file or folder path, got %s")
+      :format(key, host == "*" and "" or (" of " .. host), type(v)), 0)
+  end
+  return v
+end
+
 --- configmanager.rawget: the host's own value only.
 function prosodycfg:rawget(host, key)
   local h = self.config[host]
@@ -235,7 +246,7 @@ local function is_file(path)
 end
 
 function prosodycfg:find_cert(user_certs, name)
-  local certs = resolve(self.dir, user_certs or self:get("*", "certificates") or "certs")
+  local certs = resolve(self.dir, user_certs or self:path_option("*", "certificates") or "certs")
   for i = 1, #CRT_TRY do
     local crt = certs .. CRT_TRY[i]:format(name)
     local key = certs .. KEY_TRY[i]:format(name)
@@ -296,7 +307,7 @@ function prosodycfg:cert_index()
       end
     end
   end
-  scan(resolve(self.dir, self:get("*", "certificates") or "certs"), 3)
+  scan(resolve(self.dir, self:path_option("*", "certificates") or "certs"), 3)
   return index
 end
 
@@ -308,7 +319,7 @@ function prosodycfg:find_host_cert(host)
   local index = self:cert_index()
   local file = index[host] or index[(host:gsub("^[^.]+%.", "*."))]
   if file then return { certificate = file, key = matching_key(file) } end
-  return self:find_cert(self:get(host, "certificate"), host)
+  return self:find_cert(self:path_option(host, "certificate"), host)
     or self:find_host_cert(host:match("%.(.+)$"))
 end
 
