@@ -251,6 +251,10 @@ describe("tlsharden.merge", function()
       fails("layer 1: bad protocol: unknown protocol version 'tlsv1_4'", { protocol = "tlsv1_4" })
       fails("layer 1: bad ciphers: OpenSSL matches no cipher suite", { ciphers = "NOTHING" })
       fails("layer 1: bad ciphers: item 2 is a number", { ciphers = { "HIGH", 3 } })
+      fails("layer 1: bad curveslist: OpenSSL refuses 'X25519:P-999'", { curveslist = { "X25519", "P-999" } })
+      -- OpenSSL itself skips TLS 1.3 names it does not know
+      fails("layer 1: bad ciphersuites: unknown TLS 1.3 suite 'TLS_AES_128_GCM_SHA265'",
+        { ciphersuites = "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA265" })
       fails("layer 1: bad mode", { mode = "both" })
       fails("layer 1: bad key 1: expected a setting name", { "no_ticket" })
       fails("layer 1: bad name: expected a string, got number", { name = 7 })

@@ -166,18 +166,25 @@ static void check_on_scratch(lua_State *L, const policy *p) {
 }
 
 static void read_policy(lua_State *L, int t, policy *p) {
-  static const char *const known[] = {
-    "min_version", "tls13", "compression", "renegotiation", "security_level", "filter_ciphers",
-    "aead_only", "ciphersuites", "groups", "depth", "depth_min", "depth_max",
-    "server_preference", "dhe", "num_tickets", NULL
+  static const char *const known[] = {  /* sorted, for the binary search */
+    "aead_only", "ciphersuites", "compression", "depth", "depth_max", "depth_min", "dhe",
+    "filter_ciphers", "groups", "min_version", "num_tickets", "renegotiation",
+    "security_level", "server_preference", "tls13"
   };
   int type;
   lua_pushnil(L);
   while (lua_next(L, t)) {
-    int i, ok = 0;
-    if (lua_type(L, -2) == LUA_TSTRING)
-      for (i = 0; known[i]; i++) ok |= strcmp(lua_tostring(L, -2), known[i]) == 0;
-    if (!ok) th_error(L, "harden", "bad policy: unknown rule %s", luaL_tolstring(L, -2, NULL));
+    int lo = 0, hi = (int)(sizeof known / sizeof known[0]), found = 0;
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      const char *name = lua_tostring(L, -2);
+      while (lo < hi && !found) {
+        int mid = (lo + hi) / 2, c = strcmp(name, known[mid]);
+        if (c == 0) found = 1;
+        else if (c < 0) hi = mid;
+        else lo = mid + 1;
+      }
+    }
+    if (!found) th_error(L, "harden", "bad policy: unknown rule %s", luaL_tolstring(L, -2, NULL));
     lua_pop(L, 1);
   }
   type = opt_field(L, t, "min_version");

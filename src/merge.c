@@ -21,9 +21,11 @@ static const char cipher_cache_key = 0;  /* spec -> risks table */
 static const char verdicts_key = 0;      /* risks[&verdicts_key]: old spec -> message/false */
 static const char no_old_key = 0;        /* verdict key for "no earlier string" */
 static const char protocol_cache_key = 0; /* spec -> packed th_range */
+static const char groups_cache_key = 0;   /* curveslist accepted by OpenSSL -> true */
+static const char suites_cache_key = 0;   /* ciphersuites accepted by OpenSSL -> true */
 #define CIPHER_CACHE_MAX 256
 #define VERDICTS_MAX 64
-#define PROTOCOL_CACHE_MAX 64
+#define PROTOCOL_CACHE_MAX 64  /* also for curveslist and ciphersuites strings */
 
 static const char *const verifyext_names[] = {  /* sorted */
   "crl_check", "crl_check_chain", "lsec_continue", "lsec_ignore_purpose", NULL
@@ -487,6 +489,86 @@ static void check_ciphers(merger *m, int is_profile) {
   lua_settop(L, new);
 }
 
+/* The first name in the ':'-separated list that is not one of the TLS 1.3
+ * suites ctx ended up with (pushed, to keep it alive), or NULL. */
+static const char *unknown_tls13_suite(lua_State *L, SSL_CTX *ctx, const char *list) {
+  STACK_OF(SSL_CIPHER) *sk = SSL_CTX_get_ciphers(ctx);
+  const char *start = list;
+  while (*start) {
+    size_t len = strcspn(start, ":");
+    int i, found = 0;
+    for (i = 0; i < sk_SSL_CIPHER_num(sk) && !found; i++) {
+      const char *name = SSL_CIPHER_get_name(sk_SSL_CIPHER_value(sk, i));
+      found = strlen(name) == len && memcmp(name, start, len) == 0;
+    }
+    if (!found && len > 0) return lua_pushlstring(L, start, len);
+    start += len;
+    if (*start == ':') start++;
+  }
+  return NULL;
+}
+
+/* The joined curveslist or ciphersuites on top of the stack must be one
+ * OpenSSL accepts; a string seen before is remembered per state. */
+static void check_openssl_list(merger *m, int id) {
+  lua_State *L = m->L;
+  const void *key = id == K_CURVESLIST ? &groups_cache_key : &suites_cache_key;
+  int value = lua_gettop(L), ok;
+  SSL_CTX *ctx;
+  th_owned *owned;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+  }
+  lua_pushvalue(L, value);
+  if (lua_rawget(L, -2) != LUA_TNIL) {
+    lua_settop(L, value);
+    return;
+  }
+  lua_pop(L, 1);
+  ERR_clear_error();
+  ctx = SSL_CTX_new(TLS_server_method());
+  owned = th_own(L, ctx, th_free_ssl_ctx);
+  ok = ctx && (id == K_CURVESLIST ? SSL_CTX_set1_groups_list(ctx, lua_tostring(L, value))
+                                  : SSL_CTX_set_ciphersuites(ctx, lua_tostring(L, value)));
+  if (ok && id == K_CIPHERSUITES) {
+    /* OpenSSL skips names it does not know; a typo must not vanish */
+    const char *unknown = unknown_tls13_suite(L, ctx, lua_tostring(L, value));
+    if (unknown) {
+      th_release(owned);
+      lua_pushfstring(L, "unknown TLS 1.3 suite '%s'", unknown);
+      layer_error(m, "ciphersuites", lua_tostring(L, -1), NULL);
+    }
+  }
+  th_release(owned);
+  lua_pop(L, 1);
+  if (!ok) {
+    th_push_ssl_errors(L, "refused");
+    lua_pushfstring(L, "OpenSSL refuses '%s': %s", lua_tostring(L, value), lua_tostring(L, -1));
+    layer_error(m, id == K_CURVESLIST ? "curveslist" : "ciphersuites", lua_tostring(L, -1), NULL);
+  }
+  ERR_clear_error();
+  /* bounded: start afresh when full (the count is at index 1) */
+  lua_rawgeti(L, -1, 1);
+  ok = (int)lua_tointeger(L, -1) + 1;
+  lua_pop(L, 1);
+  if (ok > PROTOCOL_CACHE_MAX) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+    ok = 1;
+  }
+  lua_pushinteger(L, ok);
+  lua_rawseti(L, -2, 1);
+  lua_pushvalue(L, value);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_settop(L, value);
+}
+
 /* --- scalar settings -------------------------------------------------------- */
 
 /* Push a list of strings (the value at idx) joined with ':', or the string
@@ -709,6 +791,7 @@ static void apply_key(merger *m, int id, int key, int value, int is_profile) {
     case K_CURVESLIST:
       push_joined(m, lua_tostring(L, key), value);
       if (id == K_CIPHERS) check_ciphers(m, is_profile);
+      else check_openssl_list(m, id);
       replace_value(m, key);
       return;
     case K_PROTOCOL:

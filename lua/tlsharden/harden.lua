@@ -38,23 +38,13 @@ function harden.policy(user)
     end
     p[k] = v
   end
-  -- The C side treats a nil server_preference as "leave it".
-  if p.server_preference == nil then p.server_preference = nil end
   return p
 end
 
 --- tlsharden.harden(ctx [, policy]): returns { changes = {...}, policy = {...} }.
 function harden.harden(ctx, user)
   local p = harden.policy(user)
-  local rules = {}
-  for k, v in pairs(p) do
-    if not (k == "server_preference" and v == nil) then rules[k] = v end
-  end
-  if p.server_preference == false and user and user.server_preference == false then
-    rules.server_preference = false
-  end
-  local changes = core.harden(ctx, rules)
-  return { changes = changes, policy = p }
+  return { changes = core.harden(ctx, p), policy = p }
 end
 
 return harden

@@ -55,11 +55,12 @@ function M.new_context(cfg, opts)
     mode = cfg.mode or "server",
   }, profiles.shared(opts.profile or "hardened"), M.layer(opts.name or "config", cfg))
   merged.mode = merged.mode or "server"
+  local policy = harden.policy(opts.harden)
   local ctx, err = ssl.newcontext(merged)
   if not ctx then
     error(("tlsharden.new_context: LuaSec refused the merged configuration: %s"):format(tostring(err)), 2)
   end
-  local hreport = harden.harden(ctx, opts.harden)
+  local hreport = { changes = core.harden(ctx, policy), policy = policy }
   return ctx, {
     config = merged,
     merge = merge_report,
