@@ -113,10 +113,11 @@ static void append(merger *m, int slot, int *count) {
   lua_rawseti(L, slot, ++*count);
 }
 
-/* Push {key, old, new, layer}; old at -2 and new at -1 are popped. */
-static void push_record(merger *m, const char *key) {
+/* Push {key, old, new, layer}, with room for extra more fields; old at -2
+ * and new at -1 are popped. */
+static void push_record(merger *m, const char *key, int extra) {
   lua_State *L = m->L;
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 4 + extra);
   lua_insert(L, -3);
   lua_setfield(L, -3, "new");
   lua_setfield(L, -2, "old");
@@ -127,7 +128,7 @@ static void push_record(merger *m, const char *key) {
 }
 
 static void record_change(merger *m, const char *key) {
-  push_record(m, key);
+  push_record(m, key, 0);
   append(m, m->changes, &m->nchanges);
 }
 
@@ -143,7 +144,7 @@ static void lowering(merger *m, const char *key, int lowers, const char *message
     th_error(L, m->fn, "%s lowers security: %s %s -> %s: %s (policy strict)", label, key,
              old, new, message);
   }
-  push_record(m, key);
+  push_record(m, key, 2);
   lua_pushstring(L, message);
   lua_setfield(L, -2, "message");
   lua_pushboolean(L, lowers);
@@ -947,12 +948,13 @@ static void finish_sets(merger *m) {
     for (i = 0; i < TH_NOPTIONS; i++) {
       if (m->opt[i] < 0) continue;
       m->layer = m->opt_from[i];
-      push_layer_id(m);
-      lua_setfield(L, -2, th_options[i].name);
+      lua_pushstring(L, th_options[i].name);
       if (m->opt[i]) {
-        lua_pushstring(L, th_options[i].name);
-        lua_rawseti(L, -3, ++n);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, -4, ++n);
       }
+      push_layer_id(m);
+      lua_rawset(L, -3);
     }
     lua_setfield(L, m->origin, "options");
     lua_setfield(L, m->cfg, "options");

@@ -40,6 +40,8 @@ M.harden_defaults = harden.defaults
 --- The one call a module developer needs: merge cfg over a profile
 -- (opts.profile, default "hardened"), build the context with LuaSec, harden
 -- it and inspect it. Returns ctx, report or raises.
+local layer
+
 function M.new_context(cfg, opts)
   if type(cfg) ~= "table" then
     error(("tlsharden.new_context: bad argument #1 'cfg': expected a table, got %s"):format(type(cfg)), 2)
@@ -53,7 +55,7 @@ function M.new_context(cfg, opts)
     policy = opts.policy or "warn",
     floor = opts.floor,
     mode = cfg.mode or "server",
-  }, profiles.shared(opts.profile or "hardened"), M.layer(opts.name or "config", cfg))
+  }, profiles.shared(opts.profile or "hardened"), layer(opts.name or "config", cfg))
   merged.mode = merged.mode or "server"
   local policy = harden.policy(opts.harden)
   local ctx, err = ssl.newcontext(merged)
@@ -71,7 +73,7 @@ end
 
 --- Name a layer for the provenance record of tlsharden.merge: a shallow
 -- copy of tbl with `name` set.
-function M.layer(name, tbl)
+function layer(name, tbl)
   if type(name) ~= "string" then
     error(("tlsharden.layer: bad argument #1 'name': expected a string, got %s"):format(type(name)), 2)
   end
@@ -83,32 +85,45 @@ function M.layer(name, tbl)
   t.name = name
   return t
 end
+M.layer = layer
 
 -- The functions written in Lua run behind the same guard as the C core's:
 -- an error raised by an argument's own metamethod comes out as an error of
 -- the tlsharden function that was called, not unchanged.
-local function guarded(name, f)
+local function failed(name, e, ...)
+  if type(e) == "string" and e:find("tlsharden.", 1, true) then error(e, 0) end
+  if type(e) ~= "string" then e = ("(an error object of type %s)"):format(type(e)) end
+  -- name the argument when only one of them is a table or userdata
+  local arg, n = nil, 0
+  for i = 1, select("#", ...) do
+    local t = type((select(i, ...)))
+    if t == "table" or t == "userdata" then arg, n = i, n + 1 end
+  end
+  if n == 1 then
+    error(("tlsharden.%s: bad argument #%d: a metamethod of the argument raised: %s"):format(name, arg, e), 0)
+  end
+  error(("tlsharden.%s: a metamethod of an argument raised: %s"):format(name, e), 0)
+end
+
+-- Each of these returns one value, new_context two; the wrappers keep that
+-- count and allocate nothing on the way.
+local function guarded(name, f, two)
+  if two then
+    return function(...)
+      local ok, r1, r2 = pcall(f, ...)
+      if ok then return r1, r2 end
+      return failed(name, r1, ...)
+    end
+  end
   return function(...)
-    local r = table.pack(pcall(f, ...))
-    if r[1] then return table.unpack(r, 2, r.n) end
-    local e = r[2]
-    if type(e) == "string" and e:find("tlsharden.", 1, true) then error(e, 0) end
-    if type(e) ~= "string" then e = ("(an error object of type %s)"):format(type(e)) end
-    -- name the argument when only one of them is a table or userdata
-    local arg, n = nil, 0
-    for i = 1, select("#", ...) do
-      local t = type((select(i, ...)))
-      if t == "table" or t == "userdata" then arg, n = i, n + 1 end
-    end
-    if n == 1 then
-      error(("tlsharden.%s: bad argument #%d: a metamethod of the argument raised: %s"):format(name, arg, e), 0)
-    end
-    error(("tlsharden.%s: a metamethod of an argument raised: %s"):format(name, e), 0)
+    local ok, r = pcall(f, ...)
+    if ok then return r end
+    return failed(name, r, ...)
   end
 end
 
 for _, name in ipairs { "profile", "grade", "audit", "chain", "harden", "new_context", "layer" } do
-  M[name] = guarded(name, M[name])
+  M[name] = guarded(name, M[name], name == "new_context")
 end
 
 return M
