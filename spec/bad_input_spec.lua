@@ -48,6 +48,7 @@ local FUNCTIONS = {
   { "new_context", "tlsharden.new_context" },
   { "profile", "tlsharden.profile" },
   { "layer", "tlsharden.layer" },
+  { "load_key", "tlsharden.load_key" },
 }
 
 -- Arguments a function accepts, so the call is not an error.
@@ -143,7 +144,7 @@ describe("bad input", function()
 
   it("every core function is covered here or by its own spec", function()
     local covered = { protocol = 1, versions = 1, ciphers = 1, forward_secrecy = 1, harden = 1, inspect = 1,
-      chain = 1, merge = 1, merge_prosody = 1, merge_with = 1, option_names = 1 }
+      chain = 1, merge = 1, merge_prosody = 1, merge_with = 1, option_names = 1, load_key = 1 }
     for name, v in pairs(core) do
       if type(v) == "function" then assert.truthy(covered[name], "tlsharden.core." .. name .. " is not covered") end
     end
@@ -160,8 +161,8 @@ describe("bad input", function()
     it("refuses a closed context everywhere, by name", function()
       local ctx = assert(ssl.newcontext { mode = "server", protocol = "any", key = leaf.key, certificate = leaf.cert })
       getmetatable(ctx).__close(ctx)
-      for _, fn in ipairs { "versions", "harden", "inspect", "forward_secrecy", "chain" } do
-        local ok, err = pcall(tlsharden[fn], ctx)
+      for _, fn in ipairs { "versions", "harden", "inspect", "forward_secrecy", "chain", "load_key" } do
+        local ok, err = pcall(tlsharden[fn], ctx, fn == "load_key" and leaf.key or nil)
         assert.is_false(ok)
         assert.matches("tlsharden." .. fn, err, 1, true)
         assert.matches("closed", err, 1, true)
@@ -180,6 +181,18 @@ describe("bad input", function()
       assert.is_false(ok)
       assert.matches("tlsharden.chain", err, 1, true)
       conn:close()
+    end)
+
+    it("tlsharden.load_key refuses every bad path, naming it", function()
+      local ctx = assert(ssl.newcontext { mode = "server", protocol = "any", certificate = leaf.cert })
+      for _, bad in ipairs(BAD) do
+        local ok, err = pcall(tlsharden.load_key, ctx, bad[2])
+        if not ok then
+          assert.matches("tlsharden.load_key: bad argument #2 'path'", err, 1, true)
+        else
+          assert.is_false(err)  -- a string that names no key: left to LuaSec
+        end
+      end
     end)
 
     it("leaves a context unchanged when harden refuses its policy", function()

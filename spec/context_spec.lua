@@ -302,6 +302,64 @@ describe("tlsharden.new_context", function()
     r.close()
   end)
 
+  it("sets the groups the configuration asks for, checked by OpenSSL, or the profile's", function()
+    local _, report = tlsharden.new_context { key = ec.key, certificate = ec.cert }
+    assert.equal("X25519:P-256:P-384", report.context.groups)
+    local ctx
+    ctx, report = tlsharden.new_context { key = ec.key, certificate = ec.cert, curveslist = { "P-384" } }
+    assert.equal("P-384", report.context.groups)
+    assert.equal("P-384", report.config.curveslist)
+    for _, c in ipairs { { "P-384", true }, { "X25519", false } } do
+      local r = tls.handshake(ctx, tls.client { protocol = "tlsv1_3", curveslist = c[1] })
+      assert.equal(c[2], r.ok, c[1])
+      r.close()
+    end
+    -- a harden policy that names groups wins
+    _, report = tlsharden.new_context({ key = ec.key, certificate = ec.cert, curveslist = "P-384" },
+      { harden = { groups = "X25519" } })
+    assert.equal("X25519", report.context.groups)
+    local ok, err = pcall(tlsharden.new_context, { key = ec.key, certificate = ec.cert, curveslist = "P-384:P-999" })
+    assert.is_false(ok)
+    assert.matches("bad curveslist: OpenSSL refuses 'P-384:P-999'", err, 1, true)
+  end)
+
+  it("loads every kind of key LuaSec loads, the common ones through load_key", function()
+    local rsa = pki.cert(dir, "rsa", { key_kind = "rsa2048", san = { "DNS:localhost" } })
+    local ed = pki.cert(dir, "ed", { key_kind = "ed25519", san = { "DNS:localhost" } })
+    -- the same keys in the older PEM forms, and one encrypted with a password
+    local sec1, pkcs1, enc = dir .. "/ec-sec1.key", dir .. "/rsa-pkcs1.key", dir .. "/ec-enc.key"
+    pki.run(("openssl ec -in %s -out %s 2>/dev/null"):format(pki.quote(ec.key), pki.quote(sec1)))
+    pki.run(("openssl rsa -traditional -in %s -out %s 2>/dev/null"):format(pki.quote(rsa.key), pki.quote(pkcs1)))
+    pki.run(("openssl pkey -in %s -aes256 -passout pass:secret -out %s"):format(pki.quote(ec.key), pki.quote(enc)))
+    assert.matches("BEGIN EC PRIVATE KEY", pki.read(sec1), 1, true)
+    assert.matches("BEGIN RSA PRIVATE KEY", pki.read(pkcs1), 1, true)
+    local cases = {
+      { ec.key, ec.cert, true }, { rsa.key, rsa.cert, true }, { ed.key, ed.cert, true },
+      { sec1, ec.cert, false }, { pkcs1, rsa.cert, false },
+    }
+    for _, c in ipairs(cases) do
+      local bare = assert(ssl.newcontext { mode = "server", protocol = "any", certificate = c[2] })
+      assert.equal(c[3], (tlsharden.load_key(bare, c[1])), c[1])
+      local ctx = tlsharden.new_context { key = c[1], certificate = c[2] }
+      local r = tls.handshake(ctx, tls.client { protocol = "tlsv1_3" })
+      assert.is_true(r.ok, c[1] .. ": " .. tostring(r.server_err or r.client_err))
+      r.close()
+    end
+    local ctx = tlsharden.new_context { key = enc, certificate = ec.cert, password = "secret" }
+    local r = tls.handshake(ctx, tls.client { protocol = "tlsv1_2" })
+    assert.is_true(r.ok)
+    r.close()
+    -- a key that is not the certificate's is refused, whichever loader runs
+    for _, key in ipairs { rsa.key, pkcs1 } do
+      local ok, err = pcall(tlsharden.new_context, { key = key, certificate = ec.cert })
+      assert.is_false(ok)
+      assert.matches("private key does not match public key", err, 1, true)
+    end
+    local ok, err = pcall(tlsharden.new_context, { key = dir .. "/none.key", certificate = ec.cert })
+    assert.is_false(ok)
+    assert.matches("LuaSec refused the merged configuration: error loading private key", err, 1, true)
+  end)
+
   it("refuses under policy strict", function()
     local ok, err = pcall(tlsharden.new_context, { key = ec.key, certificate = ec.cert, protocol = "tlsv1+" },
       { policy = "strict" })

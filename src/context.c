@@ -128,7 +128,8 @@ static void check_on_scratch(lua_State *L, const policy *p) {
   th_owned *o;
   const char *bad = NULL, *value = NULL;
   if (!p->ciphersuites && !p->groups) return;
-  /* Values that passed once are remembered in this state's registry. */
+  /* Pairs of values that passed once are remembered in this state's
+   * registry: checked[ciphersuites][groups] = true. */
   lua_getfield(L, LUA_REGISTRYINDEX, SCRATCH_KEY);
   if (!lua_istable(L, -1)) {
     lua_pop(L, 1);
@@ -136,11 +137,14 @@ static void check_on_scratch(lua_State *L, const policy *p) {
     lua_pushvalue(L, -1);
     lua_setfield(L, LUA_REGISTRYINDEX, SCRATCH_KEY);
   }
-  lua_pushfstring(L, "%s\n%s", p->ciphersuites ? p->ciphersuites : "",
-                  p->groups ? p->groups : "");
-  if (lua_rawget(L, -2) != LUA_TNIL) {
-    lua_pop(L, 2);
-    return;
+  lua_pushstring(L, p->ciphersuites ? p->ciphersuites : "");
+  if (lua_rawget(L, -2) == LUA_TTABLE) {
+    lua_pushstring(L, p->groups ? p->groups : "");
+    if (lua_rawget(L, -2) != LUA_TNIL) {
+      lua_pop(L, 3);
+      return;
+    }
+    lua_pop(L, 1);
   }
   lua_pop(L, 1);
   ERR_clear_error();
@@ -158,11 +162,18 @@ static void check_on_scratch(lua_State *L, const policy *p) {
     th_error(L, "harden", "bad policy '%s' '%s': %s (the context was not changed)", bad,
              value ? value : "", lua_tostring(L, -1));
   }
-  lua_pushfstring(L, "%s\n%s", p->ciphersuites ? p->ciphersuites : "",
-                  p->groups ? p->groups : "");
+  lua_pushstring(L, p->ciphersuites ? p->ciphersuites : "");
+  if (lua_rawget(L, -2) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushstring(L, p->ciphersuites ? p->ciphersuites : "");
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -4);
+  }
+  lua_pushstring(L, p->groups ? p->groups : "");
   lua_pushboolean(L, 1);
   lua_rawset(L, -3);
-  lua_pop(L, 1);
+  lua_pop(L, 2);
 }
 
 static void read_policy(lua_State *L, int t, policy *p) {
@@ -495,7 +506,7 @@ int th_harden(lua_State *L) {
     return th_error(L, "harden", "bad argument #1: the context was made unusable by a failed"
                     " hardening (step '%s'); build a new one", h.st->failed_step);
   ERR_clear_error();
-  lua_newtable(L);
+  lua_createtable(L, 8, 0);
   h.report = lua_gettop(L);
   h.n = 0;
   h.step = "start";
@@ -535,7 +546,7 @@ static void push_certificate(lua_State *L, X509 *cert) {
 
 static void push_verify_mode(lua_State *L, int mode) {
   int n = 0;
-  lua_newtable(L);
+  lua_createtable(L, 3, 0);
   if (mode == SSL_VERIFY_NONE) {
     lua_pushliteral(L, "none");
     lua_rawseti(L, -2, ++n);
@@ -551,7 +562,10 @@ static void push_verify_mode(lua_State *L, int mode) {
 static void push_suite_list(lua_State *L, SSL_CTX *ctx, int tls13) {
   STACK_OF(SSL_CIPHER) *sk = SSL_CTX_get_ciphers(ctx);
   int i, n = 0;
-  lua_newtable(L);
+  for (i = 0; i < sk_SSL_CIPHER_num(sk); i++)
+    n += (SSL_CIPHER_get_kx_nid(sk_SSL_CIPHER_value(sk, i)) == NID_kx_any) == tls13;
+  lua_createtable(L, n, 0);
+  n = 0;
   for (i = 0; i < sk_SSL_CIPHER_num(sk); i++) {
     const SSL_CIPHER *c = sk_SSL_CIPHER_value(sk, i);
     const char *iana = SSL_CIPHER_standard_name(c);

@@ -97,6 +97,7 @@ static const luaL_Reg core_funcs[] = {
   {"harden", th_harden},
   {"inspect", th_inspect},
   {"chain", th_chain},
+  {"load_key", th_load_key},
   {NULL, NULL}
 };
 

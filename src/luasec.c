@@ -115,7 +115,7 @@ void th_push_ctx_versions(lua_State *L, SSL_CTX *ctx) {
   lua_setfield(L, -2, "min_proto_version");
   lua_pushinteger(L, max);
   lua_setfield(L, -2, "max_proto_version");
-  lua_newtable(L);
+  lua_createtable(L, TH_NVERSIONS, 0);
   if (th_ctx_versions(ctx, &lo, &hi)) {
     for (i = lo; i <= hi; i++) {
       lua_pushstring(L, th_versions[i].name);

@@ -82,12 +82,18 @@ int th_option_index(const char *name) {
   return -1;
 }
 
+static int option_shown(const th_option *o, uint64_t set) {
+  return !o->mask && o->flag != 0 && (set & o->flag) == o->flag;
+}
+
 void th_push_option_names(lua_State *L, uint64_t set) {
   const th_option *o;
   int n = 0;
-  lua_newtable(L);
+  for (o = th_options; o->name; o++) n += option_shown(o, set);
+  lua_createtable(L, n, 0);
+  n = 0;
   for (o = th_options; o->name; o++) {
-    if (o->mask || o->flag == 0 || (set & o->flag) != o->flag) continue;
+    if (!option_shown(o, set)) continue;
     lua_pushstring(L, o->name);
     lua_rawseti(L, -2, ++n);
   }
@@ -97,7 +103,7 @@ void th_push_option_names(lua_State *L, uint64_t set) {
 int th_option_names(lua_State *L) {
   const th_option *o;
   int n = 0;
-  lua_newtable(L);
+  lua_createtable(L, TH_NOPTIONS, 0);
   for (o = th_options; o->name; o++) {
     lua_pushstring(L, o->name);
     lua_rawseti(L, -2, ++n);

@@ -132,5 +132,6 @@ int th_merge_with(lua_State *L);        /* merge.c */
 int th_harden(lua_State *L);            /* context.c */
 int th_inspect(lua_State *L);           /* context.c */
 int th_chain(lua_State *L);             /* chain.c */
+int th_load_key(lua_State *L);          /* keys.c */
 
 #endif

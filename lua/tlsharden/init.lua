@@ -42,6 +42,33 @@ M.harden_defaults = harden.defaults
 -- it and inspect it. Returns ctx, report or raises.
 local layer
 
+-- ssl.newcontext(cfg), sparing LuaSec two pieces of work:
+-- * the groups, which harden sets anyway (policy.groups);
+-- * an unencrypted PKCS#8 key, which core.load_key decodes for its own key
+--   type in a third of the time LuaSec's loader takes; any other key goes
+--   through LuaSec's own loader, exactly as ssl.newcontext would load it.
+-- Returns the context, or nil and LuaSec's message; raises for a key that
+-- does not match the certificate.
+local function build(ssl, cfg, policy)
+  local groups, key = cfg.curveslist, cfg.key
+  local own_key = type(key) == "string" and cfg.password == nil and cfg.certificates == nil
+  if policy.groups then cfg.curveslist = nil end
+  if own_key then cfg.key = nil end
+  local ctx, err = ssl.newcontext(cfg)
+  cfg.curveslist, cfg.key = groups, key
+  if not (ctx and own_key) then return ctx, err end
+  local ok, loaded = pcall(core.load_key, ctx, key)
+  if not ok then error(("tlsharden.new_context: %s"):format((loaded:gsub("^tlsharden%.load_key: ", ""))), 0) end
+  if loaded then return ctx end
+  local context = require "ssl.context"
+  ok, err = context.loadkey(ctx, key, nil)
+  if not ok then return nil, err end
+  if cfg.certificate and not context.checkkey(ctx) then
+    return nil, "private key does not match public key"
+  end
+  return ctx
+end
+
 function M.new_context(cfg, opts)
   if type(cfg) ~= "table" then
     error(("tlsharden.new_context: bad argument #1 'cfg': expected a table, got %s"):format(type(cfg)), 2)
@@ -50,23 +77,27 @@ function M.new_context(cfg, opts)
     error(("tlsharden.new_context: bad argument #2 'opts': expected a table, got %s"):format(type(opts)), 2)
   end
   opts = opts or {}
-  local ssl = require "ssl"
   local merged, merge_report = core.merge_with({
     policy = opts.policy or "warn",
     floor = opts.floor,
     mode = cfg.mode or "server",
   }, profiles.shared(opts.profile or "hardened"), layer(opts.name or "config", cfg))
   merged.mode = merged.mode or "server"
+  -- The groups the merge settled on (the profile's, or the caller's, which
+  -- the merge has checked with OpenSSL) are the ones harden sets, unless
+  -- the harden policy names its own.
   local policy = harden.policy(opts.harden)
-  local ctx, err = ssl.newcontext(merged)
+  if policy.groups and merged.curveslist and not (opts.harden and opts.harden.groups ~= nil) then
+    policy.groups = merged.curveslist
+  end
+  local ctx, err = build(require "ssl", merged, policy)
   if not ctx then
     error(("tlsharden.new_context: LuaSec refused the merged configuration: %s"):format(tostring(err)), 2)
   end
-  local hreport = { changes = core.harden(ctx, policy), policy = policy }
   return ctx, {
     config = merged,
     merge = merge_report,
-    harden = hreport,
+    harden = { changes = core.harden(ctx, policy), policy = policy },
     context = core.inspect(ctx),
   }
 end
