@@ -25,7 +25,7 @@ static const char groups_cache_key = 0;   /* curveslist accepted by OpenSSL -> t
 static const char suites_cache_key = 0;   /* ciphersuites accepted by OpenSSL -> true */
 #define CIPHER_CACHE_MAX 256
 #define VERDICTS_MAX 64
-#define PROTOCOL_CACHE_MAX 64  /* also for curveslist and ciphersuites strings */
+#define LIST_CACHE_MAX 64  /* protocol, curveslist and ciphersuites strings */
 
 static const char *const verifyext_names[] = {  /* sorted */
   "crl_check", "crl_check_chain", "lsec_continue", "lsec_ignore_purpose", NULL
@@ -322,6 +322,43 @@ static void apply_set(merger *m, int id, int key, int value) {
   }
 }
 
+/* --- per-state caches -------------------------------------------------------
+ * Verdicts that cost an OpenSSL context to reach are kept in tables in the
+ * registry (or hanging off another cache table), bounded: a full one is
+ * replaced by an empty one. Its count lives at index 1, where no key is. */
+
+/* Push the cache table owner[regkey], creating it on first use. */
+static void push_cache(lua_State *L, int owner, const void *regkey) {
+  if (lua_rawgetp(L, owner, regkey) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, owner, regkey);
+  }
+}
+
+/* cache[key] = the value on top of the stack (popped), for the cache table
+ * at slot, which is owner[regkey]; the slot is updated when a full cache is
+ * replaced. */
+static void cache_put(lua_State *L, int slot, int owner, const void *regkey, int key, int max) {
+  lua_Integer n;
+  lua_rawgeti(L, slot, 1);
+  n = lua_tointeger(L, -1) + 1;
+  lua_pop(L, 1);
+  if (n > max) {
+    lua_newtable(L);
+    lua_replace(L, slot);
+    lua_pushvalue(L, slot);
+    lua_rawsetp(L, owner, regkey);
+    n = 1;
+  }
+  lua_pushinteger(L, n);
+  lua_rawseti(L, slot, 1);
+  lua_pushvalue(L, key);
+  lua_insert(L, -2);
+  lua_rawset(L, slot);
+}
+
 /* --- cipher strings -------------------------------------------------------- */
 
 /* Push the risks of spec: { [i] = name, [name] = reason } for its TLS 1.2
@@ -360,23 +397,8 @@ static void push_cipher_risks(merger *m, int spec_idx) {
   th_release(owned);
   lua_remove(L, -2);
   ERR_clear_error();
-  /* Keep the cache bounded: start afresh when it is full. The count lives
-   * at index 1 of the cache (spec strings are never integers). */
-  lua_rawgeti(L, m->cache, 1);
-  n = (int)lua_tointeger(L, -1) + 1;
-  lua_pop(L, 1);
-  if (n > CIPHER_CACHE_MAX) {
-    lua_newtable(L);
-    lua_replace(L, m->cache);
-    lua_pushvalue(L, m->cache);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &cipher_cache_key);
-    n = 1;
-  }
-  lua_pushinteger(L, n);
-  lua_rawseti(L, m->cache, 1);
-  lua_pushvalue(L, spec_idx);
-  lua_pushvalue(L, -2);
-  lua_rawset(L, m->cache);
+  lua_pushvalue(L, -1);
+  cache_put(L, m->cache, LUA_REGISTRYINDEX, &cipher_cache_key, spec_idx, CIPHER_CACHE_MAX);
 }
 
 /* Push the warning for replacing the cipher string at old_idx (0: none) by
@@ -386,18 +408,15 @@ static void push_cipher_risks(merger *m, int spec_idx) {
 static void push_cipher_verdict(merger *m, int old_idx, int new_idx) {
   lua_State *L = m->L;
   luaL_Buffer b;
-  int risks, verdicts, old_risks = 0, added = 0, count;
+  int risks, verdicts, key, old_risks = 0, added = 0;
   lua_Integer i, n;
   push_cipher_risks(m, new_idx);
   risks = lua_gettop(L);
-  if (lua_rawgetp(L, risks, &verdicts_key) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, risks, &verdicts_key);
-  }
-  verdicts = lua_gettop(L);
+  push_cache(L, risks, &verdicts_key);
+  verdicts = risks + 1;
   if (old_idx) lua_pushvalue(L, old_idx); else lua_pushlightuserdata(L, (void *)&no_old_key);
+  key = verdicts + 1;
+  lua_pushvalue(L, key);
   if (lua_rawget(L, verdicts) != LUA_TNIL) {
     lua_replace(L, risks);
     lua_settop(L, risks);
@@ -437,22 +456,8 @@ static void push_cipher_verdict(merger *m, int old_idx, int new_idx) {
                     added == 1 ? "" : "s", lua_tostring(L, -1));
   else
     lua_pushboolean(L, 0);
-  /* remember it, keeping the table bounded */
-  lua_rawgeti(L, verdicts, 1);
-  count = (int)lua_tointeger(L, -1) + 1;
-  lua_pop(L, 1);
-  if (count > VERDICTS_MAX) {
-    lua_newtable(L);
-    lua_replace(L, verdicts);
-    lua_pushvalue(L, verdicts);
-    lua_rawsetp(L, risks, &verdicts_key);
-    count = 1;
-  }
-  lua_pushinteger(L, count);
-  lua_rawseti(L, verdicts, 1);
-  if (old_idx) lua_pushvalue(L, old_idx); else lua_pushlightuserdata(L, (void *)&no_old_key);
-  lua_pushvalue(L, -2);
-  lua_rawset(L, verdicts);
+  lua_pushvalue(L, -1);
+  cache_put(L, verdicts, risks, &verdicts_key, key, VERDICTS_MAX);
   lua_replace(L, risks);
   lua_settop(L, risks);
 }
@@ -514,17 +519,12 @@ static const char *unknown_tls13_suite(lua_State *L, SSL_CTX *ctx, const char *l
 static void check_openssl_list(merger *m, int id) {
   lua_State *L = m->L;
   const void *key = id == K_CURVESLIST ? &groups_cache_key : &suites_cache_key;
-  int value = lua_gettop(L), ok;
+  int value = lua_gettop(L), cache = value + 1, ok;
   SSL_CTX *ctx;
   th_owned *owned;
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, key);
-  }
+  push_cache(L, LUA_REGISTRYINDEX, key);
   lua_pushvalue(L, value);
-  if (lua_rawget(L, -2) != LUA_TNIL) {
+  if (lua_rawget(L, cache) != LUA_TNIL) {
     lua_settop(L, value);
     return;
   }
@@ -551,22 +551,8 @@ static void check_openssl_list(merger *m, int id) {
     layer_error(m, id == K_CURVESLIST ? "curveslist" : "ciphersuites", lua_tostring(L, -1), NULL);
   }
   ERR_clear_error();
-  /* bounded: start afresh when full (the count is at index 1) */
-  lua_rawgeti(L, -1, 1);
-  ok = (int)lua_tointeger(L, -1) + 1;
-  lua_pop(L, 1);
-  if (ok > PROTOCOL_CACHE_MAX) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, key);
-    ok = 1;
-  }
-  lua_pushinteger(L, ok);
-  lua_rawseti(L, -2, 1);
-  lua_pushvalue(L, value);
   lua_pushboolean(L, 1);
-  lua_rawset(L, -3);
+  cache_put(L, cache, LUA_REGISTRYINDEX, key, value, LIST_CACHE_MAX);
   lua_settop(L, value);
 }
 
@@ -680,12 +666,7 @@ static void parse_protocol(merger *m, int value, th_range *r) {
   int form;
   if (lua_type(L, value) == LUA_TSTRING) {
     if (!m->protocols) {
-      if (lua_rawgetp(L, LUA_REGISTRYINDEX, &protocol_cache_key) != LUA_TTABLE) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_rawsetp(L, LUA_REGISTRYINDEX, &protocol_cache_key);
-      }
+      push_cache(L, LUA_REGISTRYINDEX, &protocol_cache_key);
       m->protocols = m->ids - 1;
       lua_replace(L, m->protocols);
     }
@@ -707,24 +688,10 @@ static void parse_protocol(merger *m, int value, th_range *r) {
   if (lua_type(L, value) != LUA_TSTRING) return;
   for (form = 0; range_forms[form] && strcmp(range_forms[form], r->form) != 0; form++) continue;
   if (!range_forms[form]) return;
-  /* bounded: start afresh when full (the count is at index 1) */
-  lua_rawgeti(L, m->protocols, 1);
-  packed = lua_tointeger(L, -1) + 1;
-  lua_pop(L, 1);
-  if (packed > PROTOCOL_CACHE_MAX) {
-    lua_newtable(L);
-    lua_replace(L, m->protocols);
-    lua_pushvalue(L, m->protocols);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &protocol_cache_key);
-    packed = 1;
-  }
-  lua_pushinteger(L, packed);
-  lua_rawseti(L, m->protocols, 1);
-  lua_pushvalue(L, value);
   lua_pushinteger(L, (lua_Integer)r->lo | (lua_Integer)r->hi << 4 |
                   (lua_Integer)r->open_lo << 8 | (lua_Integer)r->open_hi << 9 |
                   (lua_Integer)form << 10);
-  lua_rawset(L, m->protocols);
+  cache_put(L, m->protocols, LUA_REGISTRYINDEX, &protocol_cache_key, value, LIST_CACHE_MAX);
 }
 
 static void check_protocol(merger *m, int value) {
@@ -1030,12 +997,7 @@ static int merge_layers(lua_State *L, const char *fn, int first, int last, int p
   lua_pushnil(L); m.changes = base + 3;
   lua_pushnil(L); m.warnings = base + 4;
   lua_pushnil(L); m.ignored = base + 5;
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cipher_cache_key) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &cipher_cache_key);
-  }
+  push_cache(L, LUA_REGISTRYINDEX, &cipher_cache_key);
   m.cache = base + 6;
   lua_pushnil(L); /* m.protocols, filled on first use */
   /* Every layer's id (its name, or its position) and the mode the context
