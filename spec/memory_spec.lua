@@ -58,13 +58,14 @@ local function flat(name, n, f)
 end
 
 describe("memory #memory", function()
-  local dir, leaf, ctx, client_ctx, pem, cfg_text
+  local dir, leaf, ctx, bare_ctx, client_ctx, pem, cfg_text
 
   setup(function()
     dir = pki.tmpdir()
     leaf = pki.simple(dir, "example.com", "ec256")
     ctx = assert(ssl.newcontext { mode = "server", protocol = "any", key = leaf.key, certificate = leaf.cert })
     client_ctx = assert(ssl.newcontext { mode = "client", protocol = "any", verify = "none" })
+    bare_ctx = assert(ssl.newcontext { mode = "server", protocol = "any", certificate = leaf.cert })
     pem = pki.read(leaf.cert)
     cfg_text = ('VirtualHost "example.com"\nssl = { key = %q, certificate = %q, protocol = "tlsv1+" }\n')
       :format(leaf.key, leaf.cert)
@@ -110,6 +111,7 @@ describe("memory #memory", function()
     { "forward_secrecy (context)", function() tlsharden.forward_secrecy(ctx) end },
     { "inspect (probing)", function() tlsharden.inspect(ctx, { probe = true }) end },
     { "new_context", function() tlsharden.new_context { key = leaf.key, certificate = leaf.cert } end },
+    { "load_key", function() assert(tlsharden.load_key(bare_ctx, leaf.key)) end },
     { "audit", function() tlsharden.audit(cfg_text, { text = true, cafile = leaf.ca }) end },
   }
 

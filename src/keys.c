@@ -29,54 +29,33 @@ static const char *key_type(int nid) {
   }
 }
 
-static void free_bio(void *p) { BIO_free((BIO *)p); }
-static void free_p8(void *p) { PKCS8_PRIV_KEY_INFO_free((PKCS8_PRIV_KEY_INFO *)p); }
-static void free_pkey(void *p) { EVP_PKEY_free((EVP_PKEY *)p); }
-static void free_der(void *p) { OPENSSL_free(p); }
-
-/* The objects read_pkcs8 makes, each owned by a userdata on the stack so
- * that an error cannot leak them, and freed as soon as the key is loaded. */
-enum { OWN_BIO, OWN_P8, OWN_DER, OWN_PKEY, OWN_N };
-
-static void release_all(th_owned *own[OWN_N]) {
-  int i;
-  for (i = 0; i < OWN_N; i++)
-    if (own[i]) th_release(own[i]);
-}
-
 /* Decode the first unencrypted PKCS#8 key in path; NULL when there is none
- * or its type is not one of the above. */
-static EVP_PKEY *read_pkcs8(lua_State *L, const char *path, th_owned *own[OWN_N]) {
-  BIO *bio;
-  PKCS8_PRIV_KEY_INFO *p8;
+ * or its type is not one of the above. Plain C: nothing here can raise a
+ * Lua error, so every temporary is freed before it returns. */
+static EVP_PKEY *read_pkcs8(const char *path) {
+  BIO *bio = BIO_new_file(path, "r");
+  PKCS8_PRIV_KEY_INFO *p8 = bio ? PEM_read_bio_PKCS8_PRIV_KEY_INFO(bio, NULL, NULL, NULL) : NULL;
   const ASN1_OBJECT *alg;
-  const char *type;
+  const char *type = NULL;
   unsigned char *der = NULL;
-  const unsigned char *in;
-  size_t left;
-  int len;
+  int len = 0;
   EVP_PKEY *pkey = NULL;
-  OSSL_DECODER_CTX *dctx;
-  bio = BIO_new_file(path, "r");
-  own[OWN_BIO] = th_own(L, bio, free_bio);
-  if (!bio) return NULL;
-  p8 = PEM_read_bio_PKCS8_PRIV_KEY_INFO(bio, NULL, NULL, NULL);
-  own[OWN_P8] = th_own(L, p8, free_p8);
-  if (!p8 || !PKCS8_pkey_get0(&alg, NULL, NULL, NULL, p8)) return NULL;
-  type = key_type(OBJ_obj2nid(alg));
-  if (!type) return NULL;
-  len = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
-  own[OWN_DER] = th_own(L, len > 0 ? der : NULL, free_der);
-  if (len <= 0) return NULL;
-  own[OWN_PKEY] = th_own(L, NULL, free_pkey);
-  dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "DER", "PrivateKeyInfo", type,
-                                       EVP_PKEY_KEYPAIR, NULL, NULL);
-  if (!dctx) return NULL;
-  in = der;
-  left = (size_t)len;
-  if (!OSSL_DECODER_from_data(dctx, &in, &left)) pkey = NULL;
-  OSSL_DECODER_CTX_free(dctx);
-  own[OWN_PKEY]->ptr = pkey;
+  if (p8 && PKCS8_pkey_get0(&alg, NULL, NULL, NULL, p8)) type = key_type(OBJ_obj2nid(alg));
+  if (type) len = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
+  if (len > 0) {
+    const unsigned char *in = der;
+    size_t left = (size_t)len;
+    OSSL_DECODER_CTX *dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "DER", "PrivateKeyInfo", type,
+                                                           EVP_PKEY_KEYPAIR, NULL, NULL);
+    if (!dctx || !OSSL_DECODER_from_data(dctx, &in, &left)) {
+      EVP_PKEY_free(pkey);
+      pkey = NULL;
+    }
+    OSSL_DECODER_CTX_free(dctx);
+  }
+  OPENSSL_clear_free(der, len > 0 ? (size_t)len : 0);
+  PKCS8_PRIV_KEY_INFO_free(p8);
+  BIO_free(bio);
   return pkey;
 }
 
@@ -91,20 +70,16 @@ int th_load_key(lua_State *L) {
   const char *path = lua_tolstring(L, 2, &len);
   EVP_PKEY *pkey;
   X509 *cert;
-  th_owned *own[OWN_N] = {NULL, NULL, NULL, NULL};
-  int top;
+  int ok;
+  char why[256] = "refused by OpenSSL";
   if (lua_type(L, 2) != LUA_TSTRING || len == 0 || strlen(path) != len)
     return th_error(L, "load_key", "bad argument #2 'path': expected a file path, got %s",
                     lua_type(L, 2) == LUA_TSTRING ? "a string with a NUL byte or empty"
                                                   : luaL_typename(L, 2));
-  lua_settop(L, 2);
-  top = lua_gettop(L);
   ERR_clear_error();
-  pkey = read_pkcs8(L, path, own);
+  pkey = read_pkcs8(path);
   if (!pkey) {
-    release_all(own);
     ERR_clear_error();
-    lua_settop(L, top);
     lua_pushboolean(L, 0);
     lua_pushliteral(L, "not an unencrypted PKCS#8 key of a known type");
     return 2;
@@ -112,14 +87,15 @@ int th_load_key(lua_State *L) {
   /* The key must belong to the certificate already loaded, if any (OpenSSL
    * would put a key of another type in a slot of its own, unpaired). */
   cert = SSL_CTX_get0_certificate(ctx);
-  if ((cert && !X509_check_private_key(cert, pkey)) || !SSL_CTX_use_PrivateKey(ctx, pkey)) {
-    th_push_ssl_errors(L, "refused by OpenSSL");
-    return th_error(L, "load_key", "private key does not match public key (%s: %s)", path,
-                    lua_tostring(L, -1));
+  ok = (!cert || X509_check_private_key(cert, pkey)) && SSL_CTX_use_PrivateKey(ctx, pkey);
+  EVP_PKEY_free(pkey);  /* the context holds its own reference */
+  if (!ok) {
+    unsigned long e = ERR_peek_last_error();
+    if (e) ERR_error_string_n(e, why, sizeof why);
+    ERR_clear_error();
+    return th_error(L, "load_key", "private key does not match public key (%s: %s)", path, why);
   }
-  release_all(own);
   ERR_clear_error();
-  lua_settop(L, top);
   lua_pushboolean(L, 1);
   return 1;
 }
