@@ -29,6 +29,12 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
 openssl x509 -in "$dir/c" -outform DER -out "fuzz/corpus/chain/der" 2>/dev/null || {
   mkdir -p fuzz/corpus/chain; openssl x509 -in "$dir/c" -outform DER -out "fuzz/corpus/chain/der"; }
 cp "$dir/c" fuzz/corpus/chain/pem
+mkdir -p fuzz/corpus/keys fuzz/out
+cp "$dir/k" fuzz/corpus/keys/ec-pkcs8
+cp "$dir/c" fuzz/out/keys-cert.pem    # the keys target pairs keys with it
+openssl pkey -in "$dir/k" -traditional -out fuzz/corpus/keys/ec-sec1 2>/dev/null || true
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out fuzz/corpus/keys/rsa-pkcs8 2>/dev/null
+openssl genpkey -algorithm ED25519 -out fuzz/corpus/keys/ed25519 2>/dev/null
 rm -rf "$dir"
 seed prosodycfg c1 "$(cat examples/prosody.cfg.lua)"
 seed prosodycfg c2 'VirtualHost "a.test"
