@@ -5,27 +5,12 @@
  * The merge runs once per TLS context a server builds, so it is kept cheap:
  * settings are told apart by their spelling in C, the option and verifyext
  * sets are C arrays until the result is built, report lists are only made
- * when something goes into them, and the verdict on a cipher string (and on
- * replacing one string by another) is computed once per Lua state. */
+ * when something goes into them, and what OpenSSL says about a value
+ * (values.c) is remembered per Lua state. */
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-
 #include "tlsharden.h"
-
-/* Registry keys (their addresses) of the per-state caches. */
-static const char cipher_cache_key = 0;  /* spec -> risks table */
-static const char verdicts_key = 0;      /* risks[&verdicts_key]: old spec -> message/false */
-static const char no_old_key = 0;        /* verdict key for "no earlier string" */
-static const char protocol_cache_key = 0; /* spec -> packed th_range */
-static const char groups_cache_key = 0;   /* curveslist accepted by OpenSSL -> true */
-static const char suites_cache_key = 0;   /* ciphersuites accepted by OpenSSL -> true */
-#define CIPHER_CACHE_MAX 256
-#define VERDICTS_MAX 64
-#define LIST_CACHE_MAX 64  /* protocol, curveslist and ciphersuites strings */
 
 static const char *const verifyext_names[] = {  /* sorted */
   "crl_check", "crl_check_chain", "lsec_continue", "lsec_ignore_purpose", NULL
@@ -67,7 +52,7 @@ typedef struct merger {
   const char *fn;          /* the public function, for messages */
   /* stack slots, fixed for the whole call; a list slot holds nil until
    * its first entry */
-  int cfg, origin, changes, warnings, ignored, cache, protocols;
+  int cfg, origin, changes, warnings, ignored;
   int ids;                 /* slot of layer 1's id; layer k's is ids + k - 1 */
   int nchanges, nwarnings, nignored;
   int layer;               /* position of the layer being applied */
@@ -113,7 +98,7 @@ static void append(merger *m, int slot, int *count) {
   lua_rawseti(L, slot, ++*count);
 }
 
-/* Push {key, old, new, layer}, with room for extra more fields; old at -2
+/* Push {key, old, new, layer}, with room for `extra` more fields; old at -2
  * and new at -1 are popped. */
 static void push_record(merger *m, const char *key, int extra) {
   lua_State *L = m->L;
@@ -322,145 +307,7 @@ static void apply_set(merger *m, int id, int key, int value) {
   }
 }
 
-/* --- per-state caches -------------------------------------------------------
- * Verdicts that cost an OpenSSL context to reach are kept in tables in the
- * registry (or hanging off another cache table), bounded: a full one is
- * replaced by an empty one. Its count lives at index 1, where no key is. */
-
-/* Push the cache table owner[regkey], creating it on first use. */
-static void push_cache(lua_State *L, int owner, const void *regkey) {
-  if (lua_rawgetp(L, owner, regkey) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, owner, regkey);
-  }
-}
-
-/* cache[key] = the value on top of the stack (popped), for the cache table
- * at slot, which is owner[regkey]; the slot is updated when a full cache is
- * replaced. */
-static void cache_put(lua_State *L, int slot, int owner, const void *regkey, int key, int max) {
-  lua_Integer n;
-  lua_rawgeti(L, slot, 1);
-  n = lua_tointeger(L, -1) + 1;
-  lua_pop(L, 1);
-  if (n > max) {
-    lua_newtable(L);
-    lua_replace(L, slot);
-    lua_pushvalue(L, slot);
-    lua_rawsetp(L, owner, regkey);
-    n = 1;
-  }
-  lua_pushinteger(L, n);
-  lua_rawseti(L, slot, 1);
-  lua_pushvalue(L, key);
-  lua_insert(L, -2);
-  lua_rawset(L, slot);
-}
-
-/* --- cipher strings -------------------------------------------------------- */
-
-/* Push the risks of spec: { [i] = name, [name] = reason } for its TLS 1.2
- * suites that are weak or have no forward secrecy, in preference order.
- * Computed once per string and kept in the cache; raises (as the layer's
- * error) when OpenSSL matches nothing. */
-static void push_cipher_risks(merger *m, int spec_idx) {
-  lua_State *L = m->L;
-  const char *spec = lua_tostring(L, spec_idx);
-  SSL_CTX *ctx;
-  th_owned *owned;
-  STACK_OF(SSL_CIPHER) *sk;
-  int i, n;
-  lua_pushvalue(L, spec_idx);
-  if (lua_rawget(L, m->cache) == LUA_TTABLE) return;
-  lua_pop(L, 1);
-  ERR_clear_error();
-  ctx = SSL_CTX_new(TLS_server_method());
-  owned = th_own(L, ctx, th_free_ssl_ctx);
-  if (!ctx || !SSL_CTX_set_cipher_list(ctx, spec)) {
-    th_push_ssl_errors(L, "no cipher match");
-    layer_error(m, "ciphers", "OpenSSL matches no cipher suite: ", lua_tostring(L, -1));
-  }
-  lua_newtable(L);
-  sk = SSL_CTX_get_ciphers(ctx);
-  for (i = 0, n = 0; i < sk_SSL_CIPHER_num(sk); i++) {
-    const SSL_CIPHER *c = sk_SSL_CIPHER_value(sk, i);
-    if (SSL_CIPHER_get_kx_nid(c) == NID_kx_any) continue;  /* TLS 1.3: ciphersuites */
-    if (th_cipher_weakness(c, 0)) lua_pushliteral(L, "weak");
-    else if (!th_cipher_is_fs(c)) lua_pushliteral(L, "no forward secrecy");
-    else continue;
-    lua_setfield(L, -2, SSL_CIPHER_get_name(c));
-    lua_pushstring(L, SSL_CIPHER_get_name(c));
-    lua_rawseti(L, -2, ++n);
-  }
-  th_release(owned);
-  lua_remove(L, -2);
-  ERR_clear_error();
-  lua_pushvalue(L, -1);
-  cache_put(L, m->cache, LUA_REGISTRYINDEX, &cipher_cache_key, spec_idx, CIPHER_CACHE_MAX);
-}
-
-/* Push the warning for replacing the cipher string at old_idx (0: none) by
- * the one at new_idx: a message naming the weak or non-forward-secret
- * suites the new string adds, or false when it adds none. The verdict is
- * remembered per pair of strings. */
-static void push_cipher_verdict(merger *m, int old_idx, int new_idx) {
-  lua_State *L = m->L;
-  luaL_Buffer b;
-  int risks, verdicts, key, old_risks = 0, added = 0;
-  lua_Integer i, n;
-  push_cipher_risks(m, new_idx);
-  risks = lua_gettop(L);
-  push_cache(L, risks, &verdicts_key);
-  verdicts = risks + 1;
-  if (old_idx) lua_pushvalue(L, old_idx); else lua_pushlightuserdata(L, (void *)&no_old_key);
-  key = verdicts + 1;
-  lua_pushvalue(L, key);
-  if (lua_rawget(L, verdicts) != LUA_TNIL) {
-    lua_replace(L, risks);
-    lua_settop(L, risks);
-    return;
-  }
-  lua_pop(L, 1);
-  if (old_idx) {
-    push_cipher_risks(m, old_idx);
-    old_risks = lua_gettop(L);
-  }
-  luaL_buffinit(L, &b);
-  n = (lua_Integer)lua_rawlen(L, risks);
-  for (i = 1; i <= n; i++) {
-    const char *name;
-    int known;
-    lua_rawgeti(L, risks, i);
-    name = lua_tostring(L, -1);
-    known = old_risks && lua_getfield(L, old_risks, name) != LUA_TNIL;
-    if (old_risks) lua_pop(L, 1);
-    if (!known && added++ < 8) {
-      lua_getfield(L, risks, name);
-      lua_pushfstring(L, "%s%s (%s)", added > 1 ? ", " : "", name, lua_tostring(L, -1));
-      lua_remove(L, -2);
-      lua_remove(L, -2);
-      luaL_addvalue(&b);
-    } else {
-      lua_pop(L, 1);
-    }
-  }
-  if (added > 8) {
-    lua_pushfstring(L, " and %d more", added - 8);
-    luaL_addvalue(&b);
-  }
-  luaL_pushresult(&b);
-  if (added > 0)
-    lua_pushfstring(L, "adds %d suite%s without forward secrecy or weak: %s", added,
-                    added == 1 ? "" : "s", lua_tostring(L, -1));
-  else
-    lua_pushboolean(L, 0);
-  lua_pushvalue(L, -1);
-  cache_put(L, verdicts, risks, &verdicts_key, key, VERDICTS_MAX);
-  lua_replace(L, risks);
-  lua_settop(L, risks);
-}
+/* --- values OpenSSL judges (values.c) -------------------------------------- */
 
 /* The new cipher string is on top of the stack: validate it, warn when it
  * adds weak or non-forward-secret suites, and note when a layer that is
@@ -472,12 +319,10 @@ static void check_ciphers(merger *m, int is_profile) {
   lua_pushliteral(L, "ciphers");
   lua_rawget(L, m->cfg);
   old = lua_isnil(L, -1) ? 0 : new + 1;
-  if (tls13_only) {
-    /* the TLS 1.2 list is never used; the string must still be valid */
-    push_cipher_risks(m, new);
-    lua_pop(L, 1);
-  } else {
-    push_cipher_verdict(m, old, new);
+  /* A TLS 1.3-only range never uses the TLS 1.2 list; it must still be valid. */
+  if (!(tls13_only ? th_cipher_check(L, new) : th_cipher_verdict(L, old, new)))
+    layer_error(m, "ciphers", lua_tostring(L, -1), NULL);
+  if (!tls13_only) {
     if (lua_type(L, -1) == LUA_TSTRING) {
       const char *msg = lua_tostring(L, -1);
       lua_pushvalue(L, new + 1);
@@ -493,67 +338,6 @@ static void check_ciphers(merger *m, int is_profile) {
   }
   m->ciphers_from_profile = is_profile;
   lua_settop(L, new);
-}
-
-/* The first name in the ':'-separated list that is not one of the TLS 1.3
- * suites ctx ended up with (pushed, to keep it alive), or NULL. */
-static const char *unknown_tls13_suite(lua_State *L, SSL_CTX *ctx, const char *list) {
-  STACK_OF(SSL_CIPHER) *sk = SSL_CTX_get_ciphers(ctx);
-  const char *start = list;
-  while (*start) {
-    size_t len = strcspn(start, ":");
-    int i, found = 0;
-    for (i = 0; i < sk_SSL_CIPHER_num(sk) && !found; i++) {
-      const char *name = SSL_CIPHER_get_name(sk_SSL_CIPHER_value(sk, i));
-      found = strlen(name) == len && memcmp(name, start, len) == 0;
-    }
-    if (!found && len > 0) return lua_pushlstring(L, start, len);
-    start += len;
-    if (*start == ':') start++;
-  }
-  return NULL;
-}
-
-/* The joined curveslist or ciphersuites on top of the stack must be one
- * OpenSSL accepts; a string seen before is remembered per state. */
-static void check_openssl_list(merger *m, int id) {
-  lua_State *L = m->L;
-  const void *key = id == K_CURVESLIST ? &groups_cache_key : &suites_cache_key;
-  int value = lua_gettop(L), cache = value + 1, ok;
-  SSL_CTX *ctx;
-  th_owned *owned;
-  push_cache(L, LUA_REGISTRYINDEX, key);
-  lua_pushvalue(L, value);
-  if (lua_rawget(L, cache) != LUA_TNIL) {
-    lua_settop(L, value);
-    return;
-  }
-  lua_pop(L, 1);
-  ERR_clear_error();
-  ctx = SSL_CTX_new(TLS_server_method());
-  owned = th_own(L, ctx, th_free_ssl_ctx);
-  ok = ctx && (id == K_CURVESLIST ? SSL_CTX_set1_groups_list(ctx, lua_tostring(L, value))
-                                  : SSL_CTX_set_ciphersuites(ctx, lua_tostring(L, value)));
-  if (ok && id == K_CIPHERSUITES) {
-    /* OpenSSL skips names it does not know; a typo must not vanish */
-    const char *unknown = unknown_tls13_suite(L, ctx, lua_tostring(L, value));
-    if (unknown) {
-      th_release(owned);
-      lua_pushfstring(L, "unknown TLS 1.3 suite '%s'", unknown);
-      layer_error(m, "ciphersuites", lua_tostring(L, -1), NULL);
-    }
-  }
-  th_release(owned);
-  lua_pop(L, 1);
-  if (!ok) {
-    th_push_ssl_errors(L, "refused");
-    lua_pushfstring(L, "OpenSSL refuses '%s': %s", lua_tostring(L, value), lua_tostring(L, -1));
-    layer_error(m, id == K_CURVESLIST ? "curveslist" : "ciphersuites", lua_tostring(L, -1), NULL);
-  }
-  ERR_clear_error();
-  lua_pushboolean(L, 1);
-  cache_put(L, cache, LUA_REGISTRYINDEX, key, value, LIST_CACHE_MAX);
-  lua_settop(L, value);
 }
 
 /* --- scalar settings -------------------------------------------------------- */
@@ -636,69 +420,12 @@ static void check_verify(merger *m, int key, int value) {
   }
 }
 
-/* The key size of a DH parameter file, or 0 when it cannot be read. */
-static int dhparam_bits(const char *path) {
-  BIO *f = BIO_new_file(path, "r");
-  EVP_PKEY *pkey;
-  int bits = 0;
-  if (!f) {
-    ERR_clear_error();
-    return 0;
-  }
-  pkey = PEM_read_bio_Parameters(f, NULL);
-  BIO_free(f);
-  if (pkey) {
-    bits = EVP_PKEY_get_bits(pkey);
-    EVP_PKEY_free(pkey);
-  }
-  ERR_clear_error();
-  return bits;
-}
-
-/* The forms th_protocol_parse names, for packing a range into an integer. */
-static const char *const range_forms[] = {"exact", "floor", "any", "set", "range", "list", NULL};
-
-/* Parse the protocol spec at value, through a per-state cache of the
- * strings seen before (a handful per server); raises as the layer's error. */
-static void parse_protocol(merger *m, int value, th_range *r) {
-  lua_State *L = m->L;
-  lua_Integer packed;
-  int form;
-  if (lua_type(L, value) == LUA_TSTRING) {
-    if (!m->protocols) {
-      push_cache(L, LUA_REGISTRYINDEX, &protocol_cache_key);
-      m->protocols = m->ids - 1;
-      lua_replace(L, m->protocols);
-    }
-    lua_pushvalue(L, value);
-    if (lua_rawget(L, m->protocols) == LUA_TNUMBER) {
-      packed = lua_tointeger(L, -1);
-      lua_pop(L, 1);
-      r->lo = (int)(packed & 15);
-      r->hi = (int)((packed >> 4) & 15);
-      r->open_lo = (int)((packed >> 8) & 1);
-      r->open_hi = (int)((packed >> 9) & 1);
-      r->form = range_forms[packed >> 10];
-      return;
-    }
-    lua_pop(L, 1);
-  }
-  if (!th_protocol_parse(L, value, r))
-    layer_error(m, "protocol", lua_tostring(L, -1), NULL);
-  if (lua_type(L, value) != LUA_TSTRING) return;
-  for (form = 0; range_forms[form] && strcmp(range_forms[form], r->form) != 0; form++) continue;
-  if (!range_forms[form]) return;
-  lua_pushinteger(L, (lua_Integer)r->lo | (lua_Integer)r->hi << 4 |
-                  (lua_Integer)r->open_lo << 8 | (lua_Integer)r->open_hi << 9 |
-                  (lua_Integer)form << 10);
-  cache_put(L, m->protocols, LUA_REGISTRYINDEX, &protocol_cache_key, value, LIST_CACHE_MAX);
-}
-
 static void check_protocol(merger *m, int value) {
   lua_State *L = m->L;
   th_range r;
   const char *msg = NULL;
-  parse_protocol(m, value, &r);
+  if (!th_protocol_parse_cached(L, value, &r))
+    layer_error(m, "protocol", lua_tostring(L, -1), NULL);
   if (m->have_range && r.lo < m->range.lo)
     msg = lua_pushfstring(L, "lowers the minimum version from %s to %s",
                           th_versions[m->range.lo].label, th_versions[r.lo].label);
@@ -758,8 +485,11 @@ static void apply_key(merger *m, int id, int key, int value, int is_profile) {
     case K_CIPHERSUITES:
     case K_CURVESLIST:
       push_joined(m, lua_tostring(L, key), value);
-      if (id == K_CIPHERS) check_ciphers(m, is_profile);
-      else check_openssl_list(m, id);
+      if (id == K_CIPHERS) {
+        check_ciphers(m, is_profile);
+      } else if (!th_list_check(L, lua_gettop(L), id == K_CURVESLIST)) {
+        layer_error(m, lua_tostring(L, key), lua_tostring(L, -1), NULL);
+      }
       replace_value(m, key);
       return;
     case K_PROTOCOL:
@@ -805,7 +535,7 @@ static void apply_key(merger *m, int id, int key, int value, int is_profile) {
         layer_error(m, lua_tostring(L, key), lua_tostring(L, -1), NULL);
       }
       if (id == K_DHPARAM) {
-        int bits = dhparam_bits(lua_tostring(L, value));
+        int bits = th_dhparam_bits(lua_tostring(L, value));
         if (bits > 0 && bits < 2048) {
           const char *msg = lua_pushfstring(L, "DH parameters of %d bits (under 2048)", bits);
           lua_pushvalue(L, key);
@@ -997,14 +727,11 @@ static int merge_layers(lua_State *L, const char *fn, int first, int last, int p
   lua_pushnil(L); m.changes = base + 3;
   lua_pushnil(L); m.warnings = base + 4;
   lua_pushnil(L); m.ignored = base + 5;
-  push_cache(L, LUA_REGISTRYINDEX, &cipher_cache_key);
-  m.cache = base + 6;
-  lua_pushnil(L); /* m.protocols, filled on first use */
   /* Every layer's id (its name, or its position) and the mode the context
    * will have: the last mode in merge order, else opts.mode. The mode is
    * needed before the merge, so that "verify none on a client" is seen
    * whatever the order of the layers. */
-  m.ids = base + 8;
+  m.ids = base + 6;
   {
     int mode = 0;
     for (i = 0; i < n; i++) {

@@ -120,6 +120,22 @@ int th_probe_handshake(SSL_CTX *server, const char *client_ciphers);
 #define TH_PROBE_DHE "kDHE:kDHEPSK:@SECLEVEL=0"
 #define TH_PROBE_ECDHE "kECDHE:kECDHEPSK:@SECLEVEL=0"
 
+/* What OpenSSL says about single setting values, remembered per Lua state
+ * (values.c). Each returns 1, or 0 with an error message pushed. */
+/* Push the verdict on replacing the cipher string at old (0: none) by the
+ * one at new_: a message naming the weak or non-forward-secret TLS 1.2
+ * suites new_ adds, or false. */
+int th_cipher_verdict(lua_State *L, int old, int new_);
+/* Only check that OpenSSL matches some suite; pushes nothing. */
+int th_cipher_check(lua_State *L, int spec);
+/* A curveslist (groups set) or ciphersuites string OpenSSL accepts in full;
+ * pushes nothing. */
+int th_list_check(lua_State *L, int value, int groups);
+/* th_protocol_parse, with the strings seen before remembered. */
+int th_protocol_parse_cached(lua_State *L, int idx, th_range *out);
+/* The key size of a DH parameter file, or 0 when it cannot be read. */
+int th_dhparam_bits(const char *path);
+
 /* Module functions, one group per C file. */
 int th_protocol(lua_State *L);        /* protocol.c */
 int th_versions_in_force(lua_State *L); /* luasec.c */
