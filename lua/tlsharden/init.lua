@@ -37,9 +37,6 @@ M.chain = chain.check
 M.harden = harden.harden
 M.harden_defaults = harden.defaults
 
---- The one call a module developer needs: merge cfg over a profile
--- (opts.profile, default "hardened"), build the context with LuaSec, harden
--- it and inspect it. Returns ctx, report or raises.
 local layer
 
 -- ssl.newcontext(cfg), sparing LuaSec two pieces of work:
@@ -58,7 +55,9 @@ local function build(ssl, cfg, policy)
   cfg.curveslist, cfg.key = groups, key
   if not (ctx and own_key) then return ctx, err end
   local ok, loaded = pcall(core.load_key, ctx, key)
-  if not ok then error(("tlsharden.new_context: %s"):format((loaded:gsub("^tlsharden%.load_key: ", ""))), 0) end
+  if not ok then
+    error(("tlsharden.new_context: %s"):format((tostring(loaded):gsub("^tlsharden%.load_key: ", ""))), 0)
+  end
   if loaded then return ctx end
   local context = require "ssl.context"
   ok, err = context.loadkey(ctx, key, nil)
@@ -69,6 +68,9 @@ local function build(ssl, cfg, policy)
   return ctx
 end
 
+--- The one call a module developer needs: merge cfg over a profile
+-- (opts.profile, default "hardened"), build the context with LuaSec, harden
+-- it and inspect it. Returns ctx, report or raises.
 function M.new_context(cfg, opts)
   if type(cfg) ~= "table" then
     error(("tlsharden.new_context: bad argument #1 'cfg': expected a table, got %s"):format(type(cfg)), 2)
