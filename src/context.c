@@ -12,7 +12,6 @@
 #include "tlsharden.h"
 
 #define EXDATA_KEY "tlsharden.context.exdata"
-#define SCRATCH_KEY "tlsharden.context.checked"
 #define TLS13_AEAD "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
 /* What tlsharden knows about a context that OpenSSL cannot tell back. */
@@ -121,59 +120,15 @@ static const char *policy_string(lua_State *L, int t, const char *name, const ch
   return v;
 }
 
-/* Try the string rules on a throwaway context first, so that a bad value is
- * an error before the real context is touched. */
-static void check_on_scratch(lua_State *L, const policy *p) {
-  SSL_CTX *scratch;
-  th_owned *o;
-  const char *bad = NULL, *value = NULL;
-  if (!p->ciphersuites && !p->groups) return;
-  /* Pairs of values that passed once are remembered in this state's
-   * registry: checked[ciphersuites][groups] = true. */
-  lua_getfield(L, LUA_REGISTRYINDEX, SCRATCH_KEY);
-  if (!lua_istable(L, -1)) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, SCRATCH_KEY);
-  }
-  lua_pushstring(L, p->ciphersuites ? p->ciphersuites : "");
-  if (lua_rawget(L, -2) == LUA_TTABLE) {
-    lua_pushstring(L, p->groups ? p->groups : "");
-    if (lua_rawget(L, -2) != LUA_TNIL) {
-      lua_pop(L, 3);
-      return;
-    }
-    lua_pop(L, 1);
-  }
+/* The string rules are tried by OpenSSL first (values.c, remembered per
+ * state), so that a bad value is an error before the context is touched. */
+static void check_policy_list(lua_State *L, const char *rule, const char *value, int groups) {
+  if (!value) return;
+  lua_pushstring(L, value);
+  if (!th_list_check(L, lua_gettop(L), groups))
+    th_error(L, "harden", "bad policy '%s' '%s': %s (the context was not changed)", rule, value,
+             lua_tostring(L, -1));
   lua_pop(L, 1);
-  ERR_clear_error();
-  scratch = SSL_CTX_new(TLS_server_method());
-  o = th_own(L, scratch, th_free_ssl_ctx);
-  if (!scratch) bad = "(context)";
-  else if (p->ciphersuites && !SSL_CTX_set_ciphersuites(scratch, p->ciphersuites))
-    bad = "ciphersuites", value = p->ciphersuites;
-  else if (p->groups && !SSL_CTX_set1_groups_list(scratch, p->groups))
-    bad = "groups", value = p->groups;
-  th_release(o);
-  lua_pop(L, 1);
-  if (bad) {
-    th_push_ssl_errors(L, "refused by OpenSSL");
-    th_error(L, "harden", "bad policy '%s' '%s': %s (the context was not changed)", bad,
-             value ? value : "", lua_tostring(L, -1));
-  }
-  lua_pushstring(L, p->ciphersuites ? p->ciphersuites : "");
-  if (lua_rawget(L, -2) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushstring(L, p->ciphersuites ? p->ciphersuites : "");
-    lua_pushvalue(L, -2);
-    lua_rawset(L, -4);
-  }
-  lua_pushstring(L, p->groups ? p->groups : "");
-  lua_pushboolean(L, 1);
-  lua_rawset(L, -3);
-  lua_pop(L, 2);
 }
 
 static void read_policy(lua_State *L, int t, policy *p) {
@@ -233,7 +188,8 @@ static void read_policy(lua_State *L, int t, policy *p) {
   p->dhe = policy_string(L, t, "dhe", "keep");
   if (!p->dhe || (strcmp(p->dhe, "auto") && strcmp(p->dhe, "drop") && strcmp(p->dhe, "keep")))
     th_error(L, "harden", "bad policy 'dhe': expected \"auto\", \"drop\" or \"keep\"");
-  check_on_scratch(L, p);
+  check_policy_list(L, "ciphersuites", p->ciphersuites, 0);
+  check_policy_list(L, "groups", p->groups, 1);
 }
 
 /* --- the report ------------------------------------------------------------ */

@@ -132,12 +132,12 @@ static int arg_with_metatable(lua_State *L, int first, int n) {
   return 0;
 }
 
-/* Every function of the module runs behind this guard. The core reads
- * argument tables with ordinary access, so a table's own metamethods run
- * (a proxy table with __index or __pairs works like a plain one); when one
- * of them raises, its error is reported as an error of the tlsharden
- * function, naming the argument, instead of coming out unchanged. Errors
- * the core raised itself already name the function and pass through. */
+/* Every function of the module runs behind this guard. Where the core
+ * lets an argument's own metamethods run (__pairs of a merge layer,
+ * __index and __len of option tables), one of them may raise; its error is
+ * then reported as an error of the tlsharden function, naming the
+ * argument, instead of coming out unchanged. Errors the core raised itself
+ * already name the function and pass through. */
 static int guard(lua_State *L) {
   int n = lua_gettop(L), i, status, arg;
   const char *name = lua_tostring(L, lua_upvalueindex(2)), *msg;
