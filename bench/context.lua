@@ -10,7 +10,6 @@ local ssl = require "ssl"
 local tlsharden = require "tlsharden"
 local core = tlsharden.core
 local profiles = require "tlsharden.profiles"
-local harden = require "tlsharden.harden"
 
 local seconds = tonumber(arg[1]) or 3
 local dir = os.tmpname()
@@ -32,7 +31,7 @@ for _, kind in ipairs { "rsa", "ec" } do
       tlsharden.layer("config", files))
     cfg.mode = "server"
     local ctx = assert(ssl.newcontext(cfg))
-    core.harden(ctx, harden.policy())
+    core.harden(ctx)
     core.inspect(ctx)
   end
   local p1, ours, ratio = bench.compare(plain, function() tlsharden.new_context(files) end, seconds)

@@ -11,6 +11,7 @@
 module:set_global()
 
 local tlsharden = require "tlsharden"
+local pipeline = require "tlsharden.pipeline"
 local certmanager = require "core.certmanager"
 local configmanager = require "core.configmanager"
 local modulemanager = require "core.modulemanager"
@@ -53,79 +54,65 @@ local function admin_layers(...)
   return layers
 end
 
-local function summary(changes)
-  local parts = {}
-  for _, c in ipairs(changes) do
-    local before, after = tostring(c.before), tostring(c.after)
-    if #before > 40 then before = before:sub(1, 37) .. "..." end
-    if #after > 40 then after = after:sub(1, 37) .. "..." end
-    parts[#parts + 1] = ("%s %s -> %s"):format(c.setting, before, after)
-  end
-  return #parts > 0 and table.concat(parts, "; ") or "nothing"
+-- What insecure settings the admin accepted leave to harden.
+local INSECURE_POLICY = { min_version = false, filter_ciphers = false, security_level = false }
+
+local function refuse(host, service, err, hint)
+  module:log("error", "tlsharden: no TLS for %s (%s): %s%s", host, service, tostring(err), hint or "")
+  return nil, "tlsharden: " .. tostring(err)
 end
 
 local function hardened_create_context(host, mode, ...)
   local info = debug.getinfo(2, "S")
   local service = service_of(host, mode, select("#", ...), info and info.short_src or "")
   local strict = policy_mode == "strict" and not allow_insecure
+  local args = table.pack(...)
+  local final_err, final_cfg
 
-  -- 1. What the admin asked for, against the profile and the floor.
-  local opts = { policy = strict and "strict" or "warn", mode = mode }
-  if allow_insecure then opts.floor = false end
-  local mok, merged, merge_report = pcall(tlsharden.merge_with, opts, table.unpack(admin_layers(...)))
-  if not mok then
-    local msg = tostring(merged):gsub("^[^:]*:%d+: ", "")
-    module:log("error", "tlsharden: no TLS for %s (%s): %s; set tlsharden_allow_insecure = true"
-      .. " to accept it", host, service, msg)
-    return nil, "tlsharden: " .. msg
+  -- What the admin asked for is merged against the profile and the floor
+  -- (refused under strict), Prosody builds the context as it always does,
+  -- tlsharden hardens it in place and judges it. A failure makes the
+  -- context unusable, and it is not handed to Prosody.
+  local merge_opts = { policy = strict and "strict" or "warn", mode = mode }
+  if allow_insecure then merge_opts.floor = false end
+  local ok, ctx, report = pcall(pipeline.run, {
+    layers = admin_layers(...),
+    merge = merge_opts,
+    build = function()
+      local c, err, cfg = original(host, mode, table.unpack(args, 1, args.n))
+      final_err, final_cfg = err, cfg
+      return c, err
+    end,
+    harden = allow_insecure and INSECURE_POLICY or nil,
+    judge = { host = host, service = service },
+  })
+  if not ok then
+    local merge_refused = tostring(ctx):find("^tlsharden%.merge_with:")
+    return refuse(host, service, ctx, merge_refused and "; set tlsharden_allow_insecure = true to accept it")
   end
+  if not ctx then return nil, report, final_cfg end
 
-  -- 2. Prosody builds the context as it always does ...
-  local ctx, err, cfg = original(host, mode, ...)
-  if not ctx then return ctx, err, cfg end
-
-  -- 3. ... and tlsharden hardens it in place. A failure makes the context
-  -- unusable, and it is not handed to Prosody.
-  local policy = nil
-  if allow_insecure then
-    policy = { min_version = false, filter_ciphers = false, security_level = false }
-  end
-  local hok, hreport = pcall(tlsharden.harden, ctx, policy)
-  if not hok then
-    local msg = tostring(hreport):gsub("^[^:]*:%d+: ", "")
-    module:log("error", "tlsharden: no TLS for %s (%s): %s", host, service, msg)
-    return nil, "tlsharden: " .. msg
-  end
-
-  -- 4. Judge what is now in force, and say so once per host and service.
-  local inspect = tlsharden.inspect(ctx)
-  local _, fs = tlsharden.forward_secrecy(ctx)
-  local chain_result
-  if mode == "server" and inspect.certificate and not host:find(" ") then
-    local cok, c = pcall(tlsharden.chain, ctx, { host = host,
-      service = service:match("^s2s") and "xmpp-server" or "xmpp-client" })
-    if cok then chain_result = c end
-  end
-  local facts = require("tlsharden.audit").facts(ctx, cfg or {}, chain_result, false, inspect, fs)
-  local g = tlsharden.grade(facts)
+  -- Say what is in force once per host and service.
+  local j = report.judgement
   local key = host .. "\0" .. service
   local line = ("%s %s: grade %s, %s, forward secrecy %s; changed: %s"):format(host, service,
-    g.grade, table.concat(inspect.versions, "+"), fs.fs, summary(hreport.changes))
+    j.grade.grade, table.concat(report.context.versions, "+"), j.forward_secrecy.forward_secrecy,
+    pipeline.summary(report.harden.changes))
   if logged[key] ~= line then
     logged[key] = line
     module:log("info", "tlsharden: %s", line)
-    for _, w in ipairs(merge_report.warnings) do
+    for _, w in ipairs(report.merge.warnings) do
       if w.lowers then
         module:log("warn", "tlsharden: %s %s: %s sets %s: %s (tlsharden kept the floor)", host, service,
-          tostring(w.layer), w.key, w.message)
+          tostring(w.layer), w.setting, w.message)
       end
     end
-    for _, p in ipairs(chain_result and chain_result.problems or {}) do
+    for _, p in ipairs(j.chain and j.chain.problems or {}) do
       module:log(p.severity == "error" and "warn" or "info", "tlsharden: %s %s: certificate %s: %s",
         host, service, p.code, p.message)
     end
   end
-  return ctx, err, cfg
+  return ctx, final_err, final_cfg
 end
 
 -- Rebuild the contexts that were built before this module (or after it

@@ -2,7 +2,7 @@ local cjson = require "cjson"
 local tlsharden = require "tlsharden"
 local audit = require "tlsharden.audit"
 local prosodycfg = require "tlsharden.prosodycfg"
-local profiles = require "tlsharden.profiles"
+local certmanager = require "tlsharden.certmanager"
 local pki = require "spec.helpers.pki"
 local sh = require "spec.helpers.sh"
 local prosody = require "spec.helpers.prosody"
@@ -175,7 +175,8 @@ describe("tlsharden.audit", function()
     local fuzzed = '-- A5222 }\n\ncertificate =' .. string.rep("-", 79) .. '" scerts"\n\n'
       .. 'VirtualHost "cha\255\255\255\255\255\255\253\255\255\255\255"\n\t--3 dlu '
     local cfg = prosodycfg.load(fuzzed, { text = true, dir = "/nonexistent" })
-    local ok, err = pcall(cfg.services, cfg, profiles, cfg.hosts[1])
+    local model = certmanager.model(cfg)
+    local ok, err = pcall(model.services, model, cfg.hosts[1])
     assert.is_false(ok)
     assert.matches("tlsharden.audit: option 'certificate' of cha.* must be a file or folder path, got function", err)
     for _, c in ipairs {
@@ -245,8 +246,9 @@ VirtualHost "sub.one.test"
         table.concat(case[3], " ")))
       local theirs = cjson.decode(out)
       local config = prosodycfg.load(path)
+      local model = certmanager.model(config)
       for _, host in ipairs(case[3]) do
-        for _, svc in ipairs(config:services(profiles, host)) do
+        for _, svc in ipairs(model:services(host)) do
           if theirs[host][svc.service] then
             local ours = audit.effective(config, svc)
             if ours.options and #ours.options == 0 then ours.options = nil end

@@ -54,7 +54,7 @@ local FUNCTIONS = {
 -- Arguments a function accepts, so the call is not an error.
 local ACCEPTS = {
   protocol = { ["an empty table"] = false },
-  grade = { ["an empty table"] = true, ["a cyclic table"] = true },
+  grade = { ["an empty table"] = true },
   merge = {},
 }
 
@@ -144,7 +144,8 @@ describe("bad input", function()
 
   it("every core function is covered here or by its own spec", function()
     local covered = { protocol = 1, versions = 1, ciphers = 1, forward_secrecy = 1, harden = 1, inspect = 1,
-      chain = 1, merge = 1, merge_prosody = 1, merge_with = 1, option_names = 1, load_key = 1 }
+      chain = 1, merge = 1, merge_prosody = 1, merge_with = 1, option_names = 1, load_key = 1,
+      harden_defaults = 1, quote = 1 }
     for name, v in pairs(core) do
       if type(v) == "function" then assert.truthy(covered[name], "tlsharden.core." .. name .. " is not covered") end
     end
@@ -206,5 +207,154 @@ describe("bad input", function()
       end
       assert.same(before, tlsharden.inspect(ctx))
     end)
+  end)
+end)
+
+-- The error rule for every argument and option of every public function:
+-- a 1 MiB value (string, option name, path, layer setting) comes back
+-- quoted and shortened, and an unknown option is refused by name.
+describe("the error rule", function()
+  local HUGE = string.rep("x", 1024 * 1024)
+  local LIMIT = 1000  -- no message needs more; a quoted value is at most 45 bytes
+  local dir, leaf, ctx
+
+  setup(function()
+    dir = pki.tmpdir()
+    leaf = pki.simple(dir, "localhost", "ec256")
+  end)
+  teardown(function() pki.cleanup(dir) end)
+  before_each(function()
+    ctx = assert(ssl.newcontext { mode = "server", protocol = "any", key = leaf.key, certificate = leaf.cert })
+  end)
+
+  -- Raises an error naming fn, shorter than LIMIT; returns the message.
+  local function refused(fn, f, ...)
+    local ok, err = pcall(f, ...)
+    assert.is_false(ok, fn .. " accepted the value")
+    assert.is_string(err)
+    assert.matches("^tlsharden%." .. fn .. ": ", err)
+    assert.is_true(#err < LIMIT, ("%s: a message of %d bytes: %s"):format(fn, #err, err:sub(1, 200)))
+    return err
+  end
+
+  -- Every function with an options argument: its position, the options
+  -- it knows, and a call with valid other arguments.
+  local OPTIONS = {
+    { "protocol", { "floor", "allow_insecure" }, function(o) return tlsharden.protocol("tlsv1_2+", o) end },
+    { "ciphers", { "ciphersuites", "protocol", "seclevel", "strict" },
+      function(o) return tlsharden.ciphers("HIGH", o) end },
+    { "merge_with", { "order", "policy", "mode", "floor" }, function(o) return tlsharden.merge_with(o, {}) end },
+    { "new_context", { "profile", "policy", "floor", "name", "harden" },
+      function(o) return tlsharden.new_context({ key = leaf.key, certificate = leaf.cert }, o) end },
+    { "harden", tlsharden.harden_defaults(), function(o) return tlsharden.harden(ctx, o) end },
+    { "inspect", { "probe" }, function(o) return tlsharden.inspect(ctx, o) end },
+    { "chain", { "depth", "cafile", "capath", "host", "service", "at", "warn_days", "key" },
+      function(o) return tlsharden.chain(leaf.cert, o) end },
+    { "grade", { "guide", "starttls_cap" }, function(o) return tlsharden.grade({}, o) end },
+    { "audit", { "text", "env", "dir", "name", "cafile", "capath", "at", "guide", "starttls_cap" },
+      function(o) return tlsharden.audit("-- empty\n", o) end },
+  }
+
+  for _, case in ipairs(OPTIONS) do
+    local fn, known, call = case[1], case[2], case[3]
+    if fn == "harden" then
+      local names = {}
+      for k in pairs(known) do names[#names + 1] = k end
+      known = names
+    end
+    it(("tlsharden.%s refuses an unknown option by name"):format(fn), function()
+      local err = refused(fn, call, { flor = "tlsv1" })
+      assert.matches(fn == "harden" and "unknown rule 'flor'" or "unknown option 'flor'", err, 1, true)
+      refused(fn, call, { [HUGE] = true })
+      refused(fn, call, { [42] = true })
+    end)
+    it(("tlsharden.%s quotes and shortens a 1 MiB value of every option"):format(fn), function()
+      for _, name in ipairs(known) do
+        local ok, err = pcall(call, { [name] = HUGE })
+        if not ok then
+          assert.matches("^tlsharden%." .. fn .. ": ", err)
+          assert.is_true(#err < LIMIT, ("%s option %s: a message of %d bytes"):format(fn, name, #err))
+        end
+        ok, err = pcall(call, { [name] = { HUGE } })
+        if not ok then assert.is_true(#err < LIMIT, ("%s option %s (a list)"):format(fn, name)) end
+      end
+    end)
+  end
+
+  it("quotes and shortens a 1 MiB main argument of every function", function()
+    refused("protocol", tlsharden.protocol, HUGE)
+    refused("ciphers", tlsharden.ciphers, HUGE)
+    refused("forward_secrecy", tlsharden.forward_secrecy, HUGE)
+    refused("chain", tlsharden.chain, HUGE)                               -- a path
+    refused("chain", tlsharden.chain, "-----BEGIN" .. HUGE)               -- a PEM string
+    refused("chain", tlsharden.chain, { HUGE })                           -- a DER list
+    refused("audit", tlsharden.audit, HUGE)                               -- a path
+    refused("audit", tlsharden.audit, "x = '" .. HUGE .. "\n", { text = true })  -- Lua quotes the token
+    refused("audit", tlsharden.audit, "VirtualHost '" .. HUGE .. "'\ncertificate = 1\n", { text = true })
+    refused("profile", tlsharden.profile, HUGE)
+    refused("layer", tlsharden.layer, 42, HUGE)
+    refused("load_key", tlsharden.load_key, ctx, HUGE .. "\0")
+    refused("versions", tlsharden.versions, HUGE)
+    refused("harden", tlsharden.harden, HUGE)
+    refused("inspect", tlsharden.inspect, HUGE)
+    refused("grade", tlsharden.grade, HUGE)
+    refused("new_context", tlsharden.new_context, HUGE)
+    -- a path that does not exist is not an error of load_key: false, reason
+    assert.is_false((tlsharden.load_key(ctx, HUGE)))
+  end)
+
+  it("quotes and shortens a 1 MiB setting name or value in a merge layer", function()
+    for _, fn in ipairs { "merge", "merge_prosody" } do
+      refused(fn, tlsharden[fn], { [HUGE] = true, protocol = 1 })
+      refused(fn, tlsharden[fn], { name = HUGE, protocol = HUGE })
+      for _, key in ipairs { "protocol", "ciphers", "ciphersuites", "curveslist", "verify", "depth",
+                              "mode", "key", "certificate", "cafile", "dhparam" } do
+        local ok, err = pcall(tlsharden[fn], { [key] = HUGE .. "\0" })
+        if not ok then assert.is_true(#err < LIMIT, ("%s setting %s: %d bytes"):format(fn, key, #err)) end
+      end
+      refused(fn, tlsharden[fn], { options = { HUGE } })
+      refused(fn, tlsharden[fn], { options = { [HUGE] = 1 } })
+      refused(fn, tlsharden[fn], { verifyext = { HUGE } })
+      refused(fn, tlsharden[fn], { verify = { HUGE } })
+    end
+    refused("merge_with", tlsharden.merge_with, { policy = "strict" }, { protocol = "tlsv1_2+" },
+      { name = HUGE, protocol = "tlsv1+" })
+    refused("new_context", tlsharden.new_context, { key = leaf.key, certificate = leaf.cert, [HUGE] = 1,
+      options = { HUGE } })
+    refused("new_context", tlsharden.new_context, { key = HUGE, certificate = leaf.cert })
+  end)
+
+  it("quotes and shortens 1 MiB facts and grade names", function()
+    refused("grade", tlsharden.grade, { [HUGE] = true })
+    refused("grade", tlsharden.grade, {}, { guide = HUGE })
+    refused("audit", tlsharden.audit, "-- empty\n", { guide = HUGE })
+  end)
+
+  it("tlsharden.harden(ctx) and tlsharden.core.harden(ctx, {}) do the same", function()
+    local a = assert(ssl.newcontext { mode = "server", protocol = "any", ciphers = "ALL", key = leaf.key,
+      certificate = leaf.cert })
+    local b = assert(ssl.newcontext { mode = "server", protocol = "any", ciphers = "ALL", key = leaf.key,
+      certificate = leaf.cert })
+    local ra, rb = tlsharden.harden(a), core.harden(b, {})
+    assert.is_true(#ra.changes >= 7)
+    assert.same(ra, rb)
+    assert.same(tlsharden.inspect(a), tlsharden.inspect(b))
+    assert.same(tlsharden.harden_defaults(), ra.policy)
+    -- and one wording of a bad rule, whichever door
+    local ea = select(2, pcall(tlsharden.harden, a, { bogus = true }))
+    local eb = select(2, pcall(core.harden, b, { bogus = true }))
+    assert.equals(ea, eb)
+    assert.matches("unknown rule 'bogus'", ea, 1, true)
+  end)
+
+  it("tlsharden.quote renders every kind of value the way messages do", function()
+    assert.equals("'abc'", core.quote("abc"))
+    assert.equals("'" .. string.rep("x", 40) .. "...'", core.quote(HUGE))
+    assert.equals("'a\\0b\\10'", core.quote("a\0b\n"))
+    assert.equals("42", core.quote(42))
+    assert.equals("true", core.quote(true))
+    assert.equals("nil", core.quote(nil))
+    assert.equals("table", core.quote({}))
+    assert.equals("table", core.quote(setmetatable({}, { __tostring = function() error("no") end })))
   end)
 end)

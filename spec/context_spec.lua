@@ -91,6 +91,7 @@ describe("tlsharden.harden and tlsharden.inspect", function()
     end
     listed.versions = listed.min  -- the versions list follows the minimum
     listed.min_proto_version = listed.min
+    listed.min_version = listed.min
     listed.groups_source = listed.groups
     for k in pairs(after) do
       if differs(before[k], after[k]) then
@@ -255,10 +256,10 @@ describe("tlsharden.harden and tlsharden.inspect", function()
       err = unchanged(ctx, function() tlsharden.harden(ctx, { bogus = true }) end)
       assert.matches("unknown rule 'bogus'", err, 1, true)
       err = unchanged(ctx, function() tlsharden.harden(ctx, { ciphersuites = "TLS_NOPE" }) end)
-      assert.matches("bad policy 'ciphersuites' 'TLS_NOPE'", err, 1, true)
+      assert.matches("bad policy 'ciphersuites': OpenSSL refuses 'TLS_NOPE'", err, 1, true)
       assert.matches("the context was not changed", err, 1, true)
       err = unchanged(ctx, function() tlsharden.harden(ctx, { groups = "P-999" }) end)
-      assert.matches("bad policy 'groups' 'P-999'", err, 1, true)
+      assert.matches("bad policy 'groups': OpenSSL refuses 'P-999'", err, 1, true)
       err = unchanged(ctx, function() tlsharden.harden(ctx, { security_level = 9 }) end)
       assert.matches("bad policy 'security_level'", err, 1, true)
       err = unchanged(ctx, function() tlsharden.harden(ctx, { depth = 40 }) end)

@@ -119,16 +119,15 @@ describe("tlsharden.merge", function()
       assert.equal("svc", report.origin.options.no_compression)
     end)
 
-    it("lists every override with key, old, new and layer", function()
+    it("lists every override with setting, before, after and layer", function()
       local _, report = tlsharden.merge({ depth = 9, options = { "no_ticket" } },
         { name = "b", depth = 5, options = { no_ticket = false } })
+      table.sort(report.changes, function(x, y) return x.setting < y.setting end)
       assert.same({
-        { key = "depth", old = 9, new = 5, layer = "b" },
-        { key = "options.no_ticket", old = true, new = false, layer = "b" },
-      }, (function()
-        table.sort(report.changes, function(x, y) return x.key < y.key end)
-        return report.changes
-      end)())
+        { setting = "depth", before = 9, after = 5, layer = "b", key = "depth", old = 9, new = 5 },
+        { setting = "options.no_ticket", before = true, after = false, layer = "b",
+          key = "options.no_ticket", old = true, new = false },
+      }, report.changes)
     end)
 
     it("warns about a lowered floor, removed protections, weak suites, depth, verify, dhparam", function()
@@ -223,7 +222,7 @@ describe("tlsharden.merge", function()
       local ok, err = pcall(tlsharden.merge_with, { policy = "strict" }, tlsharden.profile("hardened"),
         { name = "legacy host", protocol = "tlsv1+" })
       assert.is_false(ok)
-      assert.matches("tlsharden.merge_with: layer 'legacy host' lowers security: protocol tlsv1_2+ -> tlsv1+", err, 1, true)
+      assert.matches("tlsharden.merge_with: layer 'legacy host' lowers security: protocol 'tlsv1_2+' -> 'tlsv1+'", err, 1, true)
     end)
 
     it("passes a configuration that lowers nothing", function()
@@ -257,7 +256,7 @@ describe("tlsharden.merge", function()
         { ciphersuites = "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA265" })
       fails("layer 1: bad mode", { mode = "both" })
       fails("layer 1: bad key 1: expected a setting name", { "no_ticket" })
-      fails("layer 1: bad name: expected a string, got number", { name = 7 })
+      fails("layer 1: bad name: expected a string, got 7", { name = 7 })
       fails("bad options: expected names in a list or name = true/false", { options = { no_ticket = "yes" } })
     end)
   end)

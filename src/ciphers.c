@@ -189,7 +189,10 @@ static void push_suites(lua_State *L, STACK_OF(SSL_CIPHER) *sk, int strict,
   lua_setfield(L, -3, "suites");
   lua_setfield(L, -2, "unusable");
   n -= unusable;
+  /* the verdict; "fs" is its older name (each suite's fs is a boolean) */
   lua_pushstring(L, n == 0 || fs == 0 ? "none" : fs == n ? "all" : "some");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "forward_secrecy");
   lua_setfield(L, -2, "fs");
   lua_pushinteger(L, n);
   lua_setfield(L, -2, "count");
@@ -205,15 +208,15 @@ static void push_suites(lua_State *L, STACK_OF(SSL_CIPHER) *sk, int strict,
   lua_setfield(L, -2, "tls13_count");
 }
 
-static const char *check_plain_string(lua_State *L, int idx, const char *fn, const char *what) {
+static const char *check_plain_string(lua_State *L, int idx, const char *fn, const char *name) {
   size_t len;
   const char *s;
-  if (lua_type(L, idx) != LUA_TSTRING)
-    return (const char *)(size_t)th_error(L, fn, "bad %s: expected a string, got %s",
-                                          what, luaL_typename(L, idx));
+  if (lua_type(L, idx) != LUA_TSTRING) {
+    th_arg_error(L, fn, idx, name, "expected a string, got %s", th_quote(L, idx));
+    return NULL;
+  }
   s = lua_tolstring(L, idx, &len);
-  if (strlen(s) != len)
-    return (const char *)(size_t)th_error(L, fn, "bad %s: contains a NUL byte", what);
+  if (strlen(s) != len) th_arg_error(L, fn, idx, name, "contains a NUL byte: %s", th_quote(L, idx));
   return s;
 }
 
@@ -225,53 +228,25 @@ typedef struct cipher_opts {
 
 static void check_cipher_opts(lua_State *L, int idx, const char *fn, cipher_opts *o) {
   static const char *const known[] = {"ciphersuites", "protocol", "seclevel", "strict", NULL};
+  th_opts r;
   memset(o, 0, sizeof *o);
-  o->seclevel = -1;
-  if (lua_isnoneornil(L, idx)) return;
-  if (!lua_istable(L, idx))
-    th_error(L, fn, "bad argument #2 'opts': expected a table, got %s", luaL_typename(L, idx));
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    int i, ok = 0;
-    if (lua_type(L, -2) == LUA_TSTRING)
-      for (i = 0; known[i]; i++)
-        if (strcmp(lua_tostring(L, -2), known[i]) == 0) ok = 1;
-    if (!ok)
-      th_error(L, fn, "bad argument #2 'opts': unknown option %s (known: ciphersuites,"
-               " protocol, seclevel, strict)", luaL_tolstring(L, -2, NULL));
-    lua_pop(L, 1);
-  }
-  if (lua_getfield(L, idx, "ciphersuites") != LUA_TNIL)
-    o->ciphersuites = check_plain_string(L, -1, fn, "option 'ciphersuites'");
-  lua_pop(L, 1);  /* the string stays alive in the opts table */
-  if (lua_getfield(L, idx, "protocol") != LUA_TNIL) {
+  th_opts_open(L, &r, idx, fn, "opts", "option", known);
+  o->ciphersuites = th_opt_string(&r, "ciphersuites", TH_OPT_EMPTY, NULL);
+  if (th_opt_get(&r, "protocol") != LUA_TNIL) {
     if (!th_protocol_parse(L, -1, &o->range))
-      th_error(L, fn, "bad option 'protocol': %s", lua_tostring(L, -1));
+      th_opt_error(&r, "protocol", "%s", lua_tostring(L, -1));
     o->has_range = 1;
   }
   lua_pop(L, 1);
-  if (lua_getfield(L, idx, "seclevel") != LUA_TNIL) {
-    lua_Integer v;
-    int isint;
-    v = lua_tointegerx(L, -1, &isint);
-    if (!isint || v < 0 || v > 5)
-      th_error(L, fn, "bad option 'seclevel': expected an integer from 0 to 5, got %s",
-               luaL_tolstring(L, -1, NULL));
-    o->seclevel = (int)v;
-  }
-  lua_pop(L, 1);
-  if (lua_getfield(L, idx, "strict") != LUA_TNIL) {
-    if (!lua_isboolean(L, -1))
-      th_error(L, fn, "bad option 'strict': expected a boolean, got %s", luaL_typename(L, -1));
-    o->strict = lua_toboolean(L, -1);
-  }
-  lua_pop(L, 1);
+  o->seclevel = th_opt_int(&r, "seclevel", 0, 5, -1, TH_NO_FALSE);
+  o->strict = th_opt_bool(&r, "strict", 0);
 }
 
 /* Raise with OpenSSL's errors after releasing what the caller owns. */
 static int fail_ssl(lua_State *L, const char *fn, const char *what, const char *value) {
+  th_quote_lstring(L, value, strlen(value));
   th_push_ssl_errors(L, "unknown OpenSSL error");
-  return th_error(L, fn, "%s '%s': %s", what, value, lua_tostring(L, -1));
+  return th_error(L, fn, "%s %s: %s", what, lua_tostring(L, -2), lua_tostring(L, -1));
 }
 
 /* Expand spec into the suites a server context with opts would offer.
@@ -317,7 +292,7 @@ static void expand(lua_State *L, const char *fn, const char *spec, const cipher_
 /* tlsharden.ciphers(spec [, opts]) */
 int th_ciphers(lua_State *L) {
   cipher_opts o;
-  const char *spec = check_plain_string(L, 1, "ciphers", "argument #1 'spec'");
+  const char *spec = check_plain_string(L, 1, "ciphers", "spec");
   check_cipher_opts(L, 2, "ciphers", &o);
   lua_settop(L, 2);
   expand(L, "ciphers", spec, &o);
@@ -389,7 +364,7 @@ static void context_suites(lua_State *L, SSL_CTX *ctx, int mode) {
   n = sk ? sk_SSL_CIPHER_num(sk) : 0;
   usable = n > 0 ? (signed char *)OPENSSL_zalloc((size_t)n) : NULL;
   ousable = th_own(L, usable, free_bytes);
-  can_probe = mode == 1 && SSL_CTX_get0_certificate(ctx) != NULL;
+  can_probe = mode == TH_MODE_SERVER && SSL_CTX_get0_certificate(ctx) != NULL;
   for (i = 0; i < n; i++) {
     const SSL_CIPHER *c = sk_SSL_CIPHER_value(sk, i);
     usable[i] = 1;
@@ -454,6 +429,8 @@ static void connection_details(lua_State *L, SSL *ssl) {
     EVP_PKEY_free(key);
   }
   lua_pushstring(L, fs ? "all" : "none");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "forward_secrecy");
   lua_setfield(L, -2, "fs");
   ERR_clear_error();
 }
@@ -465,7 +442,7 @@ int th_forward_secrecy(lua_State *L) {
   SSL_CTX *ctx;
   if (lua_type(L, 1) == LUA_TSTRING) {
     cipher_opts o;
-    const char *spec = check_plain_string(L, 1, "forward_secrecy", "argument #1");
+    const char *spec = check_plain_string(L, 1, "forward_secrecy", NULL);
     memset(&o, 0, sizeof o);
     o.seclevel = -1;
     lua_settop(L, 1);
@@ -479,14 +456,14 @@ int th_forward_secrecy(lua_State *L) {
     SSL *ssl = th_check_connection(L, 1, "forward_secrecy");
     lua_settop(L, 1);
     connection_details(L, ssl);
-  } else if (luaL_testudata(L, 1, TH_LUASEC_CONTEXT)) {
+  } else if (th_is_context(L, 1)) {
     th_check_context(L, 1, "forward_secrecy", NULL);  /* raises: closed or unknown */
     return 0;
   } else {
-    return th_error(L, "forward_secrecy", "bad argument #1: expected a cipher string,"
-                    " a LuaSec context or a LuaSec connection, got %s", luaL_typename(L, 1));
+    return th_arg_error(L, "forward_secrecy", 1, NULL, "expected a cipher string, a LuaSec"
+                        " context or a LuaSec connection, got %s", th_quote(L, 1));
   }
-  lua_getfield(L, -1, "fs");
+  lua_getfield(L, -1, "forward_secrecy");
   lua_insert(L, -2);
   return 2;
 }

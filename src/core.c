@@ -1,6 +1,5 @@
 /* tlsharden.core: the C half of tlsharden. Each capability lives in its own
  * file; this one only holds shared helpers and the module table. */
-#include <stdarg.h>
 #include <string.h>
 #include <time.h>
 #include <openssl/x509.h>
@@ -8,32 +7,6 @@
 #include <openssl/opensslv.h>
 
 #include "tlsharden.h"
-
-int th_error(lua_State *L, const char *fn, const char *fmt, ...) {
-  va_list ap;
-  luaL_where(L, 1);
-  lua_pushfstring(L, "tlsharden.%s: ", fn);
-  va_start(ap, fmt);
-  lua_pushvfstring(L, fmt, ap);
-  va_end(ap);
-  lua_concat(L, 3);
-  return lua_error(L);
-}
-
-void th_push_ssl_errors(lua_State *L, const char *fallback) {
-  luaL_Buffer b;
-  unsigned long e;
-  int n = 0;
-  char buf[256];
-  luaL_buffinit(L, &b);
-  while ((e = ERR_get_error()) != 0) {
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (n++ > 0) luaL_addstring(&b, "; ");
-    luaL_addstring(&b, buf);
-  }
-  if (n == 0) luaL_addstring(&b, fallback);
-  luaL_pushresult(&b);
-}
 
 void th_push_asn1_time(lua_State *L, const ASN1_TIME *t) {
   struct tm tm;
@@ -95,9 +68,11 @@ static const luaL_Reg core_funcs[] = {
   {"merge_prosody", th_merge_prosody},
   {"merge_with", th_merge_with},
   {"harden", th_harden},
+  {"harden_defaults", th_harden_defaults},
   {"inspect", th_inspect},
   {"chain", th_chain},
   {"load_key", th_load_key},
+  {"quote", th_quote_value},
   {NULL, NULL}
 };
 

@@ -38,43 +38,73 @@ typedef struct lsec_connection {
   int error;
 } lsec_connection;
 
+/* The LuaSec context userdata at idx, or inside a Prosody 13 context
+ * object (a table whose _inner field is the LuaSec context, read raw);
+ * NULL when there is none. */
+static lsec_context *find_context(lua_State *L, int idx) {
+  lsec_context *c;
+  if (lua_type(L, idx) != LUA_TTABLE)
+    return (lsec_context *)luaL_testudata(L, idx, TH_LUASEC_CONTEXT);
+  idx = lua_absindex(L, idx);
+  lua_pushliteral(L, "_inner");
+  lua_rawget(L, idx);
+  /* the table keeps the userdata alive once it is popped */
+  c = (lsec_context *)luaL_testudata(L, -1, TH_LUASEC_CONTEXT);
+  lua_pop(L, 1);
+  return c;
+}
+
 SSL_CTX *th_test_context(lua_State *L, int idx, int *mode) {
-  lsec_context *c = (lsec_context *)luaL_testudata(L, idx, TH_LUASEC_CONTEXT);
+  lsec_context *c = find_context(L, idx);
   if (c == NULL || c->context == NULL) return NULL;
   if (SSL_CTX_get_app_data(c->context) != (void *)c) return NULL;
   if (mode) *mode = c->mode;
   return c->context;
 }
 
+int th_is_context(lua_State *L, int idx) {
+  return find_context(L, idx) != NULL;
+}
+
 SSL_CTX *th_check_context(lua_State *L, int idx, const char *fn, int *mode) {
-  lsec_context *c = (lsec_context *)luaL_testudata(L, idx, TH_LUASEC_CONTEXT);
-  if (c == NULL)
-    return (SSL_CTX *)(size_t)th_error(L, fn, "bad argument #%d: expected a LuaSec"
-        " context (ssl.newcontext), got %s", idx, luaL_typename(L, idx));
-  if (c->context == NULL)
-    return (SSL_CTX *)(size_t)th_error(L, fn, "bad argument #%d: the LuaSec context"
-        " is closed", idx);
+  lsec_context *c = find_context(L, idx);
+  if (c == NULL) {
+    th_arg_error(L, fn, idx, NULL, "expected a LuaSec context (ssl.newcontext) or a Prosody 13"
+                 " context object, got %s", th_quote(L, idx));
+    return NULL;
+  }
+  if (c->context == NULL) {
+    th_arg_error(L, fn, idx, NULL, "the LuaSec context is closed");
+    return NULL;
+  }
   /* LuaSec keeps its own userdata as the SSL_CTX app data: if that does not
    * hold, the layout is not the one mirrored here and nothing is read. */
-  if (SSL_CTX_get_app_data(c->context) != (void *)c)
-    return (SSL_CTX *)(size_t)th_error(L, fn, "bad argument #%d: unknown LuaSec"
-        " context layout; this LuaSec version is not supported", idx);
+  if (SSL_CTX_get_app_data(c->context) != (void *)c) {
+    th_arg_error(L, fn, idx, NULL, "unknown LuaSec context layout; this LuaSec version is not"
+                 " supported");
+    return NULL;
+  }
   if (mode) *mode = c->mode;
   return c->context;
 }
 
 SSL *th_check_connection(lua_State *L, int idx, const char *fn) {
   lsec_connection *c = (lsec_connection *)luaL_testudata(L, idx, TH_LUASEC_CONNECTION);
-  if (c == NULL)
-    return (SSL *)(size_t)th_error(L, fn, "bad argument #%d: expected a LuaSec"
-        " connection (ssl.wrap), got %s", idx, luaL_typename(L, idx));
+  if (c == NULL) {
+    th_arg_error(L, fn, idx, NULL, "expected a LuaSec connection (ssl.wrap), got %s",
+                 th_quote(L, idx));
+    return NULL;
+  }
   /* The connection points into itself; a different layout breaks this. */
-  if (c->io.ctx != (void *)c || c->buf.io != &c->io || c->buf.tm != &c->tm)
-    return (SSL *)(size_t)th_error(L, fn, "bad argument #%d: unknown LuaSec"
-        " connection layout; this LuaSec version is not supported", idx);
-  if (c->ssl == NULL)
-    return (SSL *)(size_t)th_error(L, fn, "bad argument #%d: the LuaSec connection"
-        " is closed", idx);
+  if (c->io.ctx != (void *)c || c->buf.io != &c->io || c->buf.tm != &c->tm) {
+    th_arg_error(L, fn, idx, NULL, "unknown LuaSec connection layout; this LuaSec version is"
+                 " not supported");
+    return NULL;
+  }
+  if (c->ssl == NULL) {
+    th_arg_error(L, fn, idx, NULL, "the LuaSec connection is closed");
+    return NULL;
+  }
   return c->ssl;
 }
 
@@ -110,10 +140,16 @@ int th_ctx_versions(SSL_CTX *ctx, int *lo, int *hi) {
 void th_push_ctx_versions(lua_State *L, SSL_CTX *ctx) {
   int lo, hi, i, n = 0;
   long max = SSL_CTX_get_max_proto_version(ctx);
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 8);
+  /* wire numbers as tlsharden.protocol names them (0: no bound);
+   * min_proto_version and max_proto_version are their older names */
   lua_pushinteger(L, SSL_CTX_get_min_proto_version(ctx));
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "min_version");
   lua_setfield(L, -2, "min_proto_version");
   lua_pushinteger(L, max);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "max_version");
   lua_setfield(L, -2, "max_proto_version");
   lua_createtable(L, TH_NVERSIONS, 0);
   if (th_ctx_versions(ctx, &lo, &hi)) {

@@ -10,80 +10,30 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tlsharden.h"
+#include "merge.h"
 
 static const char *const verifyext_names[] = {  /* sorted */
   "crl_check", "crl_check_chain", "lsec_continue", "lsec_ignore_purpose", NULL
 };
-#define NVERIFYEXT 4
-static const char *const verify_names[] = {
-  "none", "peer", "client_once", "fail_if_no_peer_cert", NULL
-};
 
-/* The settings the merge treats specially; everything else is copied. */
-enum {
-  K_OTHER, K_PROTOCOL, K_OPTIONS, K_VERIFYEXT, K_CIPHERS, K_CIPHERSUITES, K_CURVESLIST,
-  K_DEPTH, K_VERIFY, K_MODE, K_KEY, K_CERTIFICATE, K_CAFILE, K_CAPATH, K_DHPARAM,
-  K_NAME, K_PROFILE
-};
-
-static int key_id(const char *k, size_t len) {
-#define IS(s) (memcmp(k, s, sizeof s - 1) == 0)
-  switch (len) {
-    case 3: return IS("key") ? K_KEY : K_OTHER;
-    case 4: return IS("mode") ? K_MODE : IS("name") ? K_NAME : K_OTHER;
-    case 5: return IS("depth") ? K_DEPTH : K_OTHER;
-    case 6: return IS("verify") ? K_VERIFY : IS("cafile") ? K_CAFILE :
-                   IS("capath") ? K_CAPATH : K_OTHER;
-    case 7: return IS("options") ? K_OPTIONS : IS("ciphers") ? K_CIPHERS :
-                   IS("dhparam") ? K_DHPARAM : K_OTHER;
-    case 8: return IS("protocol") ? K_PROTOCOL : IS("_profile") ? K_PROFILE : K_OTHER;
-    case 9: return IS("verifyext") ? K_VERIFYEXT : K_OTHER;
-    case 10: return IS("curveslist") ? K_CURVESLIST : K_OTHER;
-    case 11: return IS("certificate") ? K_CERTIFICATE : K_OTHER;
-    case 12: return IS("ciphersuites") ? K_CIPHERSUITES : K_OTHER;
-    default: return K_OTHER;
-  }
-#undef IS
-}
-
-typedef struct merger {
-  lua_State *L;
-  const char *fn;          /* the public function, for messages */
-  /* stack slots, fixed for the whole call; a list slot holds nil until
-   * its first entry */
-  int cfg, origin, changes, warnings, ignored;
-  int ids;                 /* slot of layer 1's id; layer k's is ids + k - 1 */
-  int nchanges, nwarnings, nignored;
-  int layer;               /* position of the layer being applied */
-  int strict, floor, mode;
-  int have_range;
-  th_range range;          /* the current protocol value, parsed */
-  int protocol_from;       /* the layer that set it */
-  int ciphers_from_profile;
-  int has_options, has_verifyext;
-  signed char opt[TH_NOPTIONS];    /* -1 unset, 0 off, 1 on */
-  int opt_from[TH_NOPTIONS];       /* the layer that set it last */
-  int opt_off[TH_NOPTIONS];        /* the layer that switched it off, 0 if on */
-  signed char vx[NVERIFYEXT];
-} merger;
-
-/* "layer 3" or "layer 'host ssl'" for messages. */
-static const char *layer_label(merger *m) {
+const char *th_merge_layer_label(merger *m) {
   lua_State *L = m->L;
   int id = m->ids + m->layer - 1;
-  if (lua_type(L, id) == LUA_TSTRING)
-    return lua_pushfstring(L, "layer '%s'", lua_tostring(L, id));
+  if (lua_type(L, id) == LUA_TSTRING) {
+    lua_pushfstring(L, "layer %s", th_quote(L, id));
+    lua_remove(L, -2);
+    return lua_tostring(L, -1);
+  }
   return lua_pushfstring(L, "layer %d", m->layer);
 }
 
-static int layer_error(merger *m, const char *key, const char *fmt, const char *detail) {
+int th_merge_error(merger *m, const char *key, const char *message) {
   lua_State *L = m->L;
-  const char *label = layer_label(m);
-  return th_error(L, m->fn, "%s: bad %s: %s%s", label, key, fmt, detail ? detail : "");
+  const char *label = th_merge_layer_label(m);
+  return th_error(L, m->fn, "%s: bad %s: %s", label, key, message);
 }
 
-static void push_layer_id(merger *m) {
+void th_merge_push_layer_id(merger *m) {
   lua_pushvalue(m->L, m->ids + m->layer - 1);
 }
 
@@ -98,34 +48,40 @@ static void append(merger *m, int slot, int *count) {
   lua_rawseti(L, slot, ++*count);
 }
 
-/* Push {key, old, new, layer}, with room for `extra` more fields; old at -2
- * and new at -1 are popped. */
+/* Push a change record { setting, before, after, layer } (the shape of
+ * every change record of tlsharden; key, old and new are its older names),
+ * with room for `extra` more fields; before at -2 and after at -1 are
+ * popped. */
 static void push_record(merger *m, const char *key, int extra) {
   lua_State *L = m->L;
-  lua_createtable(L, 0, 4 + extra);
+  lua_createtable(L, 0, 7 + extra);
   lua_insert(L, -3);
-  lua_setfield(L, -3, "new");
-  lua_setfield(L, -2, "old");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -4, "new");
+  lua_setfield(L, -3, "after");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "old");
+  lua_setfield(L, -2, "before");
   lua_pushstring(L, key);
-  lua_setfield(L, -2, "key");
-  push_layer_id(m);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "key");
+  lua_setfield(L, -2, "setting");
+  th_merge_push_layer_id(m);
   lua_setfield(L, -2, "layer");
 }
 
-static void record_change(merger *m, const char *key) {
+void th_merge_record_change(merger *m, const char *key) {
   push_record(m, key, 0);
   append(m, m->changes, &m->nchanges);
 }
 
-/* A change worth a warning: old (at -2) and new (at -1) are popped. With
- * lowers set and policy strict it is an error instead. */
-static void lowering(merger *m, const char *key, int lowers, const char *message) {
+void th_merge_lowering(merger *m, const char *key, int lowers, const char *message) {
   lua_State *L = m->L;
   if (lowers && m->strict) {
     const char *label, *old, *new;
-    old = luaL_tolstring(L, -2, NULL);
-    new = luaL_tolstring(L, -2, NULL);
-    label = layer_label(m);
+    old = th_quote(L, -2);
+    new = th_quote(L, -2);
+    label = th_merge_layer_label(m);
     th_error(L, m->fn, "%s lowers security: %s %s -> %s: %s (policy strict)", label, key,
              old, new, message);
   }
@@ -141,7 +97,7 @@ static void lowering(merger *m, const char *key, int lowers, const char *message
 static void ignore(merger *m, int key, const char *reason) {
   lua_State *L = m->L;
   lua_createtable(L, 0, 3);
-  push_layer_id(m);
+  th_merge_push_layer_id(m);
   lua_setfield(L, -2, "layer");
   if (key) {
     lua_pushvalue(L, key);
@@ -225,8 +181,9 @@ static void set_option(merger *m, const char *name, int on) {
   lua_State *L = m->L;
   int i = th_option_index(name), was;
   if (i < 0) {
-    lua_pushfstring(L, "unknown option '%s' (see tlsharden.option_names())", name);
-    layer_error(m, "options", lua_tostring(L, -1), NULL);
+    lua_pushfstring(L, "unknown option %s (see tlsharden.option_names())",
+                    th_quote_lstring(L, name, strlen(name)));
+    th_merge_error(m, "options", lua_tostring(L, -1));
   }
   was = m->opt[i];
   m->opt[i] = (signed char)on;
@@ -238,7 +195,7 @@ static void set_option(merger *m, const char *name, int on) {
     const char *item = lua_pushfstring(L, "options.%s", name);
     lua_pushboolean(L, was);
     lua_pushboolean(L, on);
-    record_change(m, item);
+    th_merge_record_change(m, item);
     lua_pop(L, 1);
   }
   if ((was == 1) != on && th_options[i].risk == (on ? TH_OPT_RISKY : TH_OPT_PROTECTS)) {
@@ -246,7 +203,7 @@ static void set_option(merger *m, const char *name, int on) {
     const char *msg = lua_pushfstring(L, "%s option %s", on ? "sets" : "removes", name);
     lua_pushboolean(L, was == 1);
     lua_pushboolean(L, on);
-    lowering(m, item, 1, msg);
+    th_merge_lowering(m, item, 1, msg);
     lua_pop(L, 2);
   }
 }
@@ -257,9 +214,9 @@ static void set_verifyext(merger *m, const char *name, int on) {
   for (i = 0; verifyext_names[i]; i++)
     if (strcmp(verifyext_names[i], name) == 0) break;
   if (!verifyext_names[i]) {
-    lua_pushfstring(L, "unknown verifyext '%s' (lsec_continue, lsec_ignore_purpose,"
-                    " crl_check, crl_check_chain)", name);
-    layer_error(m, "verifyext", lua_tostring(L, -1), NULL);
+    lua_pushfstring(L, "unknown verifyext %s (lsec_continue, lsec_ignore_purpose,"
+                    " crl_check, crl_check_chain)", th_quote_lstring(L, name, strlen(name)));
+    th_merge_error(m, "verifyext", lua_tostring(L, -1));
   }
   was = m->vx[i];
   m->vx[i] = (signed char)on;
@@ -267,7 +224,7 @@ static void set_verifyext(merger *m, const char *name, int on) {
     const char *item = lua_pushfstring(L, "verifyext.%s", name);
     lua_pushboolean(L, was);
     lua_pushboolean(L, on);
-    record_change(m, item);
+    th_merge_record_change(m, item);
     lua_pop(L, 1);
   }
 }
@@ -290,267 +247,27 @@ static void apply_set(merger *m, int id, int key, int value) {
         set(m, lua_tostring(L, -1), 1);
       } else {
         lua_pushfstring(L, "expected names in a list or name = true/false, got [%s] = %s",
-                        luaL_tolstring(L, -2, NULL), luaL_typename(L, -2));
-        layer_error(m, what, lua_tostring(L, -1), NULL);
+                        th_quote(L, -2), th_quote(L, -2));
+        th_merge_error(m, what, lua_tostring(L, -1));
       }
       lua_pop(L, 1);
     }
     pairs_end(L, meta);
   } else {
     lua_pushfstring(L, "expected a name or a table, got %s", luaL_typename(L, value));
-    layer_error(m, what, lua_tostring(L, -1), NULL);
+    th_merge_error(m, what, lua_tostring(L, -1));
   }
   if (id == K_VERIFYEXT) {
     lua_pushvalue(L, key);
-    push_layer_id(m);
+    th_merge_push_layer_id(m);
     lua_rawset(L, m->origin);
   }
 }
 
-/* --- values OpenSSL judges (values.c) -------------------------------------- */
-
-/* The new cipher string is on top of the stack: validate it, warn when it
- * adds weak or non-forward-secret suites, and note when a layer that is
- * not a profile replaces a profile's list. */
-static void check_ciphers(merger *m, int is_profile) {
-  lua_State *L = m->L;
-  int new = lua_gettop(L), old;
-  int tls13_only = m->have_range && th_versions[m->range.lo].number >= TLS1_3_VERSION;
-  lua_pushliteral(L, "ciphers");
-  lua_rawget(L, m->cfg);
-  old = lua_isnil(L, -1) ? 0 : new + 1;
-  /* A TLS 1.3-only range never uses the TLS 1.2 list; it must still be valid. */
-  if (!(tls13_only ? th_cipher_check(L, new) : th_cipher_verdict(L, old, new)))
-    layer_error(m, "ciphers", lua_tostring(L, -1), NULL);
-  if (!tls13_only) {
-    if (lua_type(L, -1) == LUA_TSTRING) {
-      const char *msg = lua_tostring(L, -1);
-      lua_pushvalue(L, new + 1);
-      lua_pushvalue(L, new);
-      lowering(m, "ciphers", 1, msg);
-    }
-    lua_pop(L, 1);
-  }
-  if (m->ciphers_from_profile && !is_profile && !(old && lua_rawequal(L, old, new))) {
-    lua_pushvalue(L, new + 1);
-    lua_pushvalue(L, new);
-    lowering(m, "ciphers", 0, "replaces the profile's cipher list wholesale");
-  }
-  m->ciphers_from_profile = is_profile;
-  lua_settop(L, new);
-}
-
-/* --- scalar settings -------------------------------------------------------- */
-
-/* Push a list of strings (the value at idx) joined with ':', or the string
- * itself. */
-static void push_joined(merger *m, const char *key, int value) {
-  lua_State *L = m->L;
-  size_t len;
-  const char *s;
-  if (lua_type(L, value) == LUA_TSTRING) {
-    lua_pushvalue(L, value);
-  } else if (lua_istable(L, value)) {
-    luaL_Buffer b;
-    int raw = !lua_getmetatable(L, value);
-    lua_Integer i, n;
-    if (!raw) lua_pop(L, 1);
-    n = raw ? (lua_Integer)lua_rawlen(L, value) : luaL_len(L, value);
-    luaL_buffinit(L, &b);
-    for (i = 1; i <= n; i++) {
-      if ((raw ? lua_rawgeti(L, value, i) : lua_geti(L, value, i)) != LUA_TSTRING) {
-        lua_pushfstring(L, "item %d is a %s, expected a string", (int)i, luaL_typename(L, -1));
-        layer_error(m, key, lua_tostring(L, -1), NULL);
-      }
-      if (i > 1) luaL_addchar(&b, ':');
-      luaL_addvalue(&b);
-    }
-    luaL_pushresult(&b);
-  } else {
-    lua_pushfstring(L, "expected a string or a list of strings, got %s", luaL_typename(L, value));
-    layer_error(m, key, lua_tostring(L, -1), NULL);
-  }
-  s = lua_tolstring(L, -1, &len);
-  if (strlen(s) != len) layer_error(m, key, "contains a NUL byte", NULL);
-}
-
-static int verify_name(const char *s) {
-  int i;
-  for (i = 0; verify_names[i]; i++)
-    if (strcmp(verify_names[i], s) == 0) return i;
-  return -1;
-}
-
-static void check_verify(merger *m, int key, int value) {
-  lua_State *L = m->L;
-  int none = 0, peer = 0;
-  if (lua_type(L, value) == LUA_TSTRING) {
-    int v = verify_name(lua_tostring(L, value));
-    if (v < 0) {
-      lua_pushfstring(L, "unknown verify mode '%s' (none, peer, client_once,"
-                      " fail_if_no_peer_cert)", lua_tostring(L, value));
-      layer_error(m, "verify", lua_tostring(L, -1), NULL);
-    }
-    none = v == 0;
-    peer = v == 1;
-  } else if (lua_istable(L, value)) {
-    lua_Integer i, n = luaL_len(L, value);
-    for (i = 1; i <= n; i++) {
-      int v = lua_geti(L, value, i) == LUA_TSTRING ? verify_name(lua_tostring(L, -1)) : -1;
-      if (v < 0) {
-        lua_pushfstring(L, "unknown verify mode %s (none, peer, client_once,"
-                        " fail_if_no_peer_cert)", luaL_tolstring(L, -1, NULL));
-        layer_error(m, "verify", lua_tostring(L, -1), NULL);
-      }
-      if (v == 0) none = 1;
-      if (v == 1) peer = 1;
-      lua_pop(L, 1);
-    }
-    if (n == 0) none = 1;
-  } else {
-    lua_pushfstring(L, "expected a mode or a list of modes, got %s", luaL_typename(L, value));
-    layer_error(m, "verify", lua_tostring(L, -1), NULL);
-  }
-  if (none && !peer && m->mode == 2) {
-    lua_pushvalue(L, key);
-    lua_rawget(L, m->cfg);
-    lua_pushvalue(L, value);
-    lowering(m, "verify", 1, "a client context that does not verify its peer"
-             " accepts any certificate");
-  }
-}
-
-static void check_protocol(merger *m, int value) {
-  lua_State *L = m->L;
-  th_range r;
-  const char *msg = NULL;
-  if (!th_protocol_parse_cached(L, value, &r))
-    layer_error(m, "protocol", lua_tostring(L, -1), NULL);
-  if (m->have_range && r.lo < m->range.lo)
-    msg = lua_pushfstring(L, "lowers the minimum version from %s to %s",
-                          th_versions[m->range.lo].label, th_versions[r.lo].label);
-  else if (m->floor >= 0 && r.lo < m->floor)
-    msg = lua_pushfstring(L, "minimum version %s is below the floor %s",
-                          th_versions[r.lo].label, th_versions[m->floor].label);
-  else if (m->have_range && r.hi < m->range.hi && r.hi < TH_NVERSIONS - 1)
-    msg = lua_pushfstring(L, "lowers the maximum version to %s", th_versions[r.hi].label);
-  if (msg) {
-    lua_pushliteral(L, "protocol");
-    lua_rawget(L, m->cfg);
-    lua_pushvalue(L, value);
-    lowering(m, "protocol", 1, msg);
-    lua_pop(L, 1);
-  }
-  m->range = r;
-  m->have_range = 1;
-  m->protocol_from = m->layer;
-}
-
-static int is_path(lua_State *L, int value) {
-  size_t len;
-  const char *s;
-  if (lua_type(L, value) != LUA_TSTRING) return 0;
-  s = lua_tolstring(L, value, &len);
-  return len > 0 && strlen(s) == len;
-}
-
-/* Set cfg[key] to the value on top of the stack (popped), recording an
- * override and the origin. */
-static void replace_value(merger *m, int key) {
-  lua_State *L = m->L;
-  lua_pushvalue(L, key);
-  if (lua_rawget(L, m->cfg) != LUA_TNIL && !lua_rawequal(L, -1, -2)) {
-    lua_pushvalue(L, -2);
-    record_change(m, lua_tostring(L, key));
-  } else {
-    lua_pop(L, 1);
-  }
-  lua_pushvalue(L, key);
-  lua_insert(L, -2);
-  lua_rawset(L, m->cfg);
-  lua_pushvalue(L, key);
-  push_layer_id(m);
-  lua_rawset(L, m->origin);
-}
-
 /* Apply one setting: the key at stack index key, its value at value. */
 static void apply_key(merger *m, int id, int key, int value, int is_profile) {
-  lua_State *L = m->L;
-  switch (id) {
-    case K_OPTIONS:
-    case K_VERIFYEXT:
-      apply_set(m, id, key, value);
-      return;
-    case K_CIPHERS:
-    case K_CIPHERSUITES:
-    case K_CURVESLIST:
-      push_joined(m, lua_tostring(L, key), value);
-      if (id == K_CIPHERS) {
-        check_ciphers(m, is_profile);
-      } else if (!th_list_check(L, lua_gettop(L), id == K_CURVESLIST)) {
-        layer_error(m, lua_tostring(L, key), lua_tostring(L, -1), NULL);
-      }
-      replace_value(m, key);
-      return;
-    case K_PROTOCOL:
-      check_protocol(m, value);
-      break;
-    case K_DEPTH: {
-      int isint;
-      lua_Integer d = lua_tointegerx(L, value, &isint);
-      if (!isint || d < 0 || lua_type(L, value) != LUA_TNUMBER) {
-        lua_pushfstring(L, "expected a non-negative integer, got %s",
-                        luaL_tolstring(L, value, NULL));
-        layer_error(m, "depth", lua_tostring(L, -1), NULL);
-      }
-      if (d < 2 || d > 16) {
-        lua_pushvalue(L, key);
-        lua_rawget(L, m->cfg);
-        lua_pushvalue(L, value);
-        lowering(m, "depth", 1, d < 2 ? "depth below 2 rejects ordinary chains with an"
-                 " intermediate, or invites turning verification off" :
-                 "depth above 16 accepts absurdly long chains");
-      }
-      break;
-    }
-    case K_VERIFY:
-      check_verify(m, key, value);
-      break;
-    case K_MODE: {
-      const char *s = lua_tostring(L, value);
-      if (lua_type(L, value) != LUA_TSTRING || (strcmp(s, "server") && strcmp(s, "client")))
-        layer_error(m, "mode", "expected \"server\" or \"client\"", NULL);
-      break;
-    }
-    case K_DHPARAM:
-      /* LuaSec's own form: a function returning PEM; nothing to check. */
-      if (lua_type(L, value) == LUA_TFUNCTION) break;
-      /* fall through */
-    case K_KEY:
-    case K_CERTIFICATE:
-    case K_CAFILE:
-    case K_CAPATH:
-      if (!is_path(L, value)) {
-        lua_pushfstring(L, "expected a file path, got %s", luaL_tolstring(L, value, NULL));
-        layer_error(m, lua_tostring(L, key), lua_tostring(L, -1), NULL);
-      }
-      if (id == K_DHPARAM) {
-        int bits = th_dhparam_bits(lua_tostring(L, value));
-        if (bits > 0 && bits < 2048) {
-          const char *msg = lua_pushfstring(L, "DH parameters of %d bits (under 2048)", bits);
-          lua_pushvalue(L, key);
-          lua_rawget(L, m->cfg);
-          lua_pushvalue(L, value);
-          lowering(m, "dhparam", 1, msg);
-          lua_pop(L, 1);
-        }
-      }
-      break;
-    default:
-      break;
-  }
-  lua_pushvalue(L, value);
-  replace_value(m, key);
+  if (id == K_OPTIONS || id == K_VERIFYEXT) apply_set(m, id, key, value);
+  else th_merge_setting(m, id, key, value, is_profile);
 }
 
 static void apply_layer(merger *m, int layer, int position) {
@@ -583,9 +300,9 @@ static void apply_layer(merger *m, int layer, int position) {
     const char *key;
     int id;
     if (lua_type(L, -2) != LUA_TSTRING) {
-      const char *label = layer_label(m);
-      th_error(L, m->fn, "%s: bad key %s: expected a setting name", label,
-               luaL_tolstring(L, -3, NULL));
+      const char *bad = th_quote(L, -2);
+      const char *label = th_merge_layer_label(m);
+      th_error(L, m->fn, "%s: bad key %s: expected a setting name", label, bad);
     }
     key = lua_tolstring(L, -2, &len);
     id = key_id(key, len);
@@ -622,7 +339,7 @@ static void finish_protocol(merger *m) {
                             " it back on; the floor wins", no[i]);
       lua_pushboolean(L, 0);
       lua_pushboolean(L, 1);
-      lowering(m, key, 0, msg);
+      th_merge_lowering(m, key, 0, msg);
       lua_pop(L, 2);
     }
     if (m->opt[o] < 0) m->opt_from[o] = m->protocol_from;
@@ -650,7 +367,7 @@ static void finish_sets(merger *m) {
         lua_pushvalue(L, -1);
         lua_rawseti(L, -4, ++n);
       }
-      push_layer_id(m);
+      th_merge_push_layer_id(m);
       lua_rawset(L, -3);
     }
     lua_setfield(L, m->origin, "options");
@@ -670,56 +387,63 @@ static void finish_sets(merger *m) {
   }
 }
 
-/* "server" -> 1, "client" -> 2, anything else -> 0. */
+/* "server" -> TH_MODE_SERVER, "client" -> TH_MODE_CLIENT, else
+ * TH_MODE_INVALID. */
 static int mode_number(lua_State *L, int idx) {
   const char *s;
-  if (lua_type(L, idx) != LUA_TSTRING) return 0;
+  if (lua_type(L, idx) != LUA_TSTRING) return TH_MODE_INVALID;
   s = lua_tostring(L, idx);
-  return strcmp(s, "server") == 0 ? 1 : strcmp(s, "client") == 0 ? 2 : 0;
+  return strcmp(s, "server") == 0 ? TH_MODE_SERVER : strcmp(s, "client") == 0 ? TH_MODE_CLIENT
+                                                                               : TH_MODE_INVALID;
 }
 
-static void read_opts(merger *m, int opts) {
-  lua_State *L = m->L;
-  if (lua_getfield(L, opts, "policy") != LUA_TNIL) {
-    const char *p = lua_tostring(L, -1);
-    if (lua_type(L, -1) != LUA_TSTRING || (strcmp(p, "warn") && strcmp(p, "strict")))
-      th_error(L, m->fn, "bad option 'policy': expected \"warn\" or \"strict\", got %s",
-               luaL_tolstring(L, -1, NULL));
-    m->strict = strcmp(p, "strict") == 0;
+/* What merge_with's options ask for. */
+typedef struct merge_opts {
+  int prosody_order, strict, mode, floor;
+} merge_opts;
+
+static void read_opts(lua_State *L, merge_opts *mo) {
+  static const char *const known[] = {"order", "policy", "mode", "floor", NULL};
+  static const char *const orders[] = {"later", "prosody", NULL};
+  static const char *const policies[] = {"warn", "strict", NULL};
+  static const char *const modes[] = {"server", "client", NULL};
+  th_opts o;
+  int mode, t;
+  if (!lua_istable(L, 1))
+    th_arg_error(L, "merge_with", 1, "opts", "expected a table, got %s", th_quote(L, 1));
+  th_opts_open(L, &o, 1, "merge_with", "opts", "option", known);
+  mo->prosody_order = th_opt_enum(&o, "order", orders, 0) == 1;
+  mo->strict = th_opt_enum(&o, "policy", policies, 0) == 1;
+  mode = th_opt_enum(&o, "mode", modes, -1);
+  mo->mode = mode < 0 ? TH_MODE_INVALID : mode == 0 ? TH_MODE_SERVER : TH_MODE_CLIENT;
+  t = th_opt_get(&o, "floor");
+  if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
+    mo->floor = -1;
+  } else if (t != LUA_TNIL) {
+    th_range r;
+    int value = lua_gettop(L);
+    if (t != LUA_TSTRING || !th_protocol_parse(L, value, &r) || strcmp(r.form, "exact") != 0)
+      th_opt_error(&o, "floor", "expected a version name such as \"tlsv1_2\", or false, got %s",
+                   th_quote(L, value));
+    mo->floor = r.lo;
   }
-  if (lua_getfield(L, opts, "mode") != LUA_TNIL) {
-    m->mode = mode_number(L, -1);
-    if (!m->mode) th_error(L, m->fn, "bad option 'mode': expected \"server\" or \"client\"");
-  }
-  if (lua_getfield(L, opts, "floor") != LUA_TNIL) {
-    if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) {
-      m->floor = -1;
-    } else {
-      th_range r;
-      if (lua_type(L, -1) != LUA_TSTRING || !th_protocol_parse(L, -1, &r) ||
-          strcmp(r.form, "exact") != 0)
-        th_error(L, m->fn, "bad option 'floor': expected a version name such as"
-                 " \"tlsv1_2\", or false");
-      m->floor = r.lo;
-    }
-  }
-  lua_pop(L, 3);
+  lua_pop(L, 1);
 }
 
 /* Merge the layers at stack indices first..last (later ones win, or with
- * prosody_order the first one wins, as in Prosody's create_context), with
- * the options table at opts (0 for none). Returns cfg, report. */
-static int merge_layers(lua_State *L, const char *fn, int first, int last, int prosody_order,
-                        int opts) {
+ * prosody_order the first one wins, as in Prosody's create_context), as
+ * mo asks. Returns cfg, report. */
+static int merge_layers(lua_State *L, const char *fn, int first, int last, const merge_opts *mo) {
   merger m;
-  int i, n = last - first + 1, base;
+  int i, n = last - first + 1, base, prosody_order = mo->prosody_order;
   memset(&m, 0, sizeof m);
   memset(m.opt, -1, sizeof m.opt);
   memset(m.vx, -1, sizeof m.vx);
   m.L = L;
   m.fn = fn;
-  m.floor = th_version_index(TLS1_2_VERSION);
-  if (opts) read_opts(&m, opts);
+  m.floor = mo->floor;
+  m.strict = mo->strict;
+  m.mode = mo->mode;
   luaL_checkstack(L, n + 40, "too many layers");
   base = lua_gettop(L);
   lua_createtable(L, 0, 16); m.cfg = base + 1;
@@ -750,8 +474,7 @@ static int merge_layers(lua_State *L, const char *fn, int first, int last, int p
         lua_pop(L, 1);
         lua_pushinteger(L, i + 1);
       } else if (lua_type(L, -1) != LUA_TSTRING) {
-        th_error(L, fn, "layer %d: bad name: expected a string, got %s", i + 1,
-                 luaL_typename(L, -1));
+        th_error(L, fn, "layer %d: bad name: expected a string, got %s", i + 1, th_quote(L, -1));
       }
     }
     if (mode) m.mode = mode;
@@ -780,41 +503,25 @@ static int merge_layers(lua_State *L, const char *fn, int first, int last, int p
   return 2;
 }
 
+static const merge_opts default_opts = {0, 0, TH_MODE_INVALID, 3 /* tlsv1_2 */};
+
 /* tlsharden.merge(layer1, ...): later layers override earlier ones. */
 int th_merge(lua_State *L) {
-  return merge_layers(L, "merge", 1, lua_gettop(L), 0, 0);
+  return merge_layers(L, "merge", 1, lua_gettop(L), &default_opts);
 }
 
 /* tlsharden.merge_prosody(layer1, ...): the first layer wins, as in the
  * extra arguments of Prosody's certmanager.create_context. */
 int th_merge_prosody(lua_State *L) {
-  return merge_layers(L, "merge_prosody", 1, lua_gettop(L), 1, 0);
+  merge_opts mo = default_opts;
+  mo.prosody_order = 1;
+  return merge_layers(L, "merge_prosody", 1, lua_gettop(L), &mo);
 }
 
 /* tlsharden.merge_with(opts, layer1, ...) */
 int th_merge_with(lua_State *L) {
-  static const char *const known[] = {"order", "policy", "mode", "floor", NULL};
-  int prosody_order = 0;
-  if (!lua_istable(L, 1))
-    th_error(L, "merge_with", "bad argument #1 'opts': expected a table, got %s",
-             luaL_typename(L, 1));
-  lua_pushnil(L);
-  while (lua_next(L, 1)) {
-    int i = 0;
-    if (lua_type(L, -2) == LUA_TSTRING)
-      for (; known[i] && strcmp(known[i], lua_tostring(L, -2)) != 0; i++) continue;
-    if (lua_type(L, -2) != LUA_TSTRING || !known[i])
-      th_error(L, "merge_with", "bad argument #1 'opts': unknown option %s (known: order,"
-               " policy, mode, floor)", luaL_tolstring(L, -2, NULL));
-    lua_pop(L, 1);
-  }
-  if (lua_getfield(L, 1, "order") != LUA_TNIL) {
-    const char *o = lua_tostring(L, -1);
-    if (lua_type(L, -1) != LUA_TSTRING || (strcmp(o, "later") && strcmp(o, "prosody")))
-      th_error(L, "merge_with", "bad option 'order': expected \"later\" or \"prosody\", got %s",
-               luaL_tolstring(L, -1, NULL));
-    prosody_order = strcmp(o, "prosody") == 0;
-  }
-  lua_pop(L, 1);
-  return merge_layers(L, "merge_with", 2, lua_gettop(L), prosody_order, 1);
+  int last = lua_gettop(L);
+  merge_opts mo = default_opts;
+  read_opts(L, &mo);
+  return merge_layers(L, "merge_with", 2, last, &mo);
 }

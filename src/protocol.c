@@ -58,26 +58,6 @@ static int version_compiled(int i) {
   }
 }
 
-/* Push a short, printable rendering of s for error messages. */
-static void push_quoted(lua_State *L, const char *s, size_t len) {
-  luaL_Buffer b;
-  size_t i, n = len > 40 ? 40 : len;
-  luaL_buffinit(L, &b);
-  luaL_addchar(&b, '\'');
-  for (i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (isprint(c)) luaL_addchar(&b, (char)c);
-    else {
-      char esc[8];
-      snprintf(esc, sizeof esc, "\\%u", c);
-      luaL_addstring(&b, esc);
-    }
-  }
-  if (n < len) luaL_addstring(&b, "...");
-  luaL_addchar(&b, '\'');
-  luaL_pushresult(&b);
-}
-
 /* Copy s[0..len) trimmed, lower-cased and without OTP atom quotes into
  * buf. Returns the new length, or -1 when it does not fit. */
 static int normalise(const char *s, size_t len, char *buf) {
@@ -100,7 +80,7 @@ static int parse_version(lua_State *L, const char *s, size_t len) {
       for (a = 0; a < 4 && version_aliases[i][a]; a++)
         if (strcmp(buf, version_aliases[i][a]) == 0) return i;
   }
-  push_quoted(L, s, len);
+  th_quote_lstring(L, s, len);
   lua_pushfstring(L, "unknown protocol version %s", lua_tostring(L, -1));
   lua_remove(L, -2);
   return -1;
@@ -299,37 +279,21 @@ static void push_range(lua_State *L, const th_range *r) {
 }
 
 /* opts.floor: a version name, or false for no floor. Returns the index. */
-static int check_floor(lua_State *L, int opts) {
-  int t, v;
-  if (lua_isnoneornil(L, opts)) return th_version_index(TLS1_2_VERSION);
-  t = lua_getfield(L, opts, "floor");
-  if (t == LUA_TNIL) v = th_version_index(TLS1_2_VERSION);
-  else if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) v = -1;
-  else if (t == LUA_TSTRING) {
+static int read_floor(th_opts *o) {
+  lua_State *L = o->L;
+  int t = th_opt_get(o, "floor"), v = th_version_index(TLS1_2_VERSION);
+  if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
+    v = -1;
+  } else if (t == LUA_TSTRING) {
     size_t len;
     const char *s = lua_tolstring(L, -1, &len);
     v = strlen(s) == len ? parse_version(L, s, len) : -1;
-    if (v < 0) {
-      push_quoted(L, s, len);
-      return th_error(L, "protocol", "bad option 'floor' %s: expected a version"
-                      " name such as \"tlsv1_2\", or false", lua_tostring(L, -1));
-    }
-  } else {
-    return th_error(L, "protocol", "bad option 'floor': expected a version name"
-                    " or false, got %s", luaL_typename(L, -1));
+    if (v < 0)
+      th_opt_error(o, "floor", "expected a version name such as \"tlsv1_2\", or false,"
+                   " got %s", th_quote(L, -2));
+  } else if (t != LUA_TNIL) {
+    th_opt_error(o, "floor", "expected a version name or false, got %s", th_quote(L, -1));
   }
-  lua_pop(L, 1);
-  return v;
-}
-
-static int check_flag(lua_State *L, int opts, const char *name) {
-  int t, v;
-  if (lua_isnoneornil(L, opts)) return 0;
-  t = lua_getfield(L, opts, name);
-  if (t != LUA_TNIL && t != LUA_TBOOLEAN)
-    return th_error(L, "protocol", "bad option '%s': expected a boolean, got %s",
-                    name, luaL_typename(L, -1));
-  v = lua_toboolean(L, -1);
   lua_pop(L, 1);
   return v;
 }
@@ -347,20 +311,21 @@ static void push_below_floor(lua_State *L, const th_range *r, int floor) {
 
 /* tlsharden.protocol(spec [, opts]) */
 int th_protocol(lua_State *L) {
+  static const char *const known[] = {"floor", "allow_insecure", NULL};
   th_range r;
+  th_opts o;
   int floor, allow;
-  if (lua_isnone(L, 1)) th_error(L, "protocol", "bad argument #1 'spec': expected a value");
-  if (!lua_isnoneornil(L, 2) && !lua_istable(L, 2))
-    th_error(L, "protocol", "bad argument #2 'opts': expected a table, got %s",
-             luaL_typename(L, 2));
-  floor = check_floor(L, 2);
-  allow = check_flag(L, 2, "allow_insecure");
+  if (lua_isnone(L, 1)) th_arg_error(L, "protocol", 1, "spec", "expected a value");
+  lua_settop(L, 2);
+  th_opts_open(L, &o, 2, "protocol", "opts", "option", known);
+  floor = read_floor(&o);
+  allow = th_opt_bool(&o, "allow_insecure", 0);
   if (!th_protocol_parse(L, 1, &r)) {
     const char *why = lua_tostring(L, -1);
     if (lua_type(L, 1) == LUA_TSTRING) {
       size_t len;
       const char *s = lua_tolstring(L, 1, &len);
-      push_quoted(L, s, len);
+      th_quote_lstring(L, s, len);
       return th_error(L, "protocol", "bad argument #1 'spec' %s: %s (" VALID_FORMS ")",
                       lua_tostring(L, -1), why);
     }
@@ -384,7 +349,7 @@ int th_protocol(lua_State *L) {
       if (lua_type(L, 1) == LUA_TSTRING) {
         size_t len;
         const char *s = lua_tolstring(L, 1, &len);
-        push_quoted(L, s, len);
+        th_quote_lstring(L, s, len);
       } else {
         lua_pushliteral(L, "(list)");
       }

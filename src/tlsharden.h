@@ -42,11 +42,60 @@ int th_protocol_parse(lua_State *L, int idx, th_range *out);
  * TH_NVERSIONS + 1, stored in no_options, count in *n) that give exactly r. */
 const char *th_range_luasec(const th_range *r, const char **no_options, int *n);
 
-/* Raise "tlsharden.<fn>: <message>" with printf-style arguments. */
+/* LuaSec's context modes (LSEC_MODE_SERVER, LSEC_MODE_CLIENT); 0 is a
+ * context LuaSec has not given a mode. */
+#define TH_MODE_INVALID 0
+#define TH_MODE_SERVER 1
+#define TH_MODE_CLIENT 2
+/* "server", "client" or "unknown". */
+const char *th_mode_name(int mode);
+
+/* --- the error rule (args.c) ------------------------------------------------
+ * Every function raises "tlsharden.<fn>: ..." and quotes a bad value with
+ * th_quote: strings in single quotes, shortened to TH_QUOTE_MAX bytes (then
+ * "..."), non-printable bytes as \NNN; numbers, booleans and nil as Lua
+ * writes them; other values by their type name. */
+#define TH_QUOTE_MAX 40
+
+/* Raise "tlsharden.<fn>: <message>" with lua_pushfstring-style arguments. */
 int th_error(lua_State *L, const char *fn, const char *fmt, ...);
+/* Raise "tlsharden.<fn>: bad argument #<n> '<name>': <message>" (no
+ * quoted name when name is NULL). */
+int th_arg_error(lua_State *L, const char *fn, int argn, const char *name, const char *fmt, ...);
+/* Push (and return) the short rendering of the value at idx. */
+const char *th_quote(lua_State *L, int idx);
+const char *th_quote_lstring(lua_State *L, const char *s, size_t len);
 
 /* Push OpenSSL's queued errors as one string and clear the queue. */
 void th_push_ssl_errors(lua_State *L, const char *fallback);
+
+/* One reader for every option table: th_opts_open checks that argument
+ * argn is nil or a table whose keys are all in known (NULL-terminated),
+ * raising "bad argument #n 'name': unknown option 'x' (known: ...)"; the
+ * th_opt_* readers then raise "bad <noun> 'x': expected ..., got <quoted>".
+ * noun is "option", or "policy" for harden's rules. */
+typedef struct th_opts {
+  lua_State *L;
+  const char *fn, *noun;
+  int idx;     /* the table's stack index, 0 when the argument is absent */
+  int anchor;  /* a table keeping values read through metamethods alive */
+} th_opts;
+void th_opts_open(lua_State *L, th_opts *o, int argn, const char *fn, const char *name,
+                  const char *noun, const char *const known[]);
+/* Push the option's value; returns its type. */
+int th_opt_get(th_opts *o, const char *name);
+int th_opt_error(th_opts *o, const char *name, const char *fmt, ...);
+/* A string without NUL bytes, not empty unless flags has TH_OPT_EMPTY;
+ * with TH_OPT_FALSE, false gives NULL. */
+#define TH_OPT_FALSE 1
+#define TH_OPT_EMPTY 2
+const char *th_opt_string(th_opts *o, const char *name, int flags, const char *dflt);
+/* An integer in lo..hi; false gives if_false (TH_NO_FALSE: false refused). */
+#define TH_NO_FALSE (-0x7fff)
+int th_opt_int(th_opts *o, const char *name, int lo, int hi, int dflt, int if_false);
+int th_opt_bool(th_opts *o, const char *name, int dflt);
+/* The index of the value in names (NULL-terminated), or dflt when absent. */
+int th_opt_enum(th_opts *o, const char *name, const char *const names[], int dflt);
 
 /* Push an ASN1 time as ISO 8601 UTC ("2026-11-24T00:00:00Z"), or nil. */
 void th_push_asn1_time(lua_State *L, const ASN1_TIME *t);
@@ -85,11 +134,16 @@ int th_option_index(const char *name);
 /* Push a sorted list of the (non-mask, non-zero) option names set in set. */
 void th_push_option_names(lua_State *L, uint64_t set);
 
-/* LuaSec objects (luasec.c). The th_check_* functions raise a Lua error
- * naming fn and the argument; th_test_context returns NULL instead. */
+/* LuaSec objects (luasec.c). A context argument may also be a Prosody 13
+ * context object, whose _inner field is the LuaSec context. The th_check_*
+ * functions raise a Lua error naming fn and the argument; th_test_context
+ * returns NULL instead. */
 #define TH_LUASEC_CONTEXT "SSL:Context"
 #define TH_LUASEC_CONNECTION "SSL:Connection"
 SSL_CTX *th_test_context(lua_State *L, int idx, int *mode);
+/* Whether the value at idx is a LuaSec context (or a Prosody 13 context
+ * object holding one), open or closed. */
+int th_is_context(lua_State *L, int idx);
 SSL_CTX *th_check_context(lua_State *L, int idx, const char *fn, int *mode);
 SSL *th_check_connection(lua_State *L, int idx, const char *fn);
 /* The versions a context really enables, as indices; 0 when none. */
@@ -136,8 +190,31 @@ int th_protocol_parse_cached(lua_State *L, int idx, th_range *out);
 /* The key size of a DH parameter file, or 0 when it cannot be read. */
 int th_dhparam_bits(const char *path);
 
+/* What tlsharden knows about a context that OpenSSL cannot tell back,
+ * kept in tlsharden's own ex_data slot (harden.c); NULL when nothing was
+ * recorded and create is 0. */
+typedef struct th_ctx_state {
+  int unusable;          /* a hardening failed half way: every version is off */
+  int dh_auto;           /* harden switched automatic DH parameters on */
+  char failed_step[64];
+  char groups[256];      /* the groups list harden set */
+} th_ctx_state;
+th_ctx_state *th_ctx_state_get(lua_State *L, SSL_CTX *ctx, int create);
+
+/* Certificate chains. th_chain_source (chain_source.c) reads argument 1
+ * into certs, leaf first, and returns the context it came from (mode set)
+ * or NULL. identity.c matches XMPP identities (RFC 6125, 6120, 7590). */
+SSL_CTX *th_chain_source(lua_State *L, STACK_OF(X509) *certs, int *mode);
+int th_dns_id_matches(const char *pattern, size_t plen, const char *host, size_t hlen);
+int th_identity_matches(X509 *leaf, const char *host, const char *service);
+#define TH_NAMES_DNS 0
+#define TH_NAMES_SRV 1
+#define TH_NAMES_XMPP 2
+/* Push the list of the certificate's DNS-IDs, SRV-IDs or XmppAddrs. */
+void th_push_names(lua_State *L, X509 *x, int kind);
+
 /* Module functions, one group per C file. */
-int th_protocol(lua_State *L);        /* protocol.c */
+int th_protocol(lua_State *L);          /* protocol.c */
 int th_versions_in_force(lua_State *L); /* luasec.c */
 int th_option_names(lua_State *L);      /* options.c */
 int th_ciphers(lua_State *L);           /* ciphers.c */
@@ -145,9 +222,11 @@ int th_forward_secrecy(lua_State *L);   /* ciphers.c */
 int th_merge(lua_State *L);             /* merge.c */
 int th_merge_prosody(lua_State *L);     /* merge.c */
 int th_merge_with(lua_State *L);        /* merge.c */
-int th_harden(lua_State *L);            /* context.c */
-int th_inspect(lua_State *L);           /* context.c */
+int th_harden(lua_State *L);            /* harden.c */
+int th_harden_defaults(lua_State *L);   /* harden.c */
+int th_inspect(lua_State *L);           /* inspect.c */
 int th_chain(lua_State *L);             /* chain.c */
 int th_load_key(lua_State *L);          /* keys.c */
+int th_quote_value(lua_State *L);       /* args.c */
 
 #endif

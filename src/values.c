@@ -222,10 +222,11 @@ int th_list_check(lua_State *L, int value, int groups) {
   th_release(owned);
   if (!ok || unknown) {
     if (unknown) {
-      lua_pushfstring(L, "unknown TLS 1.3 suite '%s'", unknown);
+      lua_pushfstring(L, "unknown TLS 1.3 suite %s", th_quote(L, -1));
     } else {
+      th_quote(L, value);
       th_push_ssl_errors(L, "refused");
-      lua_pushfstring(L, "OpenSSL refuses '%s': %s", list, lua_tostring(L, -1));
+      lua_pushfstring(L, "OpenSSL refuses %s: %s", lua_tostring(L, -2), lua_tostring(L, -1));
     }
     lua_replace(L, cache);
     lua_settop(L, cache);

@@ -2,13 +2,14 @@
 -- must either load or raise "tlsharden.audit: ...", never escape or hang.
 package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
 local prosodycfg = require "tlsharden.prosodycfg"
-local profiles = require "tlsharden.profiles"
+local certmanager = require "tlsharden.certmanager"
 
 return function(data)
   local ok, cfg = pcall(prosodycfg.load, data, { text = true, dir = "/nonexistent" })
   if ok then
+    local model = certmanager.model(cfg)
     for _, host in ipairs(cfg.hosts) do
-      local sok, err = pcall(cfg.services, cfg, profiles, host)
+      local sok, err = pcall(model.services, model, host)
       assert(sok or tostring(err):find("tlsharden.audit", 1, true), tostring(err))
     end
   else

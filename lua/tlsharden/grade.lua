@@ -2,11 +2,28 @@
 -- what applies to XMPP (no HSTS). The rules are data: `guides` holds each
 -- guide version, so a caller can ask for either and the result says which
 -- was used. See docs/grading.md.
+local errors = require "tlsharden.errors"
+
 local grade = {}
 
-local LETTERS = { "A+", "A", "A-", "B", "C", "D", "E", "F" }
+--- Every grade, best first. T (untrusted certificate) and M (name
+-- mismatch) rank below F: a trust failure outweighs any score.
+grade.ORDER = { "A+", "A", "A-", "B", "C", "D", "E", "F", "T", "M" }
 local RANK = {}
-for i, g in ipairs(LETTERS) do RANK[g] = i end
+for i, g in ipairs(grade.ORDER) do RANK[g] = i end
+
+--- The rank of a grade (1 for A+), or nil for anything that is not one.
+function grade.rank(g) return RANK[g] end
+
+--- Whether grade a is worse than grade b (unknown values count as worst).
+function grade.worse(a, b)
+  return (RANK[a] or math.huge) > (RANK[b] or math.huge)
+end
+
+--- Whether grade g is below the minimum min (T and M count as failing).
+function grade.below(g, min)
+  return (RANK[g] or math.huge) > RANK[min]
+end
 
 -- Protocol scores.
 local PROTOCOL_SCORE = { sslv2 = 0, sslv3 = 80, tlsv1 = 90, tlsv1_1 = 95, tlsv1_2 = 100, tlsv1_3 = 100 }
@@ -66,7 +83,7 @@ end
 
 local function kx_score(facts)
   if facts.anonymous then return 0, 0 end
-  local cert = facts.key and grade.rsa_equivalent(facts.key.type, facts.key.bits)
+  local cert = grade.rsa_equivalent(facts.key_type, facts.key_bits)
   local eph = facts.kx_bits
   local weakest = cert
   if eph and (not weakest or eph < weakest) then weakest = eph end
@@ -103,19 +120,35 @@ local function has_weak(suite, reason)
   return has(suite.weak, reason)
 end
 
+local FACTS = { "protocols", "suites", "key_type", "key_bits", "key", "kx_bits", "anonymous", "cert",
+  "compression", "secure_renegotiation", "fallback_scsv", "starttls", "vulnerabilities" }
+local FACT_SET = {}
+for _, k in ipairs(FACTS) do FACT_SET[k] = true end
+
 --- grade.grade(facts [, opts]): see docs/grading.md for the facts table.
 function grade.grade(facts, opts)
-  if type(facts) ~= "table" then
-    error(("tlsharden.grade: bad argument #1 'facts': expected a table, got %s"):format(type(facts)), 2)
+  errors.table("grade", 1, "facts", facts)
+  opts = errors.options("grade", 2, "opts", opts, { "guide", "starttls_cap" })
+  for k in next, facts do
+    if not FACT_SET[k] then
+      errors.argument("grade", 1, "facts", "unknown fact %s (known: %s)", errors.quote(k),
+        table.concat(FACTS, ", "))
+    end
   end
-  opts = opts or {}
-  if type(opts) ~= "table" then
-    error(("tlsharden.grade: bad argument #2 'opts': expected a table, got %s"):format(type(opts)), 2)
+  -- key = { type, bits } is the older spelling of key_type and key_bits
+  if facts.key ~= nil and facts.key_type == nil and facts.key_bits == nil then
+    if type(facts.key) ~= "table" then
+      errors.argument("grade", 1, "facts", "key: expected a table, got %s", errors.quote(facts.key))
+    end
+    local f = {}
+    for k, v in pairs(facts) do f[k] = v end
+    f.key_type, f.key_bits = facts.key.type, facts.key.bits
+    facts = f
   end
   local guide_name = opts.guide or grade.default_guide
   local guide = grade.guides[guide_name]
   if not guide then
-    error(("tlsharden.grade: bad option 'guide': unknown guide '%s' (known: 2009q, 2009r)"):format(tostring(guide_name)), 2)
+    errors.option("grade", "guide", "unknown guide %s (known: 2009q, 2009r)", errors.quote(guide_name))
   end
   local protocols = facts.protocols or {}
   local suites = facts.suites or {}
@@ -208,7 +241,8 @@ function grade.grade(facts, opts)
   -- the letter: score, then the lowest letter cap
   local letter = letter_of(score)
   for _, c in ipairs(caps) do
-    if RANK[c.grade] and RANK[c.grade] > RANK[letter] then letter = c.grade end
+    -- T and M are not letters of the score: they replace it below
+    if c.grade ~= "T" and c.grade ~= "M" and RANK[c.grade] > RANK[letter] then letter = c.grade end
   end
   if letter == "A" then
     local capped = false
@@ -236,12 +270,6 @@ function grade.grade(facts, opts)
     reasons = reasons,
     guide = guide_name,
   }
-end
-
---- Whether grade a is worse than grade b (T and M are worse than F).
-function grade.worse(a, b)
-  local order = { ["A+"] = 1, A = 2, ["A-"] = 3, B = 4, C = 5, D = 6, E = 7, F = 8, T = 9, M = 10 }
-  return (order[a] or 11) > (order[b] or 11)
 end
 
 return grade

@@ -11,16 +11,15 @@ end
 
 M.core = core
 
+local errors = require "tlsharden.errors"
 local profiles = require "tlsharden.profiles"
+local pipeline = require "tlsharden.pipeline"
+local grade = require "tlsharden.grade"
 
 --- A fresh merge layer for a named profile: "hardened", "intermediate",
 -- "modern", "old" or "prosody". See docs/merge.md.
 M.profile = profiles.get
 M.profile_names = profiles.names
-
-local harden = require "tlsharden.harden"
-local chain = require "tlsharden.chain"
-local grade = require "tlsharden.grade"
 
 --- Grade the facts of a server; see docs/grading.md.
 M.grade = grade.grade
@@ -30,88 +29,59 @@ function M.audit(source, opts)
   return require("tlsharden.audit").audit(source, opts)
 end
 
---- Check a certificate chain; see docs/chain.md.
-M.chain = chain.check
-
---- Harden a LuaSec context in place; see docs/harden.md.
-M.harden = harden.harden
-M.harden_defaults = harden.defaults
-
 local layer
 
--- ssl.newcontext(cfg), sparing LuaSec two pieces of work:
--- * the groups, which harden sets anyway (policy.groups);
--- * an unencrypted PKCS#8 key, which core.load_key decodes for its own key
---   type in a third of the time LuaSec's loader takes; any other key goes
---   through LuaSec's own loader, exactly as ssl.newcontext would load it.
--- Returns the context, or nil and LuaSec's message; raises for a key that
--- does not match the certificate.
-local function build(ssl, cfg, policy)
-  local groups, key = cfg.curveslist, cfg.key
-  local own_key = type(key) == "string" and cfg.password == nil and cfg.certificates == nil
-  if policy.groups then cfg.curveslist = nil end
-  if own_key then cfg.key = nil end
-  local ctx, err = ssl.newcontext(cfg)
-  cfg.curveslist, cfg.key = groups, key
-  if not (ctx and own_key) then return ctx, err end
-  local ok, loaded = pcall(core.load_key, ctx, key)
-  if not ok then
-    error(("tlsharden.new_context: %s"):format((tostring(loaded):gsub("^tlsharden%.load_key: ", ""))), 0)
-  end
-  if loaded then return ctx end
-  local context = require "ssl.context"
-  ok, err = context.loadkey(ctx, key, nil)
-  if not ok then return nil, err end
-  if cfg.certificate and not context.checkkey(ctx) then
-    return nil, "private key does not match public key"
-  end
-  return ctx
-end
+local NEW_CONTEXT_OPTIONS = { "profile", "policy", "floor", "name", "harden" }
 
 --- The one call a module developer needs: merge cfg over a profile
 -- (opts.profile, default "hardened"), build the context with LuaSec, harden
--- it and inspect it. Returns ctx, report or raises.
+-- it and inspect it (pipeline steps 1 to 4). Returns ctx, report or raises.
 function M.new_context(cfg, opts)
-  if type(cfg) ~= "table" then
-    error(("tlsharden.new_context: bad argument #1 'cfg': expected a table, got %s"):format(type(cfg)), 2)
+  errors.table("new_context", 1, "cfg", cfg)
+  opts = errors.options("new_context", 2, "opts", opts, NEW_CONTEXT_OPTIONS)
+  local profile = opts.profile or "hardened"
+  if not profiles.exists(profile) then
+    errors.option("new_context", "profile", "unknown profile %s (known: %s)", errors.quote(profile),
+      table.concat(profiles.names(), ", "))
   end
-  if opts ~= nil and type(opts) ~= "table" then
-    error(("tlsharden.new_context: bad argument #2 'opts': expected a table, got %s"):format(type(opts)), 2)
-  end
-  opts = opts or {}
-  local merged, merge_report = core.merge_with({
-    policy = opts.policy or "warn",
-    floor = opts.floor,
-    mode = cfg.mode or "server",
-  }, profiles.shared(opts.profile or "hardened"), layer(opts.name or "config", cfg))
-  merged.mode = merged.mode or "server"
-  -- The groups the merge settled on (the profile's, or the caller's, which
-  -- the merge has checked with OpenSSL) are the ones harden sets, unless
-  -- the harden policy names its own.
-  local policy = harden.policy(opts.harden)
-  if policy.groups and merged.curveslist and not (opts.harden and opts.harden.groups ~= nil) then
-    policy.groups = merged.curveslist
-  end
-  local ctx, err = build(require "ssl", merged, policy)
-  if not ctx then
-    error(("tlsharden.new_context: LuaSec refused the merged configuration: %s"):format(tostring(err)), 2)
-  end
-  return ctx, {
-    config = merged,
-    merge = merge_report,
-    harden = { changes = core.harden(ctx, policy), policy = policy },
-    context = core.inspect(ctx),
+  local policy = opts.harden
+  if policy ~= nil then errors.table("new_context", 2, "opts", policy) end
+  -- harden sets the groups, unless the policy switches that rule off: the
+  -- ones the merge settled on (the profile's, or the caller's, checked by
+  -- the merge with OpenSSL) unless the policy names its own.
+  local sets_groups = not (policy and policy.groups == false)
+  local ctx, report = pipeline.run {
+    fn = "new_context",
+    layers = { profiles.shared(profile), layer(opts.name or "config", cfg) },
+    merge = { policy = opts.policy or "warn", floor = opts.floor, mode = cfg.mode or "server" },
+    build = function(merged)
+      merged.mode = merged.mode or "server"
+      return pipeline.build(merged, sets_groups)
+    end,
+    harden = function(merged)
+      if not (sets_groups and merged.curveslist and (policy == nil or policy.groups == nil)) then
+        return policy
+      end
+      local p = {}
+      for k, v in pairs(policy or {}) do p[k] = v end
+      p.groups = merged.curveslist
+      return p
+    end,
   }
+  if not ctx then
+    errors.raise("new_context", "LuaSec refused the merged configuration: %s", tostring(report))
+  end
+  return ctx, report
 end
 
 --- Name a layer for the provenance record of tlsharden.merge: a shallow
 -- copy of tbl with `name` set.
 function layer(name, tbl)
   if type(name) ~= "string" then
-    error(("tlsharden.layer: bad argument #1 'name': expected a string, got %s"):format(type(name)), 2)
+    errors.argument("layer", 1, "name", "expected a string, got %s", errors.quote(name))
   end
   if tbl ~= nil and type(tbl) ~= "table" then
-    error(("tlsharden.layer: bad argument #2 'tbl': expected a table or nil, got %s"):format(type(tbl)), 2)
+    errors.argument("layer", 2, "tbl", "expected a table or nil, got %s", errors.quote(tbl))
   end
   local t = {}
   for k, v in pairs(tbl or {}) do t[k] = v end
@@ -155,7 +125,7 @@ local function guarded(name, f, two)
   end
 end
 
-for _, name in ipairs { "profile", "grade", "audit", "chain", "harden", "new_context", "layer" } do
+for _, name in ipairs { "profile", "grade", "audit", "new_context", "layer" } do
   M[name] = guarded(name, M[name], name == "new_context")
 end
 

@@ -2,6 +2,7 @@
 -- table with a `name` and a `_profile` marker, so that tlsharden.merge knows
 -- when a later layer replaces a profile's cipher list wholesale).
 local ssl = require "ssl"
+local errors = require "tlsharden.errors"
 
 local profiles = {}
 
@@ -123,15 +124,20 @@ function profiles.names()
   return t
 end
 
+--- Whether name is a profile.
+function profiles.exists(name)
+  return definitions[name] ~= nil
+end
+
 --- A fresh layer for profile `name`; an unknown name is an error.
 function profiles.get(name)
   if type(name) ~= "string" then
-    error(("tlsharden.profile: bad argument #1 'name': expected a string, got %s"):format(type(name)), 2)
+    errors.argument("profile", 1, "name", "expected a string, got %s", errors.quote(name))
   end
   local def = definitions[name]
   if not def then
-    error(("tlsharden.profile: bad argument #1 'name': unknown profile '%s' (known: %s)")
-      :format(name, table.concat(profiles.names(), ", ")), 2)
+    errors.argument("profile", 1, "name", "unknown profile %s (known: %s)", errors.quote(name),
+      table.concat(profiles.names(), ", "))
   end
   local layer = copy(def.layer)
   layer.name = "profile " .. name

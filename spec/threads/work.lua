@@ -23,7 +23,7 @@ local function round()
   add(#tlsharden.option_names())
   local ctx, r = tlsharden.new_context { key = key, certificate = cert }
   add(r.context.min .. "/" .. #r.context.tls12_suites)
-  add(#tlsharden.harden(ctx))
+  add(#tlsharden.harden(ctx).changes)
   local v = tlsharden.versions(ctx)
   add(v.min .. "-" .. #v.versions)
   add((tlsharden.forward_secrecy(ctx)))

@@ -1,26 +1,17 @@
-/* Context hardening and inspection: change the SSL_CTX inside a LuaSec
- * context in place (what LuaSec cannot: clear options, set the minimum
- * version, groups, security level), read back what is really in force, and
- * fail closed: a context whose hardening failed half way is made unusable. */
+/* Context hardening: change the SSL_CTX inside a LuaSec context in place
+ * (what LuaSec cannot: clear options, set the minimum version, groups,
+ * security level) and fail closed: a context whose hardening failed half
+ * way is made unusable. The policy and its defaults (the rules of the
+ * `hardened` profile) are owned here; tlsharden.harden_defaults() shows
+ * them. What a context has in force is read back in inspect.c. */
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/x509.h>
 
 #include "tlsharden.h"
 
 #define EXDATA_KEY "tlsharden.context.exdata"
-#define TLS13_AEAD "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
-
-/* What tlsharden knows about a context that OpenSSL cannot tell back. */
-typedef struct ctx_state {
-  int unusable;
-  int dh_auto;
-  char failed_step[64];
-  char groups[256];
-} ctx_state;
 
 static void state_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp) {
   (void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
@@ -44,11 +35,11 @@ static int exdata_index(lua_State *L) {
   return idx;
 }
 
-static ctx_state *get_state(lua_State *L, SSL_CTX *ctx, int create) {
+th_ctx_state *th_ctx_state_get(lua_State *L, SSL_CTX *ctx, int create) {
   int idx = exdata_index(L);
-  ctx_state *st = (ctx_state *)SSL_CTX_get_ex_data(ctx, idx);
+  th_ctx_state *st = (th_ctx_state *)SSL_CTX_get_ex_data(ctx, idx);
   if (!st && create) {
-    st = (ctx_state *)calloc(1, sizeof *st);
+    st = (th_ctx_state *)calloc(1, sizeof *st);
     if (!st || !SSL_CTX_set_ex_data(ctx, idx, st)) {
       free(st);
       th_error(L, "harden", "out of memory");
@@ -59,8 +50,11 @@ static ctx_state *get_state(lua_State *L, SSL_CTX *ctx, int create) {
 
 /* --- the policy, validated before anything is touched ------------------- */
 
+enum { DHE_AUTO, DHE_DROP, DHE_KEEP };
+static const char *const dhe_names[] = {"auto", "drop", "keep", NULL};
+
 typedef struct policy {
-  int min_version;      /* index, or -1 to leave */
+  int min_version;      /* index into th_versions, or -1 to leave */
   int tls13;            /* 1 ensure on, 0 leave */
   int compression;      /* 0 switch off, 1 leave */
   int renegotiation;    /* 0 switch off, 1 leave */
@@ -69,127 +63,123 @@ typedef struct policy {
   int aead_only;        /* ...and only AEAD ones */
   const char *ciphersuites;  /* TLS 1.3 allowed set, or NULL */
   const char *groups;        /* or NULL */
-  int depth_min, depth_max, depth;  /* depth 0: leave */
-  int server_preference;     /* 1 set, 0 clear, -1 leave */
-  const char *dhe;           /* "auto", "drop", "keep" */
+  int depth, depth_min, depth_max;  /* depth -1: leave */
+  int server_preference;     /* 1 set, 0 clear */
   int num_tickets;           /* TLS 1.3 tickets per full handshake, or -1 */
+  int dhe;                   /* DHE_* */
 } policy;
 
-static int opt_field(lua_State *L, int t, const char *name) {
-  return lua_getfield(L, t, name);
-}
+/* The defaults: the rules of the `hardened` profile. */
+static const policy defaults = {
+  3 /* tlsv1_2 */, 1, 0, 0, 2, 1, 0,
+  "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
+  "X25519:P-256:P-384",
+  9, 1, 16, 1, 1, DHE_AUTO
+};
 
-static int policy_int(lua_State *L, int t, const char *name, int lo, int hi, int dflt) {
-  int v = dflt;
-  int type = opt_field(L, t, name);
-  if (type == LUA_TBOOLEAN && !lua_toboolean(L, -1)) v = -1;
-  else if (type != LUA_TNIL) {
-    int isint;
-    lua_Integer x = lua_tointegerx(L, -1, &isint);
-    if (!isint || x < lo || x > hi)
-      th_error(L, "harden", "bad policy '%s': expected an integer from %d to %d or false, got %s",
-               name, lo, hi, luaL_tolstring(L, -1, NULL));
-    v = (int)x;
-  }
-  lua_pop(L, 1);
-  return v;
-}
-
-static int policy_bool(lua_State *L, int t, const char *name, int dflt) {
-  int v = dflt;
-  int type = opt_field(L, t, name);
-  if (type == LUA_TBOOLEAN) v = lua_toboolean(L, -1);
-  else if (type != LUA_TNIL)
-    th_error(L, "harden", "bad policy '%s': expected a boolean, got %s", name, luaL_typename(L, -1));
-  lua_pop(L, 1);
-  return v;
-}
-
-static const char *policy_string(lua_State *L, int t, const char *name, const char *dflt) {
-  const char *v = dflt;
-  int type = opt_field(L, t, name);
-  if (type == LUA_TBOOLEAN && !lua_toboolean(L, -1)) v = NULL;
-  else if (type == LUA_TSTRING) {
-    size_t len;
-    v = lua_tolstring(L, -1, &len);
-    if (strlen(v) != len) th_error(L, "harden", "bad policy '%s': contains a NUL byte", name);
-  } else if (type != LUA_TNIL)
-    th_error(L, "harden", "bad policy '%s': expected a string or false, got %s", name,
-             luaL_typename(L, -1));
-  lua_pop(L, 1);  /* the string stays alive in the policy table */
-  return v;
-}
+static const char *const rule_names[] = {
+  "min_version", "tls13", "compression", "renegotiation", "security_level", "filter_ciphers",
+  "aead_only", "ciphersuites", "groups", "depth", "depth_min", "depth_max",
+  "server_preference", "num_tickets", "dhe", NULL
+};
 
 /* The string rules are tried by OpenSSL first (values.c, remembered per
  * state), so that a bad value is an error before the context is touched. */
-static void check_policy_list(lua_State *L, const char *rule, const char *value, int groups) {
+static void check_policy_list(th_opts *o, const char *rule, const char *value, int groups) {
+  lua_State *L = o->L;
   if (!value) return;
   lua_pushstring(L, value);
   if (!th_list_check(L, lua_gettop(L), groups))
-    th_error(L, "harden", "bad policy '%s' '%s': %s (the context was not changed)", rule, value,
-             lua_tostring(L, -1));
+    th_opt_error(o, rule, "%s (the context was not changed)", lua_tostring(L, -1));
   lua_pop(L, 1);
 }
 
-static void read_policy(lua_State *L, int t, policy *p) {
-  static const char *const known[] = {  /* sorted, for the binary search */
-    "aead_only", "ciphersuites", "compression", "depth", "depth_max", "depth_min", "dhe",
-    "filter_ciphers", "groups", "min_version", "num_tickets", "renegotiation",
-    "security_level", "server_preference", "tls13"
-  };
-  int type;
-  lua_pushnil(L);
-  while (lua_next(L, t)) {
-    int lo = 0, hi = (int)(sizeof known / sizeof known[0]), found = 0;
-    if (lua_type(L, -2) == LUA_TSTRING) {
-      const char *name = lua_tostring(L, -2);
-      while (lo < hi && !found) {
-        int mid = (lo + hi) / 2, c = strcmp(name, known[mid]);
-        if (c == 0) found = 1;
-        else if (c < 0) hi = mid;
-        else lo = mid + 1;
-      }
-    }
-    if (!found) th_error(L, "harden", "bad policy: unknown rule %s", luaL_tolstring(L, -2, NULL));
-    lua_pop(L, 1);
-  }
-  type = opt_field(L, t, "min_version");
-  p->min_version = -1;
-  if (type == LUA_TSTRING) {
-    th_range r;
-    if (!th_protocol_parse(L, -1, &r) || strcmp(r.form, "exact") != 0)
-      th_error(L, "harden", "bad policy 'min_version': expected a version name such as"
-               " \"tlsv1_2\", got %s", luaL_tolstring(L, -2, NULL));
-    p->min_version = r.lo;
-  } else if (!(type == LUA_TNIL || (type == LUA_TBOOLEAN && !lua_toboolean(L, -1)))) {
-    th_error(L, "harden", "bad policy 'min_version': expected a version name or false");
-  }
-  lua_settop(L, t);
-  p->tls13 = policy_bool(L, t, "tls13", 0);
-  p->compression = policy_bool(L, t, "compression", 1);
-  p->renegotiation = policy_bool(L, t, "renegotiation", 1);
-  p->security_level = policy_int(L, t, "security_level", 0, 5, -1);
-  p->filter_ciphers = policy_bool(L, t, "filter_ciphers", 0);
-  p->aead_only = policy_bool(L, t, "aead_only", 0);
-  p->ciphersuites = policy_string(L, t, "ciphersuites", NULL);
-  p->groups = policy_string(L, t, "groups", NULL);
-  p->depth = policy_int(L, t, "depth", 0, 100, 0);
-  p->depth_min = policy_int(L, t, "depth_min", 0, 100, 1);
-  p->depth_max = policy_int(L, t, "depth_max", 0, 100, 16);
-  if (p->depth < 0) p->depth = 0;
-  if (p->depth && (p->depth < p->depth_min || p->depth > p->depth_max))
-    th_error(L, "harden", "bad policy 'depth': %d is outside depth_min..depth_max (%d..%d)",
-             p->depth, p->depth_min, p->depth_max);
-  if (opt_field(L, t, "server_preference") == LUA_TNIL) p->server_preference = -1;
-  else if (lua_isboolean(L, -1)) p->server_preference = lua_toboolean(L, -1);
-  else th_error(L, "harden", "bad policy 'server_preference': expected a boolean");
-  lua_pop(L, 1);
-  p->num_tickets = policy_int(L, t, "num_tickets", 0, 16, -1);
-  p->dhe = policy_string(L, t, "dhe", "keep");
-  if (!p->dhe || (strcmp(p->dhe, "auto") && strcmp(p->dhe, "drop") && strcmp(p->dhe, "keep")))
-    th_error(L, "harden", "bad policy 'dhe': expected \"auto\", \"drop\" or \"keep\"");
-  check_policy_list(L, "ciphersuites", p->ciphersuites, 0);
-  check_policy_list(L, "groups", p->groups, 1);
+/* min_version: a version name ("tlsv1_2"), its wire number (0x0303) or
+ * false. */
+static int read_min_version(th_opts *o, int dflt) {
+  lua_State *L = o->L;
+  int t = th_opt_get(o, "min_version"), value = lua_gettop(L), v = dflt;
+  th_range r;
+  if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) v = -1;
+  else if (t == LUA_TNUMBER && lua_isinteger(L, -1)) v = th_version_index((int)lua_tointeger(L, -1));
+  else if (t == LUA_TSTRING) v = th_protocol_parse(L, value, &r) && strcmp(r.form, "exact") == 0 ? r.lo : -2;
+  else if (t != LUA_TNIL) v = -2;
+  if (v == -2 || (t == LUA_TNUMBER && v < 0))
+    th_opt_error(o, "min_version", "expected a version name such as \"tlsv1_2\", its wire"
+                 " number or false, got %s", th_quote(L, value));
+  lua_settop(L, value - 1);
+  return v;
+}
+
+static void read_policy(lua_State *L, int argn, policy *p) {
+  th_opts o;
+  *p = defaults;
+  th_opts_open(L, &o, argn, "harden", "policy", "policy", rule_names);
+  if (!o.idx) return;
+  p->min_version = read_min_version(&o, p->min_version);
+  p->tls13 = th_opt_bool(&o, "tls13", p->tls13);
+  p->compression = th_opt_bool(&o, "compression", p->compression);
+  p->renegotiation = th_opt_bool(&o, "renegotiation", p->renegotiation);
+  p->security_level = th_opt_int(&o, "security_level", 0, 5, p->security_level, -1);
+  p->filter_ciphers = th_opt_bool(&o, "filter_ciphers", p->filter_ciphers);
+  p->aead_only = th_opt_bool(&o, "aead_only", p->aead_only);
+  p->ciphersuites = th_opt_string(&o, "ciphersuites", TH_OPT_FALSE, p->ciphersuites);
+  p->groups = th_opt_string(&o, "groups", TH_OPT_FALSE, p->groups);
+  p->depth = th_opt_int(&o, "depth", 0, 100, p->depth, -1);
+  p->depth_min = th_opt_int(&o, "depth_min", 0, 100, p->depth_min, TH_NO_FALSE);
+  p->depth_max = th_opt_int(&o, "depth_max", 0, 100, p->depth_max, TH_NO_FALSE);
+  if (p->depth >= 0 && (p->depth < p->depth_min || p->depth > p->depth_max))
+    th_opt_error(&o, "depth", "%d is outside depth_min..depth_max (%d..%d)", p->depth,
+                 p->depth_min, p->depth_max);
+  p->server_preference = th_opt_bool(&o, "server_preference", p->server_preference);
+  p->num_tickets = th_opt_int(&o, "num_tickets", 0, 16, p->num_tickets, -1);
+  p->dhe = th_opt_enum(&o, "dhe", dhe_names, p->dhe);
+  check_policy_list(&o, "ciphersuites", p->ciphersuites, 0);
+  check_policy_list(&o, "groups", p->groups, 1);
+}
+
+static void set_int_or_false(lua_State *L, const char *name, int v) {
+  if (v < 0) lua_pushboolean(L, 0); else lua_pushinteger(L, v);
+  lua_setfield(L, -2, name);
+}
+
+static void set_string_or_false(lua_State *L, const char *name, const char *v) {
+  if (v) lua_pushstring(L, v); else lua_pushboolean(L, 0);
+  lua_setfield(L, -2, name);
+}
+
+static void set_bool(lua_State *L, const char *name, int v) {
+  lua_pushboolean(L, v);
+  lua_setfield(L, -2, name);
+}
+
+/* Push the complete policy p as the table a caller could pass back. */
+static void push_policy(lua_State *L, const policy *p) {
+  lua_createtable(L, 0, 15);
+  if (p->min_version >= 0) lua_pushstring(L, th_versions[p->min_version].name);
+  else lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "min_version");
+  set_bool(L, "tls13", p->tls13);
+  set_bool(L, "compression", p->compression);
+  set_bool(L, "renegotiation", p->renegotiation);
+  set_int_or_false(L, "security_level", p->security_level);
+  set_bool(L, "filter_ciphers", p->filter_ciphers);
+  set_bool(L, "aead_only", p->aead_only);
+  set_string_or_false(L, "ciphersuites", p->ciphersuites);
+  set_string_or_false(L, "groups", p->groups);
+  set_int_or_false(L, "depth", p->depth);
+  set_int_or_false(L, "depth_min", p->depth_min);
+  set_int_or_false(L, "depth_max", p->depth_max);
+  set_bool(L, "server_preference", p->server_preference);
+  set_int_or_false(L, "num_tickets", p->num_tickets);
+  lua_pushstring(L, dhe_names[p->dhe]);
+  lua_setfield(L, -2, "dhe");
+}
+
+/* tlsharden.harden_defaults(): a fresh table of the default policy. */
+int th_harden_defaults(lua_State *L) {
+  push_policy(L, &defaults);
+  return 1;
 }
 
 /* --- the report ------------------------------------------------------------ */
@@ -197,7 +187,7 @@ static void read_policy(lua_State *L, int t, policy *p) {
 typedef struct hardener {
   lua_State *L;
   SSL_CTX *ctx;
-  ctx_state *st;
+  th_ctx_state *st;
   int report;   /* stack index of the changes list */
   int n;
   const char *step;
@@ -322,8 +312,8 @@ static void rule_ciphers(hardener *h, const policy *p, int mode) {
   STACK_OF(SSL_CIPHER) *sk = SSL_CTX_get_ciphers(ctx);
   luaL_Buffer b;
   int i, kept = 0, dhe = 0, drop_dhe = 0;
-  if (strcmp(p->dhe, "drop") == 0) drop_dhe = 1;
-  else if (strcmp(p->dhe, "auto") == 0 && mode == 1) {
+  if (p->dhe == DHE_DROP) drop_dhe = 1;
+  else if (p->dhe == DHE_AUTO && mode == TH_MODE_SERVER) {
     /* DHE needs DH parameters; test whether the context has them. */
     for (i = 0; i < sk_SSL_CIPHER_num(sk); i++)
       if (is_dhe(sk_SSL_CIPHER_value(sk, i))) dhe = 1;
@@ -434,34 +424,31 @@ static void rule_tickets(hardener *h, const policy *p) {
 static void rule_depth(hardener *h, const policy *p) {
   lua_State *L = h->L;
   int before = SSL_CTX_get_verify_depth(h->ctx);
-  if (!p->depth || (before >= p->depth_min && before <= p->depth_max)) return;
+  if (p->depth < 0 || (before >= p->depth_min && before <= p->depth_max)) return;
   SSL_CTX_set_verify_depth(h->ctx, p->depth);
   lua_pushinteger(L, before);
   lua_pushinteger(L, p->depth);
   changed(h, "depth");
 }
 
-/* tlsharden.core.harden(ctx, policy): the policy is complete (Lua fills in
- * the defaults). Returns the list of changes. */
+/* tlsharden.harden(ctx [, policy]): the rules not given keep their
+ * defaults. Returns { changes = {...}, policy = <the complete policy> }. */
 int th_harden(lua_State *L) {
   int mode = 0;
   SSL_CTX *ctx = th_check_context(L, 1, "harden", &mode);
   policy p;
   hardener h;
-  if (!lua_istable(L, 2))
-    th_error(L, "harden", "bad argument #2 'policy': expected a table, got %s",
-             luaL_typename(L, 2));
   lua_settop(L, 2);
-  memset(&p, 0, sizeof p);
   read_policy(L, 2, &p);
   h.L = L;
   h.why = NULL;
   h.ctx = ctx;
-  h.st = get_state(L, ctx, 1);
+  h.st = th_ctx_state_get(L, ctx, 1);
   if (h.st->unusable)
-    return th_error(L, "harden", "bad argument #1: the context was made unusable by a failed"
-                    " hardening (step '%s'); build a new one", h.st->failed_step);
+    return th_arg_error(L, "harden", 1, NULL, "the context was made unusable by a failed"
+                        " hardening (step '%s'); build a new one", h.st->failed_step);
   ERR_clear_error();
+  lua_createtable(L, 0, 2);
   lua_createtable(L, 8, 0);
   h.report = lua_gettop(L);
   h.n = 0;
@@ -469,9 +456,8 @@ int th_harden(lua_State *L) {
   rule_versions(&h, &p);
   if (!p.compression) rule_option(&h, SSL_OP_NO_COMPRESSION, 1, "options.no_compression");
   if (!p.renegotiation) rule_option(&h, SSL_OP_NO_RENEGOTIATION, 1, "options.no_renegotiation");
-  if (p.server_preference >= 0)
-    rule_option(&h, SSL_OP_CIPHER_SERVER_PREFERENCE, p.server_preference,
-                "options.cipher_server_preference");
+  rule_option(&h, SSL_OP_CIPHER_SERVER_PREFERENCE, p.server_preference,
+              "options.cipher_server_preference");
   rule_security_level(&h, &p);
   rule_ciphers(&h, &p, mode);
   rule_ciphersuites(&h, &p);
@@ -479,126 +465,8 @@ int th_harden(lua_State *L) {
   rule_tickets(&h, &p);
   rule_depth(&h, &p);
   ERR_clear_error();
-  return 1;
-}
-
-/* --- inspection ------------------------------------------------------------ */
-
-static void push_certificate(lua_State *L, X509 *cert) {
-  EVP_PKEY *key = X509_get0_pubkey(cert);
-  lua_createtable(L, 0, 5);
-  th_push_x509_name(L, X509_get_subject_name(cert));
-  lua_setfield(L, -2, "subject");
-  th_push_asn1_time(L, X509_get0_notAfter(cert));
-  lua_setfield(L, -2, "not_after");
-  if (key) {
-    const char *type = EVP_PKEY_get0_type_name(key);
-    lua_pushstring(L, type ? type : "unknown");
-    lua_setfield(L, -2, "key_type");
-    lua_pushinteger(L, EVP_PKEY_get_bits(key));
-    lua_setfield(L, -2, "key_bits");
-  }
-}
-
-static void push_verify_mode(lua_State *L, int mode) {
-  int n = 0;
-  lua_createtable(L, 3, 0);
-  if (mode == SSL_VERIFY_NONE) {
-    lua_pushliteral(L, "none");
-    lua_rawseti(L, -2, ++n);
-  }
-  if (mode & SSL_VERIFY_PEER) { lua_pushliteral(L, "peer"); lua_rawseti(L, -2, ++n); }
-  if (mode & SSL_VERIFY_FAIL_IF_NO_PEER_CERT) {
-    lua_pushliteral(L, "fail_if_no_peer_cert");
-    lua_rawseti(L, -2, ++n);
-  }
-  if (mode & SSL_VERIFY_CLIENT_ONCE) { lua_pushliteral(L, "client_once"); lua_rawseti(L, -2, ++n); }
-}
-
-static void push_suite_list(lua_State *L, SSL_CTX *ctx, int tls13) {
-  STACK_OF(SSL_CIPHER) *sk = SSL_CTX_get_ciphers(ctx);
-  int i, n = 0;
-  for (i = 0; i < sk_SSL_CIPHER_num(sk); i++)
-    n += (SSL_CIPHER_get_kx_nid(sk_SSL_CIPHER_value(sk, i)) == NID_kx_any) == tls13;
-  lua_createtable(L, n, 0);
-  n = 0;
-  for (i = 0; i < sk_SSL_CIPHER_num(sk); i++) {
-    const SSL_CIPHER *c = sk_SSL_CIPHER_value(sk, i);
-    const char *iana = SSL_CIPHER_standard_name(c);
-    if ((SSL_CIPHER_get_kx_nid(c) == NID_kx_any) != tls13) continue;
-    lua_createtable(L, 0, 2);
-    lua_pushstring(L, SSL_CIPHER_get_name(c));
-    lua_setfield(L, -2, "name");
-    lua_pushstring(L, iana ? iana : SSL_CIPHER_get_name(c));
-    lua_setfield(L, -2, "iana");
-    lua_rawseti(L, -2, ++n);
-  }
-}
-
-/* tlsharden.inspect(ctx): what the SSL_CTX really has in force. */
-int th_inspect(lua_State *L) {
-  int mode = 0;
-  SSL_CTX *ctx = th_check_context(L, 1, "inspect", &mode);
-  ctx_state *st = get_state(L, ctx, 0);
-  X509 *cert = SSL_CTX_get0_certificate(ctx);
-  uint64_t opts = SSL_CTX_get_options(ctx);
-  int probe = 0;
-  if (!lua_isnoneornil(L, 2)) {
-    if (!lua_istable(L, 2))
-      return th_error(L, "inspect", "bad argument #2 'opts': expected a table, got %s",
-                      luaL_typename(L, 2));
-    lua_getfield(L, 2, "probe");
-    probe = lua_toboolean(L, -1);
-  }
-  lua_settop(L, 1);
-  th_push_ctx_versions(L, ctx);
-  lua_pushstring(L, mode == 1 ? "server" : mode == 2 ? "client" : "unknown");
-  lua_setfield(L, -2, "mode");
-  th_push_option_names(L, opts);
-  lua_setfield(L, -2, "options");
-  push_suite_list(L, ctx, 0);
-  lua_setfield(L, -2, "tls12_suites");
-  push_suite_list(L, ctx, 1);
-  lua_setfield(L, -2, "tls13_suites");
-  if (st && st->groups[0]) {
-    lua_pushstring(L, st->groups);
-    lua_setfield(L, -2, "groups");
-    lua_pushliteral(L, "set by tlsharden.harden");
-  } else {
-    lua_pushliteral(L, "unknown: set by LuaSec's curveslist or OpenSSL's default;"
-                    " OpenSSL 3.0 cannot read it back");
-  }
-  lua_setfield(L, -2, "groups_source");
-  lua_pushinteger(L, SSL_CTX_get_security_level(ctx));
-  lua_setfield(L, -2, "security_level");
-  push_verify_mode(L, SSL_CTX_get_verify_mode(ctx));
-  lua_setfield(L, -2, "verify");
-  lua_pushinteger(L, SSL_CTX_get_verify_depth(ctx));
-  lua_setfield(L, -2, "depth");
-  lua_pushinteger(L, (lua_Integer)SSL_CTX_get_num_tickets(ctx));
-  lua_setfield(L, -2, "num_tickets");
-  lua_pushboolean(L, (opts & SSL_OP_NO_TICKET) == 0);
-  lua_setfield(L, -2, "tickets");
-  lua_pushboolean(L, (opts & SSL_OP_CIPHER_SERVER_PREFERENCE) != 0);
-  lua_setfield(L, -2, "server_preference");
-  if (st && st->dh_auto) lua_pushliteral(L, "auto");
-  else if (probe && mode == 1 && cert)
-    lua_pushstring(L, th_probe_handshake(ctx, TH_PROBE_DHE) ? "usable" : "none");
-  else lua_pushliteral(L, "unknown");
-  lua_setfield(L, -2, "dh");
-  if (probe && mode == 1 && cert) {
-    lua_pushboolean(L, th_probe_handshake(ctx, TH_PROBE_ECDHE));
-    lua_setfield(L, -2, "ecdhe_usable");
-  }
-  lua_pushboolean(L, st && st->unusable);
-  lua_setfield(L, -2, "unusable");
-  if (st && st->unusable) {
-    lua_pushstring(L, st->failed_step);
-    lua_setfield(L, -2, "failed_step");
-  }
-  if (cert) {
-    push_certificate(L, cert);
-    lua_setfield(L, -2, "certificate");
-  }
+  lua_setfield(L, -2, "changes");
+  push_policy(L, &p);
+  lua_setfield(L, -2, "policy");
   return 1;
 }

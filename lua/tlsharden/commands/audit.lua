@@ -1,0 +1,183 @@
+--- tlsharden audit and tlsharden grade: a whole Prosody configuration.
+local tlsharden = require "tlsharden"
+local json = require "tlsharden.json"
+local pipeline = require "tlsharden.pipeline"
+
+return function(cli)
+  local usage_error = cli.usage_error
+  local EXIT_OK, EXIT_FINDING = cli.EXIT_OK, cli.EXIT_FINDING
+
+  local function load_audit(c)
+    local path = c.args[1] or "/etc/prosody/prosody.cfg.lua"
+    if #c.args > 1 then usage_error("%s takes at most one CONFIG file", c.name) end
+    local env
+    if c.opts["with-env"] then
+      env = setmetatable({}, { __index = function(_, k) return os.getenv(k) end })
+    end
+    local at
+    if c.opts.at then
+      at = math.tointeger(tonumber(c.opts.at))
+      if not at then usage_error("option --at needs a time in seconds since the epoch, got '%s'", c.opts.at) end
+    end
+    return cli.input(tlsharden.audit, path, { text = false, cafile = c.opts.cafile, capath = c.opts.capath,
+      guide = c.opts.guide, starttls_cap = c.opts["starttls-cap"], env = env, at = at })
+  end
+
+  local function audit_exit(report, min_grade)
+    local failing = false
+    for _, h in ipairs(report.hosts) do
+      for _, p in ipairs(h.problems) do failing = failing or p.severity == "error" end
+      for _, s in ipairs(h.services) do
+        for _, p in ipairs(s.problems) do failing = failing or p.severity == "error" end
+        if not s.grade or cli.below(s.grade.grade, min_grade) then failing = true end
+      end
+    end
+    return failing and EXIT_FINDING or EXIT_OK
+  end
+
+  local function json_audit(report, command, full)
+    local hosts = json.list()
+    for _, h in ipairs(report.hosts) do
+      local services = json.list()
+      for _, s in ipairs(h.services) do
+        local g = s.grade or {}
+        local entry = {
+          service = s.service, label = s.label, mode = s.mode,
+          grade = g.grade, grade_if_trusted = g.grade_if_trusted, score = g.score,
+          caps = json.list(g.caps or {}), reasons = json.list(g.reasons or {}),
+          forward_secrecy = s.forward_secrecy, problems = json.list(s.problems),
+        }
+        if full then
+          entry.layers = json.list(s.layers or {})
+          entry.versions = json.list(s.context and s.context.versions or {})
+          entry.config = s.config
+          entry.tlsharden_would_change = json.list(s.tlsharden_would_change or {})
+        end
+        services[#services + 1] = entry
+      end
+      hosts[#hosts + 1] = { host = h.host, grade = h.grade, policy = h.policy,
+        problems = json.list(h.problems), services = services }
+    end
+    return json.encode {
+      command = command, file = report.file, guide = report.guide, tls_profile = report.tls_profile,
+      grade = report.grade, hosts = hosts, components = json.list(report.components),
+      problems = json.list(report.problems),
+    }
+  end
+
+  local function print_problem(o, p, where)
+    local colour = p.severity == "error" and "red" or "yellow"
+    o.line("  " .. o.paint(colour, ("%s: %s%s: %s"):format(p.severity, p.code,
+      where and (" (" .. where .. ")") or "", p.message)))
+  end
+
+  local AUDIT_OPTIONS = { cafile = "value", capath = "value", guide = "value", ["starttls-cap"] = "flag",
+    ["with-env"] = "flag", at = "value" }
+
+  cli.command("audit", {
+    summary = "audit the TLS of every host and service of a Prosody configuration",
+    usage = "audit [CONFIG] [--cafile F] [--capath D] [--guide 2009q|2009r] [--starttls-cap] [--with-env]",
+    options = AUDIT_OPTIONS,
+    help = [[CONFIG defaults to /etc/prosody/prosody.cfg.lua. The file is read in a sandbox:
+  nothing in it runs with access to the system. ENV_* values are empty unless
+  --with-env passes the real environment. For every VirtualHost and each TLS
+  service (c2s STARTTLS, s2s in and out, direct TLS, HTTPS) the audit merges the
+  configuration as Prosody 0.12 does, builds the context with LuaSec, checks the
+  certificate chain against the host name (--cafile/--capath for a private CA),
+  grades it, and says what mod_tlsharden would change. Exit 1 when a grade is
+  below --min-grade (default B) or any problem is of severity error.]],
+    run = function(c)
+      c.name = "audit"
+      local report = load_audit(c)
+      if c.json then
+        c.out.line(json_audit(report, "audit", true))
+        return audit_exit(report, c.min_grade)
+      end
+      local o = c.out
+      o.line(o.paint("bold", ("tlsharden audit of %s"):format(report.file)) ..
+        (" (guide %s, tls_profile %s)"):format(report.guide, report.tls_profile))
+      for _, h in ipairs(report.hosts) do
+        o.line()
+        local gcol = (h.grade == "A+" or h.grade == "A") and "green" or cli.below(h.grade or "F", c.min_grade) and "red" or "yellow"
+        o.line(o.paint("bold", h.host) .. "  grade " .. o.paint(gcol, h.grade or "?"))
+        local rows = { { "  service", "grade", "versions", "forward secrecy", "errors", "warnings" } }
+        for _, s in ipairs(h.services) do
+          local e, w = 0, 0
+          for _, p in ipairs(s.problems) do if p.severity == "error" then e = e + 1 else w = w + 1 end end
+          local g = s.grade and s.grade.grade or "-"
+          if s.grade and s.grade.grade_if_trusted then g = g .. " (" .. s.grade.grade_if_trusted .. " if trusted)" end
+          rows[#rows + 1] = { "  " .. s.label, g, s.context and table.concat(s.context.versions, ",") or "-",
+            s.forward_secrecy or "-", tostring(e), tostring(w) }
+        end
+        o.columns(rows, function(row, _, cell) return row == 1 and o.paint("bold", cell) or cell end)
+        for _, p in ipairs(h.problems) do print_problem(o, p) end
+        -- Problems shared by every service are printed once.
+        local seen = {}
+        for _, s in ipairs(h.services) do
+          for _, p in ipairs(s.problems) do
+            local key = p.code .. "\0" .. p.message
+            if not seen[key] then
+              seen[key] = s.label
+              print_problem(o, p, s.label)
+            end
+          end
+        end
+        local first = h.services[1]
+        if first and first.grade then
+          for _, cap in ipairs(first.grade.caps) do
+            o.line(("  cap %s (%s): %s"):format(cap.grade, first.label, cap.reason))
+          end
+        end
+        if first and first.tlsharden_would_change and #first.tlsharden_would_change > 0 then
+          o.line("  mod_tlsharden would change (" .. first.label .. "): " ..
+            pipeline.summary(first.tlsharden_would_change, 30))
+        end
+      end
+      if #report.components > 0 then
+        o.line()
+        o.line("components (no TLS context of their own): " .. table.concat(report.components, ", "))
+      end
+      o.line()
+      o.line(("overall grade %s"):format(report.grade or "-"))
+      return audit_exit(report, c.min_grade)
+    end,
+  })
+
+  cli.command("grade", {
+    summary = "the grade of every host and service of a Prosody configuration, with its reasons",
+    usage = "grade [CONFIG] [--cafile F] [--guide 2009q|2009r] [--starttls-cap]",
+    options = AUDIT_OPTIONS,
+    help = [[Like `tlsharden audit`, but prints only the grades, their scores, caps and
+  reasons (docs/grading.md). Exit 1 when a grade is below --min-grade.]],
+    run = function(c)
+      c.name = "grade"
+      local report = load_audit(c)
+      local failing = false
+      for _, h in ipairs(report.hosts) do
+        for _, s in ipairs(h.services) do
+          if not s.grade or cli.below(s.grade.grade, c.min_grade) then failing = true end
+        end
+      end
+      if c.json then
+        c.out.line(json_audit(report, "grade", false))
+      else
+        local o = c.out
+        for _, h in ipairs(report.hosts) do
+          for _, s in ipairs(h.services) do
+            local g = s.grade
+            if g then
+              o.line(("%s %s: %s (score %d: protocol %g, key exchange %g, cipher %g; guide %s)"):format(
+                h.host, s.label, g.grade, g.score, g.protocol_score, g.kx_score, g.cipher_score, g.guide))
+              for _, cap in ipairs(g.caps) do o.line(("  cap %s: %s"):format(cap.grade, cap.reason)) end
+              for _, w in ipairs(g.warnings) do o.line(("  warning: %s"):format(w)) end
+            else
+              o.line(("%s %s: no grade (%s)"):format(h.host, s.label,
+                s.problems[1] and s.problems[1].message or "no context"))
+            end
+          end
+        end
+      end
+      return failing and EXIT_FINDING or EXIT_OK
+    end,
+  })
+end

@@ -1,0 +1,125 @@
+--- The grading facts (docs/grading.md), built in one place: from a live
+-- context (what inspect, forward_secrecy and chain found; the audit, the
+-- plugin and new_context) or from what a scanner observed on the wire.
+-- The grade itself never knows which of the two it was given.
+local grade = require "tlsharden.grade"
+
+local facts = {}
+
+-- Key sizes of the groups OpenSSL knows, for the RSA-equivalent strength
+-- of an ephemeral key exchange.
+local GROUP_BITS = {
+  X25519 = 253, X448 = 448,
+  ["P-256"] = 256, prime256v1 = 256, secp256r1 = 256,
+  ["P-384"] = 384, secp384r1 = 384,
+  ["P-521"] = 521, secp521r1 = 521,
+  ffdhe2048 = 2048, ffdhe3072 = 3072, ffdhe4096 = 4096, ffdhe6144 = 6144, ffdhe8192 = 8192,
+}
+
+--- The RSA-equivalent strength of a group name, or nil.
+function facts.group_strength(name)
+  local bits = GROUP_BITS[name]
+  if not bits then return nil end
+  if name:find("^ffdhe") then return bits end
+  return grade.rsa_equivalent("EC", bits)
+end
+
+-- The weakest group in a ':'-separated list.
+local function weakest_group(list)
+  local weakest
+  for g in (list or ""):gmatch("[^:]+") do
+    local eq = facts.group_strength(g)
+    if eq and (not weakest or eq < weakest) then weakest = eq end
+  end
+  return weakest
+end
+
+-- OpenSSL's groups when nothing narrowed them.
+local OPENSSL_DEFAULT_GROUPS = "X25519:P-256:X448:P-521:P-384"
+
+local function problem_set(chain)
+  local set = {}
+  for _, p in ipairs(chain and chain.problems or {}) do set[p.code] = true end
+  return set
+end
+
+--- The certificate part of the facts from a tlsharden.chain result.
+function facts.cert(chain)
+  if not chain then return nil end
+  local leaf = chain.certs[1]
+  local problems = problem_set(chain)
+  return {
+    trusted = chain.trusted,
+    self_signed = problems.SELF_SIGNED or (leaf and leaf.self_signed) or false,
+    expired = problems.EXPIRED or false,
+    host_match = not problems.HOST_MISMATCH,
+    signature_digest = leaf and leaf.signature_digest,
+  }
+end
+
+--- Facts of a context: inspect is tlsharden.inspect(ctx), fs the details
+-- of tlsharden.forward_secrecy(ctx), chain a tlsharden.chain result or
+-- nil. opts: curveslist (the configured groups, when harden did not set
+-- them), starttls (the service starts TLS inside the XMPP stream).
+function facts.from_context(inspect, fs, chain, opts)
+  opts = opts or {}
+  local suites = {}
+  for _, s in ipairs(fs.suites) do
+    if s.usable ~= false then suites[#suites + 1] = s end  -- never negotiated otherwise
+  end
+  local kx = weakest_group(inspect.groups or opts.curveslist or OPENSSL_DEFAULT_GROUPS)
+  local cert = inspect.certificate
+  for _, s in ipairs(suites) do
+    if s.kx == "DHE" and cert then
+      -- automatic DH parameters follow the RSA key's size
+      local dh = cert.key_type == "RSA" and cert.key_bits or 2048
+      if not kx or dh < kx then kx = dh end
+    end
+  end
+  return {
+    protocols = inspect.versions,
+    suites = suites,
+    key_type = cert and cert.key_type,
+    key_bits = cert and cert.key_bits,
+    kx_bits = kx,
+    cert = facts.cert(chain),
+    -- What OpenSSL 3 servers do whatever the context says: no TLS
+    -- compression (Debian builds it out), RFC 5746 renegotiation and
+    -- TLS_FALLBACK_SCSV are always honoured.
+    compression = false,
+    secure_renegotiation = true,
+    fallback_scsv = true,
+    starttls = opts.starttls,
+  }
+end
+
+--- Facts of a server seen from outside. observed (docs/architecture.md,
+-- "observed facts"): protocols (names), suites (tables with name, bits,
+-- aead, fs, weak, block_bits), key_type, key_bits, groups (names the
+-- server accepted), dh_bits (the smallest DH group it used), compression,
+-- secure_renegotiation, fallback_scsv (each true, false or nil when not
+-- tested), anonymous, starttls; chain a tlsharden.chain result of the
+-- chain it sent.
+function facts.from_observation(observed, chain)
+  local kx
+  for _, g in ipairs(observed.groups or {}) do
+    local eq = facts.group_strength(g)
+    if eq and (not kx or eq < kx) then kx = eq end
+  end
+  if observed.dh_bits and (not kx or observed.dh_bits < kx) then kx = observed.dh_bits end
+  return {
+    protocols = observed.protocols or {},
+    suites = observed.suites or {},
+    key_type = observed.key_type,
+    key_bits = observed.key_bits,
+    kx_bits = kx,
+    anonymous = observed.anonymous,
+    cert = facts.cert(chain),
+    compression = observed.compression,
+    secure_renegotiation = observed.secure_renegotiation,
+    fallback_scsv = observed.fallback_scsv,
+    starttls = observed.starttls,
+  }
+end
+
+return facts
