@@ -81,8 +81,9 @@ end
 --- For specs that run their checks against every version: calls
 -- body(v) inside describe(title .. " " .. release) for each version that
 -- can run, and reports one that cannot as pending with the reason (so it
--- is never counted as passed).
-function M.each_version(title, body)
+-- is never counted as passed). describe and pending are busted's (they
+-- live in the spec file's environment, not in this module's).
+function M.each_version(describe, pending, title, body)
   for _, v in ipairs(M.versions()) do
     if v.ok then
       describe(("%s %s"):format(title, v.release), function() body(v) end)
