@@ -11,6 +11,9 @@
 --   * 13 adds DHE-RSA-CHACHA20-POLY1305 to the intermediate list.
 --   * Hence a TLS 1.2 client whose only group Prosody refuses (P-521) still
 --     gets in to 13 over DHE, and fails on 0.12.
+--   * An unknown tls_profile: 13 builds no context at all (no STARTTLS,
+--     direct TLS ports not bound, an error per context); 0.12 silently
+--     applies no profile, as "legacy" would.
 -- The same in both: TLS 1.2 and 1.3 only, no CBC and no static-RSA suites,
 -- groups X25519, P-256 and P-384 (not P-521), the client's order wins
 -- (cipher_server_preference is off), on c2s STARTTLS, s2s STARTTLS, c2s and
@@ -127,4 +130,33 @@ prosody.each_version(describe, pending, "Prosody with its default TLS settings:"
   it("logs its release at start", function()
     assert.matches("Prosody version " .. version.release, server.log(), 1, true)
   end)
+end)
+
+-- tls_profile names: what an unknown one does differs.
+prosody.each_version(describe, pending, "Prosody with an unknown tls_profile:", function(version)
+  local server
+  setup(function()
+    server = prosody.start { version = version.name, key_kind = "rsa2048", wait = { "c2s", "s2s" },
+      global = { tls_profile = "hardest" } }
+  end)
+  teardown(function() if server then server.stop() end end)
+
+  if version.name == "13" then
+    it("builds no TLS context and says why", function()
+      assert.is_false(prosody.s_client { port = server.ports.c2s, starttls = "xmpp" }.ok)
+      assert.is_false(prosody.s_client { port = server.ports.c2s_direct_tls }.ok)
+      local log = server.log()
+      assert.matches("Invalid value for 'tls_profile'", log, 1, true)
+      assert.matches("Error binding encrypted port for c2s_direct_tls", log, 1, true)
+    end)
+  else
+    it("applies no profile, as legacy would: static-RSA and CBC suites, P-521", function()
+      for _, extra in ipairs { "-tls1_2 -cipher AES128-GCM-SHA256", "-tls1_2 -cipher ECDHE-RSA-AES128-SHA",
+        "-tls1_3 -groups P-521" } do
+        local r = prosody.s_client { port = server.ports.c2s, starttls = "xmpp", extra = extra }
+        assert.is_true(r.ok, extra .. "\n" .. r.output)
+      end
+      assert.not_matches("tls_profile", server.log(), 1, true)
+    end)
+  end
 end)

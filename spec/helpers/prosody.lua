@@ -138,7 +138,9 @@ end
 --   plugin_paths: list;
 --   https: true to listen for HTTPS too (mod_http; ports.https);
 --   key_kind: the hosts' key type (spec/helpers/pki.lua; default ec256);
---   env: extra environment (string "NAME=value ...") for the prosody process.
+--   env: extra environment (string "NAME=value ...") for the prosody process;
+--   wait: the ports to wait for (names; default all of them); a port
+--          Prosody cannot bind (no TLS context) is left out here.
 -- Returns a server handle: version (the record of M.versions()), dir,
 -- ports {c2s, s2s, c2s_direct_tls, s2s_direct_tls[, https]}, ca, config,
 -- log() -> text, pid(), prosodyctl(args) -> ok, output, code, stop().
@@ -252,7 +254,7 @@ function M.start(opts)
   -- Ready when every listening port accepts connections and the pid file
   -- is there (or give up after 15 s).
   local deadline = socket.gettime() + 15
-  local wait = { "c2s", "s2s", "c2s_direct_tls", "s2s_direct_tls", "https" }
+  local wait = opts.wait or { "c2s", "s2s", "c2s_direct_tls", "s2s_direct_tls", "https" }
   while socket.gettime() < deadline do
     local up = server.pid() ~= nil
     for _, name in ipairs(wait) do
@@ -272,13 +274,14 @@ function M.start(opts)
 end
 
 --- Run `openssl s_client` against the server. opts: port, starttls ("xmpp"
--- or "xmpp-server"), host, extra (string of flags). Returns a table
+-- or "xmpp-server"), host, sni (false: send no server name on direct
+-- TLS), extra (string of flags). Returns a table
 -- { ok, protocol, cipher, output }.
 function M.s_client(opts)
   local cmd = ("echo | timeout 10 openssl s_client -connect 127.0.0.1:%d %s %s %s 2>&1"):format(
     opts.port,
     opts.starttls and ("-starttls " .. opts.starttls .. " -xmpphost " .. sh.quote(opts.host or "localhost")) or
-      ("-servername " .. sh.quote(opts.host or "localhost")),
+      opts.sni == false and "-noservername" or ("-servername " .. sh.quote(opts.host or "localhost")),
     opts.ca and ("-CAfile " .. sh.quote(opts.ca)) or "",
     opts.extra or "")
   local _, out = sh.exec(cmd)
