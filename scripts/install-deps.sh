@@ -2,7 +2,8 @@
 # Install the Debian packages tlsharden needs to build, test and run.
 # As root it runs apt-get; otherwise it prints the command and stops.
 # Extra package names given as arguments are installed too (make fuzz
-# asks for clang and its libFuzzer runtime this way).
+# asks for clang and its libFuzzer runtime this way). Prosody 13 is then
+# unpacked beside the system's 0.12 (scripts/fetch-prosody13.sh).
 set -eu
 
 PACKAGES="make gcc pkg-config openssl valgrind lua5.4 liblua5.4-dev libssl-dev
@@ -14,7 +15,9 @@ for p in $PACKAGES; do
     missing="$missing $p"
   fi
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+  exec sh "$(dirname "$0")/fetch-prosody13.sh"
+fi
 
 cmd="apt-get install -y --no-install-recommends$missing"
 if [ "$(id -u)" -ne 0 ]; then
@@ -28,3 +31,4 @@ apt-get update -qq >&2
 # Installing prosody starts its service on some systems; the tests use
 # their own ports and configs, so that is harmless.
 apt-get install -y -qq --no-install-recommends $missing >&2
+exec sh "$(dirname "$0")/fetch-prosody13.sh"
