@@ -98,6 +98,8 @@ static const luaL_Reg core_funcs[] = {
   {"inspect", th_inspect},
   {"chain", th_chain},
   {"load_key", th_load_key},
+  {"dns_query", th_dns_query},
+  {"dns_parse", th_dns_parse},
   {NULL, NULL}
 };
 

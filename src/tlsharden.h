@@ -136,6 +136,13 @@ int th_protocol_parse_cached(lua_State *L, int idx, th_range *out);
 /* The key size of a DH parameter file, or 0 when it cannot be read. */
 int th_dhparam_bits(const char *path);
 
+/* Push s[0..len) in single quotes for an error message: shortened to 40
+ * bytes, non-printable bytes escaped (quote.c). */
+void th_push_quoted(lua_State *L, const char *s, size_t len);
+/* Push the value at idx as an error message quotes it (a string or number
+ * quoted, otherwise its type) and return that text. */
+const char *th_quote_arg(lua_State *L, int idx);
+
 /* Module functions, one group per C file. */
 int th_protocol(lua_State *L);        /* protocol.c */
 int th_versions_in_force(lua_State *L); /* luasec.c */
@@ -149,5 +156,8 @@ int th_harden(lua_State *L);            /* context.c */
 int th_inspect(lua_State *L);           /* context.c */
 int th_chain(lua_State *L);             /* chain.c */
 int th_load_key(lua_State *L);          /* keys.c */
+int th_dns_query(lua_State *L);         /* dns.c */
+int th_dns_parse(lua_State *L);         /* dns.c */
+int th_dane_match(lua_State *L);        /* dane.c */
 
 #endif
