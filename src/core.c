@@ -100,6 +100,7 @@ static const luaL_Reg core_funcs[] = {
   {"load_key", th_load_key},
   {"dns_query", th_dns_query},
   {"dns_parse", th_dns_parse},
+  {"dane_match", th_dane_match},
   {NULL, NULL}
 };
 
