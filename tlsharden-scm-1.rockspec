@@ -50,6 +50,9 @@ build = {
     ["tlsharden.grade"] = "lua/tlsharden/grade.lua",
     ["tlsharden.audit"] = "lua/tlsharden/audit.lua",
     ["tlsharden.prosodycfg"] = "lua/tlsharden/prosodycfg.lua",
+    ["tlsharden.args"] = "lua/tlsharden/args.lua",
+    ["tlsharden.dns"] = "lua/tlsharden/dns.lua",
+    ["tlsharden.dane"] = "lua/tlsharden/dane.lua",
     ["mod_tlsharden"] = "lua/mod_tlsharden.lua",
   },
   install = {
