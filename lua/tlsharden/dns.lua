@@ -152,7 +152,8 @@ M.socket_exchange = socket_exchange
 --- Order SRV records as RFC 2782 says: priority ascending, and within a
 -- priority a weighted random order (records of weight 0 first in the
 -- running sum, so that they are rarely chosen first). random(m) returns an
--- integer from 0 to m. Returns a new list.
+-- integer from 0 to m. Records are SRV records, or tables with priority,
+-- weight and the SRV record in .record. Returns a new list.
 function M.order_srv(records, random)
   random = random or function(m) return math.random(0, m) end
   local by_priority, priorities = {}, {}
@@ -167,10 +168,18 @@ function M.order_srv(records, random)
   table.sort(priorities)
   local out = {}
   for _, p in ipairs(priorities) do
+    -- weight 0 first; otherwise sorted so that a given random source
+    -- gives the same order whatever order the answer listed them in
     local left = {}
-    for _, r in ipairs(by_priority[p]) do
-      if r.weight == 0 then table.insert(left, 1, r) else left[#left + 1] = r end
-    end
+    for i, r in ipairs(by_priority[p]) do left[i] = r end
+    table.sort(left, function(x, y)
+      if (x.weight == 0) ~= (y.weight == 0) then return x.weight == 0 end
+      local tx, ty = tostring(x.target or (x.record and x.record.target)), tostring(y.target or (y.record and y.record.target))
+      if tx ~= ty then return tx < ty end
+      local px, py = x.port or (x.record and x.record.port) or 0, y.port or (y.record and y.record.port) or 0
+      if px ~= py then return px < py end
+      return tostring(x.tls) < tostring(y.tls)
+    end)
     while #left > 0 do
       local sum = 0
       for _, r in ipairs(left) do sum = sum + r.weight end
@@ -228,13 +237,16 @@ function M.resolver(opts)
     end
     servers[i] = server
   end
+  if opts.dnssec and opts.edns == false then
+    args.fail(fn, "bad option 'dnssec': the DO bit needs EDNS (edns = false was given)")
+  end
   local udp_size = args.number(fn, opts, "udp_size", 512, 65535, 1232)
   if udp_size % 1 ~= 0 then args.fail(fn, "bad option 'udp_size': expected an integer, got %s", args.quote(udp_size)) end
   return setmetatable({
     servers = servers,
     timeout = args.number(fn, opts, "timeout", 0.001, 3600, 2),
     attempts = math.floor(args.number(fn, opts, "attempts", 1, 10, 2)),
-    dnssec = opts.dnssec ~= false,
+    dnssec = opts.dnssec ~= false and opts.edns ~= false,
     edns = opts.edns ~= false,
     udp_size = udp_size,
     tcp = opts.tcp == true,

@@ -118,7 +118,7 @@ function M.unbound(opts)
     "  directory: " .. q(dir), '  pidfile: ""', "  use-syslog: no", '  logfile: ""', "  verbosity: 1",
     '  module-config: "validator iterator"', "  trust-anchor-file: " .. q(dir .. "/" .. ksk .. ".ds"),
     "  trust-anchor-signaling: no", "  root-key-sentinel: no", "  do-not-query-localhost: no",
-    "  access-control: 127.0.0.0/8 allow", "  val-log-level: 2",
+    "  access-control: 127.0.0.0/8 allow", "  val-log-level: 2", "  ede: yes",
     ('  local-zone: "%s." nodefault'):format(zone:match("[^.]+$")),
     "auth-zone:", ('  name: "%s."'):format(zone), "  zonefile: " .. q(dir .. "/zone.signed"),
     "  for-upstream: yes", "  for-downstream: no",
