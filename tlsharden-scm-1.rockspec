@@ -19,6 +19,7 @@ and forward secrecy, and grades the result.
 dependencies = {
   "lua >= 5.4",
   "luasec",
+  "luaexpat",
 }
 
 external_dependencies = {
@@ -53,6 +54,7 @@ build = {
     ["tlsharden.args"] = "lua/tlsharden/args.lua",
     ["tlsharden.dns"] = "lua/tlsharden/dns.lua",
     ["tlsharden.dane"] = "lua/tlsharden/dane.lua",
+    ["tlsharden.xmpp"] = "lua/tlsharden/xmpp.lua",
     ["mod_tlsharden"] = "lua/mod_tlsharden.lua",
   },
   install = {
