@@ -19,7 +19,6 @@ and forward secrecy, and grades the result.
 dependencies = {
   "lua >= 5.4",
   "luasec",
-  "luaexpat",
 }
 
 external_dependencies = {
