@@ -54,3 +54,6 @@ hexseed dns nxdomain 004d81830001000000000001046e6f7065076578616d706c65047465737
 printf '_xmpps-client._tcp.example.org\000SRV' > fuzz/corpus/dns/query
 mkdir -p fuzz/corpus/dane
 cp fuzz/corpus/chain/der fuzz/corpus/dane/der
+seed xmpp features "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms><dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback><compression xmlns='http://jabber.org/features/compress'><method>zlib</method></compression></stream:features><proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+seed xmpp error "<stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>no</text></stream:error></stream:stream>"
+seed xmpp http "HTTP/1.1 400 Bad Request"
