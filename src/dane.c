@@ -50,11 +50,9 @@ static int hex_equals(const char *hex, size_t hexlen, const unsigned char *b, si
 }
 
 static int int_field(lua_State *L, int t, int item, const char *key) {
-  int isnum;
   lua_Integer v;
   lua_getfield(L, t, key);
-  v = lua_tointegerx(L, -1, &isnum);
-  if (lua_type(L, -1) != LUA_TNUMBER || !isnum || v < 0 || v > 255)
+  if (!th_integer(L, -1, &v) || v < 0 || v > 255)
     return th_error(L, FN, "bad argument #1 'records': item %d field '%s': expected an integer"
                     " 0-255, got %s", item, key, th_quote_arg(L, -1));
   lua_pop(L, 1);

@@ -177,9 +177,8 @@ static size_t encode_name(lua_State *L, int idx, uint8_t *out) {
 static int check_qtype(lua_State *L, int idx) {
   const dns_code *c;
   if (lua_type(L, idx) == LUA_TNUMBER) {
-    int isnum;
-    lua_Integer v = lua_tointegerx(L, idx, &isnum);
-    if (isnum && v >= 1 && v <= 65535 && v != TYPE_OPT) return (int)v;
+    lua_Integer v;
+    if (th_integer(L, idx, &v) && v >= 1 && v <= 65535 && v != TYPE_OPT) return (int)v;
   } else if (lua_type(L, idx) == LUA_TSTRING) {
     size_t len;
     const char *s = lua_tolstring(L, idx, &len);
@@ -234,9 +233,8 @@ static void check_query_opts(lua_State *L, int idx, query_opts *o) {
     else if (strcmp(key, "cd") == 0) opt_bool(L, key, &o->cd);
     else if (strcmp(key, "ad") == 0) opt_bool(L, key, &o->ad);
     else if (strcmp(key, "udp_size") == 0) {
-      int isnum;
-      lua_Integer v = lua_tointegerx(L, -1, &isnum);
-      if (lua_type(L, -1) != LUA_TNUMBER || !isnum || v < 512 || v > 65535)
+      lua_Integer v;
+      if (!th_integer(L, -1, &v) || v < 512 || v > 65535)
         th_error(L, FN_QUERY, "bad option 'udp_size': expected an integer 512-65535, got %s",
                  th_quote_arg(L, -1));
       o->udp_size = (int)v;
@@ -259,9 +257,8 @@ int th_dns_query(lua_State *L) {
   int qtype = check_qtype(L, 2), id = 0;
   query_opts o;
   if (!lua_isnoneornil(L, 3)) {
-    int isnum;
-    lua_Integer v = lua_tointegerx(L, 3, &isnum);
-    if (lua_type(L, 3) != LUA_TNUMBER || !isnum || v < 0 || v > 65535)
+    lua_Integer v;
+    if (!th_integer(L, 3, &v) || v < 0 || v > 65535)
       return th_error(L, FN_QUERY, "bad argument #3 'id': expected an integer 0-65535, got %s",
                       th_quote_arg(L, 3));
     id = (int)v;

@@ -1,5 +1,6 @@
 /* Quoting a bad value for an error message, the same way everywhere: in
- * single quotes, shortened to 40 bytes, non-printable bytes escaped. */
+ * single quotes, shortened to 40 bytes, non-printable bytes escaped; and
+ * reading an exact integer argument the same way on Lua 5.2 to 5.4. */
 #include <stdio.h>
 
 #include "tlsharden.h"
@@ -44,4 +45,14 @@ const char *th_quote_arg(lua_State *L, int idx) {
     lua_pushfstring(L, "a %s", luaL_typename(L, idx));
   }
   return lua_tostring(L, -1);
+}
+
+int th_integer(lua_State *L, int idx, lua_Integer *out) {
+  lua_Number n;
+  if (lua_type(L, idx) != LUA_TNUMBER) return 0;
+  n = lua_tonumber(L, idx);
+  /* Lua 5.2's lua_tointegerx truncates 1.5 to 1: compare the number itself */
+  if (!(n >= -9007199254740992.0 && n <= 9007199254740992.0) || n != (lua_Number)(lua_Integer)n) return 0;
+  *out = (lua_Integer)n;
+  return 1;
 }

@@ -142,6 +142,9 @@ void th_push_quoted(lua_State *L, const char *s, size_t len);
 /* Push the value at idx as an error message quotes it (a string or number
  * quoted, otherwise its type) and return that text. */
 const char *th_quote_arg(lua_State *L, int idx);
+/* Whether the value at idx is a number with an exact integer value (then
+ * stored in *out), the same on Lua 5.2 to 5.4. */
+int th_integer(lua_State *L, int idx, lua_Integer *out);
 
 /* Module functions, one group per C file. */
 int th_protocol(lua_State *L);        /* protocol.c */
