@@ -22,6 +22,7 @@ local function run(bytes, step)
     assert(p.depth <= 9 and p.nodes <= 65, "a limit was passed")
     if p.dead then break end
   end
+  p:close()
 end
 
 return function(data)

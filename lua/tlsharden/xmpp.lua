@@ -280,7 +280,7 @@ function Parser:feed(bytes)
     end
     self.sniffed = true
     if f then
-      self.dead = true
+      self:close()
       out[1] = { event = "finding", code = f.code, message = f.message }
       return out
     end
@@ -300,10 +300,20 @@ function Parser:feed(bytes)
     stop = finding("too_large", ("an element (or the stream header) is longer than %d bytes"):format(self.max_element))
   end
   if stop then
-    self.dead = true
+    self:close()
     out[#out + 1] = { event = "finding", code = stop.code, message = stop.message }
   end
   return out
+end
+
+--- Free the expat parser now (it is freed by the collector otherwise);
+-- the parser takes no more bytes.
+function Parser:close()
+  self.dead = true
+  if self.lxp then
+    pcall(self.lxp.close, self.lxp)
+    self.lxp = nil
+  end
 end
 
 -- --- over a socket -------------------------------------------------------------
@@ -435,17 +445,21 @@ function M.negotiate_starttls(sock, opts)
   opts = check_stream_opts(fn, opts)
   local result, parser, state = open_stream(fn, sock, opts)
   result.starttls, result.starttls_required, result.proceed, result.tls_failure = false, false, false, false
-  if not result.features then return result end
+  local function done()
+    parser:close()
+    return result
+  end
+  if not result.features then return done() end
   result.starttls = result.features.starttls
   result.starttls_required = result.features.starttls_required
   if not result.starttls then
     result.problems[#result.problems + 1] = finding("no_starttls", "the server does not offer STARTTLS")
-    return result
+    return done()
   end
   local ok, err = sock:send(M.STARTTLS)
   if not ok then
     result.finding = finding("closed", ("sending <starttls/> failed (%s)"):format(tostring(err)))
-    return result
+    return done()
   end
   local e = read_until(sock, parser, state, function(ev)
     return ev.event == "proceed" or ev.event == "tls_failure" or ev.event == "stream_error" or ev.event == "close"
@@ -464,7 +478,7 @@ function M.negotiate_starttls(sock, opts)
     result.finding = finding(e.code, e.message)
   end
   result.received = parser.received
-  return result
+  return done()
 end
 
 --- Open a stream on an established (TLS) connection and read its
@@ -477,7 +491,9 @@ function M.features(conn, opts)
     args.fail(fn, "bad argument #1 'conn': expected a connection with send and receive, got %s", args.quote(conn))
   end
   opts = check_stream_opts(fn, opts)
-  return (open_stream(fn, conn, opts))
+  local result, parser = open_stream(fn, conn, opts)
+  parser:close()
+  return result
 end
 
 return M
