@@ -6,7 +6,7 @@ CC          ?= cc
 
 # The C sources of tlsharden.core; the rockspec lists the same files
 # (spec/build_spec.lua checks that they agree).
-SRCS = src/core.c src/args.c src/protocol.c src/luasec.c src/options.c src/ciphers.c src/values.c src/merge.c src/settings.c src/harden.c src/inspect.c src/chain.c src/chain_source.c src/identity.c src/keys.c
+SRCS = src/core.c src/args.c src/protocol.c src/luasec.c src/options.c src/ciphers.c src/values.c src/merge.c src/settings.c src/harden.c src/inspect.c src/chain.c src/chain_source.c src/identity.c src/keys.c src/dns.c src/dane.c
 HDRS = src/tlsharden.h src/merge.h
 
 WARN      = -std=c99 -Wall -Wextra -Werror -pedantic

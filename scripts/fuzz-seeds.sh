@@ -41,3 +41,19 @@ seed prosodycfg c2 'VirtualHost "a.test"
   ssl = { protocol = "tlsv1+" }
 Component "c.a.test" "muc"
 x = ENV_HOME'
+# DNS: responses of a local dnsmasq (SRV with compression and additional
+# addresses, TLSA, TXT, NXDOMAIN), written from hex; and a name for queries.
+hexseed() { # hexseed TARGET NAME HEX
+  mkdir -p "fuzz/corpus/$1"
+  printf '%s' "$3" | sed 's/../\\x&/g' | xargs -0 printf '%b' > "fuzz/corpus/$1/$2"
+}
+hexseed dns srv 004d858000010002000000030c5f786d70702d636c69656e74045f746370076578616d706c6504746573740000210001c00c0021000100000000001a0005000a146605786d707031076578616d706c65047465737400c00c0021000100000000001a00050014146705786d707032076578616d706c65047465737400c042001c000100000000001000000000000000000000000000000001c042000100010000000000047f00000100002904d0000000000000
+hexseed dns tlsa 004d85800001000100000001055f35323232045f74637005786d707031076578616d706c6504746573740000340001c00c00340001000000000006030101abcdef00002904d0000000000000
+hexseed dns txt 004d858000010001000000010174076578616d706c6504746573740000100001c00c0010000100000000000c0568656c6c6f05776f726c6400002904d0000000000000
+hexseed dns nxdomain 004d81830001000000000001046e6f7065076578616d706c650474657374000001000100002904d0000000000000
+printf '_xmpps-client._tcp.example.org\000SRV' > fuzz/corpus/dns/query
+mkdir -p fuzz/corpus/dane
+cp fuzz/corpus/chain/der fuzz/corpus/dane/der
+seed xmpp features "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms><dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback><compression xmlns='http://jabber.org/features/compress'><method>zlib</method></compression></stream:features><proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+seed xmpp error "<stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>no</text></stream:error></stream:stream>"
+seed xmpp http "HTTP/1.1 400 Bad Request"

@@ -7,7 +7,8 @@
 set -eu
 
 PACKAGES="make gcc pkg-config openssl valgrind lua5.4 liblua5.4-dev libssl-dev
-  lua-sec lua-socket lua-busted luarocks lua-cjson prosody sslscan testssl.sh $*"
+  lua-sec lua-socket lua-expat lua-busted luarocks lua-cjson prosody sslscan testssl.sh
+  dnsmasq unbound ldnsutils $*"
 
 missing=""
 for p in $PACKAGES; do

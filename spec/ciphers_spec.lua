@@ -151,7 +151,7 @@ describe("tlsharden.ciphers", function()
     end
     fails("bad argument #1 'spec': expected a string, got no value")
     fails("bad argument #1 'spec': expected a string, got nil", nil)
-    fails("bad argument #1 'spec': expected a string, got table", {})
+    fails("bad argument #1 'spec': expected a string, got a table", {})
     fails("bad argument #1 'spec': contains a NUL byte", "ALL\0")
     fails("bad argument #2 'opts': expected a table, got 'strict'", "ALL", "strict")
     fails("unknown option 'seclvl'", "ALL", { seclvl = 1 })

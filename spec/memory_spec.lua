@@ -59,6 +59,17 @@ end
 
 describe("memory #memory", function()
   local dir, leaf, ctx, bare_ctx, client_ctx, pem, cfg_text
+  local xmpp = require "tlsharden.xmpp"
+  local der, tlsa_records
+  -- an SRV answer with a compressed target and an OPT record
+  local dns_answer = "\0\7\129\128\0\1\0\1\0\0\0\1\12_xmpp-client\4_tcp\7example\3org\0\0\33\0\1"
+    .. "\192\12\0\33\0\1\0\0\14\16\0\13\0\5\0\10\20\102\4xmpp\192\30"
+    .. "\0\0\41\4\208\0\0\128\0\0\0"
+  local stream_bytes = "<?xml version='1.0'?><stream:stream xmlns='jabber:client'"
+    .. " xmlns:stream='http://etherx.jabber.org/streams' id='m' from='example.org' version='1.0'>"
+    .. "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>"
+    .. "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms>"
+    .. "</stream:features></stream:stream>"
 
   setup(function()
     dir = pki.tmpdir()
@@ -67,6 +78,11 @@ describe("memory #memory", function()
     client_ctx = assert(ssl.newcontext { mode = "client", protocol = "any", verify = "none" })
     bare_ctx = assert(ssl.newcontext { mode = "server", protocol = "any", certificate = leaf.cert })
     pem = pki.read(leaf.cert)
+    der = require("tlsharden.dane").der_from_pem(pem)
+    local hex = der:gsub(".", function(c) return ("%02x"):format(c:byte()) end)
+    tlsa_records = { { usage = 3, selector = 0, matching_type = 0, data = hex },
+      { usage = 3, selector = 1, matching_type = 1, data = ("00"):rep(32) },
+      { usage = 2, selector = 1, matching_type = 2, data = ("00"):rep(64) } }
     cfg_text = ('VirtualHost "example.com"\nssl = { key = %q, certificate = %q, protocol = "tlsv1+" }\n')
       :format(leaf.key, leaf.cert)
   end)
@@ -105,6 +121,15 @@ describe("memory #memory", function()
     { "grade", function() tlsharden.grade { protocols = { "tlsv1_2" } } end },
     { "profile", function() tlsharden.profile("intermediate") end },
     { "layer", function() tlsharden.layer("x", layers[1]) end },
+    { "dns_query", function() tlsharden.dns_query("_xmpp-client._tcp.example.org", "SRV", 7, { dnssec = true }) end },
+    { "dns_parse", function() assert(tlsharden.dns_parse(dns_answer)) end },
+    { "dns_parse (malformed)", function() assert(not tlsharden.dns_parse(dns_answer:sub(1, 40))) end },
+    { "dane_match", function() assert(#tlsharden.dane_match(tlsa_records, { der }).matches == 1) end },
+    { "xmpp parser", function()
+      local p = xmpp.parser()
+      assert(#p:feed(stream_bytes) == 3)
+      p:close()
+    end },
   }
 
   local slow = {

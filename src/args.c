@@ -79,7 +79,7 @@ const char *th_quote(lua_State *L, int idx) {
     case LUA_TNIL:
       return lua_pushliteral(L, "nil");
     default:
-      return lua_pushstring(L, luaL_typename(L, idx));
+      return lua_pushfstring(L, "a %s", luaL_typename(L, idx));
   }
 }
 
@@ -198,9 +198,8 @@ int th_opt_int(th_opts *o, const char *name, int lo, int hi, int dflt, int if_fa
   if (type == LUA_TBOOLEAN && !lua_toboolean(L, -1) && if_false != TH_NO_FALSE) {
     v = if_false;
   } else if (type != LUA_TNIL) {
-    int isint = 0;
-    lua_Integer x = type == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
-    if (!isint || x < lo || x > hi)
+    lua_Integer x = 0;
+    if (!th_integer(L, -1, &x) || x < lo || x > hi)
       th_opt_error(o, name, "expected an integer from %d to %d%s, got %s", lo, hi,
                    if_false != TH_NO_FALSE ? " or false" : "", th_quote(L, -1));
     v = (int)x;
@@ -251,5 +250,16 @@ const char *th_mode_name(int mode) {
  * modules, so that both halves quote bad values the same way. */
 int th_quote_value(lua_State *L) {
   th_quote(L, 1);
+  return 1;
+}
+
+int th_integer(lua_State *L, int idx, lua_Integer *out) {
+  lua_Number n;
+  if (lua_type(L, idx) != LUA_TNUMBER) return 0;
+  n = lua_tonumber(L, idx);
+  /* Lua 5.2's lua_tointegerx truncates 1.5 to 1: compare the number itself */
+  if (!(n >= -9007199254740992.0 && n <= 9007199254740992.0) || n != (lua_Number)(lua_Integer)n)
+    return 0;
+  *out = (lua_Integer)n;
   return 1;
 }

@@ -73,6 +73,9 @@ static const luaL_Reg core_funcs[] = {
   {"chain", th_chain},
   {"load_key", th_load_key},
   {"quote", th_quote_value},
+  {"dns_query", th_dns_query},
+  {"dns_parse", th_dns_parse},
+  {"dane_match", th_dane_match},
   {NULL, NULL}
 };
 

@@ -54,7 +54,7 @@ const char *th_mode_name(int mode);
  * Every function raises "tlsharden.<fn>: ..." and quotes a bad value with
  * th_quote: strings in single quotes, shortened to TH_QUOTE_MAX bytes (then
  * "..."), non-printable bytes as \NNN; numbers, booleans and nil as Lua
- * writes them; other values by their type name. */
+ * writes them; other values by their type ("a table"). */
 #define TH_QUOTE_MAX 40
 
 /* Raise "tlsharden.<fn>: <message>" with lua_pushfstring-style arguments. */
@@ -212,6 +212,9 @@ int th_identity_matches(X509 *leaf, const char *host, const char *service);
 #define TH_NAMES_XMPP 2
 /* Push the list of the certificate's DNS-IDs, SRV-IDs or XmppAddrs. */
 void th_push_names(lua_State *L, X509 *x, int kind);
+/* Whether the value at idx is a number with an exact integer value (then
+ * stored in *out), the same on Lua 5.2 to 5.4 (args.c). */
+int th_integer(lua_State *L, int idx, lua_Integer *out);
 
 /* Module functions, one group per C file. */
 int th_protocol(lua_State *L);          /* protocol.c */
@@ -228,5 +231,8 @@ int th_inspect(lua_State *L);           /* inspect.c */
 int th_chain(lua_State *L);             /* chain.c */
 int th_load_key(lua_State *L);          /* keys.c */
 int th_quote_value(lua_State *L);       /* args.c */
+int th_dns_query(lua_State *L);         /* dns.c */
+int th_dns_parse(lua_State *L);         /* dns.c */
+int th_dane_match(lua_State *L);        /* dane.c */
 
 #endif

@@ -45,20 +45,43 @@ function errors.table(fn, n, name, value, optional)
 end
 
 --- Argument n (an options table, or nil) may only hold the names in
--- known (a list): returns it, or {} for nil.
+-- known: a list of names, or a set { name = "type" } (the value's Lua type)
+-- or { name = true } (any value). Returns it, or {} for nil.
 function errors.options(fn, n, name, value, known)
   local opts = errors.table(fn, n, name, value, true)
-  for k in next, opts do
-    local ok = false
-    for _, kn in ipairs(known) do
-      if k == kn then ok = true break end
+  for k, v in next, opts do
+    local want = false
+    if known[1] then
+      for _, kn in ipairs(known) do
+        if k == kn then want = true break end
+      end
+    elseif type(k) == "string" then
+      want = known[k] or false
     end
-    if not ok then
-      errors.argument(fn, n, name, "unknown option %s (known: %s)", errors.quote(k),
-        table.concat(known, ", "))
+    if not want then
+      local names = known
+      if not known[1] then
+        names = {}
+        for kn in pairs(known) do names[#names + 1] = kn end
+        table.sort(names)
+      end
+      errors.argument(fn, n, name, "unknown option %s (known: %s)", errors.quote(k), table.concat(names, ", "))
+    end
+    if want ~= true and type(v) ~= want then
+      errors.option(fn, k, "expected a %s, got %s", want, errors.quote(v))
     end
   end
   return opts
+end
+
+--- The number option key of opts in lo..hi, or default when absent.
+function errors.number(fn, opts, key, lo, hi, default)
+  local v = opts[key]
+  if v == nil then return default end
+  if type(v) ~= "number" or v ~= v or v < lo or v > hi then
+    errors.option(fn, key, "expected a number from %s to %s, got %s", lo, hi, errors.quote(v))
+  end
+  return v
 end
 
 return errors

@@ -1,0 +1,544 @@
+--- A stub resolver for the scanner: SRV (RFC 2782), addresses and TLSA
+-- lookups over UDP with retries and a TCP fallback for truncated answers,
+-- and the XMPP endpoints of a domain (RFC 6120 §3.2, XEP-0368). The wire
+-- format is tlsharden.core's (dns_query, dns_parse); all network I/O is in
+-- one exchange function, which a caller may replace (a coroutine
+-- scheduler's sockets, say). See docs/scan.md.
+local core = require "tlsharden.core"
+local errors = require "tlsharden.errors"
+
+local M = {}
+
+local DEFAULT_PORT = 53
+local MAX_CNAMES = 8
+
+--- Parse "127.0.0.1", "127.0.0.1:5353", "::1", "[::1]:5353" into
+-- { host, port, family = "inet"|"inet6" }, or nil, reason.
+function M.parse_server(s)
+  if type(s) ~= "string" then return nil, "not a string" end
+  local host, port = s:match("^%[([^%]]+)%]:(%d+)$")
+  if not host then host = s:match("^%[([^%]]+)%]$") end
+  if not host then host, port = s:match("^([%d.]+):(%d+)$") end
+  if not host then host = s end
+  if port then
+    port = tonumber(port)
+    if not port or port < 1 or port > 65535 then return nil, "port out of range" end
+  end
+  local octets = { host:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$") }
+  if #octets == 4 then
+    for _, o in ipairs(octets) do
+      if #o > 3 or tonumber(o) > 255 then return nil, "not an IPv4 address" end
+    end
+    return { host = host, port = port or DEFAULT_PORT, family = "inet" }
+  end
+  -- IPv6: hex groups of 1-4 digits, at most one "::", an optional dotted
+  -- IPv4 tail, eight groups in all; a zone ("%eth0") is dropped.
+  local addr = host:gsub("%%[%w_.-]+$", "")
+  if not addr:find("^[%x:.]+$") or not addr:find(":") then return nil, "not an IP address" end
+  local head, tail = addr, nil
+  local a, b = addr:find("::", 1, true)
+  if a then
+    if addr:find("::", b, true) then return nil, "more than one '::'" end
+    head, tail = addr:sub(1, a - 1), addr:sub(b + 1)
+  end
+  local groups = 0
+  local function count(part, last)
+    if part == "" then return true end
+    local items = {}
+    for g in (part .. ":"):gmatch("([^:]*):") do items[#items + 1] = g end
+    for i, g in ipairs(items) do
+      if last and i == #items and g:find(".", 1, true) then
+        local v4 = M.parse_server(g)
+        if not v4 or v4.family ~= "inet" or g:find(":") then return false end
+        groups = groups + 2
+      elseif not g:find("^%x%x?%x?%x?$") then
+        return false
+      else
+        groups = groups + 1
+      end
+    end
+    return true
+  end
+  if not count(head, tail == nil) or not count(tail or "", true) then return nil, "not an IPv6 address" end
+  if (tail == nil and groups ~= 8) or (tail ~= nil and groups > 7) then return nil, "not an IPv6 address" end
+  return { host = addr, port = port or DEFAULT_PORT, family = "inet6" }
+end
+
+--- The nameserver addresses in the text of a resolv.conf, in order.
+function M.parse_resolv_conf(text)
+  local servers = {}
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+    local addr = line:match("^%s*nameserver%s+([^%s#;]+)")
+    if addr and M.parse_server(addr) then servers[#servers + 1] = addr end
+  end
+  return servers
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
+local function lower(name)
+  name = name:lower()
+  if #name > 1 and name:sub(-1) == "." then name = name:sub(1, -2) end
+  return name
+end
+
+--- Whether response bytes answer the query bytes: same id, QR set, one
+-- question, the same question (names compared without case).
+function M.answers_query(query, response)
+  if #response < 12 or response:sub(1, 2) ~= query:sub(1, 2) then return false end
+  if response:byte(3) < 128 or response:sub(5, 6) ~= "\0\1" then return false end
+  local pos = 13
+  while query:byte(pos) and query:byte(pos) ~= 0 do
+    pos = pos + query:byte(pos) + 1
+  end
+  local qlen = pos - 13 + 1 + 4
+  return response:sub(13, 12 + qlen):lower() == query:sub(13, 12 + qlen):lower()
+end
+
+-- The one place that does network I/O: send a query to a server and wait
+-- for the answer until the timeout. req: host, port, family, transport
+-- ("udp" or "tcp"), packet, timeout (seconds), accept (for UDP: whether a
+-- datagram answers the query; others are ignored). Returns the response
+-- bytes, or nil and "timeout", "refused", "closed" or another reason.
+local function socket_exchange(req)
+  local socket = require "socket"
+  local deadline = socket.gettime() + req.timeout
+  local function left() return math.max(0, deadline - socket.gettime()) end
+  if req.transport == "udp" then
+    local u = assert(req.family == "inet6" and socket.udp6() or socket.udp())
+    local ok, err = u:setpeername(req.host, req.port)
+    if ok then ok, err = u:send(req.packet) end
+    while ok do
+      u:settimeout(left())
+      local data, rerr = u:receive()
+      if data and req.accept(data) then
+        u:close()
+        return data
+      elseif not data then
+        ok, err = nil, rerr
+      elseif left() == 0 then
+        ok, err = nil, "timeout"
+      end
+    end
+    u:close()
+    return nil, (err == "connection refused") and "refused" or err
+  end
+  local t = assert(req.family == "inet6" and socket.tcp6() or socket.tcp())
+  t:settimeout(left())
+  local ok, err = t:connect(req.host, req.port)
+  local n = #req.packet
+  if ok then ok, err = t:send(string.char(math.floor(n / 256), n % 256) .. req.packet) end
+  local data
+  if ok then
+    t:settimeout(left())
+    data, err = t:receive(2)
+    if data then
+      t:settimeout(left())
+      data, err = t:receive(data:byte(1) * 256 + data:byte(2))
+    end
+  end
+  t:close()
+  if err == "connection refused" then err = "refused" end
+  return data, err
+end
+M.socket_exchange = socket_exchange
+
+--- Order SRV records as RFC 2782 says: priority ascending, and within a
+-- priority a weighted random order (records of weight 0 first in the
+-- running sum, so that they are rarely chosen first). random(m) returns an
+-- integer from 0 to m. Records are SRV records, or tables with priority,
+-- weight and the SRV record in .record. Returns a new list.
+function M.order_srv(records, random)
+  random = random or function(m) return math.random(0, m) end
+  local by_priority, priorities = {}, {}
+  for _, r in ipairs(records) do
+    local p = r.priority
+    if not by_priority[p] then
+      by_priority[p] = {}
+      priorities[#priorities + 1] = p
+    end
+    table.insert(by_priority[p], r)
+  end
+  table.sort(priorities)
+  local out = {}
+  for _, p in ipairs(priorities) do
+    -- weight 0 first; otherwise sorted so that a given random source
+    -- gives the same order whatever order the answer listed them in
+    local left = {}
+    for i, r in ipairs(by_priority[p]) do left[i] = r end
+    table.sort(left, function(x, y)
+      if (x.weight == 0) ~= (y.weight == 0) then return x.weight == 0 end
+      local tx, ty = tostring(x.target or (x.record and x.record.target)), tostring(y.target or (y.record and y.record.target))
+      if tx ~= ty then return tx < ty end
+      local px, py = x.port or (x.record and x.record.port) or 0, y.port or (y.record and y.record.port) or 0
+      if px ~= py then return px < py end
+      return tostring(x.tls) < tostring(y.tls)
+    end)
+    while #left > 0 do
+      local sum = 0
+      for _, r in ipairs(left) do sum = sum + r.weight end
+      local pick, running = random(sum), 0
+      for i, r in ipairs(left) do
+        running = running + r.weight
+        if running >= pick then
+          out[#out + 1] = table.remove(left, i)
+          break
+        end
+      end
+    end
+  end
+  return out
+end
+
+local Resolver = {}
+Resolver.__index = Resolver
+
+local RESOLVER_OPTIONS = {
+  resolver = true, resolv_conf = "string", timeout = "number", attempts = "number",
+  dnssec = "boolean", edns = "boolean", udp_size = "number", tcp = "boolean",
+  exchange = "function", random = "function", max_targets = "number",
+}
+
+--- A resolver. opts: resolver ("127.0.0.1:5353", "[::1]:53", or a list of
+-- them; default: the nameservers of resolv_conf, "/etc/resolv.conf"),
+-- timeout (seconds per attempt, default 2), attempts (per server, default
+-- 2), dnssec (ask for DNSSEC records with the DO bit, default true), edns
+-- (default true), udp_size (default 1232), tcp (always TCP, default false),
+-- exchange (the I/O function, see socket_exchange), random (random(m) -> an
+-- integer 0..m, for ids and SRV weights), max_targets (SRV targets resolved
+-- per lookup, default 16).
+function M.resolver(opts)
+  local fn = "dns.resolver"
+  opts = errors.options(fn, 1, "opts", opts, RESOLVER_OPTIONS)
+  local list = opts.resolver
+  if list == nil then
+    local path = opts.resolv_conf or "/etc/resolv.conf"
+    local text = read_file(path)
+    if not text then errors.raise(fn, "bad option 'resolv_conf': cannot read %s", errors.quote(path)) end
+    list = M.parse_resolv_conf(text)
+    if #list == 0 then errors.raise(fn, "bad option 'resolv_conf': %s names no nameserver", errors.quote(path)) end
+  elseif type(list) == "string" then
+    list = { list }
+  elseif type(list) ~= "table" or #list == 0 then
+    errors.raise(fn, "bad option 'resolver': expected an address string or a list of them, got %s", errors.quote(list))
+  end
+  local servers = {}
+  for i, s in ipairs(list) do
+    local server, why = M.parse_server(s)
+    if not server then
+      errors.raise(fn, "bad option 'resolver': item %d: expected an IPv4 or IPv6 address with an optional port, got %s (%s)",
+        i, errors.quote(s), why)
+    end
+    servers[i] = server
+  end
+  if opts.dnssec and opts.edns == false then
+    errors.raise(fn, "bad option 'dnssec': the DO bit needs EDNS (edns = false was given)")
+  end
+  local udp_size = errors.number(fn, opts, "udp_size", 512, 65535, 1232)
+  if udp_size % 1 ~= 0 then errors.raise(fn, "bad option 'udp_size': expected an integer, got %s", errors.quote(udp_size)) end
+  return setmetatable({
+    servers = servers,
+    timeout = errors.number(fn, opts, "timeout", 0.001, 3600, 2),
+    attempts = math.floor(errors.number(fn, opts, "attempts", 1, 10, 2)),
+    dnssec = opts.dnssec ~= false and opts.edns ~= false,
+    edns = opts.edns ~= false,
+    udp_size = udp_size,
+    tcp = opts.tcp == true,
+    exchange = opts.exchange or socket_exchange,
+    random = opts.random or function(m) return math.random(0, m) end,
+    max_targets = math.floor(errors.number(fn, opts, "max_targets", 1, 256, 16)),
+  }, Resolver)
+end
+
+local RCODE_FINDINGS = {
+  NXDOMAIN = "%s does not exist (NXDOMAIN)",
+  SERVFAIL = "the resolver could not answer for %s (SERVFAIL)",
+  REFUSED = "the resolver refused to answer for %s (REFUSED)",
+  FORMERR = "the resolver found the query for %s malformed (FORMERR)",
+  NOTIMP = "the resolver does not implement the query for %s (NOTIMP)",
+}
+
+local function finding(code, message) return { code = code, message = message } end
+
+local function server_text(s)
+  return (s.family == "inet6" and "[%s]:%d" or "%s:%d"):format(s.host, s.port)
+end
+
+-- The records of qtype for name in a parsed answer, following CNAMEs
+-- inside the answer section; also the CNAME chain.
+local function select_records(msg, name, qtype)
+  local current, chain = lower(name), {}
+  for _ = 1, MAX_CNAMES do
+    local moved = false
+    for _, rr in ipairs(msg.answers) do
+      if rr.type == "CNAME" and qtype ~= "CNAME" and lower(rr.name) == current then
+        current = lower(rr.target)
+        chain[#chain + 1] = rr.target
+        moved = true
+        break
+      end
+    end
+    if not moved then break end
+  end
+  local records = {}
+  for _, rr in ipairs(msg.answers) do
+    if rr.type == qtype and lower(rr.name) == current then records[#records + 1] = rr end
+  end
+  return records, chain
+end
+
+-- Rewrite dns_query's argument errors to name the calling function.
+local function build_query(fn, argname, name, qtype, id, qopts)
+  local ok, packet = pcall(core.dns_query, name, qtype, id, qopts)
+  if ok then return packet end
+  local msg = tostring(packet):gsub("^.-tlsharden%.dns_query: bad argument #1 'name'",
+    ("tlsharden.%s: bad argument '%s'"):format(fn, argname))
+  msg = msg:gsub("^.-tlsharden%.dns_query: ", ("tlsharden.%s: "):format(fn))
+  error(msg, 0)
+end
+
+--- Query name for qtype. Returns a result table: name, type, records (of
+-- that type, after CNAMEs in the answer), cnames, authenticated (AD),
+-- rcode, finding (nil or { code, message }), server, transport, message
+-- (the parsed answer), truncated (a UDP answer had TC set).
+function Resolver:query(name, qtype, fn, argname)
+  fn, argname = fn or "dns.query", argname or "name"
+  if type(name) ~= "string" then
+    errors.raise(fn, "bad argument '%s': expected a domain name string, got %s", argname, errors.quote(name))
+  end
+  local qopts = { dnssec = self.dnssec, edns = self.edns, udp_size = self.udp_size }
+  build_query(fn, argname, name, qtype, 0, qopts)  -- raises for a bad name or type
+  local result = { name = name, type = qtype, records = {}, cnames = {}, authenticated = false }
+  local last = finding("timeout", ("no answer for %s %s"):format(name, qtype))
+  for _, server in ipairs(self.servers) do
+    local transport = self.tcp and "tcp" or "udp"
+    local attempt = 1
+    while attempt <= self.attempts do
+      local packet = build_query(fn, argname, name, qtype, self.random(65535), qopts)
+      local response, err = self.exchange {
+        host = server.host, port = server.port, family = server.family, transport = transport,
+        packet = packet, timeout = self.timeout,
+        accept = function(bytes) return M.answers_query(packet, bytes) end,
+      }
+      result.server, result.transport = server_text(server), transport
+      if response then
+        local msg, why = core.dns_parse(response)
+        if not msg then
+          result.finding = finding("malformed", ("%s sent a malformed answer for %s %s: %s")
+            :format(result.server, name, qtype, why))
+          return result
+        end
+        if not M.answers_query(packet, response) then
+          result.finding = finding("mismatch", ("%s answered another query than %s %s")
+            :format(result.server, name, qtype))
+          return result
+        end
+        if msg.flags.tc and transport == "udp" then
+          result.truncated = true
+          transport = "tcp"
+        else
+          result.message, result.rcode = msg, msg.rcode
+          result.authenticated = msg.flags.ad == true
+          if msg.rcode == "NOERROR" then
+            result.records, result.cnames = select_records(msg, name, qtype)
+          else
+            local text = RCODE_FINDINGS[msg.rcode] or ("the resolver answered %s for %%s"):format(msg.rcode)
+            local reason = text:format(name)
+            for _, o in ipairs(msg.edns and msg.edns.options or {}) do
+              if o.info_code then reason = reason .. (": extended error %d %s"):format(o.info_code, o.text) end
+            end
+            result.finding = finding(msg.rcode:lower(), reason)
+          end
+          return result
+        end
+      elseif err == "timeout" then
+        last = finding("timeout", ("%s did not answer %s %s in %gs (%d attempts)")
+          :format(server_text(server), name, qtype, self.timeout, self.attempts))
+        attempt = attempt + 1
+      else
+        last = finding(err == "refused" and "unreachable" or "network",
+          ("%s: %s (%s %s over %s)"):format(server_text(server), tostring(err), name, qtype, transport))
+        break
+      end
+    end
+  end
+  result.finding = last
+  return result
+end
+
+local function check_label(fn, n, argname, v)
+  if type(v) ~= "string" or not v:find("^_?[%w][%w-]*$") or #v > 63 then
+    errors.raise(fn, "bad argument #%d '%s': expected a label such as 'xmpp-client', got %s", n, argname, errors.quote(v))
+  end
+  return (v:gsub("^_", ""))
+end
+
+--- SRV records of _service._proto.domain in RFC 2782 order. The result is
+-- that of query, with records ordered and no_service = true when the only
+-- record has the target "." (the service is decidedly not available).
+function Resolver:srv(service, proto, domain)
+  local fn = "dns.srv"
+  service = check_label(fn, 1, "service", service)
+  proto = check_label(fn, 2, "proto", proto)
+  if type(domain) ~= "string" then
+    errors.raise(fn, "bad argument #3 'domain': expected a domain name string, got %s", errors.quote(domain))
+  end
+  local name = ("_%s._%s.%s"):format(service, proto, domain)
+  local result = self:query(name, "SRV", fn, "domain")
+  result.service, result.proto, result.domain = service, proto, domain
+  local records = result.records
+  if #records == 1 and records[1].target == "." then
+    result.no_service = true
+    result.records = {}
+    result.finding = finding("no_service", ("%s says the service is not available (target \".\")"):format(name))
+    return result
+  end
+  local usable = {}
+  for _, r in ipairs(records) do
+    if r.target ~= "." then usable[#usable + 1] = r end
+  end
+  if #usable < #records then
+    result.finding = finding("dot_target", ("%s has a \".\" target beside other records; it is ignored"):format(name))
+  end
+  result.records = M.order_srv(usable, self.random)
+  return result
+end
+
+--- The A and AAAA records of name. Result: name, records (A first, then
+-- AAAA), addresses ({ address, family = "inet"|"inet6" }), authenticated
+-- (both answers had AD), finding (when neither gave an address: the A
+-- lookup's finding, or "no_address"), results = { A = ..., AAAA = ... }.
+function Resolver:addresses(name)
+  local fn = "dns.addresses"
+  if type(name) ~= "string" then
+    errors.raise(fn, "bad argument #1 'name': expected a domain name string, got %s", errors.quote(name))
+  end
+  local a = self:query(name, "A", fn, "name")
+  local aaaa = self:query(name, "AAAA", fn, "name")
+  local result = { name = name, records = {}, addresses = {}, results = { A = a, AAAA = aaaa },
+    authenticated = a.authenticated and aaaa.authenticated }
+  for _, r in ipairs(a.records) do
+    result.records[#result.records + 1] = r
+    result.addresses[#result.addresses + 1] = { address = r.address, family = "inet" }
+  end
+  for _, r in ipairs(aaaa.records) do
+    result.records[#result.records + 1] = r
+    result.addresses[#result.addresses + 1] = { address = r.address, family = "inet6" }
+  end
+  if #result.records == 0 then
+    result.finding = a.finding or aaaa.finding or finding("no_address", ("%s has no A or AAAA record"):format(name))
+  end
+  return result
+end
+
+--- TLSA records of _port._proto.host (RFC 6698 §3). The result is that of
+-- query; the records may only be used when authenticated is true.
+function Resolver:tlsa(port, proto, host)
+  local fn = "dns.tlsa"
+  if type(port) ~= "number" or port % 1 ~= 0 or port < 1 or port > 65535 then
+    errors.raise(fn, "bad argument #1 'port': expected a port number 1-65535, got %s", errors.quote(port))
+  end
+  proto = check_label(fn, 2, "proto", proto)
+  if type(host) ~= "string" then
+    errors.raise(fn, "bad argument #3 'host': expected a domain name string, got %s", errors.quote(host))
+  end
+  local result = self:query(("_%d._%s.%s"):format(port, proto, host), "TLSA", fn, "host")
+  result.port, result.proto, result.host = port, proto, host
+  return result
+end
+
+local XMPP_SERVICES = {
+  c2s = { { service = "xmpp-client", tls = "starttls" }, { service = "xmpps-client", tls = "direct" }, port = 5222 },
+  s2s = { { service = "xmpp-server", tls = "starttls" }, { service = "xmpps-server", tls = "direct" }, port = 5269 },
+}
+
+--- Every endpoint of an XMPP domain: the SRV records of _xmpp-client,
+-- _xmpps-client (c2s) and _xmpp-server, _xmpps-server (s2s), mixed in one
+-- RFC 2782 order per kind (XEP-0368), each target with each of its
+-- addresses; without any SRV record the domain itself on 5222 or 5269
+-- with STARTTLS (RFC 6120 §3.2.2). opts.kind: "c2s", "s2s" or nil (both).
+-- Returns { domain, endpoints, lookups, addresses, findings, authenticated }.
+function Resolver:xmpp_endpoints(domain, opts)
+  local fn = "dns.xmpp_endpoints"
+  if type(domain) ~= "string" then
+    errors.raise(fn, "bad argument #1 'domain': expected a domain name string, got %s", errors.quote(domain))
+  end
+  opts = errors.options(fn, 2, "opts", opts, { kind = "string" })
+  if opts.kind ~= nil and not XMPP_SERVICES[opts.kind] then
+    errors.raise(fn, "bad option 'kind': expected 'c2s' or 's2s', got %s", errors.quote(opts.kind))
+  end
+  local out = { domain = domain, endpoints = {}, lookups = {}, addresses = {}, findings = {}, authenticated = true }
+  local resolved = 0
+  local function add_finding(f, extra)
+    if f then
+      local copy = { code = f.code, message = f.message }
+      for k, v in pairs(extra or {}) do copy[k] = v end
+      out.findings[#out.findings + 1] = copy
+    end
+  end
+  local function addresses_of(host)
+    local key = lower(host)
+    if out.addresses[key] == nil then
+      if resolved >= self.max_targets then
+        add_finding(finding("too_many_targets", ("more than %d SRV targets; %s was not resolved")
+          :format(self.max_targets, host)))
+        out.addresses[key] = false
+      else
+        resolved = resolved + 1
+        out.addresses[key] = self:addresses(host)
+        add_finding(out.addresses[key].finding, { host = host })
+      end
+    end
+    return out.addresses[key] or nil
+  end
+  for _, kind in ipairs { "c2s", "s2s" } do
+    if opts.kind == nil or opts.kind == kind then
+      local spec, mixed, said_no, found_any = XMPP_SERVICES[kind], {}, 0, false
+      for _, s in ipairs(spec) do
+        local r = self:srv(s.service, "tcp", domain)
+        out.lookups[r.name] = r
+        out.authenticated = out.authenticated and r.authenticated
+        if r.no_service then said_no = said_no + 1 end
+        if r.finding and r.finding.code ~= "nxdomain" then add_finding(r.finding, { kind = kind }) end
+        for _, rec in ipairs(r.records) do
+          found_any = true
+          mixed[#mixed + 1] = { priority = rec.priority, weight = rec.weight, record = rec, tls = s.tls,
+            service = "_" .. s.service .. "._tcp", authenticated = r.authenticated }
+        end
+      end
+      local targets = M.order_srv(mixed, self.random)
+      if not found_any and said_no == 0 then
+        targets = { { record = nil, tls = "starttls", service = nil, fallback = true, authenticated = false } }
+      end
+      for _, t in ipairs(targets) do
+        local host = t.record and t.record.target or domain
+        local port = t.record and t.record.port or spec.port
+        local addrs = addresses_of(host)
+        for _, a in ipairs(addrs and addrs.addresses or {}) do
+          out.endpoints[#out.endpoints + 1] = {
+            kind = kind, tls = t.tls, host = host, address = a.address, family = a.family, port = port,
+            srv = t.record, service = t.service, source = t.fallback and "fallback" or "srv",
+            srv_authenticated = t.authenticated, address_authenticated = addrs.authenticated,
+          }
+        end
+      end
+    end
+  end
+  return out
+end
+
+--- One-call forms with a resolver made from opts for each call.
+function M.srv(service, proto, domain, opts) return M.resolver(opts):srv(service, proto, domain) end
+function M.addresses(name, opts) return M.resolver(opts):addresses(name) end
+function M.tlsa(port, proto, host, opts) return M.resolver(opts):tlsa(port, proto, host) end
+function M.xmpp_endpoints(domain, opts, resolver_opts)
+  return M.resolver(resolver_opts):xmpp_endpoints(domain, opts)
+end
+
+return M
