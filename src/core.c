@@ -98,6 +98,9 @@ static const luaL_Reg core_funcs[] = {
   {"inspect", th_inspect},
   {"chain", th_chain},
   {"load_key", th_load_key},
+  {"suites", th_suites_list},
+  {"suite", th_suite_lookup},
+  {"groups", th_groups_list},
   {NULL, NULL}
 };
 

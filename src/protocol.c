@@ -58,8 +58,9 @@ static int version_compiled(int i) {
   }
 }
 
-/* Push a short, printable rendering of s for error messages. */
-static void push_quoted(lua_State *L, const char *s, size_t len) {
+/* Push a short, printable rendering of s for error messages (quoted,
+ * shortened to 40 bytes, non-printable bytes escaped). */
+void th_push_quoted(lua_State *L, const char *s, size_t len) {
   luaL_Buffer b;
   size_t i, n = len > 40 ? 40 : len;
   luaL_buffinit(L, &b);
@@ -100,7 +101,7 @@ static int parse_version(lua_State *L, const char *s, size_t len) {
       for (a = 0; a < 4 && version_aliases[i][a]; a++)
         if (strcmp(buf, version_aliases[i][a]) == 0) return i;
   }
-  push_quoted(L, s, len);
+  th_push_quoted(L, s, len);
   lua_pushfstring(L, "unknown protocol version %s", lua_tostring(L, -1));
   lua_remove(L, -2);
   return -1;
@@ -310,7 +311,7 @@ static int check_floor(lua_State *L, int opts) {
     const char *s = lua_tolstring(L, -1, &len);
     v = strlen(s) == len ? parse_version(L, s, len) : -1;
     if (v < 0) {
-      push_quoted(L, s, len);
+      th_push_quoted(L, s, len);
       return th_error(L, "protocol", "bad option 'floor' %s: expected a version"
                       " name such as \"tlsv1_2\", or false", lua_tostring(L, -1));
     }
@@ -360,7 +361,7 @@ int th_protocol(lua_State *L) {
     if (lua_type(L, 1) == LUA_TSTRING) {
       size_t len;
       const char *s = lua_tolstring(L, 1, &len);
-      push_quoted(L, s, len);
+      th_push_quoted(L, s, len);
       return th_error(L, "protocol", "bad argument #1 'spec' %s: %s (" VALID_FORMS ")",
                       lua_tostring(L, -1), why);
     }
@@ -384,7 +385,7 @@ int th_protocol(lua_State *L) {
       if (lua_type(L, 1) == LUA_TSTRING) {
         size_t len;
         const char *s = lua_tolstring(L, 1, &len);
-        push_quoted(L, s, len);
+        th_push_quoted(L, s, len);
       } else {
         lua_pushliteral(L, "(list)");
       }
