@@ -6,7 +6,7 @@ CC          ?= cc
 
 # The C sources of tlsharden.core; the rockspec lists the same files
 # (spec/build_spec.lua checks that they agree).
-SRCS = src/core.c src/protocol.c src/luasec.c src/options.c src/ciphers.c src/merge.c src/context.c src/chain.c src/keys.c src/values.c src/suites.c src/groups.c
+SRCS = src/core.c src/protocol.c src/luasec.c src/options.c src/ciphers.c src/merge.c src/context.c src/chain.c src/keys.c src/values.c src/suites.c src/groups.c src/hello.c src/flight.c
 HDRS = src/tlsharden.h
 
 WARN      = -std=c99 -Wall -Wextra -Werror -pedantic

@@ -101,6 +101,8 @@ static const luaL_Reg core_funcs[] = {
   {"suites", th_suites_list},
   {"suite", th_suite_lookup},
   {"groups", th_groups_list},
+  {"client_hello", th_client_hello},
+  {"parse_server_flight", th_parse_server_flight},
   {NULL, NULL}
 };
 

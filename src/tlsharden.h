@@ -213,5 +213,7 @@ int th_load_key(lua_State *L);          /* keys.c */
 int th_suites_list(lua_State *L);          /* suites.c */
 int th_suite_lookup(lua_State *L);          /* suites.c */
 int th_groups_list(lua_State *L);           /* groups.c */
+int th_client_hello(lua_State *L);          /* hello.c */
+int th_parse_server_flight(lua_State *L);   /* flight.c */
 
 #endif
