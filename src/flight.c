@@ -7,6 +7,7 @@
  * the result, never an error. Handshake messages may span records and a
  * record may hold several messages. */
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "tlsharden.h"
@@ -595,8 +596,10 @@ static size_t parse_records(flight *f, const unsigned char *p, size_t n, unsigne
     if (type < 20 || type > 24 || (version >> 8) != 3) {
       if (f->records == 0) not_tls(f, p, n);
       else {
-        finding(f, "malformed", "record #%d: type %d, version 0x%04X is not a TLS record",
-                f->records + 1, (int)type, (int)version);
+        char hex[8];
+        snprintf(hex, sizeof hex, "0x%04X", version);
+        finding(f, "malformed", "record #%d: type %d, version %s is not a TLS record",
+                f->records + 1, (int)type, hex);
         f->done = 1;
       }
       break;

@@ -371,7 +371,8 @@ static void read_opts(lua_State *L, int opts, hello_opts *o) {
   o->reneg_scsv = o->fallback_scsv = -1;
   o->session_ticket = o->reneg_info = o->ems = o->extensions = -1;
   o->sni = o->random = o->session_id = NULL;
-  o->sni_len = o->random_len = o->session_id_len = 0;
+  o->sni_len = o->random_len = 0;
+  o->session_id_len = (size_t)-1;  /* not given */
   o->any_extension_option = 0;
   if (lua_isnoneornil(L, opts)) return;
   if (!lua_istable(L, opts))
@@ -423,7 +424,6 @@ static void read_opts(lua_State *L, int opts, hello_opts *o) {
       o->version == TH_SV_SSL2 && o->session_id_len != 0 && o->session_id_len != 16)
     th_error(L, FN, "bad option 'session_id': an SSLv2 session id has 0 or 16 bytes, got %d",
              (int)o->session_id_len);
-  if (o->session_id == NULL) o->session_id_len = (size_t)-1;
 }
 
 /* Refuse what an SSLv2 CLIENT-HELLO cannot carry, instead of dropping it. */
