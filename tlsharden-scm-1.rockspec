@@ -50,6 +50,8 @@ build = {
     ["tlsharden.grade"] = "lua/tlsharden/grade.lua",
     ["tlsharden.audit"] = "lua/tlsharden/audit.lua",
     ["tlsharden.prosodycfg"] = "lua/tlsharden/prosodycfg.lua",
+    ["tlsharden.scan.net"] = "lua/tlsharden/scan/net.lua",
+    ["tlsharden.scan.probe"] = "lua/tlsharden/scan/probe.lua",
     ["mod_tlsharden"] = "lua/mod_tlsharden.lua",
   },
   install = {

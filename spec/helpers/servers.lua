@@ -15,8 +15,12 @@ function M.free_port()
   return tonumber(port)
 end
 
+-- Running, and not a zombie: the process is not our child, and what reaps
+-- orphans may not run here.
 local function alive(pid)
-  return sh.exec("kill -0 " .. pid .. " 2>/dev/null")
+  local _, out = sh.exec("ps -o stat= -p " .. pid)
+  out = out:gsub("%s", "")
+  return out ~= "" and not out:find("^Z")
 end
 
 local function wait_listening(port, pid, seconds)
@@ -95,10 +99,9 @@ function M.fixtures()
     local path = dir .. "/dh" .. bits .. ".pem"
     local file = io.open(path)
     if file then file:close() return path end
-    -- ffdhe groups (RFC 7919) as DH parameter files: generated in no time
-    local group = bits == 1024 and nil or "ffdhe" .. bits
-    if group then
-      sh.run(("openssl genpkey -genparam -algorithm DH -pkeyopt group:%s -out %s"):format(group, sh.quote(path)))
+    if bits >= 2048 then
+      -- an ffdhe group (RFC 7919) as a DH parameter file: made in no time
+      sh.run(("openssl genpkey -genparam -algorithm DH -pkeyopt group:ffdhe%d -out %s"):format(bits, sh.quote(path)))
     else
       sh.run(("openssl dhparam -out %s %d 2>/dev/null"):format(sh.quote(path), bits))
     end
