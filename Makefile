@@ -77,6 +77,7 @@ bench-smoke: deps
 	@$(LUA) bench/merge.lua 0.2 > /dev/null
 	@$(LUA) bench/context.lua 0.3 > /dev/null
 	@$(LUA) bench/audit.lua 10 > /dev/null
+	@$(LUA) bench/wire.lua 0.2 > /dev/null
 	@$(LUA) bench/handshake/run.lua 50 2 > /dev/null
 	@echo "bench-smoke: every benchmark ran"
 
@@ -90,6 +91,7 @@ bench: deps
 	$(LUA) bench/merge.lua 3 | $(BENCH_DOC) merge docs/performance.md
 	$(LUA) bench/context.lua 6 | $(BENCH_DOC) context docs/performance.md
 	$(LUA) bench/audit.lua 1000 | $(BENCH_DOC) audit docs/performance.md
+	$(LUA) bench/wire.lua 3 | $(BENCH_DOC) wire docs/performance.md
 
 clean:
 	rm -rf build

@@ -49,6 +49,11 @@ local FUNCTIONS = {
   { "profile", "tlsharden.profile" },
   { "layer", "tlsharden.layer" },
   { "load_key", "tlsharden.load_key" },
+  { "suites", "tlsharden.suites" },
+  { "suite", "tlsharden.suite" },
+  { "groups", "tlsharden.groups" },
+  { "client_hello", "tlsharden.client_hello" },
+  { "parse_server_flight", "tlsharden.parse_server_flight" },
 }
 
 -- Arguments a function accepts, so the call is not an error.
@@ -144,7 +149,8 @@ describe("bad input", function()
 
   it("every core function is covered here or by its own spec", function()
     local covered = { protocol = 1, versions = 1, ciphers = 1, forward_secrecy = 1, harden = 1, inspect = 1,
-      chain = 1, merge = 1, merge_prosody = 1, merge_with = 1, option_names = 1, load_key = 1 }
+      chain = 1, merge = 1, merge_prosody = 1, merge_with = 1, option_names = 1, load_key = 1,
+      suites = 1, suite = 1, groups = 1, client_hello = 1, parse_server_flight = 1 }
     for name, v in pairs(core) do
       if type(v) == "function" then assert.truthy(covered[name], "tlsharden.core." .. name .. " is not covered") end
     end
