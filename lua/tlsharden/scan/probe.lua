@@ -485,7 +485,10 @@ function M.spawn(sched, opts, on_done)
   local ctx = {
     sched = sched, open = o.open, server_name = o.server_name, alpn = o.alpn,
     timeout = o.timeout, max_suites = o.max_suites, max_flight = o.max_flight,
-    slots = sched:semaphore(o.per_host), slot_wait = o.timeout * 1000,
+    -- a slot frees within one attempt (connect, send, answer: three
+    -- timeouts); at most #protocols + 4 tasks compete for per_host slots
+    slots = sched:semaphore(o.per_host),
+    slot_wait = 3 * o.timeout * math.ceil((#o.protocols + 4) / o.per_host + 1),
     groups13 = g13, groups12 = g12, groups_ec = gec, seen_findings = {}, started = net.now(),
     result = { protocols = {}, versions = {}, chains = {}, findings = {}, connections = 0 },
   }
