@@ -6,7 +6,7 @@ CC          ?= cc
 
 # The C sources of tlsharden.core; the rockspec lists the same files
 # (spec/build_spec.lua checks that they agree).
-SRCS = src/core.c src/args.c src/protocol.c src/luasec.c src/options.c src/ciphers.c src/values.c src/merge.c src/settings.c src/harden.c src/inspect.c src/chain.c src/chain_source.c src/identity.c src/keys.c src/dns.c src/dns_parse.c src/dane.c
+SRCS = src/core.c src/args.c src/protocol.c src/luasec.c src/options.c src/ciphers.c src/values.c src/merge.c src/settings.c src/harden.c src/inspect.c src/chain.c src/chain_source.c src/identity.c src/keys.c src/dns.c src/dns_parse.c src/dane.c src/suites.c src/groups.c src/hello.c src/flight.c
 HDRS = src/tlsharden.h src/merge.h src/dns.h
 
 WARN      = -std=c99 -Wall -Wextra -Werror -pedantic
@@ -77,6 +77,7 @@ bench-smoke: deps
 	@$(LUA) bench/merge.lua 0.2 > /dev/null
 	@$(LUA) bench/context.lua 0.3 > /dev/null
 	@$(LUA) bench/audit.lua 10 > /dev/null
+	@$(LUA) bench/wire.lua 0.2 > /dev/null
 	@$(LUA) bench/handshake/run.lua 50 2 > /dev/null
 	@echo "bench-smoke: every benchmark ran"
 
@@ -90,6 +91,7 @@ bench: deps
 	$(LUA) bench/merge.lua 3 | $(BENCH_DOC) merge docs/performance.md
 	$(LUA) bench/context.lua 6 | $(BENCH_DOC) context docs/performance.md
 	$(LUA) bench/audit.lua 1000 | $(BENCH_DOC) audit docs/performance.md
+	$(LUA) bench/wire.lua 3 | $(BENCH_DOC) wire docs/performance.md
 
 clean:
 	rm -rf build

@@ -35,7 +35,7 @@ build = {
   type = "builtin",
   modules = {
     ["tlsharden.core"] = {
-      sources = { "src/core.c", "src/args.c", "src/protocol.c", "src/luasec.c", "src/options.c", "src/ciphers.c", "src/values.c", "src/merge.c", "src/settings.c", "src/harden.c", "src/inspect.c", "src/chain.c", "src/chain_source.c", "src/identity.c", "src/keys.c", "src/dns.c", "src/dns_parse.c", "src/dane.c" },
+      sources = { "src/core.c", "src/args.c", "src/protocol.c", "src/luasec.c", "src/options.c", "src/ciphers.c", "src/values.c", "src/merge.c", "src/settings.c", "src/harden.c", "src/inspect.c", "src/chain.c", "src/chain_source.c", "src/identity.c", "src/keys.c", "src/dns.c", "src/dns_parse.c", "src/dane.c", "src/suites.c", "src/groups.c", "src/hello.c", "src/flight.c" },
       libraries = { "ssl", "crypto" },
       incdirs = { "$(OPENSSL_INCDIR)" },
       libdirs = { "$(OPENSSL_LIBDIR)", "$(CRYPTO_LIBDIR)" },
@@ -59,6 +59,8 @@ build = {
     ["tlsharden.dns"] = "lua/tlsharden/dns.lua",
     ["tlsharden.dane"] = "lua/tlsharden/dane.lua",
     ["tlsharden.xmpp"] = "lua/tlsharden/xmpp.lua",
+    ["tlsharden.scan.net"] = "lua/tlsharden/scan/net.lua",
+    ["tlsharden.scan.probe"] = "lua/tlsharden/scan/probe.lua",
     ["mod_tlsharden"] = "lua/mod_tlsharden.lua",
   },
   install = {

@@ -7,6 +7,10 @@ seed() { # seed TARGET NAME CONTENT
   mkdir -p "fuzz/corpus/$1"
   printf '%s' "$3" > "fuzz/corpus/$1/$2"
 }
+seed_bytes() { # seed_bytes TARGET NAME PRINTF-FORMAT (may hold \000)
+  mkdir -p "fuzz/corpus/$1"
+  printf "$3" > "fuzz/corpus/$1/$2"
+}
 i=0
 for s in "tlsv1_2+" "tlsv1_2" "sslv23" "any" "sslv3" "tlsv1" "tlsv1_1" "tlsv1_3+" \
          "TLSv1.2:TLSv1.3" "TLSv1.2" "tlsv1_2-tlsv1_3" " TLSV1.1+ " "'tlsv1.2'" \
@@ -21,6 +25,15 @@ for s in "HIGH+kEECDH:HIGH+kEDH:HIGH:!PSK:!SRP:!3DES:!aNULL" "ALL:@SECLEVEL=0" "
          "DEFAULT" "aNULL" "!ALL" "ALL:!ADH:!LOW:!EXP:!MD5:@STRENGTH"; do
   i=$((i + 1)); seed ciphers "s$i" "$(printf '\002')$s"
 done
+# flight: a TLS 1.2 ServerHello + ServerHelloDone, a TLS 1.3 one, an alert,
+# an SSLv2 ERROR, an HTTP answer
+seed_bytes flight sh12 '\026\003\003\000\056\002\000\000\046\003\003RRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRR\000\300\057\000\016\000\000\000'
+seed_bytes flight sh13 '\026\003\003\000\062\002\000\000\056\003\003RRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRR\000\023\001\000\000\006\000\053\000\002\003\004'
+seed_bytes flight alert '\025\003\003\000\002\002\050'
+seed_bytes flight sslv2 '\200\003\000\000\001'
+seed flight http "HTTP/1.1 400 Bad Request"
+seed_bytes hello h1 '\377\005\004\003\000\057\001\004\002\000\001\010example.com'
+seed_bytes hello h2 '\007\000\003\000\000\000\002\000\001'
 seed merge m1 "$(printf '\003\002\001\000\007\004\003')"
 seed merge m2 "$(head -c 64 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 dir=$(mktemp -d)

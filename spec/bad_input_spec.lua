@@ -51,6 +51,11 @@ local FUNCTIONS = {
   { "load_key", "tlsharden.load_key" },
   { "dns_query", "tlsharden.dns_query" },
   { "dns_parse", "tlsharden.dns_parse" },
+  { "suites", "tlsharden.suites" },
+  { "suite", "tlsharden.suite" },
+  { "groups", "tlsharden.groups" },
+  { "client_hello", "tlsharden.client_hello" },
+  { "parse_server_flight", "tlsharden.parse_server_flight" },
 }
 
 -- Arguments a function accepts, so the call is not an error.
@@ -148,7 +153,8 @@ describe("bad input", function()
     local covered = { protocol = 1, versions = 1, ciphers = 1, forward_secrecy = 1, harden = 1, inspect = 1,
       chain = 1, merge = 1, merge_prosody = 1, merge_with = 1, option_names = 1, load_key = 1,
       harden_defaults = 1, quote = 1,
-      dns_query = 1, dns_parse = 1, dane_match = 1 }  -- dane_match: spec/dane_spec.lua
+      dns_query = 1, dns_parse = 1, dane_match = 1,
+      suites = 1, suite = 1, groups = 1, client_hello = 1, parse_server_flight = 1 }  -- dane_match: spec/dane_spec.lua
     for name, v in pairs(core) do
       if type(v) == "function" then assert.truthy(covered[name], "tlsharden.core." .. name .. " is not covered") end
     end

@@ -91,6 +91,13 @@ describe("memory #memory", function()
     pki.cleanup(dir)
   end)
 
+  -- a TLS 1.2 first flight: ServerHello, Certificate, ServerKeyExchange, ServerHelloDone
+  local function hs(t, body) return string.pack(">B I3", t, #body) .. body end
+  local flight = string.pack(">B I2 s2", 22, 0x0303, hs(2, "\3\3" .. ("r"):rep(32) .. "\0\192\47\0"
+    .. string.pack(">s2", string.pack(">I2 s2", 0xFF01, "\0"))) .. hs(11, string.pack(">s3", string.pack(">s3",
+    ("c"):rep(600)))) .. hs(12, string.pack(">B I2 s1 I2 s2", 3, 29, ("k"):rep(32), 0x0804, ("s"):rep(64)))
+    .. hs(14, ""))
+
   local layers = {
     { protocol = "tlsv1_2+", ciphers = "HIGH:!aNULL", options = { "no_ticket" } },
     { name = "host", options = { no_ticket = false, no_compression = true }, depth = 5 },
@@ -120,6 +127,12 @@ describe("memory #memory", function()
     { "chain (refused)", function() pcall(tlsharden.chain, "not a certificate") end },
     { "grade", function() tlsharden.grade { protocols = { "tlsv1_2" } } end },
     { "profile", function() tlsharden.profile("intermediate") end },
+    { "client_hello", function() tlsharden.client_hello() end },
+    { "client_hello (refused)", function() pcall(tlsharden.client_hello, { suites = { "x" } }) end },
+    { "parse_server_flight", function() tlsharden.parse_server_flight(flight) end },
+    { "parse_server_flight (garbage)", function() tlsharden.parse_server_flight("HTTP/1.1 400\r\n", { eof = true }) end },
+    { "suite", function() tlsharden.suite("ECDHE-RSA-AES128-GCM-SHA256") end },
+    { "groups", function() tlsharden.groups() end },
     { "layer", function() tlsharden.layer("x", layers[1]) end },
     { "dns_query", function() tlsharden.dns_query("_xmpp-client._tcp.example.org", "SRV", 7, { dnssec = true }) end },
     { "dns_parse", function() assert(tlsharden.dns_parse(dns_answer)) end },
@@ -133,6 +146,7 @@ describe("memory #memory", function()
   }
 
   local slow = {
+    { "suites", function() tlsharden.suites() end },
     { "forward_secrecy (context)", function() tlsharden.forward_secrecy(ctx) end },
     { "inspect (probing)", function() tlsharden.inspect(ctx, { probe = true }) end },
     { "new_context", function() tlsharden.new_context { key = leaf.key, certificate = leaf.cert } end },

@@ -88,7 +88,7 @@ static const char *min_protocol(const SSL_CIPHER *c) {
   return v;
 }
 
-static void push_weak_list(lua_State *L, unsigned w) {
+void th_push_weak_list(lua_State *L, unsigned w) {
   unsigned i;
   int n = 0;
   lua_newtable(L);
@@ -134,7 +134,7 @@ void th_push_cipher_info(lua_State *L, const SSL_CIPHER *c, int strict) {
   lua_setfield(L, -2, "mac");
   lua_pushboolean(L, th_cipher_is_fs(c));
   lua_setfield(L, -2, "fs");
-  push_weak_list(L, th_cipher_weakness(c, strict));
+  th_push_weak_list(L, th_cipher_weakness(c, strict));
   lua_setfield(L, -2, "weak");
 }
 
@@ -178,7 +178,7 @@ static void push_suites(lua_State *L, STACK_OF(SSL_CIPHER) *sk, int strict,
       lua_createtable(L, 0, 2);
       lua_pushstring(L, SSL_CIPHER_get_name(c));
       lua_setfield(L, -2, "name");
-      push_weak_list(L, w);
+      th_push_weak_list(L, w);
       lua_setfield(L, -2, "reasons");
       lua_rawseti(L, -2, ++weak);
     }

@@ -76,6 +76,11 @@ static const luaL_Reg core_funcs[] = {
   {"dns_query", th_dns_query},
   {"dns_parse", th_dns_parse},
   {"dane_match", th_dane_match},
+  {"suites", th_suites_list},
+  {"suite", th_suite_lookup},
+  {"groups", th_groups_list},
+  {"client_hello", th_client_hello},
+  {"parse_server_flight", th_parse_server_flight},
   {NULL, NULL}
 };
 

@@ -168,6 +168,8 @@ unsigned th_cipher_weakness(const SSL_CIPHER *c, int strict);
 const char *th_cipher_kx(const SSL_CIPHER *c);
 /* Push a table describing one suite. */
 void th_push_cipher_info(lua_State *L, const SSL_CIPHER *c, int strict);
+/* Push the list of names ("NULL", "EXPORT", ...) of the TH_WEAK_* bits in w. */
+void th_push_weak_list(lua_State *L, unsigned w);
 /* Whether an in-memory TLS 1.2 handshake between a client offering only
  * client_ciphers and the server context succeeds. */
 int th_probe_handshake(SSL_CTX *server, const char *client_ciphers);
@@ -216,6 +218,61 @@ void th_push_names(lua_State *L, X509 *x, int kind);
  * stored in *out), the same on Lua 5.2 to 5.4 (args.c). */
 int th_integer(lua_State *L, int idx, lua_Integer *out);
 
+/* The cipher suite registry (suites.c): IANA's TLS suites, a few widely
+ * deployed unregistered ones and the SSLv2 cipher kinds, sorted by id. */
+#define TH_SV_SSL2 0   /* minimum protocol versions, ascending */
+#define TH_SV_SSL3 1
+#define TH_SV_TLS1 2
+#define TH_SV_TLS11 3
+#define TH_SV_TLS12 4
+#define TH_SV_TLS13 5
+#define TH_SUITE_AEAD 0x01u
+#define TH_SUITE_EXPORT 0x02u
+#define TH_SUITE_FS 0x04u
+#define TH_SUITE_TLS13 0x08u          /* negotiable in TLS 1.3 only */
+#define TH_SUITE_UNREGISTERED 0x10u   /* deployed, but not in IANA's registry */
+#define TH_SUITE_SCSV 0x20u           /* a signalling value, not a suite */
+#define TH_SUITE_SSLV2 0x40u          /* an SSLv2 cipher kind (3-byte id) */
+typedef struct th_suite {
+  uint32_t id;          /* 2-byte TLS code, or 3-byte SSLv2 kind */
+  const char *iana;     /* IANA name (for unregistered ones, the usual name) */
+  const char *openssl;  /* OpenSSL's name, NULL when OpenSSL never had one */
+  const char *kx, *auth, *enc, *mac;  /* NULL for SCSVs */
+  short bits, alg_bits; /* effective strength, algorithm key size */
+  unsigned char version; /* TH_SV_* minimum protocol */
+  unsigned char flags;   /* TH_SUITE_* */
+} th_suite;
+extern const th_suite th_suites[];
+extern const int th_nsuites;
+/* The entry for id, or NULL. */
+const th_suite *th_suite_find(uint32_t id);
+/* Whether s can be negotiated at version (TH_SV_*): no SCSV, SSLv2 kinds
+ * only in SSLv2, TLS 1.3 suites only in TLS 1.3. */
+int th_suite_usable(const th_suite *s, int version);
+/* "sslv2" ... "tlsv1_3" for a TH_SV_* value. */
+const char *th_suite_version_name(int v);
+/* Push the table describing s (see docs/scan.md). */
+void th_push_suite(lua_State *L, const th_suite *s);
+/* Wire version numbers: 0x0002 (SSLv2), 0x0300 ... 0x0304; TH_SV_* <-> wire. */
+int th_sv_wire(int sv);
+/* The TH_SV_* value of a wire version, or -1. */
+int th_wire_sv(int wire);
+
+/* The supported groups registry (groups.c), sorted by id. alg and curve
+ * tell OpenSSL how to make a key share (alg NULL: it cannot). */
+typedef struct th_group {
+  unsigned id;
+  const char *name, *kind, *alg, *curve;
+  int bits;
+  int tls13;  /* usable in TLS 1.3 */
+} th_group;
+extern const th_group th_groups[];
+extern const int th_ngroups;
+const th_group *th_group_find(unsigned id);
+/* By IANA name (exact, NUL-free), or NULL. */
+const th_group *th_group_named(const char *name, size_t len);
+void th_push_group(lua_State *L, const th_group *g);
+
 /* Module functions, one group per C file. */
 int th_protocol(lua_State *L);          /* protocol.c */
 int th_versions_in_force(lua_State *L); /* luasec.c */
@@ -234,5 +291,11 @@ int th_quote_value(lua_State *L);       /* args.c */
 int th_dns_query(lua_State *L);         /* dns.c */
 int th_dns_parse(lua_State *L);         /* dns.c */
 int th_dane_match(lua_State *L);        /* dane.c */
+
+int th_suites_list(lua_State *L);          /* suites.c */
+int th_suite_lookup(lua_State *L);          /* suites.c */
+int th_groups_list(lua_State *L);           /* groups.c */
+int th_client_hello(lua_State *L);          /* hello.c */
+int th_parse_server_flight(lua_State *L);   /* flight.c */
 
 #endif

@@ -1,0 +1,60 @@
+-- Fuzz target: ClientHello options decoded from the input bytes (versions,
+-- suite and group lists, names and key shares, strings taken from the
+-- input), written, checked for consistent framing, and read back by the
+-- flight parser (which must call a ClientHello an unexpected message).
+local core = require "tlsharden.core"
+
+local VERSIONS = { "sslv2", "sslv3", "tlsv1", "tlsv1_1", "tlsv1_2", "tlsv1_3", "tlsv9", 3 }
+local GROUPS = { "x25519", "secp256r1", "x448", "secp384r1", "ffdhe2048", "X25519MLKEM768", "sect163k1",
+  23, 0xFFFF, "nope" }
+local BOOLS = { "renegotiation_scsv", "fallback_scsv", "session_ticket", "renegotiation_info",
+  "extended_master_secret", "extensions" }
+
+return function(data)
+  local pos = 0
+  local function byte()
+    pos = pos + 1
+    return data:byte(pos) or 0
+  end
+  local function bytes(n)
+    pos = pos + n
+    return data:sub(pos - n + 1, pos)
+  end
+  local opts = {}
+  local flags = byte()
+  if flags & 1 ~= 0 then opts.version = VERSIONS[byte() % #VERSIONS + 1] end
+  if flags & 2 ~= 0 then
+    local suites = {}
+    for i = 1, byte() % 40 do suites[i] = byte() * 256 + byte() end
+    if byte() % 8 == 0 then suites[#suites + 1] = byte() * 65536 end
+    opts.suites = suites
+  end
+  if flags & 4 ~= 0 then
+    local groups = {}
+    for i = 1, byte() % 6 do groups[i] = GROUPS[byte() % #GROUPS + 1] end
+    opts.groups = groups
+    if byte() % 2 == 0 then opts.key_shares = { groups[1] } end
+  end
+  if flags & 8 ~= 0 then opts.server_name = bytes(byte() % 24) end
+  if flags & 16 ~= 0 then opts.alpn = { bytes(byte() % 12) } end
+  if flags & 32 ~= 0 then opts.compression = { byte() % 3 == 0 and "deflate" or byte() } end
+  if flags & 64 ~= 0 then opts.session_id = bytes(byte() % 40) end
+  if flags & 128 ~= 0 then opts.random = bytes(byte() % 2 == 0 and 32 or 16) end
+  local b = byte()
+  for i, name in ipairs(BOOLS) do
+    if b & (1 << (i - 1)) ~= 0 then opts[name] = byte() % 2 == 0 end
+  end
+  local ok, hello = pcall(core.client_hello, opts)
+  if not ok then
+    assert(type(hello) == "string" and hello:find("tlsharden.client_hello", 1, true), tostring(hello))
+    return
+  end
+  if hello:byte(1) & 0x80 ~= 0 then
+    assert(#hello == 2 + ((hello:byte(1) & 0x7F) << 8 | hello:byte(2)), "SSLv2 length")
+  else
+    assert(hello:byte(1) == 22 and #hello == 5 + (hello:byte(4) << 8 | hello:byte(5)), "record length")
+    assert(#hello - 9 == (hello:byte(7) << 16 | hello:byte(8) << 8 | hello:byte(9)), "handshake length")
+    local r = core.parse_server_flight(hello)
+    assert(r.findings[1] and r.findings[1].code == "unexpected_message", "a ClientHello read as a flight")
+  end
+end

@@ -1,0 +1,314 @@
+--- A small coroutine scheduler over LuaSocket for the live scanner: many
+-- connections in flight from one thread, each wait (connect, send,
+-- receive, a free connection slot, sleep) bounded by a deadline, and a
+-- limit on the connections open to one host at a time. See docs/scan.md.
+--
+--   local sched = net.scheduler { per_host = 4 }
+--   sched:spawn(function()
+--     local conn, err = sched:connect("127.0.0.1", 5222, 5)
+--     ...
+--   end)
+--   sched:run()
+local socket = require "socket"
+
+local unpack = table.unpack or unpack
+
+local M = {}
+
+local DEFAULTS = { per_host = 4, max_connections = 64, timeout = 5 }
+
+--- A value for an error message (the error rule of docs/api.md): strings
+-- quoted, cut to 40 bytes, non-printable bytes escaped.
+function M.quote(v)
+  if type(v) ~= "string" then return type(v) == "number" and tostring(v) or "a " .. type(v) end
+  local s = v:sub(1, 40):gsub("[^\32-\126]", function(c) return "\\" .. c:byte() end)
+  return "'" .. s .. (#v > 40 and "..." or "") .. "'"
+end
+
+local function fail(fmt, ...)
+  error("tlsharden.scan.net: " .. fmt:format(...), 0)
+end
+
+local function check_number(opts, name, min, integer)
+  local v = opts[name]
+  if v == nil then return DEFAULTS[name] end
+  if type(v) ~= "number" or v < min or v ~= v or v == math.huge
+      or (integer and v % 1 ~= 0) then
+    fail("bad option '%s': expected %s of at least %s, got %s", name,
+      integer and "an integer" or "a number", tostring(min), M.quote(v))
+  end
+  return v
+end
+
+local Scheduler = {}
+Scheduler.__index = Scheduler
+
+local Conn = {}
+Conn.__index = Conn
+
+--- A new scheduler. opts: per_host (connections open to one host at once,
+-- default 4), max_connections (in all, default 64: select() has limits),
+-- timeout (default for every wait, seconds, default 5).
+function M.scheduler(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then fail("bad argument #1 'opts': expected a table, got %s", type(opts)) end
+  for k in pairs(opts) do
+    if DEFAULTS[k] == nil then
+      fail("bad argument #1 'opts': unknown option %s (known: per_host, max_connections, timeout)", M.quote(k))
+    end
+  end
+  return setmetatable({
+    per_host = check_number(opts, "per_host", 1, true),
+    max_connections = check_number(opts, "max_connections", 1, true),
+    timeout = check_number(opts, "timeout", 0, false),
+    ready = {},       -- tasks to resume: { co, value }
+    waiting = {},     -- tasks parked on a socket, a slot or a timer
+    open = {},        -- host -> connections open
+    total = 0,        -- connections open in all
+    conns = {},       -- every connection not yet closed
+    alive = 0,        -- tasks not finished
+  }, Scheduler)
+end
+
+M.now = socket.gettime
+
+--- Start fn(...) as a new task; returns the task (a table with done,
+-- ok and error once it finishes).
+function Scheduler:spawn(fn, ...)
+  local args = { n = select("#", ...), ... }
+  local task = { done = false }
+  task.co = coroutine.create(function() return fn(unpack(args, 1, args.n)) end)
+  self.alive = self.alive + 1
+  self.ready[#self.ready + 1] = { task, nil }
+  return task
+end
+
+-- Park the running task until woken; returns the value it is woken with.
+local function park(self, wait)
+  local co = coroutine.running()
+  wait.co = co
+  self.waiting[#self.waiting + 1] = wait
+  return coroutine.yield(wait)
+end
+
+local function deadline_of(self, timeout)
+  return M.now() + (timeout or self.timeout)
+end
+
+--- Sleep for seconds (bounded: at most the given time).
+function Scheduler:sleep(seconds)
+  park(self, { kind = "sleep", deadline = M.now() + math.max(0, seconds) })
+end
+
+-- Wait for a connection slot to host; false on timeout.
+local function acquire(self, host, deadline)
+  while (self.open[host] or 0) >= self.per_host or self.total >= self.max_connections do
+    if not park(self, { kind = "slot", deadline = deadline }) then return false end
+  end
+  self.open[host] = (self.open[host] or 0) + 1
+  self.total = self.total + 1
+  return true
+end
+
+local function release(self, host)
+  self.open[host] = self.open[host] - 1
+  self.total = self.total - 1
+  for _, w in ipairs(self.waiting) do
+    if w.kind == "slot" then w.wake = true end
+  end
+end
+
+--- Connect to host:port within timeout seconds (default: the scheduler's).
+-- Returns a connection, or nil and "timeout", "connection refused", ....
+function Scheduler:connect(host, port, timeout)
+  if type(host) ~= "string" then fail("bad argument #1 'host': expected a string, got %s", type(host)) end
+  if type(port) ~= "number" or port % 1 ~= 0 or port < 1 or port > 65535 then
+    fail("bad argument #2 'port': expected a port number, got %s", M.quote(port))
+  end
+  local deadline = deadline_of(self, timeout)
+  if not acquire(self, host, deadline) then return nil, "timeout" end
+  local tcp, err = (host:find(":", 1, true) and socket.tcp6 or socket.tcp)()
+  if not tcp then
+    release(self, host)
+    return nil, err
+  end
+  tcp:settimeout(0)
+  local ok
+  ok, err = tcp:connect(host, port)
+  if not ok and err == "timeout" then
+    if park(self, { kind = "write", sock = tcp, deadline = deadline }) then
+      ok, err = tcp:connect(host, port)
+      if not ok and err == "already connected" then ok = true end
+    else
+      err = "timeout"
+    end
+  end
+  if not ok then
+    tcp:close()
+    release(self, host)
+    return nil, err
+  end
+  local conn = setmetatable({ sched = self, tcp = tcp, host = host, port = port }, Conn)
+  self.conns[conn] = true
+  return conn
+end
+
+--- Send all of data within timeout seconds. Returns true or nil, err.
+function Conn:send(data, timeout)
+  if not self.tcp then return nil, "closed" end
+  local deadline = deadline_of(self.sched, timeout)
+  local i = 1
+  while i <= #data do
+    local last, err, partial = self.tcp:send(data, i)
+    if last then return true end
+    if err ~= "timeout" then return nil, err end
+    i = partial + 1
+    if i <= #data and not park(self.sched, { kind = "write", sock = self.tcp, deadline = deadline }) then
+      return nil, "timeout"
+    end
+  end
+  return true
+end
+
+--- Receive between 1 and max bytes within timeout seconds. Returns the
+-- bytes, or nil and "timeout" or "closed".
+function Conn:receive(max, timeout)
+  if not self.tcp then return nil, "closed" end
+  local deadline = deadline_of(self.sched, timeout)
+  while true do
+    local data, err, partial = self.tcp:receive(max)
+    if data then return data end
+    if partial and #partial > 0 then return partial end
+    if err ~= "timeout" then return nil, err end
+    if not park(self.sched, { kind = "read", sock = self.tcp, deadline = deadline }) then
+      return nil, "timeout"
+    end
+  end
+end
+
+--- Close the connection and free its slot (idempotent).
+function Conn:close()
+  if not self.tcp then return end
+  self.tcp:close()
+  self.tcp = nil
+  self.sched.conns[self] = nil
+  release(self.sched, self.host)
+end
+
+local function finish(self, task, ok, err)
+  task.done, task.ok = true, ok
+  if not ok then task.error = err end
+  self.alive = self.alive - 1
+  if task.on_done then task.on_done(task) end
+end
+
+local function step(self, task, value)
+  local ok, res = coroutine.resume(task.co, value)
+  if not ok then
+    finish(self, task, false, debug.traceback(task.co, tostring(res)))
+    self.failure = self.failure or task
+  elseif coroutine.status(task.co) == "dead" then
+    finish(self, task, true)
+  end
+end
+
+--- Run until every task has finished. A task that raises stops the run:
+-- every connection is closed and the error is raised again here.
+function Scheduler:run()
+  -- which task each parked coroutine belongs to
+  local tasks = {}
+  while self.alive > 0 and not self.failure do
+    local ready = self.ready
+    self.ready = {}
+    for _, r in ipairs(ready) do
+      tasks[r[1].co] = r[1]
+      step(self, r[1], r[2])
+      if self.failure then break end
+    end
+    if self.failure or self.alive == 0 then break end
+    -- wake what can be woken without waiting
+    local now, reads, writes, nearest = M.now(), {}, {}, math.huge
+    local still = {}
+    for _, w in ipairs(self.waiting) do
+      if w.wake then
+        self.ready[#self.ready + 1] = { tasks[w.co], true }
+      elseif now >= w.deadline then
+        self.ready[#self.ready + 1] = { tasks[w.co], w.kind == "sleep" }
+      else
+        still[#still + 1] = w
+        nearest = math.min(nearest, w.deadline)
+        if w.kind == "read" then reads[#reads + 1] = w.sock
+        elseif w.kind == "write" then writes[#writes + 1] = w.sock end
+      end
+    end
+    self.waiting = still
+    if #self.ready == 0 then
+      -- nothing that can ever wake (tasks waiting only on each other): a bug
+      if nearest == math.huge then break end
+      local r, w = socket.select(reads, writes, math.max(0, nearest - M.now()))
+      local keep = {}
+      for _, wt in ipairs(self.waiting) do
+        if (wt.kind == "read" and r[wt.sock]) or (wt.kind == "write" and w[wt.sock]) then
+          self.ready[#self.ready + 1] = { tasks[wt.co], true }
+        else
+          keep[#keep + 1] = wt
+        end
+      end
+      self.waiting = keep
+    end
+  end
+  for conn in pairs(self.conns) do conn:close() end
+  if self.failure then error(self.failure.error, 0) end
+  if self.alive > 0 then
+    error(("tlsharden.scan.net: %d tasks wait on each other and can never wake"):format(self.alive), 0)
+  end
+  return true
+end
+
+--- A group of tasks one task can wait for: group:spawn(fn, ...) and
+-- group:wait() (which returns once every task of the group is done).
+function Scheduler:group()
+  local sched = self
+  local g = { pending = 0 }
+  function g.spawn(_, fn, ...)
+    g.pending = g.pending + 1
+    local task = sched:spawn(fn, ...)
+    task.on_done = function()
+      g.pending = g.pending - 1
+      if g.pending == 0 and g.waiter then g.waiter.wake = true end
+    end
+    return task
+  end
+  function g.wait()
+    while g.pending > 0 do
+      local w = { kind = "group", deadline = math.huge }
+      g.waiter = w
+      park(sched, w)
+    end
+  end
+  return g
+end
+
+--- A counting semaphore for tasks: sem:acquire(timeout) -> true or false
+-- on timeout, sem:release().
+function Scheduler:semaphore(n)
+  local sched = self
+  local s = { free = n }
+  function s.acquire(_, timeout)
+    local deadline = deadline_of(sched, timeout)
+    while s.free <= 0 do
+      if not park(sched, { kind = "slot", deadline = deadline }) then return false end
+    end
+    s.free = s.free - 1
+    return true
+  end
+  function s.release()
+    s.free = s.free + 1
+    for _, w in ipairs(sched.waiting) do
+      if w.kind == "slot" then w.wake = true end
+    end
+  end
+  return s
+end
+
+return M

@@ -1,0 +1,539 @@
+--- The wire probe of the live scanner: which protocols, suites and groups
+-- a server accepts, in which order it prefers them, its DH size, secure
+-- renegotiation, compression, TLS_FALLBACK_SCSV, resumption signals and
+-- the certificate chain as sent. It writes its own ClientHellos
+-- (tlsharden.client_hello) and reads only the server's first flight
+-- (tlsharden.parse_server_flight), so it needs no completed handshake and
+-- reaches SSLv2, SSLv3, RC4, DES and export suites that OpenSSL cannot
+-- negotiate any more. Connections come from the caller's open(sched)
+-- function, which returns a connection ready for the TLS first flight
+-- (direct TLS, or after STARTTLS). The result's fields are in
+-- docs/scan.md, section "wire probe".
+local core = require "tlsharden.core"
+local net = require "tlsharden.scan.net"
+
+local M = {}
+
+local PROTOCOLS = { "sslv2", "sslv3", "tlsv1", "tlsv1_1", "tlsv1_2", "tlsv1_3" }
+local RANK = {}
+for i, p in ipairs(PROTOCOLS) do RANK[p] = i end
+
+local DEFAULTS = { timeout = 5, per_host = 4, max_suites = 128, max_flight = 262144 }
+local KNOWN = "open, server_name, protocols, timeout, per_host, max_suites, max_flight, alpn"
+
+-- Groups in the order a current client offers them; the rest follow by id.
+local GROUP_ORDER = { "x25519", "secp256r1", "secp384r1", "secp521r1", "x448", "X25519MLKEM768",
+  "SecP256r1MLKEM768", "SecP384r1MLKEM1024", "brainpoolP256r1tls13", "brainpoolP384r1tls13",
+  "brainpoolP512r1tls13", "brainpoolP256r1", "brainpoolP384r1", "brainpoolP512r1",
+  "ffdhe2048", "ffdhe3072", "ffdhe4096", "ffdhe6144", "ffdhe8192" }
+
+local quote = net.quote
+
+local function bad(name, want, v)
+  error(("tlsharden.scan.probe: bad option '%s': expected %s, got %s"):format(name, want, quote(v)), 0)
+end
+
+local function check_opts(opts)
+  if type(opts) ~= "table" then
+    error(("tlsharden.scan.probe: bad argument #1 'opts': expected a table, got %s"):format(type(opts)), 0)
+  end
+  for k in pairs(opts) do
+    if DEFAULTS[k] == nil and k ~= "open" and k ~= "server_name" and k ~= "protocols" and k ~= "alpn" then
+      error(("tlsharden.scan.probe: bad argument #1 'opts': unknown option %s (known: %s)"):format(
+        quote(k), KNOWN), 0)
+    end
+  end
+  local o = {}
+  if type(opts.open) ~= "function" then bad("open", "a function(sched) returning a connection", opts.open) end
+  o.open = opts.open
+  if opts.server_name ~= nil and (type(opts.server_name) ~= "string" or opts.server_name == "") then
+    bad("server_name", "a host name", opts.server_name)
+  end
+  o.server_name = opts.server_name
+  for name, min in pairs { timeout = 0, per_host = 1, max_suites = 1, max_flight = 1024 } do
+    local v = opts[name]
+    if v == nil then v = DEFAULTS[name] end
+    if type(v) ~= "number" or v ~= v or v == math.huge or v < min or (name ~= "timeout" and v % 1 ~= 0)
+        or (name == "timeout" and v == 0) then
+      bad(name, name == "timeout" and "a number of seconds above 0" or ("an integer of at least " .. min), v)
+    end
+    o[name] = v
+  end
+  if o.max_suites > 4000 then bad("max_suites", "an integer of at most 4000", o.max_suites) end
+  o.protocols = {}
+  if opts.protocols == nil then
+    for i, p in ipairs(PROTOCOLS) do o.protocols[i] = p end
+  else
+    if type(opts.protocols) ~= "table" then bad("protocols", "a list of protocol names", opts.protocols) end
+    for i, p in ipairs(opts.protocols) do
+      if not RANK[p] then
+        bad("protocols", "names from sslv2, sslv3, tlsv1, tlsv1_1, tlsv1_2, tlsv1_3 (item #" .. i .. ")", p)
+      end
+      o.protocols[i] = p
+    end
+  end
+  if opts.alpn ~= nil then
+    if type(opts.alpn) ~= "table" then bad("alpn", "a list of protocol names", opts.alpn) end
+    for _, a in ipairs(opts.alpn) do
+      if type(a) ~= "string" then bad("alpn", "a list of protocol names", a) end
+    end
+    o.alpn = opts.alpn
+  end
+  return o
+end
+
+-- ---- registry views ----
+
+local function copy(list)
+  local t = {}
+  for i, v in ipairs(list) do t[i] = v end
+  return t
+end
+
+local function reversed(list)
+  local t = {}
+  for i = #list, 1, -1 do t[#t + 1] = list[i] end
+  return t
+end
+
+local function index_of(list, v)
+  for i, x in ipairs(list) do if x == v then return i end end
+end
+
+local function remove_value(list, v)
+  local i = index_of(list, v)
+  if i then table.remove(list, i) end
+end
+
+-- The suites offered at protocol p: every registry suite that can be
+-- negotiated in it (all pre-TLS 1.3 suites below 1.3: a server decides
+-- what its version allows).
+local function candidates(p)
+  local ids = {}
+  for _, s in ipairs(core.suites()) do
+    if not s.scsv then
+      if p == "sslv2" then
+        if s.sslv2 then ids[#ids + 1] = s.id end
+      elseif p == "tlsv1_3" then
+        if s.tls13 then ids[#ids + 1] = s.id end
+      elseif not s.tls13 and not s.sslv2 then
+        ids[#ids + 1] = s.id
+      end
+    end
+  end
+  return ids
+end
+
+local function group_lists()
+  local by_name, ordered, seen = {}, {}, {}
+  for _, g in ipairs(core.groups()) do by_name[g.name] = g end
+  for _, name in ipairs(GROUP_ORDER) do
+    if by_name[name] then ordered[#ordered + 1] = by_name[name]; seen[name] = true end
+  end
+  for _, g in ipairs(core.groups()) do
+    if not seen[g.name] then ordered[#ordered + 1] = g end
+  end
+  local tls13, tls12, ec = {}, {}, {}
+  for _, g in ipairs(ordered) do
+    if g.tls13 then tls13[#tls13 + 1] = g.name end
+    if g.kind == "ec" or g.kind == "ecx" or g.kind == "ffdhe" then tls12[#tls12 + 1] = g.name end
+    if g.kind == "ec" or g.kind == "ecx" then ec[#ec + 1] = g.name end
+  end
+  return tls13, tls12, ec
+end
+
+local function group_name(id)
+  for _, g in ipairs(core.groups()) do if g.id == id then return g.name end end
+  return id
+end
+
+-- ---- one connection: hello out, first flight in ----
+
+local function add_finding(ctx, code, message, protocol)
+  local key = code .. "\0" .. (protocol or "")
+  if ctx.seen_findings[key] then return end
+  ctx.seen_findings[key] = true
+  local f = ctx.result.findings
+  f[#f + 1] = { code = code, message = message, protocol = protocol }
+end
+
+local function hello_for(ctx, p, extra)
+  local h = { version = p }
+  if p == "tlsv1_3" then
+    h.supported_versions = { "tlsv1_3" }
+    h.groups = ctx.groups13
+    h.key_shares = { "x25519" }
+  elseif p ~= "sslv2" and p ~= "sslv3" then
+    h.groups = ctx.groups12
+  end
+  if p ~= "sslv2" and p ~= "sslv3" then
+    h.server_name = ctx.server_name
+    h.alpn = ctx.alpn
+  end
+  for k, v in pairs(extra) do h[k] = v end
+  return h
+end
+
+-- One attempt: returns { outcome, flight, error, bytes }. outcome is the
+-- flight's (server_hello, alert, ...) or connect_failed, send_failed,
+-- timeout.
+local function attempt(ctx, p, hello_opts)
+  local hello = core.client_hello(hello_for(ctx, p, hello_opts))
+  if not ctx.slots:acquire(ctx.slot_wait) then
+    return { outcome = "timeout", error = "no free connection slot" }
+  end
+  ctx.result.connections = ctx.result.connections + 1
+  local entry = ctx.result.protocols[p]
+  if entry then entry.connections = entry.connections + 1 end
+  local conn, err = ctx.open(ctx.sched)
+  if not conn then
+    ctx.slots:release()
+    return { outcome = "connect_failed", error = tostring(err) }
+  end
+  local ok, serr = conn:send(hello, ctx.timeout)
+  if not ok then
+    conn:close()
+    ctx.slots:release()
+    return { outcome = serr == "timeout" and "timeout" or "send_failed", error = tostring(serr) }
+  end
+  -- the whole answer within the timeout, not each piece of it: a peer
+  -- that sends a byte now and then must not hold the probe
+  local have, r, deadline = "", nil, net.now() + ctx.timeout
+  while true do
+    r = core.parse_server_flight(have)
+    if r.done then break end
+    if #have >= ctx.max_flight then
+      r = core.parse_server_flight(have, { eof = true })
+      r.outcome = "too_large"
+      break
+    end
+    local data, rerr = conn:receive(math.min(r.need, ctx.max_flight - #have),
+      math.max(0, deadline - net.now()))
+    if not data then
+      r = core.parse_server_flight(have, { eof = true })
+      if rerr == "timeout" then r.outcome = "timeout" end
+      err = rerr
+      break
+    end
+    have = have .. data
+  end
+  conn:close()
+  ctx.slots:release()
+  return { outcome = r.outcome, flight = r, error = err, bytes = #have }
+end
+
+local BROKEN_MESSAGES = {
+  timeout = "no complete answer within the timeout",
+  too_large = "the answer grew past max_flight bytes",
+  connect_failed = "cannot connect",
+  send_failed = "cannot send the hello",
+}
+
+-- accepted | other_version | refused | broken, plus the answered version.
+local function classify(ctx, a, p)
+  local r = a.flight
+  for _, f in ipairs(r and r.findings or {}) do
+    if f.code ~= "truncated" and f.code ~= "no_data" then add_finding(ctx, f.code, f.message, p) end
+  end
+  local answered = r and (r.server_hello and r.server_hello.protocol or r.sslv2 and "sslv2")
+  if answered == p then return "accepted", answered end
+  if r and (r.server_hello or r.sslv2) then return "other_version", answered or "unknown" end
+  if a.outcome == "alert" or a.outcome == "sslv2_error" or a.outcome == "closed" then return "refused" end
+  local msg = BROKEN_MESSAGES[a.outcome] or ("the answer was " .. tostring(a.outcome))
+  if a.error then msg = msg .. " (" .. a.error .. ")" end
+  if a.bytes and a.bytes > 0 then msg = msg .. (", after %d bytes"):format(a.bytes) end
+  add_finding(ctx, a.outcome, msg, p)
+  return "broken"
+end
+
+local function chosen_suite(a)
+  return a.flight.server_hello and a.flight.server_hello.suite
+end
+
+local function remember_chain(ctx, p, a, suite)
+  local certs = a.flight.certificates
+  if a.flight.sslv2 and a.flight.sslv2.certificate then certs = { a.flight.sslv2.certificate } end
+  if not certs or #certs == 0 then return end
+  for _, c in ipairs(ctx.result.chains) do
+    if c.certificates[1] == certs[1] then return end
+  end
+  local s = core.suite(suite)
+  ctx.result.chains[#ctx.result.chains + 1] = { certificates = certs, protocol = p, suite = suite,
+    auth = s and s.auth }
+end
+
+local function suite_entry(p, id, a)
+  local s = core.suite(id) or { id = id, name = ("0x%04X"):format(id), registered = false }
+  local ske, sh = a.flight.server_key_exchange, a.flight.server_hello
+  if ske then
+    s.dh_bits = ske.dh_bits
+    s.group = ske.group_name or ske.group
+    s.rsa_bits = ske.rsa_bits
+  end
+  if p == "tlsv1_3" and sh and sh.key_share_group then
+    s.group = sh.key_share_group_name or sh.key_share_group
+  end
+  return s
+end
+
+-- Offer list, take the suite the server chooses out, offer again, until it
+-- refuses. Returns the suites found (entries) and why it stopped.
+local function enumerate(ctx, st, p, list)
+  local remaining, found = copy(list), {}
+  for _ = 1, #list + 1 do
+    if #remaining == 0 then return found, "done" end
+    local a = attempt(ctx, p, { suites = remaining })
+    local kind, answered = classify(ctx, a, p)
+    if st.answer == nil then
+      st.answer = a.outcome
+      if a.flight and a.flight.alert then st.alert = a.flight.alert.name end
+    end
+    if kind == "accepted" then
+      local sh = a.flight.server_hello
+      if not st.server_hello and sh then st.server_hello = sh end
+      local chosen = chosen_suite(a)
+      if p == "sslv2" then
+        for _, kind_id in ipairs(a.flight.sslv2.cipher_kinds) do
+          found[#found + 1] = suite_entry(p, kind_id, a)
+        end
+        remember_chain(ctx, p, a, a.flight.sslv2.cipher_kinds[1])
+        return found, "done"
+      end
+      if not index_of(remaining, chosen) then
+        add_finding(ctx, "unoffered_suite", ("the server chose suite 0x%04X, which was not offered")
+          :format(chosen), p)
+        return found, "broken"
+      end
+      found[#found + 1] = suite_entry(p, chosen, a)
+      remember_chain(ctx, p, a, chosen)
+      remove_value(remaining, chosen)
+    elseif kind == "other_version" then
+      st.answered_with = st.answered_with or answered
+      return found, #found == 0 and "other_version" or "broken"
+    elseif kind == "refused" then
+      return found, "refused"
+    else
+      return found, "broken"
+    end
+  end
+  return found, "done"
+end
+
+-- server / client / mixed, from the choices for list and for it reversed.
+local function order_of(list, choose)
+  local first = choose(list)
+  local second = choose(reversed(list))
+  if not first or not second then return nil end
+  if first == list[1] and second == list[#list] then return "client" end
+  if first == second then return "server" end
+  return "mixed"
+end
+
+local function suite_choice(ctx, p)
+  return function(ids)
+    local a = attempt(ctx, p, { suites = ids })
+    if classify(ctx, a, p) == "accepted" then return chosen_suite(a) end
+  end
+end
+
+local function probe_protocol(ctx, p)
+  local st = ctx.result.protocols[p]
+  local all = candidates(p)
+  local chunks = {}
+  for i = 1, #all, ctx.max_suites do
+    chunks[#chunks + 1] = { table.unpack(all, i, math.min(#all, i + ctx.max_suites - 1)) }
+  end
+  st.chunks = #chunks
+  local broken, chunks_with_suites = false, 0
+  for _, chunk in ipairs(chunks) do
+    local found, why = enumerate(ctx, st, p, chunk)
+    for _, s in ipairs(found) do st.suites[#st.suites + 1] = s end
+    if #found > 0 then chunks_with_suites = chunks_with_suites + 1 end
+    if why == "other_version" or (why == "broken" and #st.suites == 0) then
+      broken = why == "broken"
+      break
+    end
+    if why == "broken" then broken = true end
+  end
+  if #st.suites > 0 then st.accepted = true
+  elseif broken then st.accepted = nil
+  else st.accepted = false end
+  if #st.suites < 2 or p == "sslv2" then return end
+  local ids = {}
+  for i, s in ipairs(st.suites) do ids[i] = s.id end
+  st.preference = order_of(ids, suite_choice(ctx, p))
+  if st.preference == "server" and chunks_with_suites > 1 then
+    -- the order found chunk by chunk is not the server's: once more, all together
+    local found = enumerate(ctx, {}, p, ids)
+    if #found == #ids then st.suites = found end
+  end
+end
+
+-- Groups: offer them all, take the chosen one out, again until refused.
+-- choose(groups) returns the group the server picks, or nil.
+local function enumerate_groups(st, offer, choose)
+  local remaining, found = copy(offer), {}
+  for _ = 1, #offer + 1 do
+    if #remaining == 0 then break end
+    local g = choose(remaining)
+    if not g or not index_of(remaining, g) then break end
+    found[#found + 1] = g
+    remove_value(remaining, g)
+  end
+  st.groups = found
+  if #found >= 2 then
+    st.group_preference = order_of(found, choose)
+  end
+  if st.group_preference == "server" then st.preferred_group = found[1] end
+end
+
+local function groups13(ctx)
+  local st = ctx.result.protocols.tlsv1_3
+  local ids = {}
+  for i, s in ipairs(st.suites) do ids[i] = s.id end
+  enumerate_groups(st, ctx.groups13, function(groups)
+    -- no key share: the server names its choice in a HelloRetryRequest
+    local a = attempt(ctx, "tlsv1_3", { suites = ids, groups = groups, key_shares = {} })
+    if classify(ctx, a, "tlsv1_3") == "accepted" then
+      return group_name(a.flight.server_hello.key_share_group)
+    end
+  end)
+end
+
+local function groups12(ctx, p)
+  local st = ctx.result.protocols[p]
+  local ids = {}
+  for _, s in ipairs(st.suites) do
+    if s.kx == "ECDHE" then ids[#ids + 1] = s.id end
+  end
+  if #ids == 0 then return end
+  enumerate_groups(st, ctx.groups_ec, function(groups)
+    local a = attempt(ctx, p, { suites = ids, groups = groups })
+    local ske = a.flight and a.flight.server_key_exchange
+    if classify(ctx, a, p) == "accepted" and ske then return ske.group_name or ske.group end
+  end)
+end
+
+local function suite_ids(st)
+  local ids = {}
+  for i, s in ipairs(st.suites) do ids[i] = s.id end
+  return ids
+end
+
+local function compression(ctx, p)
+  local a = attempt(ctx, p, { suites = suite_ids(ctx.result.protocols[p]), compression = { "deflate", "null" } })
+  if classify(ctx, a, p) == "accepted" then
+    ctx.result.compression = a.flight.server_hello.compression_name or a.flight.server_hello.compression
+  end
+end
+
+local function fallback(ctx, p)
+  local a = attempt(ctx, p, { suites = suite_ids(ctx.result.protocols[p]), fallback_scsv = true })
+  local kind = classify(ctx, a, p)
+  if a.flight and a.flight.alert and a.flight.alert.name == "inappropriate_fallback" then
+    ctx.result.fallback_scsv = true
+  elseif kind == "accepted" then
+    ctx.result.fallback_scsv = false
+  end
+  ctx.result.fallback_protocol = p
+end
+
+local function summarise(ctx)
+  local res = ctx.result
+  local tls = {}
+  for _, p in ipairs(PROTOCOLS) do
+    local st = res.protocols[p]
+    if st and st.accepted then
+      res.versions[#res.versions + 1] = p
+      if p ~= "sslv2" then tls[#tls + 1] = p end
+      for _, s in ipairs(st.suites) do
+        if s.dh_bits and (not res.dh_bits or s.dh_bits < res.dh_bits) then res.dh_bits = s.dh_bits end
+      end
+    end
+  end
+  local best12
+  for _, p in ipairs(tls) do if p ~= "tlsv1_3" then best12 = p end end
+  local source = res.protocols.tlsv1_3 and res.protocols.tlsv1_3.accepted and res.protocols.tlsv1_3
+    or best12 and res.protocols[best12]
+  if source and source.groups then
+    res.groups = source.groups
+    res.group_preference = source.group_preference
+    res.preferred_group = source.preferred_group
+  end
+  if best12 then
+    local sh = res.protocols[best12].server_hello
+    if sh then
+      res.secure_renegotiation = sh.secure_renegotiation
+      res.extended_master_secret = sh.extended_master_secret
+      res.resumption = { protocol = best12, session_id = #sh.session_id > 0,
+        session_ticket = sh.session_ticket }
+    end
+  end
+  if res.chains[1] then res.certificates = res.chains[1].certificates end
+  for _, p in ipairs(PROTOCOLS) do
+    local st = res.protocols[p]
+    if st then st.server_hello = nil end
+  end
+  res.elapsed = net.now() - ctx.started
+end
+
+--- Probe one endpoint inside an existing scheduler: starts a task on
+-- sched and calls on_done(result) when the probe has finished.
+function M.spawn(sched, opts, on_done)
+  local o = check_opts(opts)
+  local g13, g12, gec = group_lists()
+  local ctx = {
+    sched = sched, open = o.open, server_name = o.server_name, alpn = o.alpn,
+    timeout = o.timeout, max_suites = o.max_suites, max_flight = o.max_flight,
+    -- a slot frees within one attempt (connect, send, answer: three
+    -- timeouts); at most #protocols + 4 tasks compete for per_host slots
+    slots = sched:semaphore(o.per_host),
+    slot_wait = 3 * o.timeout * math.ceil((#o.protocols + 4) / o.per_host + 1),
+    groups13 = g13, groups12 = g12, groups_ec = gec, seen_findings = {}, started = net.now(),
+    result = { protocols = {}, versions = {}, chains = {}, findings = {}, connections = 0 },
+  }
+  for _, p in ipairs(o.protocols) do
+    ctx.result.protocols[p] = { name = p, suites = {}, connections = 0 }
+  end
+  sched:spawn(function()
+    local first = sched:group()
+    for _, p in ipairs(o.protocols) do
+      first:spawn(function()
+        probe_protocol(ctx, p)
+        if p == "tlsv1_3" and ctx.result.protocols[p].accepted then groups13(ctx) end
+      end)
+    end
+    first:wait()
+    local accepted = {}
+    for _, p in ipairs(PROTOCOLS) do
+      local st = ctx.result.protocols[p]
+      if st and st.accepted and p ~= "sslv2" then accepted[#accepted + 1] = p end
+    end
+    local best12
+    for _, p in ipairs(accepted) do if p ~= "tlsv1_3" then best12 = p end end
+    local second = sched:group()
+    if best12 then
+      second:spawn(groups12, ctx, best12)
+      second:spawn(compression, ctx, best12)
+    end
+    if #accepted >= 2 then second:spawn(fallback, ctx, accepted[#accepted - 1]) end
+    second:wait()
+    summarise(ctx)
+    on_done(ctx.result)
+  end)
+end
+
+--- Probe one endpoint and return the result (see docs/scan.md).
+function M.run(opts)
+  local o = check_opts(opts)
+  local sched = net.scheduler { per_host = o.per_host, timeout = o.timeout }
+  local result
+  M.spawn(sched, opts, function(r) result = r end)
+  sched:run()
+  return result
+end
+
+--- The protocols the probe knows, lowest first.
+M.protocols = PROTOCOLS
+
+return M

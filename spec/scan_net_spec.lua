@@ -1,0 +1,121 @@
+-- tlsharden.scan.net: the coroutine scheduler, over real sockets on
+-- 127.0.0.1 (openssl s_server and the spec responder as peers).
+local net = require "tlsharden.scan.net"
+local servers = require "spec.helpers.servers"
+
+local RESPONDER = "lua5.4 spec/helpers/responder.lua {port} "
+
+describe("tlsharden.scan.net", function()
+  local fx, tls, silent
+  setup(function()
+    fx = servers.fixtures()
+    tls = servers.openssl(fx.dir, fx.rsa, "")
+    silent = servers.start(RESPONDER .. "'{ mode = \"silent\" }'", fx.dir)
+  end)
+  teardown(function()
+    if tls then tls.stop() end
+    if silent then silent.stop() end
+    if fx then fx.cleanup() end
+  end)
+
+  it("runs many tasks, each with its own connection, to the end", function()
+    local sched = net.scheduler { per_host = 8 }
+    local done = 0
+    for _ = 1, 20 do
+      sched:spawn(function()
+        local conn = assert(sched:connect("127.0.0.1", tls.port))
+        assert(conn:send("\21\3\3\0\2\2\40"))  -- an alert: the server closes
+        local data, err = conn:receive(100)
+        assert(data or err == "closed")
+        conn:close()
+        done = done + 1
+      end)
+    end
+    assert.is_true(sched:run())
+    assert.equal(20, done)
+  end)
+
+  it("keeps at most per_host connections open to one host", function()
+    local sched = net.scheduler { per_host = 2 }
+    local open, most = 0, 0
+    for _ = 1, 8 do
+      sched:spawn(function()
+        local conn = assert(sched:connect("127.0.0.1", silent.port))
+        open = open + 1
+        most = math.max(most, open)
+        sched:sleep(0.02)
+        open = open - 1
+        conn:close()
+      end)
+    end
+    sched:run()
+    assert.equal(2, most)
+  end)
+
+  it("bounds every wait: a silent peer's receive times out", function()
+    local sched = net.scheduler { timeout = 0.3 }
+    local got
+    sched:spawn(function()
+      local conn = assert(sched:connect("127.0.0.1", silent.port))
+      assert(conn:send("hello"))
+      got = { conn:receive(10) }
+      conn:close()
+    end)
+    sched:run()
+    assert.same({ nil, "timeout" }, got)
+  end)
+
+  it("reports a refused connection as an error value", function()
+    local sched = net.scheduler()
+    local got
+    sched:spawn(function() got = { sched:connect("127.0.0.1", servers.free_port(), 1) } end)
+    sched:run()
+    assert.is_nil(got[1])
+    assert.equal("connection refused", got[2])
+  end)
+
+  it("waits for a group of tasks and sleeps without blocking the others", function()
+    local sched = net.scheduler()
+    local order = {}
+    sched:spawn(function()
+      local g = sched:group()
+      g:spawn(function() sched:sleep(0.05); order[#order + 1] = "slow" end)
+      g:spawn(function() order[#order + 1] = "fast" end)
+      g:wait()
+      order[#order + 1] = "after"
+    end)
+    sched:run()
+    assert.same({ "fast", "slow", "after" }, order)
+  end)
+
+  it("raises a task's error from run and closes every connection", function()
+    local sched = net.scheduler()
+    local conn
+    sched:spawn(function()
+      conn = assert(sched:connect("127.0.0.1", silent.port))
+      error("task failed")
+    end)
+    local ok, err = pcall(sched.run, sched)
+    assert.is_false(ok)
+    assert.matches("task failed", err)
+    assert.is_nil(conn.tcp)
+  end)
+
+  it("refuses bad options and arguments", function()
+    for _, c in ipairs {
+      { { per_host = 0 }, "bad option 'per_host': expected an integer of at least 1, got 0" },
+      { { timeout = "x" }, "bad option 'timeout': expected a number of at least 0, got 'x'" },
+      { { colour = 1 }, "bad argument #1 'opts': unknown option 'colour' (known: per_host, max_connections, timeout)" },
+    } do
+      local ok, err = pcall(net.scheduler, c[1])
+      assert.is_false(ok)
+      assert.matches("tlsharden.scan.net: " .. c[2], err, 1, true)
+    end
+    local sched = net.scheduler()
+    local ok, err
+    sched:spawn(function() ok, err = pcall(sched.connect, sched, "127.0.0.1", 0) end)
+    sched:run()
+    assert.is_false(ok)
+    assert.matches("bad argument #2 'port': expected a port number, got 0", err, 1, true)
+  end)
+end)
