@@ -6,8 +6,8 @@ CC          ?= cc
 
 # The C sources of tlsharden.core; the rockspec lists the same files
 # (spec/build_spec.lua checks that they agree).
-SRCS = src/core.c src/args.c src/protocol.c src/luasec.c src/options.c src/ciphers.c src/values.c src/merge.c src/settings.c src/harden.c src/inspect.c src/chain.c src/chain_source.c src/identity.c src/keys.c src/dns.c src/dns_parse.c src/dane.c src/suites.c src/groups.c src/hello.c src/flight.c
-HDRS = src/tlsharden.h src/merge.h src/dns.h
+SRCS = src/core.c src/args.c src/protocol.c src/luasec.c src/options.c src/ciphers.c src/values.c src/merge.c src/settings.c src/harden.c src/inspect.c src/chain.c src/chain_source.c src/identity.c src/keys.c src/dns.c src/dns_parse.c src/dane.c src/suites.c src/groups.c src/hello.c src/hello_opts.c src/flight.c src/flight_messages.c
+HDRS = src/tlsharden.h src/merge.h src/dns.h src/hello.h src/flight.h
 
 WARN      = -std=c99 -Wall -Wextra -Werror -pedantic
 DEFS      = -D_POSIX_C_SOURCE=200809L -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED

@@ -227,8 +227,8 @@ describe("tlsharden.parse_server_flight", function()
   it("refuses what is not bytes, and unknown options", function()
     for _, c in ipairs {
       { { nil }, "bad argument #1 'bytes': expected a string, got nil" },
-      { { 42 }, "bad argument #1 'bytes': expected a string, got number" },
-      { { "", "eof" }, "bad argument #2 'opts': expected a table, got string" },
+      { { 42 }, "bad argument #1 'bytes': expected a string, got 42" },
+      { { "", "eof" }, "bad argument #2 'opts': expected a table, got 'eof'" },
       { { "", { eof = 1 } }, "bad option 'eof': expected a boolean, got number" },
       { { "", { timeout = 1 } }, "bad argument #2 'opts': unknown option 'timeout' (known: eof)" },
     } do
