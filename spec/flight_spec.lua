@@ -229,7 +229,7 @@ describe("tlsharden.parse_server_flight", function()
       { { nil }, "bad argument #1 'bytes': expected a string, got nil" },
       { { 42 }, "bad argument #1 'bytes': expected a string, got 42" },
       { { "", "eof" }, "bad argument #2 'opts': expected a table, got 'eof'" },
-      { { "", { eof = 1 } }, "bad option 'eof': expected a boolean, got number" },
+      { { "", { eof = 1 } }, "bad option 'eof': expected a boolean, got 1" },
       { { "", { timeout = 1 } }, "bad argument #2 'opts': unknown option 'timeout' (known: eof)" },
     } do
       local ok, err = pcall(parse, table.unpack(c[1], 1, 2))
