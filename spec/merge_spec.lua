@@ -124,10 +124,15 @@ describe("tlsharden.merge", function()
         { name = "b", depth = 5, options = { no_ticket = false } })
       table.sort(report.changes, function(x, y) return x.setting < y.setting end)
       assert.same({
-        { setting = "depth", before = 9, after = 5, layer = "b", key = "depth", old = 9, new = 5 },
-        { setting = "options.no_ticket", before = true, after = false, layer = "b",
-          key = "options.no_ticket", old = true, new = false },
+        { setting = "depth", before = 9, after = 5, layer = "b" },
+        { setting = "options.no_ticket", before = true, after = false, layer = "b" },
       }, report.changes)
+      -- the older names still read the same values
+      local c = report.changes[1]
+      assert.equals("depth", c.key)
+      assert.equals(9, c.old)
+      assert.equals(5, c.new)
+      assert.is_nil(c.other)
     end)
 
     it("warns about a lowered floor, removed protections, weak suites, depth, verify, dhparam", function()

@@ -48,26 +48,46 @@ static void append(merger *m, int slot, int *count) {
   lua_rawseti(L, slot, ++*count);
 }
 
+/* key, old and new: the older names of a change record's setting,
+ * before and after, still readable through the records' metatable. */
+static int record_alias(lua_State *L) {
+  const char *k = lua_tostring(L, 2);
+  if (!k) return 0;
+  if (strcmp(k, "key") == 0) lua_getfield(L, 1, "setting");
+  else if (strcmp(k, "old") == 0) lua_getfield(L, 1, "before");
+  else if (strcmp(k, "new") == 0) lua_getfield(L, 1, "after");
+  else lua_pushnil(L);
+  return 1;
+}
+
+static const char record_mt_key = 0;  /* registry key (its address) */
+
 /* Push a change record { setting, before, after, layer } (the shape of
- * every change record of tlsharden; key, old and new are its older names),
- * with room for `extra` more fields; before at -2 and after at -1 are
- * popped. */
+ * every change record of tlsharden), with room for `extra` more fields;
+ * before at -2 and after at -1 are popped. */
 static void push_record(merger *m, const char *key, int extra) {
   lua_State *L = m->L;
-  lua_createtable(L, 0, 7 + extra);
+  if (lua_isnil(L, m->record_mt)) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &record_mt_key) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      lua_createtable(L, 0, 1);
+      lua_pushcfunction(L, record_alias);
+      lua_setfield(L, -2, "__index");
+      lua_pushvalue(L, -1);
+      lua_rawsetp(L, LUA_REGISTRYINDEX, &record_mt_key);
+    }
+    lua_replace(L, m->record_mt);
+  }
+  lua_createtable(L, 0, 4 + extra);
   lua_insert(L, -3);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -4, "new");
   lua_setfield(L, -3, "after");
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "old");
   lua_setfield(L, -2, "before");
   lua_pushstring(L, key);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "key");
   lua_setfield(L, -2, "setting");
   th_merge_push_layer_id(m);
   lua_setfield(L, -2, "layer");
+  lua_pushvalue(L, m->record_mt);
+  lua_setmetatable(L, -2);
 }
 
 void th_merge_record_change(merger *m, const char *key) {
@@ -451,11 +471,12 @@ static int merge_layers(lua_State *L, const char *fn, int first, int last, const
   lua_pushnil(L); m.changes = base + 3;
   lua_pushnil(L); m.warnings = base + 4;
   lua_pushnil(L); m.ignored = base + 5;
+  lua_pushnil(L); m.record_mt = base + 6;
   /* Every layer's id (its name, or its position) and the mode the context
    * will have: the last mode in merge order, else opts.mode. The mode is
    * needed before the merge, so that "verify none on a client" is seen
    * whatever the order of the layers. */
-  m.ids = base + 6;
+  m.ids = base + 7;
   {
     int mode = 0;
     for (i = 0; i < n; i++) {

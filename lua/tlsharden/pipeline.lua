@@ -169,7 +169,9 @@ function pipeline.run(job)
     if not ok then reraise(job.fn, hardened) end
     report.harden = hardened
   end
-  report.context = core.inspect(ctx)
+  -- a context nobody changed here is inspected once per cache
+  local cache = job.harden == false and job.judge and job.judge.cache or nil
+  report.context = remembered(cache, ctx, "inspect", function() return core.inspect(ctx) end)
   if job.judge then report.judgement = pipeline.judge(ctx, job.judge, report.context) end
   return ctx, report
 end
