@@ -367,3 +367,59 @@ describe("the error rule", function()
     assert.equals("a table", core.quote(setmetatable({}, { __tostring = function() error("no") end })))
   end)
 end)
+
+-- The same rule for the scanner's layers: the wire writer and parser, DNS,
+-- DANE, and the Lua modules around them.
+describe("the error rule for the scanner's layers", function()
+  local HUGE = string.rep("x", 1024 * 1024)
+  local LIMIT = 1000
+  local dns = require "tlsharden.dns"
+  local dane = require "tlsharden.dane"
+  local xmpp = require "tlsharden.xmpp"
+
+  local function bounded(label, f, ...)
+    local ok, err = pcall(f, ...)
+    assert.is_false(ok, label .. " accepted the value")
+    assert.is_string(err)
+    assert.matches("^tlsharden%.", err)
+    assert.is_true(#err < LIMIT, ("%s: a message of %d bytes"):format(label, #err))
+    return err
+  end
+
+  it("refuses unknown options of every scanner function by name", function()
+    for _, c in ipairs {
+      { "client_hello", function() return core.client_hello { flor = 1 } end },
+      { "parse_server_flight", function() return core.parse_server_flight("", { flor = 1 }) end },
+      { "dns_query", function() return core.dns_query("x.org", "A", 1, { flor = 1 }) end },
+      { "dns.resolver", function() return dns.resolver { flor = 1 } end },
+      { "xmpp.stream_header", function() return xmpp.stream_header { to = "x", flor = 1 } end },
+      { "dane.check", function() return dane.check({}, { "x" }, { flor = 1 }) end },
+    } do
+      local err = bounded(c[1], c[2])
+      assert.matches("unknown option 'flor'", err, 1, true)
+    end
+  end)
+
+  it("quotes and shortens 1 MiB values, names and option names", function()
+    bounded("client_hello", core.client_hello, { [HUGE] = 1 })
+    bounded("client_hello", core.client_hello, { server_name = HUGE })
+    bounded("client_hello", core.client_hello, { version = HUGE })
+    bounded("client_hello", core.client_hello, { suites = { HUGE } })
+    bounded("client_hello", core.client_hello, { alpn = { HUGE } })
+    bounded("parse_server_flight", core.parse_server_flight, HUGE, { [HUGE] = true })
+    bounded("dns_query", core.dns_query, HUGE, "A")
+    bounded("dns_query", core.dns_query, "x.org", HUGE)
+    bounded("dns_query", core.dns_query, "x.org", "A", 1, { [HUGE] = true })
+    bounded("dane_match", core.dane_match, { { usage = 3, selector = 1, matching_type = 1, data = HUGE } }, { "x" })
+    assert.is_nil(core.suite(HUGE))  -- a name nothing has: not found
+    bounded("dns.resolver", dns.resolver, { resolver = HUGE })
+    bounded("xmpp.stream_header", xmpp.stream_header, { to = HUGE .. " " })
+  end)
+
+  it("reads a 1 MiB peer answer as findings, not an error", function()
+    local r = core.parse_server_flight("\22\3\3\255\255" .. HUGE)
+    assert.is_table(r)
+    local parsed = core.dns_parse(HUGE)
+    assert.is_nil(parsed)
+  end)
+end)

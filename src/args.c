@@ -12,14 +12,19 @@
 
 #include "tlsharden.h"
 
-int th_error(lua_State *L, const char *fn, const char *fmt, ...) {
-  va_list ap;
+int th_verror(lua_State *L, const char *fn, const char *fmt, va_list ap) {
   lua_pushfstring(L, "tlsharden.%s: ", fn);
-  va_start(ap, fmt);
   lua_pushvfstring(L, fmt, ap);
-  va_end(ap);
   lua_concat(L, 2);
   return lua_error(L);
+}
+
+int th_error(lua_State *L, const char *fn, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  th_verror(L, fn, fmt, ap);
+  va_end(ap);
+  return 0;
 }
 
 void th_push_ssl_errors(lua_State *L, const char *fallback) {

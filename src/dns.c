@@ -28,12 +28,9 @@ const char *th_dns_type_name(int value) {
 /* Raise a bad-name error (the type keeps encode_name's returns short). */
 static size_t name_error(lua_State *L, const char *fn, const char *fmt, ...) {
   va_list ap;
-  lua_pushfstring(L, "tlsharden.%s: ", fn);
   va_start(ap, fmt);
-  lua_pushvfstring(L, fmt, ap);
+  th_verror(L, fn, fmt, ap);
   va_end(ap);
-  lua_concat(L, 2);
-  lua_error(L);
   return 0;
 }
 

@@ -2,6 +2,7 @@
 #ifndef TLSHARDEN_H
 #define TLSHARDEN_H
 
+#include <stdarg.h>
 #include <stdint.h>
 
 #include <lua.h>
@@ -59,6 +60,7 @@ const char *th_mode_name(int mode);
 
 /* Raise "tlsharden.<fn>: <message>" with lua_pushfstring-style arguments. */
 int th_error(lua_State *L, const char *fn, const char *fmt, ...);
+int th_verror(lua_State *L, const char *fn, const char *fmt, va_list ap);
 /* Raise "tlsharden.<fn>: bad argument #<n> '<name>': <message>" (no
  * quoted name when name is NULL). */
 int th_arg_error(lua_State *L, const char *fn, int argn, const char *name, const char *fmt, ...);
