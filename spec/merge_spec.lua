@@ -135,6 +135,22 @@ describe("tlsharden.merge", function()
       assert.is_nil(c.other)
     end)
 
+    it("judges a layer's protocol together with the no_* options it sets itself", function()
+      -- Prosody's own port contexts: protocol = "sslv23" with no_sslv3 ... no_tlsv1_1
+      local derived = { name = "port", protocol = "sslv23",
+        options = { "no_sslv2", "no_sslv3", "no_tlsv1", "no_tlsv1_1", "no_compression" } }
+      local cfg, report = tlsharden.merge_with({ policy = "strict" }, tlsharden.profile("hardened"), derived)
+      assert.same({}, report.warnings)
+      assert.equals("sslv23", cfg.protocol)
+      -- a map form counts too, and only the versions it really switches off
+      local _, r = tlsharden.merge_with({ policy = "warn" }, tlsharden.profile("hardened"),
+        { name = "admin", protocol = "sslv23", options = { no_sslv3 = true } })
+      assert.matches("lowers the minimum version from TLS 1.2 to TLS 1.0", r.warnings[1].message, 1, true)
+      _, r = tlsharden.merge_with({ policy = "warn" }, tlsharden.profile("hardened"),
+        { name = "admin", protocol = "sslv23" })
+      assert.matches("to SSL 3.0", r.warnings[1].message, 1, true)
+    end)
+
     it("warns about a lowered floor, removed protections, weak suites, depth, verify, dhparam", function()
       local dir = pki.tmpdir()
       local dh = dir .. "/dh1024.pem"

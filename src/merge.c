@@ -294,6 +294,7 @@ static void apply_layer(merger *m, int layer, int position) {
   lua_State *L = m->L;
   int is_profile, top = lua_gettop(L);
   m->layer = position;
+  m->layer_table = layer;
   if (!lua_istable(L, layer)) {
     lua_pushfstring(L, "not a table (%s)", luaL_typename(L, layer));
     ignore(m, 0, lua_tostring(L, -1));

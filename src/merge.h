@@ -45,6 +45,7 @@ typedef struct merger {
   int ids;                 /* slot of layer 1's id; layer k's is ids + k - 1 */
   int nchanges, nwarnings, nignored;
   int layer;               /* position of the layer being applied */
+  int layer_table;         /* its stack index */
   int strict, floor, mode;
   int have_range;
   th_range range;          /* the current protocol value, parsed */

@@ -123,18 +123,54 @@ static void check_verify(merger *m, int key, int value) {
   }
 }
 
+/* Whether the layer's own options (a name, a list, or a map, read raw)
+ * switch the option name on. */
+static int layer_sets_option(lua_State *L, int layer, const char *name) {
+  int on = 0, t;
+  lua_pushliteral(L, "options");
+  t = lua_rawget(L, layer);
+  if (t == LUA_TSTRING) {
+    on = strcmp(lua_tostring(L, -1), name) == 0;
+  } else if (t == LUA_TTABLE) {
+    lua_Integer i, n = (lua_Integer)lua_rawlen(L, -1);
+    for (i = 1; i <= n && !on; i++) {
+      lua_rawgeti(L, -1, i);
+      on = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), name) == 0;
+      lua_pop(L, 1);
+    }
+    if (!on) {
+      lua_getfield(L, -1, name);
+      on = lua_toboolean(L, -1);
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  return on;
+}
+
+/* The lowest version a layer really allows: its protocol together with the
+ * no_* options it sets itself, as OpenSSL reads them (Prosody's own port
+ * contexts say protocol = "sslv23" with no_sslv3 ... no_tlsv1_1). */
+static int layer_floor(merger *m, const th_range *r) {
+  int lo = r->lo;
+  while (lo < r->hi && layer_sets_option(m->L, m->layer_table, th_versions[lo].no_option)) lo++;
+  return lo;
+}
+
 static void check_protocol(merger *m, int value) {
   lua_State *L = m->L;
   th_range r;
   const char *msg = NULL;
+  int lo;
   if (!th_protocol_parse_cached(L, value, &r))
     th_merge_error(m, "protocol", lua_tostring(L, -1));
-  if (m->have_range && r.lo < m->range.lo)
+  lo = layer_floor(m, &r);
+  if (m->have_range && lo < m->range.lo)
     msg = lua_pushfstring(L, "lowers the minimum version from %s to %s",
-                          th_versions[m->range.lo].label, th_versions[r.lo].label);
-  else if (m->floor >= 0 && r.lo < m->floor)
+                          th_versions[m->range.lo].label, th_versions[lo].label);
+  else if (m->floor >= 0 && lo < m->floor)
     msg = lua_pushfstring(L, "minimum version %s is below the floor %s",
-                          th_versions[r.lo].label, th_versions[m->floor].label);
+                          th_versions[lo].label, th_versions[m->floor].label);
   else if (m->have_range && r.hi < m->range.hi && r.hi < TH_NVERSIONS - 1)
     msg = lua_pushfstring(L, "lowers the maximum version to %s", th_versions[r.hi].label);
   if (msg) {
