@@ -1,0 +1,254 @@
+--- A survey: many XMPP servers scanned at once in one coroutine scheduler
+-- (tlsharden.scan.net), one result line per endpoint as results come in,
+-- resumable from its results file. See docs/survey.md.
+--
+--   local survey = require "tlsharden.survey"
+--   local targets = survey.parse_list(text)
+--   survey.run(targets, { kinds = { "c2s" }, jobs = 32, write = write_line })
+--
+-- The work of one list entry and kind: discover (DNS: its endpoints),
+-- then scan each endpoint. Both come from the live scanner by default and
+-- may be replaced (opts.discover, opts.scan); either runs inside a task of
+-- the survey's scheduler and may yield to it.
+local errors = require "tlsharden.errors"
+local json = require "tlsharden.json"
+local net = require "tlsharden.scan.net"
+local list = require "tlsharden.survey.list"
+local results = require "tlsharden.survey.results"
+
+local M = {}
+
+M.parse_list = list.parse
+M.read = results.read
+M.key = results.key
+
+local FN = "survey.run"
+local KINDS = { c2s = true, s2s = true }
+
+local DEFAULTS = {
+  jobs = 32,        -- endpoints scanned at once
+  per_server = 8,   -- connections open to one server address at once
+  resolvers = 16,   -- list entries resolved at once
+  timeout = 5,      -- seconds, every wait of the scan
+  scan_connections = 4, -- connections one endpoint scan keeps open at once
+}
+
+local OPTIONS = {
+  kinds = "table", jobs = "number", per_server = "number", resolvers = "number",
+  timeout = "number", scan_connections = "number", write = "function", resume = "table",
+  discover = "function", scan = "function", on_progress = "function",
+  scan_options = "table", now = "function",
+}
+
+local function integer_option(opts, name, lo, hi)
+  local v = errors.number(FN, opts, name, lo, hi, DEFAULTS[name])
+  if v % 1 ~= 0 then errors.option(FN, name, "expected an integer, got %s", errors.quote(v)) end
+  return v
+end
+
+local function check_targets(targets)
+  errors.table(FN, 1, "targets", targets)
+  for i, t in ipairs(targets) do
+    if type(t) ~= "table" or type(t.target) ~= "string" then
+      errors.argument(FN, 1, "targets", "item #%d: expected a target of survey.parse_list, got %s", i,
+        errors.quote(t))
+    end
+  end
+end
+
+--- The scanner's discover and scan functions. Raises when the live
+-- scanner (tlsharden.scan) is not there.
+function M.scanner()
+  local ok, scan = pcall(require, "tlsharden.scan")
+  if not ok or type(scan) ~= "table" or not scan.discover or not scan.endpoint then
+    errors.raise(FN, "the live scanner (tlsharden.scan) is not available: %s", errors.shorten(scan))
+  end
+  return scan.discover, scan.endpoint
+end
+
+-- What is copied from a discovered endpoint into a result that has none
+-- of its own (a scan that raised).
+local ENDPOINT_FIELDS = { "target", "domain", "kind", "tls", "host", "address", "family", "port", "srv" }
+
+local function failure_record(base, status, reason)
+  local rec = { status = status, reason = reason, findings = json.list() }
+  for _, k in ipairs(ENDPOINT_FIELDS) do rec[k] = base[k] end
+  return rec
+end
+
+--- Run a survey of targets (survey.parse_list's). opts:
+--   kinds: { "c2s", "s2s" } (the default) or one of them;
+--   jobs: endpoints scanned at once (default 32);
+--   per_server: connections open to one server address at once (default
+--     8); endpoints of one address are scanned at most
+--     per_server / scan_connections at a time (at least one);
+--   resolvers: list entries resolved at once (default 16);
+--   timeout: seconds for every wait (default 5);
+--   scan_connections: connections one endpoint scan keeps open (default 4);
+--   write(rec): called with every result as it comes in (required);
+--   resume: results.progress_of(file): what an earlier run did;
+--   discover(target, kind, ctx), scan(endpoint, ctx): see M.scanner;
+--     ctx = { sched, options = scan_options, timeout, connections };
+--   on_progress(state): after every change;
+--   scan_options: passed to discover and scan as ctx.options.
+-- Returns the final state: entries, lookups, resolved, found, scanned,
+-- resumed, ok, failed, statuses (status -> count), started, elapsed.
+function M.run(targets, opts)
+  check_targets(targets)
+  opts = errors.options(FN, 2, "opts", opts, OPTIONS)
+  local kinds = opts.kinds or { "c2s", "s2s" }
+  for i, k in ipairs(kinds) do
+    if not KINDS[k] then errors.option(FN, "kinds", "item #%d: expected 'c2s' or 's2s', got %s", i, errors.quote(k)) end
+  end
+  if #kinds == 0 then errors.option(FN, "kinds", "expected 'c2s', 's2s' or both, got none") end
+  local jobs = integer_option(opts, "jobs", 1, 512)
+  local per_server = integer_option(opts, "per_server", 1, 1024)
+  local resolvers = integer_option(opts, "resolvers", 1, 256)
+  local scan_connections = integer_option(opts, "scan_connections", 1, 64)
+  local timeout = errors.number(FN, opts, "timeout", 0.001, 3600, DEFAULTS.timeout)
+  if not opts.write then errors.option(FN, "write", "expected a function(rec), got nil") end
+  local write, on_progress = opts.write, opts.on_progress or function() end
+  local discover, scan = opts.discover, opts.scan
+  if not discover or not scan then
+    local d, s = M.scanner()
+    discover, scan = discover or d, scan or s
+  end
+  local now = opts.now or net.now
+  local resume = opts.resume or { done = {}, groups = {} }
+  local done, groups = resume.done or {}, resume.groups or {}
+  local per_address = math.max(1, math.floor(per_server / scan_connections))
+
+  local sched = net.scheduler { per_host = per_server, timeout = timeout,
+    max_connections = math.min(900, math.max(64, jobs * scan_connections + resolvers * 2)) }
+  local ctx = { sched = sched, options = opts.scan_options or {}, timeout = timeout,
+    connections = scan_connections }
+
+  local st = { entries = #targets, lookups = 0, resolved = 0, found = 0, scanned = 0,
+    resumed = 0, ok = 0, failed = 0, statuses = {}, started = now() }
+  for _, r in pairs(resume.statuses or {}) do st.resumed = st.resumed + r end
+  for status, n in pairs(resume.statuses or {}) do
+    st.statuses[status] = n
+    if status == "ok" then st.ok = st.ok + n else st.failed = st.failed + n end
+  end
+
+  -- The lookups still to do: every list entry and kind not finished before.
+  local lookups = {}
+  for _, t in ipairs(targets) do
+    for _, kind in ipairs(kinds) do
+      local g = groups[t.target .. "|" .. kind]
+      if not (g and g.of and g.count >= math.max(g.of, 1)) then
+        lookups[#lookups + 1] = { target = t, kind = kind }
+      end
+    end
+  end
+  -- lookups finished in an earlier run count as resolved
+  st.lookups = #targets * #kinds
+  st.resolved = st.lookups - #lookups
+
+  local queue = {}             -- endpoints found, waiting for a scan
+  local busy = {}              -- address -> scans running
+  local running, resolving = 0, 0
+  local event = sched:semaphore(0)
+
+  local function record(rec, meta, key)
+    rec.survey = { key = key, target = meta.target.target, line = meta.target.line,
+      of = meta.of, index = meta.index }
+    write(rec)
+    local status = rec.status or "error"
+    st.statuses[status] = (st.statuses[status] or 0) + 1
+    if status == "ok" then st.ok = st.ok + 1 else st.failed = st.failed + 1 end
+  end
+
+  local function lookup(item)
+    local t, kind = item.target, item.kind
+    local ok, found = pcall(discover, t, kind, ctx)
+    local eps = ok and type(found) == "table" and found.endpoints or {}
+    if not ok or type(found) ~= "table" or #eps == 0 then
+      -- no endpoint: one line with the reason
+      local key = results.endpoint_key(t.target, kind, nil)
+      if not done[key] then
+        done[key] = true
+        st.found = st.found + 1
+        local rec = failure_record({ target = t.target, domain = t.host, kind = kind },
+          ok and type(found) == "table" and (found.status or "dns") or "error",
+          ok and type(found) == "table" and (found.reason or "no endpoint found") or errors.shorten(found))
+        if ok and type(found) == "table" then
+          rec.findings = found.findings or rec.findings
+          rec.dns = found.dns
+        end
+        record(rec, { target = t, of = 0, index = 0 }, key)
+        st.scanned = st.scanned + 1
+      end
+    else
+      for i, ep in ipairs(eps) do
+        local key = results.endpoint_key(t.target, kind, ep)
+        if not done[key] then
+          done[key] = true
+          queue[#queue + 1] = { ep = ep, key = key, meta = { target = t, of = #eps, index = i } }
+          st.found = st.found + 1
+        end
+      end
+    end
+    st.resolved = st.resolved + 1
+  end
+
+  local function scan_one(item)
+    local ep = item.ep
+    local ok, rec = pcall(scan, ep, ctx)
+    if not ok or type(rec) ~= "table" then
+      rec = failure_record(ep, "error", ok and ("the scan returned " .. errors.quote(rec)) or errors.shorten(rec))
+    end
+    record(rec, item.meta, item.key)
+    st.scanned = st.scanned + 1
+  end
+
+  -- Take the next endpoint whose address has room for one more scan.
+  local function next_item()
+    for i = 1, #queue do
+      local item = queue[i]
+      local addr = item.ep.address or item.ep.host or "?"
+      if (busy[addr] or 0) < per_address then
+        table.remove(queue, i)
+        return item, addr
+      end
+    end
+  end
+
+  local next_lookup = 1
+  sched:spawn(function()
+    while true do
+      while resolving < resolvers and next_lookup <= #lookups do
+        local item = lookups[next_lookup]
+        next_lookup = next_lookup + 1
+        resolving = resolving + 1
+        sched:spawn(function()
+          lookup(item)
+          resolving = resolving - 1
+          on_progress(st)
+          event:release()
+        end)
+      end
+      while running < jobs do
+        local item, addr = next_item()
+        if not item then break end
+        running = running + 1
+        busy[addr] = (busy[addr] or 0) + 1
+        sched:spawn(function()
+          scan_one(item)
+          busy[addr] = busy[addr] - 1
+          running = running - 1
+          on_progress(st)
+          event:release()
+        end)
+      end
+      if running == 0 and resolving == 0 and next_lookup > #lookups and #queue == 0 then break end
+      event:acquire(math.huge)
+    end
+  end)
+  on_progress(st)
+  sched:run()
+  st.elapsed = now() - st.started
+  return st
+end
+
+return M
