@@ -138,6 +138,11 @@ end
 --   plugin_paths: list;
 --   https: true to listen for HTTPS too (mod_http; ports.https);
 --   key_kind: the hosts' key type (spec/helpers/pki.lua; default ec256);
+--   certs: { [host] = { cert = path, key = path } | false }: a host's own
+--          certificate (a chain file: leaf first) instead of one generated,
+--          or false for none (Prosody then looks in the parent domain's);
+--   cert_files: { [name] = { cert, key } }: more files in the certs folder
+--          (as name.crt and name.key: the certificate of a parent domain);
 --   env: extra environment (string "NAME=value ...") for the prosody process;
 --   wait: the ports to wait for (names; default all of them); a port
 --          Prosody cannot bind (no TLS context) is left out here.
@@ -159,10 +164,20 @@ function M.start(opts)
   for _, host in ipairs(hosts) do names[#names + 1] = host end
   for _, c in ipairs(components) do names[#names + 1] = c[1] end
   for _, host in ipairs(names) do
-    local leaf = pki.cert(dir, host, { issuer = ca, cn = host, key_kind = opts.key_kind,
-      san = { "DNS:" .. host, "DNS:*." .. host } })
-    sh.run(("mv %s %s/certs/%s.crt && mv %s %s/certs/%s.key"):format(
-      sh.quote(leaf.cert), sh.quote(dir), host, sh.quote(leaf.key), sh.quote(dir), host))
+    local given = opts.certs and opts.certs[host]
+    if given then
+      sh.run(("cp %s %s/certs/%s.crt && cp %s %s/certs/%s.key"):format(
+        sh.quote(given.cert), sh.quote(dir), host, sh.quote(given.key), sh.quote(dir), host))
+    elseif given == nil then
+      local leaf = pki.cert(dir, host, { issuer = ca, cn = host, key_kind = opts.key_kind,
+        san = { "DNS:" .. host, "DNS:*." .. host } })
+      sh.run(("mv %s %s/certs/%s.crt && mv %s %s/certs/%s.key"):format(
+        sh.quote(leaf.cert), sh.quote(dir), host, sh.quote(leaf.key), sh.quote(dir), host))
+    end
+  end
+  for name, files in pairs(opts.cert_files or {}) do
+    sh.run(("cp %s %s/certs/%s.crt && cp %s %s/certs/%s.key"):format(
+      sh.quote(files.cert), sh.quote(dir), name, sh.quote(files.key), sh.quote(dir), name))
   end
   local ports = { c2s = M.free_port(), s2s = M.free_port(), c2s_direct_tls = M.free_port(),
     s2s_direct_tls = M.free_port() }

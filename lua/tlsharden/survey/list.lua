@@ -1,6 +1,6 @@
 --- The list a survey reads: one target a line, a domain ("example.org")
--- or a host and port ("xmpp.example.org:5223", "192.0.2.1:5222",
--- "[2001:db8::1]:5269"); "#" starts a comment, blank lines are skipped.
+-- or a host name and port ("xmpp.example.org:5223", which is also the
+-- XMPP domain); "#" starts a comment, blank lines are skipped.
 -- Pure: text in, targets out. See docs/survey.md.
 local errors = require "tlsharden.errors"
 
@@ -18,38 +18,29 @@ local function valid_name(s)
   return true
 end
 
-local function valid_ipv6(s)
-  return #s >= 2 and #s <= 45 and not s:find("[^%x:%.]") and s:find(":") ~= nil
-end
+local ADDRESS = "an address is no XMPP domain: give the host's name (HOST:PORT)"
 
 --- Parse one entry (a line without its comment, trimmed). Returns a
--- target { target, host, port (or nil), ip (boolean) }, or nil and why not.
+-- target { target, host, port (or nil) }, or nil and why not.
 function M.entry(s)
-  local host, port
-  local v6, p6 = s:match("^%[([^%]]*)%]:(%d+)$")
-  if v6 then
-    if not valid_ipv6(v6) then return nil, "not an IPv6 address in brackets" end
-    host, port = v6:lower(), p6
-  elseif s:find(":", 1, true) then
+  if s:find("^%[") then return nil, ADDRESS end
+  local host, port = s, nil
+  if s:find(":", 1, true) then
     host, port = s:match("^([^:]+):(%d+)$")
     if not host then
-      if valid_ipv6(s) then return nil, "an IPv6 address needs brackets and a port: [addr]:port" end
+      if s:find("^[%x:%.]+$") then return nil, ADDRESS end
       return nil, "expected a domain or HOST:PORT"
     end
-  else
-    host = s
   end
   host = host:gsub("%.$", ""):lower()
-  local ip = v6 ~= nil or host:match("^%d+%.%d+%.%d+%.%d+$") ~= nil
-  if not v6 and not valid_name(host) then return nil, "not a domain name" end
+  -- the stream's 'to' and the certificate's name are the XMPP domain
+  if host:match("^%d+%.%d+%.%d+%.%d+$") then return nil, ADDRESS end
+  if not valid_name(host) then return nil, "not a domain name" end
   if port then
     port = tonumber(port)
     if port < 1 or port > 65535 then return nil, "the port must be from 1 to 65535" end
-  elseif ip then
-    return nil, "an address needs a port (HOST:PORT)"
   end
-  local target = port and ((v6 and ("[" .. host .. "]") or host) .. ":" .. port) or host
-  return { target = target, host = host, port = port, ip = ip }
+  return { target = port and (host .. ":" .. port) or host, host = host, port = port }
 end
 
 --- Parse a list. text: the file's contents; name: how to call it in
