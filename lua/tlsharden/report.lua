@@ -85,6 +85,8 @@ function M.row(rec, n)
     grade = g and str(g.grade), grade_if_trusted = g and str(g.grade_if_trusted), score = g and number(g.score),
     caps = {}, protocols = protocols, protocol_set = protocol_set, suites = accepted_suites(rec.probe),
     cert_failures = {}, chain = {}, chain_problems = {}, findings = {},
+    -- features before TLS were read: the STARTTLS questions apply
+    features_before_tls = is_table(x.mechanisms_before_tls),
     starttls = x.starttls, starttls_required = x.starttls_required,
     plain_before_tls = x.plain_before_tls == true and true or (x.mechanisms_before_tls and false or nil),
     mechanisms_before_tls = is_table(x.mechanisms_before_tls) and x.mechanisms_before_tls or nil,
@@ -262,14 +264,14 @@ function M.counts(rows)
     { "fs_some", "forward secrecy with some suites", function(r) return r.fs == "some" end },
     { "fs_none", "no forward secrecy", function(r) return r.fs == "none" end },
   }))
-  add("starttls", tally(rows, "STARTTLS", function(r) return r.tls == "starttls" and r.starttls ~= nil end, {
+  add("starttls", tally(rows, "STARTTLS", function(r) return r.tls == "starttls" and r.features_before_tls end, {
     { "offered", "offered", function(r) return r.starttls == true end },
     { "required", "required", function(r) return r.starttls == true and r.starttls_required == true end },
     { "optional", "offered but not required", function(r) return r.starttls == true and r.starttls_required ~= true end },
     { "missing", "not offered", function(r) return r.starttls ~= true end },
   }))
   add("plain", tally(rows, "SASL before TLS (client streams)",
-    function(r) return r.kind == "c2s" and r.tls == "starttls" and r.plain_before_tls ~= nil end, {
+    function(r) return r.kind == "c2s" and r.tls == "starttls" and r.features_before_tls end, {
       { "plain", "PLAIN offered before TLS (a password in clear text)", function(r) return r.plain_before_tls end },
       { "any", "any mechanism offered before TLS", function(r)
         return r.mechanisms_before_tls ~= nil and #r.mechanisms_before_tls > 0 end },

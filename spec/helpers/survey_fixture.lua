@@ -215,10 +215,12 @@ function M.describe(fx)
       if h.fault == "none" then
         -- Prosody offers STARTTLS with a context that has no certificate:
         -- every handshake fails
-        e.status, e.starttls, e.required, e.plain = "tls_failed", true, true, k[1] == "c2s" and false or nil
+        e.status, e.starttls, e.required = "tls_failed", true, true
+        if k[1] == "c2s" then e.plain = false end
       else
         e.status, e.protocols, e.key, e.cert = "ok", protocols, KEYS[h.key], h.fault
-        e.fs, e.weak, e.export = h.nofs and "some" or "all", false, false
+        -- RSA key exchange is in the two cipher lists of nofs1 and tls10
+        e.fs, e.weak, e.export = (h.nofs or h.tls10) and "some" or "all", false, false
         if k[2] == "starttls" then
           e.starttls, e.required = true, not (h.plain and k[1] == "c2s")
           if k[1] == "c2s" then e.plain = h.plain == true end

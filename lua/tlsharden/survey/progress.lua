@@ -48,7 +48,7 @@ function M.reporter(stream, opts)
   opts = opts or {}
   local now = opts.now or require("socket").gettime
   local width = opts.width or 24
-  local r = { last_draw = -math.huge, last_step = -1, drawn = false }
+  local r = { last_draw = -math.huge, last_step = 0, drawn = false }
 
   local function line_text(st, f)
     return ("%d/%d endpoints (%d%%), ok %d, failed %d, %.1f/s, %s elapsed, ETA %s"):format(
@@ -68,7 +68,7 @@ function M.reporter(stream, opts)
       r.drawn = true
     else
       local step = math.floor(math.min(f.percent, 100) / 5)
-      if step > r.last_step and f.done > 0 then
+      if step > r.last_step then
         r.last_step = step
         stream:write("survey: ", line_text(st, f), "\n")
       end
