@@ -291,4 +291,45 @@ function M.s_client(opts)
   return r
 end
 
+-- How sslscan reaches each port of M.start's server.
+local SSLSCAN_FLAGS = {
+  c2s = "--starttls-xmpp", s2s = "--starttls-xmpp --xmpp-server",
+  c2s_direct_tls = "", s2s_direct_tls = "", https = "",
+}
+
+--- Run sslscan against one port of a server started by M.start (direct
+-- TLS with the server name host, default "localhost"). Returns
+-- { ok, output, enabled = { "TLSv1.2", ... } (the versions it found
+-- enabled, in its order), suites = { ["TLSv1.2"] = { names } } (accepted,
+-- per version), all = { names } (every accepted suite once, sorted) }.
+function M.sslscan(server, port_name, host)
+  host = host or "localhost"
+  local flags = assert(SSLSCAN_FLAGS[port_name], port_name)
+  if flags == "" then flags = "--sni-name=" .. sh.quote(host) end
+  local ok, out = sh.exec(("timeout 120 sslscan --no-colour --ipv4 --no-check-certificate --no-heartbleed"
+    .. " --no-renegotiation --no-compression --no-fallback --no-groups %s localhost:%d"):format(flags,
+    server.ports[port_name]))
+  local r = { ok = ok, output = out, enabled = {}, suites = {}, all = {} }
+  local seen = {}
+  for line in out:gmatch("[^\n]+") do
+    local version = line:match("^([ST][SL][LS]v[%d.]+)%s+enabled")
+    if version then r.enabled[#r.enabled + 1] = version end
+    local verdict, proto, name = line:match("^(%a+)%s+(TLSv[%d.]+)%s+%d+ bits%s+(%S+)")
+    if verdict == "Accepted" or verdict == "Preferred" then
+      r.suites[proto] = r.suites[proto] or {}
+      table.insert(r.suites[proto], name)
+      if not seen[name] then
+        seen[name] = true
+        r.all[#r.all + 1] = name
+      end
+    end
+  end
+  table.sort(r.all)
+  return r
+end
+
+-- sslscan's names of versions, as tlsharden names them.
+M.VERSION_NAMES = { SSLv3 = "sslv3", ["TLSv1.0"] = "tlsv1", ["TLSv1.1"] = "tlsv1_1", ["TLSv1.2"] = "tlsv1_2",
+  ["TLSv1.3"] = "tlsv1_3" }
+
 return M
