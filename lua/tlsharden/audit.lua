@@ -96,6 +96,25 @@ end
 
 local NO_CERTIFICATE = {}
 
+-- LuaSec's dhparam callback keeps the DH parameters it hands to OpenSSL on
+-- the context until one of LuaSec's own handshakes is over, which frees
+-- them; the core's in-memory probe handshakes (forward_secrecy, harden)
+-- call the callback without that step, so the parameters of a probe would
+-- be lost with the context. A handshake attempt on a socket that is not
+-- connected runs just that step (it fails at once, before the callback).
+local function release_probe_dh(ctx)
+  local socket = require "socket"
+  local tcp = socket.tcp()
+  if not tcp then return end
+  local conn = ssl.wrap(tcp, ctx)
+  if not conn then
+    tcp:close()
+    return
+  end
+  conn:dohandshake()
+  conn:close()
+end
+
 -- Step 2 for the audit: LuaSec builds the context as Prosody would, once
 -- per distinct effective configuration; a second one is hardened to show
 -- what mod_tlsharden would change.
@@ -115,6 +134,7 @@ local function builder(config, svc, cache, result, version)
       local hctx = entry.ctx and ssl.newcontext(lcfg)
       if hctx then
         local ok, h = pcall(core.harden, hctx)
+        if lcfg.dhparam then release_probe_dh(hctx) end
         entry.hardening = ok and h.changes or { { setting = "harden", before = "", after = tostring(h) } }
       end
     end
@@ -209,6 +229,7 @@ local function evaluate(model, host, svc, opts, cache)
   end
   local err
   if not ctx then err, report = report, failed end
+  if ctx and result.config and result.config.dhparam then release_probe_dh(ctx) end
   result.merge = report.merge
   lowering_problems(report.merge, result.problems)
   if err == NO_CERTIFICATE then

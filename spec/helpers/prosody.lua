@@ -95,8 +95,23 @@ function M.each_version(describe, pending, title, body)
   end
 end
 
---- A port that was free a moment ago on 127.0.0.1.
+--- A port that was free a moment ago on 127.0.0.1: a random one below
+-- the kernel's ephemeral range (where bind(0) and outgoing connections of
+-- every other process take theirs), else one the kernel picks.
+local seeded = false
 function M.free_port()
+  if not seeded then
+    math.randomseed(math.floor(socket.gettime() * 1000000) % 2147483647)
+    seeded = true
+  end
+  for _ = 1, 20 do
+    local port = math.random(20000, 32000)
+    local s = socket.bind("127.0.0.1", port)
+    if s then
+      s:close()
+      return port
+    end
+  end
   local s = assert(socket.bind("127.0.0.1", 0))
   local _, port = s:getsockname()
   s:close()
@@ -144,10 +159,25 @@ end
 -- Returns a server handle: version (the record of M.versions()), dir,
 -- ports {c2s, s2s, c2s_direct_tls, s2s_direct_tls[, https]}, ca, config,
 -- log() -> text, pid(), prosodyctl(args) -> ok, output, code, stop().
+-- A port another process took between choosing it and Prosody binding it
+-- (Prosody logs "Failed to open server port") is retried with new ports,
+-- up to three times.
+local start_once
 function M.start(opts)
   opts = opts or {}
   local version = M.version(opts.version or "0.12")
   if not version.ok then error("Prosody " .. version.name .. " cannot run here: " .. version.reason, 2) end
+  local last
+  for _ = 1, 3 do
+    local server, err, retry = start_once(opts, version)
+    if server then return server end
+    last = err
+    if not retry then break end
+  end
+  error("prosody " .. version.name .. " did not start:\n" .. tostring(last))
+end
+
+function start_once(opts, version)
   local dir = pki.tmpdir()
   local hosts = opts.hosts or { "localhost" }
   local components = {}
@@ -265,12 +295,17 @@ function M.start(opts)
         c:close()
       end
     end
-    if up then return server end
+    if up then
+      local log = server.log()
+      if not log:find("Failed to open server port", 1, true) then return server end
+      server.stop()
+      return nil, log, true
+    end
     socket.sleep(0.1)
   end
   local log = server.log()
   server.stop()
-  error("prosody " .. version.name .. " did not start:\n" .. log)
+  return nil, log, false
 end
 
 --- Run `openssl s_client` against the server. opts: port, starttls ("xmpp"
