@@ -162,6 +162,23 @@ describe("tlsharden.audit", function()
     pki.cleanup(d)
   end)
 
+  it("knows Prosody 13's Credential and Lua.x, within the sandbox", function()
+    local d = pki.tmpdir()
+    pki.write(d .. "/password", "s3cret")
+    local text = 'a = Credential("password")\nb = Lua.string.format("%d", 7)\n'
+    local cfg = prosodycfg.load(text, { text = true, env = { CREDENTIALS_DIRECTORY = d } })
+    assert.equal("s3cret", cfg:get("*", "a"))
+    assert.equal("7", cfg:get("*", "b"))
+    cfg = prosodycfg.load(text, { text = true })  -- no credentials directory: unset, as in 13
+    assert.is_nil(cfg:get("*", "a"))
+    for _, code in ipairs { 'a = Credential("../etc/passwd")', 'a = Credential("missing")' } do
+      local ok, err = pcall(prosodycfg.load, code, { text = true, env = { CREDENTIALS_DIRECTORY = d } })
+      assert.is_false(ok, code)
+      assert.matches("tlsharden.audit: prosody.cfg.lua:1: ", err, 1, true)
+    end
+    pki.cleanup(d)
+  end)
+
   it("models the installed Prosody by default and says which", function()
     local ok, deb = sh.exec("dpkg-query -W -f='${Version}' prosody 2>/dev/null")
     local release = ok and deb:match("^(%d[%d.]*%d)")
@@ -306,7 +323,8 @@ describe("tlsharden.audit", function()
     for _, code in ipairs {
       'x = os.getenv("HOME")', 'x = io.open("/etc/passwd")', 'x = require("os")', 'x = load("return 1")',
       'x = debug.getinfo(1)', 'RunScript("x.lua")', 'x = string.dump(print)', 'x = getmetatable("")',
-      'x = dofile("/etc/passwd")',
+      'x = dofile("/etc/passwd")', 'x = Lua.os.getenv("HOME")', 'x = Lua.io.open("/etc/passwd")',
+      'x = Lua.require("os")',
     } do
       local ok, err = pcall(prosodycfg.load, code, { text = true })
       assert.is_false(ok, code)
@@ -418,6 +436,29 @@ describe("tlsharden audit and grade commands", function()
     assert.matches("guide 2009r", out2, 1, true)
     code = run("grade", dir .. "/prosody.cfg.lua", "--cafile", ca.cert, "--min-grade", "A")
     assert.equal(1, code)
+  end)
+
+  it("models the version --prosody names, and says which", function()
+    local code, out = run("audit", dir .. "/prosody.cfg.lua", "--cafile", ca.cert, "--prosody", "13")
+    assert.equal(1, code)
+    assert.matches("(Prosody 13, guide", out, 1, true)
+    assert.matches("modelled on: opts.prosody", out, 1, true)
+    local _, json_out = run("--json", "audit", dir .. "/prosody.cfg.lua", "--cafile", ca.cert, "--prosody=0.12")
+    local doc = cjson.decode(json_out)
+    assert.equal("0.12", doc.prosody)
+    assert.is_table(doc.hosts[1].services[1].suites)
+    local code2, _, err = run("audit", dir .. "/prosody.cfg.lua", "--prosody", "12")
+    assert.equal(2, code2)
+    assert.matches("bad option 'prosody': unknown Prosody version '12' (known: 0.12, 13)", err, 1, true)
+  end)
+
+  it("prints a problem of the whole configuration: an unknown tls_profile", function()
+    local d = setup_dir({ "p.test" }, 'certificates = "certs"\ntls_profile = "hardest"\nVirtualHost "p.test"\n')
+    local code, out = run("audit", d .. "/prosody.cfg.lua", "--prosody", "13")
+    assert.equal(1, code)
+    assert.matches("error: UNKNOWN_TLS_PROFILE: unknown tls_profile 'hardest'", out, 1, true)
+    assert.matches("p.test  grade F", out, 1, true)
+    pki.cleanup(d)
   end)
 
   it("exits 2 for a configuration it cannot read", function()
