@@ -69,6 +69,17 @@ local function assert_weak(server, door)
   end
 end
 
+-- The versions the HTTPS client context of the running server allows (it
+-- makes no connection anyone could receive here: asked for in the admin
+-- shell, from inside).
+local function http_client_versions(server)
+  local ok, out = server.prosodyctl([[shell ">local http = package.loaded['prosody.net.http'] or ]]
+    .. [[package.loaded['net.http']; local c = http.default.options.sslctx; ]]
+    .. [[return table.concat(require('tlsharden').versions(c).versions, '+')"]])
+  assert.is_true(ok, out)
+  return out:match("Result: (%S*)") or out
+end
+
 local function wait_for_log(server, text, after)
   local deadline = os.time() + 10
   while os.time() < deadline do
@@ -128,6 +139,10 @@ prosody.each_version(describe, pending, "mod_tlsharden in Prosody", function(ver
       end)
     end
 
+    it("hardens the HTTPS client context too", function()
+      assert.equal("tlsv1_2+tlsv1_3", http_client_versions(server))
+    end)
+
     it("re-applies everything on a reload (SIGHUP)", function()
       sh.run("kill -HUP " .. server.pid())
       wait_for_log(server, "Certificates reloaded", "Received SIGHUP")
@@ -146,6 +161,7 @@ prosody.each_version(describe, pending, "mod_tlsharden in Prosody", function(ver
       local ok, out = server.prosodyctl("shell 'module:unload(\"tlsharden\")'")
       assert.is_true(ok, out)
       for _, door in ipairs(DOORS) do assert_weak(server, door) end
+      assert.equal("tlsv1+tlsv1_1+tlsv1_2+tlsv1_3", http_client_versions(server))
     end)
 
     it("hardens every port that is already listening when it is loaded later", function()
