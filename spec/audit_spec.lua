@@ -452,6 +452,21 @@ describe("tlsharden audit and grade commands", function()
     assert.matches("bad option 'prosody': unknown Prosody version '12' (known: 0.12, 13)", err, 1, true)
   end)
 
+  local v13 = prosody.version("13")
+  ;(v13.ok and it or pending)("models the Prosody whose launcher comes first on PATH", function()
+    local function modelled(path_prefix)
+      local ok, out = sh.exec(("%s./bin/tlsharden --json audit %s"):format(path_prefix,
+        pki.quote(dir .. "/prosody.cfg.lua")))
+      assert.is_false(ok)  -- the weak host
+      return cjson.decode(out)
+    end
+    local doc = modelled(("PATH=%s:\"$PATH\" "):format(pki.quote(v13.prosody:match("^(.*)/[^/]+$"))))
+    assert.equal("13", doc.prosody)
+    assert.matches("installed Prosody " .. v13.release, doc.prosody_from, 1, true)
+    doc = modelled("")
+    assert.equal("0.12", doc.prosody)
+  end)
+
   it("prints a problem of the whole configuration: an unknown tls_profile", function()
     local d = setup_dir({ "p.test" }, 'certificates = "certs"\ntls_profile = "hardest"\nVirtualHost "p.test"\n')
     local code, out = run("audit", d .. "/prosody.cfg.lua", "--prosody", "13")
