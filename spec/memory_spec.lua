@@ -58,7 +58,7 @@ local function flat(name, n, f)
 end
 
 describe("memory #memory", function()
-  local dir, leaf, ctx, bare_ctx, client_ctx, pem, cfg_text
+  local dir, leaf, ctx, bare_ctx, client_ctx, pem, cfg_text, dh_ctx
   local xmpp = require "tlsharden.xmpp"
   local der, tlsa_records
   -- an SRV answer with a compressed target and an OPT record
@@ -77,6 +77,12 @@ describe("memory #memory", function()
     ctx = assert(ssl.newcontext { mode = "server", protocol = "any", key = leaf.key, certificate = leaf.cert })
     client_ctx = assert(ssl.newcontext { mode = "client", protocol = "any", verify = "none" })
     bare_ctx = assert(ssl.newcontext { mode = "server", protocol = "any", certificate = leaf.cert })
+    -- LuaSec's dhparam callback: every probe handshake asks for parameters
+    local rsa = pki.simple(dir, "dh.example.com", "rsa2048")
+    local dh_pem = select(2, require("spec.helpers.sh").exec(
+      "openssl genpkey -genparam -algorithm DH -pkeyopt group:ffdhe2048 2>/dev/null"))
+    dh_ctx = assert(ssl.newcontext { mode = "server", protocol = "any", key = rsa.key, certificate = rsa.cert,
+      ciphers = "DHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256", dhparam = function() return dh_pem end })
     pem = pki.read(leaf.cert)
     der = require("tlsharden.dane").der_from_pem(pem)
     local hex = der:gsub(".", function(c) return ("%02x"):format(c:byte()) end)
@@ -148,6 +154,10 @@ describe("memory #memory", function()
   local slow = {
     { "suites", function() tlsharden.suites() end },
     { "forward_secrecy (context)", function() tlsharden.forward_secrecy(ctx) end },
+    { "forward_secrecy (context with dhparam)", function()
+      local _, d = tlsharden.forward_secrecy(dh_ctx)
+      assert(d.dhe_usable == true)
+    end },
     { "inspect (probing)", function() tlsharden.inspect(ctx, { probe = true }) end },
     { "new_context", function() tlsharden.new_context { key = leaf.key, certificate = leaf.cert } end },
     { "load_key", function() assert(tlsharden.load_key(bare_ctx, leaf.key)) end },
