@@ -75,7 +75,10 @@ function M.parse_target(target)
     if not is_ip(host) and not is_name(host) then return nil, "not a host name or address" end
     return { host = host, port = port, literal = is_ip(host) }
   end
-  if is_ip(target) then return nil, "an address needs a port (ADDRESS:PORT), and --xmpphost for the domain" end
+  if is_ip(target) then
+    if target:find(":", 1, true) then return nil, "an IPv6 address needs brackets and a port: [::1]:5222" end
+    return nil, "an address needs a port (ADDRESS:PORT), and --xmpphost for the domain"
+  end
   if not is_name(target) then return nil, "not a domain name" end
   return { domain = target:gsub("%.$", ""):lower() }
 end
@@ -279,7 +282,8 @@ end
 
 local function label(e)
   local addr = (e.family == "inet6" and "[%s]:%d" or "%s:%d"):format(e.address, e.port)
-  return ("%s %s %s %s"):format(e.kind, e.tls == "starttls" and "STARTTLS" or "direct TLS", e.host, addr)
+  local name = e.host ~= e.address and e.host or e.domain
+  return ("%s %s %s %s"):format(e.kind, e.tls == "starttls" and "STARTTLS" or "direct TLS", name, addr)
 end
 M.label = label
 
@@ -288,7 +292,7 @@ function M.scan(target, opts)
   local o = check_options(target, opts)
   local t0 = net.now()
   local result = {
-    target = target, domain = o.domain, kind_requested = o.kind or "both", started = socket.gettime(),
+    target = target, domain = o.domain, kind_requested = o.service_kind or o.kind or "both", started = socket.gettime(),
     dns = { srv = {}, addresses = {}, tlsa = {} }, endpoints = list(), findings = list(),
   }
   -- one more connection than jobs for the full handshake, and one for DNS over TCP

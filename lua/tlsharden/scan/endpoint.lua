@@ -5,6 +5,7 @@
 -- (tlsharden.scan.probe) over connections of its own, DANE, and the grade
 -- through pipeline.judge_observation. Whatever the peer does is a status
 -- or a finding of the endpoint, never an error. See docs/scan.md.
+local core = require "tlsharden.core"
 local net = require "tlsharden.scan.net"
 local probe = require "tlsharden.scan.probe"
 local sock = require "tlsharden.scan.sock"
@@ -165,6 +166,21 @@ local function opener(ep, ctx, stream)
   end
 end
 
+-- Send one ClientHello (TLS 1.2 and 1.3) and read the first flight;
+-- returns whether the peer stayed silent for the whole timeout.
+local function silent_to_hello(conn, ctx, alpn)
+  local ok, err = conn:send(core.client_hello { server_name = ctx.sni, alpn = alpn }, ctx.timeout)
+  if not ok then return err == "timeout" end
+  local have, deadline = "", net.now() + ctx.timeout
+  while true do
+    local r = core.parse_server_flight(have)
+    if r.done or #have >= 65536 then return false end
+    local data, rerr = conn:receive(math.min(r.need, 65536 - #have), math.max(0, deadline - net.now()))
+    if not data then return rerr == "timeout" and #have == 0 end
+    have = have .. data
+  end
+end
+
 local function why_no_tls(pr, hs)
   local parts, other = {}, nil
   if hs and hs.error then parts[#parts + 1] = "the TLS handshake failed: " .. hs.error end
@@ -218,30 +234,40 @@ function M.scan(sched, ep, ctx)
       return finish(e, t0, XMPP_STATUS[f.code] or "not_xmpp", f.message)
     end
   end
-  -- the full handshake on this connection: the chain as served, TLS 1.3 too
   local alpn = ep.tls == "direct" and { ep.kind == "s2s" and "xmpp-server" or "xmpp-client" } or nil
+  if ep.tls == "direct" then
+    -- one ClientHello of our own first: a peer that never answers one is
+    -- a timeout, whatever the probe would try
+    local silent = silent_to_hello(conn, ctx, alpn)
+    conn:close()
+    if silent then
+      return finish(e, t0, "timeout", ("no answer to a ClientHello within %gs"):format(ctx.timeout))
+    end
+    conn, err = sched:connect(ep.address, ep.port, ctx.timeout)
+    e.connections = 2
+    if not conn then
+      return finish(e, t0, connect_status(err), ("cannot connect to %s again: %s"):format(where(ep), tostring(err)))
+    end
+  end
+  -- the full handshake on this connection: the chain as served, TLS 1.3 too
   local hs = sock.handshake(sched, conn, ctx.timeout, { server_name = ctx.sni, alpn = alpn })
   e.handshake = { ok = hs.ok == true, error = hs.error, protocol = hs.protocol, cipher = hs.cipher, alpn = hs.alpn }
-  if not hs.ok and hs.error == "timeout" then
-    if conn.tls then conn.tls:close() end
-    conn:close()
-    observe.findings(e, nil, nil, pre)
-    return finish(e, t0, "timeout", ("no TLS handshake within %gs"):format(ctx.timeout))
-  end
   local chain_der = hs.ok and der_chain(hs.chain) or nil
-  -- the wire probe, while this connection reads the features after TLS
+  -- the stream after TLS on this connection, closed before the probe
+  -- starts: a server that serves one connection at a time would not
+  -- answer the probe while it waits on this one
   local after
+  if hs.ok then
+    after = xmpp.features(sock.tls(sched, hs.tls), stream)
+    record_after(e, after)
+  end
+  if conn.tls then conn.tls:close() end
+  conn:close()
   local pr = await(sched, function(on_done)
     probe.spawn(sched, { open = opener(ep, ctx, stream), server_name = ctx.sni, timeout = ctx.timeout,
       per_host = ctx.jobs, protocols = ctx.protocols, max_suites = ctx.max_suites, alpn = alpn }, on_done)
-    if hs.ok then
-      after = xmpp.features(sock.tls(sched, hs.tls), stream)
-      record_after(e, after)
-    end
-    if conn.tls then conn.tls:close() end
-    conn:close()
   end)
-  e.connections = 1 + pr.connections
+  e.connections = e.connections + pr.connections
   e.probe = observe.trim_probe(pr)
   if (not chain_der or #chain_der == 0) and pr.certificates then chain_der = pr.certificates end
   local observed = observe.facts(pr, ep.tls == "starttls")
@@ -258,8 +284,10 @@ function M.scan(sched, ep, ctx)
     e.facts, e.grade = nil, nil
     return finish(e, t0, other and "not_xmpp" or "tls_failed", reason)
   end
-  if ep.tls == "direct" and after and after.finding and not XMPP_STATUS[after.finding.code] then
-    return finish(e, t0, "not_xmpp", "TLS works, but no XMPP stream after it: " .. after.finding.message)
+  if ep.tls == "direct" and after and after.finding then
+    -- a direct TLS port has no other sign of XMPP than the stream after TLS
+    return finish(e, t0, after.finding.code == "stream_error" and "stream_error" or "not_xmpp",
+      "TLS works, but no XMPP stream after it: " .. after.finding.message)
   end
   return finish(e, t0, "ok", nil)
 end

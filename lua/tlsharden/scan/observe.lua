@@ -254,8 +254,20 @@ function M.findings(e, pr, j, pre, after, hs)
   if pr.dh_bits and pr.dh_bits < 2048 then
     add("error", "WEAK_DH", ("a DH group of %d bits"):format(pr.dh_bits))
   end
+  -- the probe's findings, once per code with the protocols that saw it
+  local by_code, order = {}, {}
   for _, f in ipairs(pr.findings) do
-    add("warning", f.code:upper(), f.protocol and (f.protocol .. ": " .. f.message) or f.message)
+    local g = by_code[f.code]
+    if not g then
+      g = { message = f.message, protocols = {} }
+      by_code[f.code] = g
+      order[#order + 1] = f.code
+    end
+    if f.protocol then g.protocols[#g.protocols + 1] = f.protocol end
+  end
+  for _, code in ipairs(order) do
+    local g = by_code[code]
+    add("warning", code:upper(), #g.protocols > 0 and (table.concat(g.protocols, ", ") .. ": " .. g.message) or g.message)
   end
   -- the chain
   if j and j.chain then
