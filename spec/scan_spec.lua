@@ -16,6 +16,8 @@ local sslscan = require "spec.helpers.sslscan"
 local pki = require "spec.helpers.pki"
 local sh = require "spec.helpers.sh"
 local run = require("spec.helpers.cli").run
+local net = require "tlsharden.scan.net"
+local scan = require "tlsharden.scan"
 
 local RESPONDER = "lua5.4 spec/helpers/responder.lua {port} "
 local WEAK_SSL = { protocol = "tlsv1+", ciphers = "HIGH:MEDIUM:!aNULL:@SECLEVEL=0" }
@@ -46,6 +48,14 @@ local function scan_port(port, opts)
   local r = tlsharden.scan("127.0.0.1:" .. port, o)
   assert.equal(1, #r.endpoints)
   return r, r.endpoints[1]
+end
+
+-- dnsmasq on a port that was free a moment ago; once more when another
+-- process took the port in between.
+local function dnsmasq(opts)
+  local ok, server = pcall(dns_servers.dnsmasq, opts)
+  if ok then return server end
+  return dns_servers.dnsmasq(opts)
 end
 
 -- A JSON round trip keeps every list a list.
@@ -351,7 +361,7 @@ prosody.each_version(describe, pending, "tlsharden.scan against Prosody", functi
 
   it("resolves a domain's SRV records and scans every target and address", function()
     local dead = servers.free_port()
-    local dm = dns_servers.dnsmasq {
+    local dm = dnsmasq {
       srv = {
         ("_xmpp-client._tcp.example.test,xmpp.example.test,%d,0,0"):format(default.ports.c2s),
         ("_xmpp-client._tcp.example.test,dead.example.test,%d,10,0"):format(dead),
@@ -399,6 +409,20 @@ prosody.each_version(describe, pending, "tlsharden.scan against Prosody", functi
       local d = json.decode(out)
       assert.same({ "scan", "c2s", 5 }, { d.command, d.kind_requested, #d.endpoints })
       assert.matches("tlsharden scan: example.test: 5 endpoints", stderr, 1, true)
+      -- the same from a caller's own scheduler, as a survey runs many scans
+      local sched = net.scheduler { per_host = 8, max_connections = 16, timeout = 5 }
+      local ctx = { sched = sched, options = { resolver = dm.address, cafile = default.ca }, timeout = 5, connections = 4 }
+      local recs, found = {}, nil
+      sched:spawn(function()
+        found = scan.discover({ target = "example.test" }, "s2s", ctx)
+        for _, ep in ipairs(found.endpoints) do recs[#recs + 1] = scan.endpoint(ep, ctx) end
+      end)
+      sched:run()
+      assert.equal(2, #found.endpoints)
+      for _, e in ipairs(recs) do
+        assert.same({ "example.test", "example.test", "s2s", "ok", "A+" }, { e.target, e.domain, e.kind, e.status,
+          e.grade.grade })
+      end
     end)
     dm.stop()
     assert(ok, err)
@@ -451,7 +475,7 @@ prosody.each_version(describe, pending, "tlsharden.scan against Prosody", functi
     end)
 
     it("falls back to 5222 and 5269 without SRV records (RFC 6120)", function()
-      local dm = dns_servers.dnsmasq { hosts = { "nosrv.example.test,127.0.0.1" }, extra = { "--local=/example.test/" } }
+      local dm = dnsmasq { hosts = { "nosrv.example.test,127.0.0.1" }, extra = { "--local=/example.test/" } }
       local ok, err = pcall(function()
         local r = tlsharden.scan("nosrv.example.test", { resolver = dm.address, timeout = 1 })
         local seen = {}

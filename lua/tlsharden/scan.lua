@@ -83,12 +83,9 @@ function M.parse_target(target)
   return { domain = target:gsub("%.$", ""):lower() }
 end
 
-local function check_options(target, opts)
-  local t, why = M.parse_target(target)
-  if not t then
-    errors.argument(FN, 1, "target", "%s: %s", why, errors.quote(target))
-  end
-  opts = errors.options(FN, 2, "opts", opts, OPTIONS)
+-- The options every scan takes, whatever its target (opts already
+-- checked for unknown names). Returns the settings table o.
+local function check_common(opts, needs_resolver)
   local o = { progress = opts.progress or function() end }
   if opts.kind ~= nil and opts.kind ~= "c2s" and opts.kind ~= "s2s" then
     errors.option(FN, "kind", "expected 'c2s' or 's2s' (nil: both), got %s", errors.quote(opts.kind))
@@ -129,7 +126,7 @@ local function check_options(target, opts)
     end
   end
   o.resolver = opts.resolver
-  if opts.resolver ~= nil or (t.domain and true) then
+  if opts.resolver ~= nil or needs_resolver then
     -- the resolver's own reader says what is wrong with an address or resolv.conf
     local ok, err = pcall(dns.resolver, { resolver = opts.resolver, resolv_conf = opts.resolv_conf })
     if not ok then
@@ -137,6 +134,16 @@ local function check_options(target, opts)
       errors.option(FN, name or "resolver", "%s", rest or tostring(err))
     end
   end
+  return o
+end
+
+local function check_options(target, opts)
+  local t, why = M.parse_target(target)
+  if not t then
+    errors.argument(FN, 1, "target", "%s: %s", why, errors.quote(target))
+  end
+  opts = errors.options(FN, 2, "opts", opts, OPTIONS)
+  local o = check_common(opts, t.domain ~= nil)
   if t.domain then
     if opts.starttls ~= nil then
       errors.option(FN, "starttls", "is for HOST:PORT targets; %s is a domain (its SRV records say)", errors.quote(target))
@@ -287,40 +294,63 @@ local function label(e)
 end
 M.label = label
 
+local function new_dns()
+  return { srv = {}, addresses = {}, tlsa = {} }
+end
+
+-- The endpoints of a target inside a scheduler task, each carrying the
+-- target and the XMPP domain. result collects dns and findings.
+local function discover_in(sched, o, result)
+  local eps
+  if o.port then eps = host_endpoints(sched, o, result) else eps = domain_endpoints(sched, o, result) end
+  for _, ep in ipairs(eps) do
+    ep.target, ep.domain = o.target, o.domain
+  end
+  return eps
+end
+
+-- What endpoint.scan needs of a scan's settings.
+local function endpoint_settings(o, resolver, dns_result)
+  return {
+    timeout = o.timeout, jobs = o.jobs, from = o.from, cafile = o.cafile, capath = o.capath, at = o.at,
+    guide = o.guide, starttls_cap = o.starttls_cap, protocols = o.protocols, max_suites = o.max_suites,
+    resolver = resolver, tlsa_cache = {},
+    on_tlsa = function(q) if dns_result then dns_result.tlsa[q.name] = trim_query(q) end end,
+  }
+end
+
+-- Scan one endpoint; a fault of tlsharden's own becomes an endpoint with
+-- status "error" rather than a traceback.
+local function scan_endpoint(sched, ep, ctx)
+  local ok, e = pcall(endpoint.scan, sched, ep, ctx)
+  if ok then return e end
+  local rec = endpoint.record(ep, ctx)
+  rec.status, rec.reason = "error", "internal error: " .. errors.shorten((tostring(e):match("^[^\n]*")))
+  rec.elapsed = 0
+  return rec
+end
+
 --- tlsharden.scan(target [, opts]): see docs/scan.md.
 function M.scan(target, opts)
   local o = check_options(target, opts)
   local t0 = net.now()
   local result = {
     target = target, domain = o.domain, kind_requested = o.service_kind or o.kind or "both", started = socket.gettime(),
-    dns = { srv = {}, addresses = {}, tlsa = {} }, endpoints = list(), findings = list(),
+    dns = new_dns(), endpoints = list(), findings = list(),
   }
-  -- one more connection than jobs for the full handshake, and one for DNS over TCP
-  local sched = net.scheduler { per_host = o.jobs + 2, max_connections = o.jobs + 2, timeout = o.timeout }
-  local ctx = {
-    target = target, domain = o.domain, sni = o.domain, timeout = o.timeout, jobs = o.jobs, from = o.from,
-    cafile = o.cafile, capath = o.capath, at = o.at, guide = o.guide, starttls_cap = o.starttls_cap,
-    protocols = o.protocols, max_suites = o.max_suites, tlsa_cache = {},
-    on_tlsa = function(q) result.dns.tlsa[q.name] = trim_query(q) end,
-  }
+  -- room for the probe's connections, and one for DNS over TCP
+  local sched = net.scheduler { per_host = o.jobs + 1, max_connections = o.jobs + 1, timeout = o.timeout }
   sched:spawn(function()
-    local eps
-    if o.port then eps = host_endpoints(sched, o, result) else eps = domain_endpoints(sched, o, result) end
-    ctx.resolver = o.dns_resolver
+    local eps = discover_in(sched, o, result)
+    local ctx = endpoint_settings(o, o.dns_resolver, result.dns)
+    ctx.target, ctx.domain = target, o.domain
     o.progress(("%s: %d endpoint%s"):format(target, #eps, #eps == 1 and "" or "s"))
     if #eps == 0 then
       result.findings[#result.findings + 1] = { code = "no_endpoints",
         message = ("no %s endpoint found for %s"):format(o.kind or "XMPP", o.domain) }
     end
     for i, ep in ipairs(eps) do
-      local ok, e = pcall(endpoint.scan, sched, ep, ctx)
-      if not ok then
-        -- a fault of tlsharden's own, reported as such rather than as a traceback
-        local rec = endpoint.record(ep, ctx)
-        rec.status, rec.reason = "error", "internal error: " .. errors.shorten((tostring(e):match("^[^\n]*")))
-        rec.elapsed = 0
-        e = rec
-      end
+      local e = scan_endpoint(sched, ep, ctx)
       result.endpoints[#result.endpoints + 1] = e
       local g = e.grade and e.grade.grade
       o.progress(("[%d/%d] %s: %s%s%s (%.2f s, %d connections)"):format(i, #eps, label(e), e.status,
@@ -331,6 +361,58 @@ function M.scan(target, opts)
   sched:run()
   result.elapsed = net.now() - t0
   return result
+end
+
+-- ---- for a survey: many scans in one scheduler (docs/scan.md) ----
+
+local function copy(t)
+  local out = {}
+  for k, v in pairs(t or {}) do out[k] = v end
+  return out
+end
+
+--- The endpoints of one target and kind, inside a task of ctx.sched.
+-- target: "example.org", "host:5222", or a table with `target`; kind:
+-- "c2s" or "s2s"; ctx: { sched, options (tlsharden.scan's options),
+-- timeout }. Returns { target, domain, kind, endpoints, dns, findings,
+-- reason (when there is no endpoint) }; bad options raise.
+function M.discover(target, kind, ctx)
+  if type(target) == "table" then target = target.target end
+  local opts = copy(ctx.options)
+  opts.kind = kind
+  opts.timeout = opts.timeout or ctx.timeout
+  opts.progress = nil
+  local o = check_options(target, opts)
+  local found = { target = target, domain = o.domain, kind = kind, dns = new_dns(), findings = list() }
+  found.endpoints = discover_in(ctx.sched, o, found)
+  if #found.endpoints == 0 then
+    local f = found.findings[1]
+    found.reason = f and f.message or ("no %s endpoint found for %s"):format(kind, o.domain)
+  end
+  return found
+end
+
+-- Settings per survey context, made once.
+local SETTINGS = setmetatable({}, { __mode = "k" })
+
+--- Scan one endpoint of M.discover inside a task of ctx.sched, with up to
+-- ctx.connections connections in flight (default: the options' jobs).
+-- Returns the endpoint record of docs/scan.md.
+function M.endpoint(ep, ctx)
+  local settings = SETTINGS[ctx]
+  if not settings then
+    local opts = copy(ctx.options)
+    opts.timeout = opts.timeout or ctx.timeout
+    opts.jobs = ctx.connections or opts.jobs
+    for _, k in ipairs { "kind", "starttls", "xmpphost", "progress" } do opts[k] = nil end
+    local o = check_common(errors.options(FN, 2, "opts", opts, OPTIONS), false)
+    -- TLSA lookups (for endpoints with a dane_host) go to the resolver
+    -- discover used; without a usable one there is no DANE verdict
+    local ok, resolver = pcall(resolver_for, ctx.sched, o)
+    settings = endpoint_settings(o, ok and resolver or nil, nil)
+    SETTINGS[ctx] = settings
+  end
+  return scan_endpoint(ctx.sched, ep, settings)
 end
 
 return M

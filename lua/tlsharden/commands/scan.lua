@@ -24,6 +24,29 @@ return function(cli)
     return integer and math.tointeger(n) or n
   end
 
+  -- The options a scan shares with commands that run many scans (a
+  -- survey): their kinds for the argument parser, and the tlsharden.scan
+  -- options they give.
+  local SHARED = { resolver = "value", timeout = "value", cafile = "value", capath = "value", from = "value",
+    guide = "value", ["starttls-cap"] = "flag", at = "value" }
+
+  --- The shared options' kinds, with extra (a command's own) on top.
+  function cli.scan_options(extra)
+    local t = {}
+    for k, v in pairs(SHARED) do t[k] = v end
+    for k, v in pairs(extra or {}) do t[k] = v end
+    return t
+  end
+
+  --- The tlsharden.scan options of the shared options a command was given.
+  function cli.scan_options_of(c)
+    local at = c.opts.at and math.tointeger(tonumber(c.opts.at))
+    if c.opts.at and not at then usage_error("option --at needs a time in seconds since the epoch, got '%s'", c.opts.at) end
+    return { resolver = c.opts.resolver, cafile = c.opts.cafile, capath = c.opts.capath, from = c.opts.from,
+      guide = c.opts.guide, starttls_cap = c.opts["starttls-cap"], at = at,
+      timeout = number_option(c.opts, "timeout") }
+  end
+
   local function failing(result, min_grade)
     if #result.endpoints == 0 then return true end
     for _, f in ipairs(result.findings) do
@@ -174,9 +197,8 @@ return function(cli)
     usage = "scan TARGET [--c2s] [--s2s] [--starttls c2s|s2s|none] [--xmpphost NAME] [--resolver ADDR[:PORT]]"
       .. " [--timeout S] [--jobs N] [--cafile F] [--capath D] [--from NAME] [--guide 2009q|2009r]"
       .. " [--starttls-cap] [--at EPOCH] [--quiet]",
-    options = { c2s = "flag", s2s = "flag", starttls = "value", xmpphost = "value", resolver = "value",
-      timeout = "value", jobs = "value", cafile = "value", capath = "value", from = "value", guide = "value",
-      ["starttls-cap"] = "flag", at = "value", quiet = "flag" },
+    options = cli.scan_options { c2s = "flag", s2s = "flag", starttls = "value", xmpphost = "value", jobs = "value",
+      quiet = "flag" },
     help = [[TARGET is a DOMAIN (its SRV records _xmpp-client._tcp, _xmpps-client._tcp,
   _xmpp-server._tcp and _xmpps-server._tcp, or ports 5222 and 5269 without any;
   every target and address is scanned) or HOST:PORT ([::1]:5222 for IPv6) with
@@ -190,18 +212,13 @@ return function(cli)
   --min-grade (default B) or a finding of severity error, or no endpoint is found.]],
     run = function(c)
       if #c.args ~= 1 then usage_error("scan needs exactly one TARGET (see tlsharden scan --help)") end
-      local kind
-      if c.opts.c2s and not c.opts.s2s then kind = "c2s" elseif c.opts.s2s and not c.opts.c2s then kind = "s2s" end
-      local at = c.opts.at and math.tointeger(tonumber(c.opts.at))
-      if c.opts.at and not at then usage_error("option --at needs a time in seconds since the epoch, got '%s'", c.opts.at) end
       local err = c.err
-      local result = cli.input(tlsharden.scan, c.args[1], {
-        kind = kind, starttls = c.opts.starttls, xmpphost = c.opts.xmpphost, resolver = c.opts.resolver,
-        timeout = number_option(c.opts, "timeout"), jobs = number_option(c.opts, "jobs", true),
-        cafile = c.opts.cafile, capath = c.opts.capath, from = c.opts.from, guide = c.opts.guide,
-        starttls_cap = c.opts["starttls-cap"], at = at,
-        progress = not c.opts.quiet and function(line) err.line("tlsharden scan: " .. line) end or nil,
-      })
+      local opts = cli.scan_options_of(c)
+      if c.opts.c2s and not c.opts.s2s then opts.kind = "c2s" elseif c.opts.s2s and not c.opts.c2s then opts.kind = "s2s" end
+      opts.starttls, opts.xmpphost = c.opts.starttls, c.opts.xmpphost
+      opts.jobs = number_option(c.opts, "jobs", true)
+      if not c.opts.quiet then opts.progress = function(line) err.line("tlsharden scan: " .. line) end end
+      local result = cli.input(tlsharden.scan, c.args[1], opts)
       local exit = failing(result, c.min_grade) and EXIT_FINDING or EXIT_OK
       if c.json then
         c.out.line(json_document(result))

@@ -81,7 +81,7 @@ function M.record(ep, ctx)
   local srv = ep.srv and { priority = ep.srv.priority, weight = ep.srv.weight, port = ep.srv.port,
     target = ep.srv.target } or nil
   return {
-    target = ctx.target, domain = ctx.domain, kind = ep.kind, tls = ep.tls, host = ep.host,
+    target = ep.target or ctx.target, domain = ep.domain or ctx.domain, kind = ep.kind, tls = ep.tls, host = ep.host,
     address = ep.address, family = ep.family, port = ep.port, srv = srv, service = ep.service,
     source = ep.source, srv_authenticated = ep.srv_authenticated,
     address_authenticated = ep.address_authenticated,
@@ -197,12 +197,16 @@ end
 
 --- Scan one endpoint inside a scheduler task. ep: an endpoint of
 -- dns.xmpp_endpoints (kind, tls, host, address, family, port, srv, ...)
--- with dane_host (the name whose TLSA records apply, or nil). ctx: the
--- scan's settings (target, domain, timeout, jobs, from, cafile, capath,
--- at, guide, starttls_cap, protocols, max_suites, resolver, tlsa_cache,
--- on_tlsa). Returns the endpoint record.
+-- with dane_host (the name whose TLSA records apply, or nil), and target
+-- and domain when they are not the scan's. ctx: the scan's settings
+-- (target, domain, timeout, jobs, from, cafile, capath, at, guide,
+-- starttls_cap, protocols, max_suites, resolver, tlsa_cache, on_tlsa).
+-- Returns the endpoint record.
 function M.scan(sched, ep, ctx)
   local t0 = net.now()
+  -- the endpoint's own target and domain, when it carries them (a survey's)
+  local domain = ep.domain or ctx.domain
+  ctx = setmetatable({ target = ep.target or ctx.target, domain = domain, sni = domain }, { __index = ctx })
   local e = M.record(ep, ctx)
   e.dane_host = ep.dane_host
   local stream = { kind = ep.kind, to = ctx.domain, from = ctx.from, timeout = ctx.timeout, now = net.now }
