@@ -109,7 +109,7 @@ local function check_common(opts, needs_resolver)
   if opts.from ~= nil and not is_name(opts.from) then
     errors.option(FN, "from", "expected a domain name, got %s", errors.quote(opts.from))
   end
-  for _, k in ipairs { "cafile", "capath" } do
+  for _, k in ipairs { "cafile", "capath", "resolv_conf" } do
     if opts[k] ~= nil then
       local f = io.open(opts[k])
       if not f then errors.option(FN, k, "cannot read %s", errors.quote(opts[k])) end
