@@ -128,12 +128,12 @@ end
 
 -- The verdict of DANE for the chain served (RFC 7673: TLSA of the SRV
 -- target), trimmed to plain data.
-local function dane_verdict(ctx, e, chain_der)
-  if not ctx.resolver or not e.dane_host or not chain_der or #chain_der == 0 then return nil end
-  local key = e.port .. " " .. e.dane_host:lower()
+local function dane_verdict(ctx, e, host, chain_der)
+  if not ctx.resolver or not host or not chain_der or #chain_der == 0 then return nil end
+  local key = e.port .. " " .. host:lower()
   local tlsa = ctx.tlsa_cache[key]
   if not tlsa then
-    tlsa = ctx.resolver:tlsa(e.port, "tcp", e.dane_host)
+    tlsa = ctx.resolver:tlsa(e.port, "tcp", host)
     ctx.tlsa_cache[key] = tlsa
     ctx.on_tlsa(tlsa)
   end
@@ -208,7 +208,6 @@ function M.scan(sched, ep, ctx)
   local domain = ep.domain or ctx.domain
   ctx = setmetatable({ target = ep.target or ctx.target, domain = domain, sni = domain }, { __index = ctx })
   local e = M.record(ep, ctx)
-  e.dane_host = ep.dane_host
   local stream = { kind = ep.kind, to = ctx.domain, from = ctx.from, timeout = ctx.timeout, now = net.now }
   local conn, err = sched:connect(ep.address, ep.port, ctx.timeout)
   e.connections = 1
@@ -280,8 +279,7 @@ function M.scan(sched, ep, ctx)
   e.chain, e.facts, e.grade = j.chain, j.facts, j.grade
   observe.mark_lists(e.chain, e.facts, e.grade)
   e.chain_error = j.chain_error
-  e.dane = dane_verdict(ctx, e, chain_der)
-  e.dane_host = nil
+  e.dane = dane_verdict(ctx, e, ep.dane_host, chain_der)
   observe.findings(e, pr, j, pre, after, hs)
   if #pr.versions == 0 and not hs.ok then
     local reason, other = why_no_tls(pr, hs)
