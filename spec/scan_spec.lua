@@ -229,6 +229,18 @@ describe("tlsharden.scan against TLS servers that serve no XMPP", function()
     end)
   end)
 
+  it("reads a TLS 1.3-only server's chain from the full handshake", function()
+    against(servers.openssl(fx.dir, fx.ecdsa, "-tls1_3"), function(server)
+      local _, e = direct(server.port)
+      assert.same({ "tlsv1_3" }, e.probe.versions)
+      assert.equal(0, #e.probe.chains)  -- TLS 1.3 sends it encrypted: the probe sees none
+      assert.same({ true, "TLSv1.3" }, { e.handshake.ok, e.handshake.protocol })
+      assert.same({ "CN=example.com", "EC", 256 }, { e.chain.certs[1].subject, e.facts.key_type, e.facts.key_bits })
+      assert.is_nil(codes(e.findings).NO_CHAIN)
+      assert.same({ "T", "A+" }, { e.grade.grade, e.grade.grade_if_trusted })
+    end)
+  end)
+
   it("finds RC4 and 3DES on gnutls-serv and caps the grade at C", function()
     against(servers.gnutls(fx.dir, fx.rsa, "NORMAL:+ARCFOUR-128:+3DES-CBC:+VERS-TLS1.0:+VERS-TLS1.1"), function(server)
       local _, e = direct(server.port)
