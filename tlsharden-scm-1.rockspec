@@ -61,6 +61,11 @@ build = {
     ["tlsharden.xmpp"] = "lua/tlsharden/xmpp.lua",
     ["tlsharden.scan.net"] = "lua/tlsharden/scan/net.lua",
     ["tlsharden.scan.probe"] = "lua/tlsharden/scan/probe.lua",
+    ["tlsharden.scan.sock"] = "lua/tlsharden/scan/sock.lua",
+    ["tlsharden.scan.observe"] = "lua/tlsharden/scan/observe.lua",
+    ["tlsharden.scan.endpoint"] = "lua/tlsharden/scan/endpoint.lua",
+    ["tlsharden.scan"] = "lua/tlsharden/scan.lua",
+    ["tlsharden.commands.scan"] = "lua/tlsharden/commands/scan.lua",
     ["mod_tlsharden"] = "lua/mod_tlsharden.lua",
   },
   install = {
