@@ -78,6 +78,7 @@ bench-smoke: deps
 	@$(LUA) bench/context.lua 0.3 > /dev/null
 	@$(LUA) bench/audit.lua 10 > /dev/null
 	@$(LUA) bench/wire.lua 0.2 > /dev/null
+	@$(LUA) bench/scan.lua 1 > /dev/null
 	@$(LUA) bench/handshake/run.lua 50 2 > /dev/null
 	@echo "bench-smoke: every benchmark ran"
 
@@ -92,6 +93,7 @@ bench: deps
 	$(LUA) bench/context.lua 6 | $(BENCH_DOC) context docs/performance.md
 	$(LUA) bench/audit.lua 1000 | $(BENCH_DOC) audit docs/performance.md
 	$(LUA) bench/wire.lua 3 | $(BENCH_DOC) wire docs/performance.md
+	$(LUA) bench/scan.lua 5 | $(BENCH_DOC) scan docs/performance.md
 
 clean:
 	rm -rf build

@@ -26,7 +26,9 @@ SPECS="${SPECS:-spec}"
 CC="${CC:-cc}"
 passed=0
 failed=0
-tmp=$(mktemp -d)
+# The suites' logs live under build/, out of reach of whatever tidies /tmp.
+mkdir -p build
+tmp=$(mktemp -d "$PWD/build/tests.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
 export LUA_PATH_5_4="./lua/?.lua;./lua/?/init.lua;./?.lua;;"

@@ -162,10 +162,133 @@ describe("tlsharden.audit", function()
     pki.cleanup(d)
   end)
 
-  it("refuses an unknown tls_profile, naming the known ones", function()
-    local ok, err = pcall(tlsharden.audit, 'tls_profile = "intermedate"\nVirtualHost "x.test"\n', { text = true })
-    assert.is_false(ok)
-    assert.matches("unknown tls_profile 'intermedate' (known: intermediate, legacy, modern, old)", err, 1, true)
+  it("knows Prosody 13's Credential and Lua.x, within the sandbox", function()
+    local d = pki.tmpdir()
+    pki.write(d .. "/password", "s3cret")
+    local text = 'a = Credential("password")\nb = Lua.string.format("%d", 7)\n'
+    local cfg = prosodycfg.load(text, { text = true, env = { CREDENTIALS_DIRECTORY = d } })
+    assert.equal("s3cret", cfg:get("*", "a"))
+    assert.equal("7", cfg:get("*", "b"))
+    cfg = prosodycfg.load(text, { text = true })  -- no credentials directory: unset, as in 13
+    assert.is_nil(cfg:get("*", "a"))
+    for _, code in ipairs { 'a = Credential("../etc/passwd")', 'a = Credential("missing")' } do
+      local ok, err = pcall(prosodycfg.load, code, { text = true, env = { CREDENTIALS_DIRECTORY = d } })
+      assert.is_false(ok, code)
+      assert.matches("tlsharden.audit: prosody.cfg.lua:1: ", err, 1, true)
+    end
+    pki.cleanup(d)
+  end)
+
+  it("models the installed Prosody by default and says which", function()
+    local ok, deb = sh.exec("dpkg-query -W -f='${Version}' prosody 2>/dev/null")
+    local release = ok and deb:match("^(%d[%d.]*%d)")
+    assert.is_truthy(release, "Debian's prosody package is installed for the specs")
+    assert.equal(certmanager.version_of(release), report.prosody)
+    assert.matches("installed Prosody " .. release, report.prosody_from, 1, true)
+    local r = tlsharden.audit(BASIC, { text = true, dir = dir, prosody = "13" })
+    assert.equal("13", r.prosody)
+    assert.equal("opts.prosody", r.prosody_from)
+  end)
+
+  it("refuses an unknown Prosody version, naming the known ones", function()
+    for _, v in ipairs { "0.11", "14", 13, "" } do
+      local ok, err = pcall(tlsharden.audit, BASIC, { text = true, dir = dir, prosody = v })
+      assert.is_false(ok)
+      assert.matches("tlsharden.audit: bad option 'prosody': unknown Prosody version", err, 1, true)
+      assert.matches("(known: 0.12, 13)", err, 1, true)
+    end
+  end)
+
+  it("tells release strings apart", function()
+    assert.same({ "0.12", true }, { certmanager.version_of("0.12.3") })
+    assert.same({ "13", true }, { certmanager.version_of("13.0.1") })
+    assert.same({ "0.12", false }, { certmanager.version_of("0.11.9") })
+    assert.same({ "13", false }, { certmanager.version_of("14.2") })
+    assert.is_nil(certmanager.version_of("hg:0123456789ab"))
+  end)
+
+  it("treats an unknown tls_profile as each version does", function()
+    local text = 'certificates = "certs"\ntls_profile = "intermedate"\nVirtualHost "good.test"\n'
+    local known = "unknown tls_profile 'intermedate' (known: intermediate, legacy, modern, old)"
+    -- 0.12 applies no profile, as legacy: the core defaults' cipher list
+    local r12 = tlsharden.audit(text, { text = true, dir = dir, cafile = ca.cert, prosody = "0.12" })
+    assert.equal("warning", r12.problems[1].severity)
+    assert.equal("UNKNOWN_TLS_PROFILE", r12.problems[1].code)
+    assert.matches(known, r12.problems[1].message, 1, true)
+    local s12 = service(r12, "good.test", "c2s")
+    assert.truthy(s12.grade)
+    for _, l in ipairs(s12.layers) do assert.not_matches("^tls_profile", l) end
+    assert.equal("HIGH+kEECDH:HIGH+kEDH:HIGH:!PSK:!SRP:!3DES:!aNULL", s12.config.ciphers)
+    -- 13 builds no context at all
+    local r13 = tlsharden.audit(text, { text = true, dir = dir, cafile = ca.cert, prosody = "13" })
+    assert.equal("error", r13.problems[1].severity)
+    for _, s in ipairs(r13.hosts[1].services) do
+      assert.is_nil(s.grade)
+      assert.is_nil(s.context)
+      assert.truthy(codes(s.problems).UNKNOWN_TLS_PROFILE)
+      assert.matches(known, codes(s.problems).UNKNOWN_TLS_PROFILE.message, 1, true)
+    end
+  end)
+
+  it("models the layers of each version: 13's DH parameters, suites and s2s verification", function()
+    local d, c = setup_dir({}, 'certificates = "certs"\nVirtualHost "rsa.test"\n')
+    local leaf = pki.cert(d, "rsa.test", { issuer = c, san = { "DNS:rsa.test" }, key_kind = "rsa2048" })
+    sh.run(("mv %s %s/certs/rsa.test.crt && mv %s %s/certs/rsa.test.key"):format(pki.quote(leaf.cert),
+      pki.quote(d), pki.quote(leaf.key), pki.quote(d)))
+    local r12 = tlsharden.audit(d .. "/prosody.cfg.lua", { cafile = c.cert, prosody = "0.12" })
+    local r13 = tlsharden.audit(d .. "/prosody.cfg.lua", { cafile = c.cert, prosody = "13" })
+    local c12, c13 = service(r12, "rsa.test", "c2s"), service(r13, "rsa.test", "c2s")
+    assert.is_nil(c12.config.dhparam)
+    assert.equal(certmanager.FFDHE2048, c13.config.dhparam)
+    local function set(list) local t = {} for _, n in ipairs(list) do t[n] = true end return t end
+    local s12, s13 = set(c12.suites), set(c13.suites)
+    assert.is_nil(s12["DHE-RSA-AES128-GCM-SHA256"])  -- listed, but no DH parameters
+    assert.is_true(s13["DHE-RSA-AES128-GCM-SHA256"])
+    assert.is_true(s13["DHE-RSA-CHACHA20-POLY1305"])
+    assert.is_true(s12["ECDHE-RSA-AES128-GCM-SHA256"] and s13["ECDHE-RSA-AES128-GCM-SHA256"])
+    assert.is_nil(s12["ECDHE-ECDSA-AES128-GCM-SHA256"])  -- the certificate is RSA
+    assert.is_true(s12["TLS_AES_256_GCM_SHA384"] and s13["TLS_AES_256_GCM_SHA384"])
+    assert.same({ "peer", "client_once" }, service(r12, "rsa.test", "s2s_out").config.verify)
+    assert.equal("none", service(r13, "rsa.test", "s2s_out").config.verify)
+    assert.is_nil(c13.config.verifyext)
+    assert.same({ "lsec_continue", "lsec_ignore_purpose" }, service(r13, "rsa.test", "s2s_in").config.verifyext)
+    pki.cleanup(d)
+  end)
+
+  it("reads DH parameters from a file, as Prosody does", function()
+    local d, c = setup_dir({}, 'certificates = "certs"\ntls_profile = "legacy"\nssl = { dhparam = "dh.pem" }\n'
+      .. 'VirtualHost "rsa.test"\n')
+    local leaf = pki.cert(d, "rsa.test", { issuer = c, san = { "DNS:rsa.test" }, key_kind = "rsa2048" })
+    sh.run(("mv %s %s/certs/rsa.test.crt && mv %s %s/certs/rsa.test.key"):format(pki.quote(leaf.cert),
+      pki.quote(d), pki.quote(leaf.key), pki.quote(d)))
+    pki.write(d .. "/dh.pem", certmanager.FFDHE2048)
+    for _, v in ipairs { "0.12", "13" } do
+      local s = service(tlsharden.audit(d .. "/prosody.cfg.lua", { cafile = c.cert, prosody = v }), "rsa.test", "c2s")
+      assert.equal(d .. "/dh.pem", s.config.dhparam)
+      assert.is_true(#s.suites > 0, v)
+      local dhe = false
+      for _, n in ipairs(s.suites) do dhe = dhe or n:find("^DHE%-RSA") ~= nil end
+      assert.is_true(dhe, v)
+    end
+    sh.run("rm " .. pki.quote(d .. "/dh.pem"))
+    local s = service(tlsharden.audit(d .. "/prosody.cfg.lua", { cafile = c.cert, prosody = "0.12" }), "rsa.test", "c2s")
+    assert.matches("Could not open DH parameters", codes(s.problems).CONTEXT_ERROR.message, 1, true)
+    pki.cleanup(d)
+  end)
+
+  it("says which direct TLS settings of a host Prosody 13 ignores", function()
+    local text = BASIC .. 'VirtualHost "direct.test"\n  c2s_direct_tls_ssl = { protocol = "tlsv1_3" }\n'
+    local d, c = setup_dir({ "good.test", "weak.test", "direct.test" }, text)
+    local r12 = tlsharden.audit(d .. "/prosody.cfg.lua", { cafile = c.cert, prosody = "0.12" })
+    local r13 = tlsharden.audit(d .. "/prosody.cfg.lua", { cafile = c.cert, prosody = "13" })
+    local s12 = service(r12, "direct.test", "c2s_direct_tls")
+    local s13 = service(r13, "direct.test", "c2s_direct_tls")
+    assert.same({ "tlsv1_3" }, s12.context.versions)
+    assert.same({ "tlsv1_2", "tlsv1_3" }, s13.context.versions)
+    assert.is_nil(codes(s12.problems).IGNORED_SETTING)
+    assert.matches("direct.test c2s_direct_tls_ssl sets protocol: Prosody 13 takes only the certificate and key",
+      codes(s13.problems).IGNORED_SETTING.message, 1, true)
+    pki.cleanup(d)
   end)
 
   -- Found by the prosodycfg fuzz target: the comment after `certificate =`
@@ -200,7 +323,8 @@ describe("tlsharden.audit", function()
     for _, code in ipairs {
       'x = os.getenv("HOME")', 'x = io.open("/etc/passwd")', 'x = require("os")', 'x = load("return 1")',
       'x = debug.getinfo(1)', 'RunScript("x.lua")', 'x = string.dump(print)', 'x = getmetatable("")',
-      'x = dofile("/etc/passwd")',
+      'x = dofile("/etc/passwd")', 'x = Lua.os.getenv("HOME")', 'x = Lua.io.open("/etc/passwd")',
+      'x = Lua.require("os")',
     } do
       local ok, err = pcall(prosodycfg.load, code, { text = true })
       assert.is_false(ok, code)
@@ -220,11 +344,9 @@ describe("tlsharden.audit", function()
   end)
 end)
 
--- The audit's effective configuration equals what Prosody 0.12 itself
--- builds: Prosody's real certmanager runs with the same configuration.
-local describe_prosody = prosody.installed() and describe or pending
-describe_prosody("compatibility with Prosody's certmanager", function()
-  local layered = [[
+-- The audit's effective configuration equals what each Prosody version
+-- itself builds: its real certmanager runs with the same configuration.
+local LAYERED = [[
 certificates = "certs"
 tls_profile = "old"
 ssl = { options = { "no_ticket" }, depth = 7 }
@@ -237,26 +359,33 @@ VirtualHost "two.test"
   c2s_ssl = { ciphers = { "ECDHE+CHACHA20", "ECDHE+AESGCM" }, verifyext = { lsec_continue = false } }
 VirtualHost "sub.one.test"
 ]]
+prosody.each_version(describe, pending, "the audit agrees with the certmanager of Prosody", function(version)
   for _, case in ipairs { { "default configuration", BASIC, { "good.test", "weak.test" } },
-                          { "every layer", layered, { "one.test", "two.test", "sub.one.test" } } } do
-    it("agrees for the " .. case[1], function()
+                          { "every layer", LAYERED, { "one.test", "two.test", "sub.one.test" } } } do
+    it("for the " .. case[1], function()
       local dir = setup_dir(case[3], case[2])
       local path = dir .. "/prosody.cfg.lua"
-      local out = sh.run(("lua5.4 spec/helpers/prosody_contexts.lua %s %s"):format(pki.quote(path),
-        table.concat(case[3], " ")))
-      local theirs = cjson.decode(out)
-      local config = prosodycfg.load(path)
-      local model = certmanager.model(config)
-      for _, host in ipairs(case[3]) do
-        for _, svc in ipairs(model:services(host)) do
-          if theirs[host][svc.service] then
-            local ours = audit.effective(config, svc)
-            if ours.options and #ours.options == 0 then ours.options = nil end
-            assert.same(theirs[host][svc.service], cjson.decode(cjson.encode(ours)), host .. " " .. svc.service)
+      local ok, err = pcall(function()
+        local out = sh.run(("lua5.4 spec/helpers/prosody_contexts.lua %s %s %s %s"):format(version.name,
+          pki.quote(version.source), pki.quote(path), table.concat(case[3], " ")))
+        local theirs = cjson.decode(out)
+        local config = prosodycfg.load(path)
+        local model = certmanager.model(config, version.name)
+        local compared = 0
+        for _, host in ipairs(case[3]) do
+          for _, svc in ipairs(model:services(host)) do
+            if theirs[host][svc.service] then
+              local ours = audit.effective(config, svc, nil, version.name)
+              if ours.options and #ours.options == 0 then ours.options = nil end
+              assert.same(theirs[host][svc.service], cjson.decode(cjson.encode(ours)), host .. " " .. svc.service)
+              compared = compared + 1
+            end
           end
         end
-      end
+        assert.equal(3 * #case[3], compared)
+      end)
       pki.cleanup(dir)
+      assert(ok, err)
     end)
   end
 end)
@@ -307,6 +436,44 @@ describe("tlsharden audit and grade commands", function()
     assert.matches("guide 2009r", out2, 1, true)
     code = run("grade", dir .. "/prosody.cfg.lua", "--cafile", ca.cert, "--min-grade", "A")
     assert.equal(1, code)
+  end)
+
+  it("models the version --prosody names, and says which", function()
+    local code, out = run("audit", dir .. "/prosody.cfg.lua", "--cafile", ca.cert, "--prosody", "13")
+    assert.equal(1, code)
+    assert.matches("(Prosody 13, guide", out, 1, true)
+    assert.matches("modelled on: opts.prosody", out, 1, true)
+    local _, json_out = run("--json", "audit", dir .. "/prosody.cfg.lua", "--cafile", ca.cert, "--prosody=0.12")
+    local doc = cjson.decode(json_out)
+    assert.equal("0.12", doc.prosody)
+    assert.is_table(doc.hosts[1].services[1].suites)
+    local code2, _, err = run("audit", dir .. "/prosody.cfg.lua", "--prosody", "12")
+    assert.equal(2, code2)
+    assert.matches("bad option 'prosody': unknown Prosody version '12' (known: 0.12, 13)", err, 1, true)
+  end)
+
+  local v13 = prosody.version("13")
+  ;(v13.ok and it or pending)("models the Prosody whose launcher comes first on PATH", function()
+    local function modelled(path_prefix)
+      local ok, out = sh.exec(("%s./bin/tlsharden --json audit %s"):format(path_prefix,
+        pki.quote(dir .. "/prosody.cfg.lua")))
+      assert.is_false(ok)  -- the weak host
+      return cjson.decode(out)
+    end
+    local doc = modelled(("PATH=%s:\"$PATH\" "):format(pki.quote(v13.prosody:match("^(.*)/[^/]+$"))))
+    assert.equal("13", doc.prosody)
+    assert.matches("installed Prosody " .. v13.release, doc.prosody_from, 1, true)
+    doc = modelled("")
+    assert.equal("0.12", doc.prosody)
+  end)
+
+  it("prints a problem of the whole configuration: an unknown tls_profile", function()
+    local d = setup_dir({ "p.test" }, 'certificates = "certs"\ntls_profile = "hardest"\nVirtualHost "p.test"\n')
+    local code, out = run("audit", d .. "/prosody.cfg.lua", "--prosody", "13")
+    assert.equal(1, code)
+    assert.matches("error: UNKNOWN_TLS_PROFILE: unknown tls_profile 'hardest'", out, 1, true)
+    assert.matches("p.test  grade F", out, 1, true)
+    pki.cleanup(d)
   end)
 
   it("exits 2 for a configuration it cannot read", function()

@@ -56,6 +56,7 @@ local FUNCTIONS = {
   { "groups", "tlsharden.groups" },
   { "client_hello", "tlsharden.client_hello" },
   { "parse_server_flight", "tlsharden.parse_server_flight" },
+  { "scan", "tlsharden.scan" },
 }
 
 -- Arguments a function accepts, so the call is not an error.
@@ -262,6 +263,10 @@ describe("the error rule", function()
     { "grade", { "guide", "starttls_cap" }, function(o) return tlsharden.grade({}, o) end },
     { "audit", { "text", "env", "dir", "name", "cafile", "capath", "at", "guide", "starttls_cap" },
       function(o) return tlsharden.audit("-- empty\n", o) end },
+    -- an address without xmpphost: refused even when every option passes, so nothing is sent
+    { "scan", { "kind", "starttls", "xmpphost", "resolver", "resolv_conf", "timeout", "jobs", "cafile", "capath",
+      "from", "at", "guide", "starttls_cap", "protocols", "max_suites", "progress" },
+      function(o) return tlsharden.scan("127.0.0.1:1", o) end },
   }
 
   for _, case in ipairs(OPTIONS) do
@@ -294,6 +299,8 @@ describe("the error rule", function()
     refused("protocol", tlsharden.protocol, HUGE)
     refused("ciphers", tlsharden.ciphers, HUGE)
     refused("forward_secrecy", tlsharden.forward_secrecy, HUGE)
+    refused("scan", tlsharden.scan, HUGE)                                 -- a domain
+    refused("scan", tlsharden.scan, HUGE .. ":5222")                      -- a host and port
     refused("chain", tlsharden.chain, HUGE)                               -- a path
     refused("chain", tlsharden.chain, "-----BEGIN" .. HUGE)               -- a PEM string
     refused("chain", tlsharden.chain, { HUGE })                           -- a DER list

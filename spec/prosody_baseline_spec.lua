@@ -18,18 +18,19 @@
 -- groups X25519, P-256 and P-384 (not P-521), the client's order wins
 -- (cipher_server_preference is off), on c2s STARTTLS, s2s STARTTLS, c2s and
 -- s2s direct TLS and HTTPS alike.
+local tlsharden = require "tlsharden"
 local prosody = require "spec.helpers.prosody"
-local sh = require "spec.helpers.sh"
 
 local OLD = "-cipher DEFAULT@SECLEVEL=0"
 
 -- Ports and how to reach them.
+-- Ports, how to reach them and the audit's name of their service.
 local PORTS = {
-  { name = "c2s", starttls = "xmpp", sslscan = "--starttls-xmpp" },
-  { name = "s2s", starttls = "xmpp-server", sslscan = "--starttls-xmpp --xmpp-server" },
-  { name = "c2s_direct_tls", sslscan = "--sni-name=localhost" },
-  { name = "s2s_direct_tls", sslscan = "--sni-name=localhost" },
-  { name = "https", sslscan = "--sni-name=localhost" },
+  { name = "c2s", starttls = "xmpp", service = "c2s" },
+  { name = "s2s", starttls = "xmpp-server", service = "s2s_in" },
+  { name = "c2s_direct_tls", service = "c2s_direct_tls" },
+  { name = "s2s_direct_tls", service = "s2s_direct_tls" },
+  { name = "https", service = "https" },
 }
 
 -- The TLS 1.2 suites each version serves with an RSA certificate.
@@ -49,9 +50,17 @@ local function sorted(list)
 end
 
 prosody.each_version(describe, pending, "Prosody with its default TLS settings:", function(version)
-  local server
+  local server, report
   setup(function() server = prosody.start { version = version.name, key_kind = "rsa2048", https = true } end)
   teardown(function() if server then server.stop() end end)
+
+  -- tlsharden's audit of this server's configuration, for this version
+  local function audited(service)
+    report = report or tlsharden.audit(server.config, { prosody = version.name, cafile = server.ca })
+    for _, s in ipairs(report.hosts[1].services) do
+      if s.service == service then return s end
+    end
+  end
 
   local function connect(port, extra)
     return prosody.s_client { port = server.ports[port.name], starttls = port.starttls, extra = extra }
@@ -104,25 +113,21 @@ prosody.each_version(describe, pending, "Prosody with its default TLS settings:"
       end
 
       it("leaves sslscan TLS 1.2 and 1.3 only, with exactly the suites of its profile", function()
-        local ok, out = sh.exec(("timeout 120 sslscan --no-colour --ipv4 --no-check-certificate"
-          .. " --no-heartbleed --no-renegotiation --no-compression --no-fallback --no-groups %s localhost:%d")
-          :format(port.sslscan, server.ports[port.name]))
-        assert.is_true(ok, out)
+        local scan = prosody.sslscan(server, port.name)
+        assert.is_true(scan.ok, scan.output)
         for _, old in ipairs { "SSLv2", "SSLv3", "TLSv1%.0", "TLSv1%.1" } do
-          assert.matches(old .. "%s+disabled", out)
+          assert.matches(old .. "%s+disabled", scan.output)
         end
-        assert.matches("TLSv1%.2%s+enabled", out)
-        assert.matches("TLSv1%.3%s+enabled", out)
-        local seen = { ["TLSv1.2"] = {}, ["TLSv1.3"] = {} }
-        for line in out:gmatch("[^\n]+") do
-          local verdict, proto, name = line:match("^(%a+)%s+(TLSv[%d.]+)%s+%d+ bits%s+(%S+)")
-          if verdict == "Accepted" or verdict == "Preferred" then
-            assert.is_not_nil(seen[proto], line)
-            table.insert(seen[proto], name)
-          end
-        end
-        assert.same(sorted(TLS12_SUITES[version.name]), sorted(seen["TLSv1.2"]))
-        assert.same(sorted(TLS13_SUITES), sorted(seen["TLSv1.3"]))
+        assert.same({ "TLSv1.2", "TLSv1.3" }, scan.enabled)
+        for proto in pairs(scan.suites) do assert.is_truthy(proto == "TLSv1.2" or proto == "TLSv1.3", proto) end
+        assert.same(sorted(TLS12_SUITES[version.name]), sorted(scan.suites["TLSv1.2"]))
+        assert.same(sorted(TLS13_SUITES), sorted(scan.suites["TLSv1.3"]))
+        -- and the audit of the same configuration, for the same version,
+        -- says exactly that
+        local svc = audited(port.service)
+        assert.truthy(svc, port.service)
+        assert.same({ "tlsv1_2", "tlsv1_3" }, svc.context.versions)
+        assert.same(scan.all, sorted(svc.suites))
       end)
     end)
   end
@@ -149,6 +154,17 @@ prosody.each_version(describe, pending, "Prosody with an unknown tls_profile:", 
       assert.matches("Invalid value for 'tls_profile'", log, 1, true)
       assert.matches("Error binding encrypted port for c2s_direct_tls", log, 1, true)
     end)
+
+    it("is what the audit of version 13 says: no context for any service", function()
+      local report = tlsharden.audit(server.config, { prosody = "13", cafile = server.ca })
+      assert.equal("UNKNOWN_TLS_PROFILE", report.problems[1].code)
+      assert.equal("error", report.problems[1].severity)
+      assert.is_true(#report.hosts[1].services >= 4)
+      for _, s in ipairs(report.hosts[1].services) do
+        assert.is_nil(s.context, s.service)
+        assert.equal("UNKNOWN_TLS_PROFILE", s.problems[1].code)
+      end
+    end)
   else
     it("applies no profile, as legacy would: static-RSA and CBC suites, P-521", function()
       for _, extra in ipairs { "-tls1_2 -cipher AES128-GCM-SHA256", "-tls1_2 -cipher ECDHE-RSA-AES128-SHA",
@@ -157,6 +173,17 @@ prosody.each_version(describe, pending, "Prosody with an unknown tls_profile:", 
         assert.is_true(r.ok, extra .. "\n" .. r.output)
       end
       assert.not_matches("tls_profile", server.log(), 1, true)
+    end)
+
+    it("is what the audit of version 0.12 says: no profile, the suites it serves", function()
+      local report = tlsharden.audit(server.config, { prosody = "0.12", cafile = server.ca })
+      assert.equal("UNKNOWN_TLS_PROFILE", report.problems[1].code)
+      assert.equal("warning", report.problems[1].severity)
+      local c2s = report.hosts[1].services[1]
+      assert.equal("c2s", c2s.service)
+      local scan = prosody.sslscan(server, "c2s")
+      assert.same(scan.all, sorted(c2s.suites))
+      assert.is_true(#scan.all > 20)
     end)
   end
 end)

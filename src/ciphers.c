@@ -305,7 +305,7 @@ int th_ciphers(lua_State *L) {
  * client_ciphers and the server context: whether the server can complete
  * it. This is how a context's DH parameters and groups are put to the test,
  * since OpenSSL 3.0 has no getter for them. */
-int th_probe_handshake(SSL_CTX *server, const char *client_ciphers) {
+int th_probe_handshake(lua_State *L, SSL_CTX *server, const char *client_ciphers) {
   SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
   SSL *c = NULL, *s = NULL;
   BIO *cb = NULL, *sb = NULL;
@@ -321,6 +321,7 @@ int th_probe_handshake(SSL_CTX *server, const char *client_ciphers) {
   if (!c || !s || !BIO_new_bio_pair(&cb, 0, &sb, 0)) goto done;
   SSL_set_bio(c, cb, cb);
   SSL_set_bio(s, sb, sb);
+  th_luasec_probe_dh(L, server, s);
   /* The probe client has no certificate: do not ask it for one. */
   SSL_set_verify(s, SSL_VERIFY_NONE, NULL);
   cb = sb = NULL;
@@ -370,10 +371,10 @@ static void context_suites(lua_State *L, SSL_CTX *ctx, int mode) {
     usable[i] = 1;
     if (!can_probe) continue;
     if (cipher_is_dhe(c)) {
-      if (dhe_ok < 0) dhe_ok = th_probe_handshake(ctx, TH_PROBE_DHE);
+      if (dhe_ok < 0) dhe_ok = th_probe_handshake(L, ctx, TH_PROBE_DHE);
       usable[i] = (signed char)dhe_ok;
     } else if (cipher_is_ecdhe(c)) {
-      if (ecdhe_ok < 0) ecdhe_ok = th_probe_handshake(ctx, TH_PROBE_ECDHE);
+      if (ecdhe_ok < 0) ecdhe_ok = th_probe_handshake(L, ctx, TH_PROBE_ECDHE);
       usable[i] = (signed char)ecdhe_ok;
     }
   }

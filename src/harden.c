@@ -318,7 +318,7 @@ static void rule_ciphers(hardener *h, const policy *p, int mode) {
     for (i = 0; i < sk_SSL_CIPHER_num(sk); i++)
       if (is_dhe(sk_SSL_CIPHER_value(sk, i))) dhe = 1;
     if (dhe && !h->st->dh_auto && SSL_CTX_get0_certificate(ctx) &&
-        !th_probe_handshake(ctx, TH_PROBE_DHE)) {
+        !th_probe_handshake(h->L, ctx, TH_PROBE_DHE)) {
       h->step = "automatic DH parameters";
       if (!SSL_CTX_set_dh_auto(ctx, 1)) fail_closed(h);
       h->st->dh_auto = 1;

@@ -102,11 +102,11 @@ int th_inspect(lua_State *L) {
   lua_setfield(L, -2, "server_preference");
   if (st && st->dh_auto) lua_pushliteral(L, "auto");
   else if (probe && mode == TH_MODE_SERVER && cert)
-    lua_pushstring(L, th_probe_handshake(ctx, TH_PROBE_DHE) ? "usable" : "none");
+    lua_pushstring(L, th_probe_handshake(L, ctx, TH_PROBE_DHE) ? "usable" : "none");
   else lua_pushliteral(L, "unknown");
   lua_setfield(L, -2, "dh");
   if (probe && mode == TH_MODE_SERVER && cert) {
-    lua_pushboolean(L, th_probe_handshake(ctx, TH_PROBE_ECDHE));
+    lua_pushboolean(L, th_probe_handshake(L, ctx, TH_PROBE_ECDHE));
     lua_setfield(L, -2, "ecdhe_usable");
   }
   lua_pushboolean(L, st && st->unusable);

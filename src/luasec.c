@@ -6,6 +6,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
 #include "tlsharden.h"
 
 /* LuaSec's context userdata (src/context.h, v0.9 to 1.3). */
@@ -173,4 +176,35 @@ int th_versions_in_force(lua_State *L) {
   SSL_CTX *ctx = th_check_context(L, 1, "versions", NULL);
   th_push_ctx_versions(L, ctx);
   return 1;
+}
+
+/* LuaSec's set_dhparam keeps the Lua function in this registry table, by
+ * the SSL_CTX's address; its C callback runs it and stores what it parsed
+ * on the context, freed only by LuaSec's own handshake. So the function
+ * is asked here, the same way, and the parameters go onto the probe
+ * connection, which OpenSSL prefers to the callback. */
+void th_luasec_probe_dh(lua_State *L, SSL_CTX *ctx, SSL *s) {
+  lsec_context *c = (lsec_context *)SSL_CTX_get_app_data(ctx);
+  int top = lua_gettop(L);
+  EVP_PKEY *pkey = NULL;
+  if (!c || c->context != ctx) return;
+  luaL_getmetatable(L, "SSL:DH:Registry");
+  if (lua_istable(L, -1)) {
+    lua_pushlightuserdata(L, (void *)ctx);
+    lua_rawget(L, -2);
+    if (lua_isfunction(L, -1)) {
+      lua_pushboolean(L, 0);
+      lua_pushinteger(L, 1024);
+      if (lua_pcall(L, 2, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING) {
+        size_t n;
+        const char *pem = lua_tolstring(L, -1, &n);
+        BIO *bio = n <= 0x7fffffff ? BIO_new_mem_buf(pem, (int)n) : NULL;
+        if (bio) pkey = PEM_read_bio_Parameters(bio, NULL);
+        BIO_free(bio);
+      }
+    }
+  }
+  lua_settop(L, top);
+  if (pkey && !SSL_set0_tmp_dh_pkey(s, pkey)) EVP_PKEY_free(pkey);
+  ERR_clear_error();
 }

@@ -174,7 +174,12 @@ void th_push_cipher_info(lua_State *L, const SSL_CIPHER *c, int strict);
 void th_push_weak_list(lua_State *L, unsigned w);
 /* Whether an in-memory TLS 1.2 handshake between a client offering only
  * client_ciphers and the server context succeeds. */
-int th_probe_handshake(SSL_CTX *server, const char *client_ciphers);
+int th_probe_handshake(lua_State *L, SSL_CTX *server, const char *client_ciphers);
+/* For a probe connection s of a LuaSec context with `dhparam`: the DH
+ * parameters LuaSec's callback would give, set on s itself (luasec.c).
+ * LuaSec's callback keeps what it makes until one of LuaSec's own
+ * handshakes frees it, so a probe must never reach it. */
+void th_luasec_probe_dh(lua_State *L, SSL_CTX *ctx, SSL *s);
 #define TH_PROBE_DHE "kDHE:kDHEPSK:@SECLEVEL=0"
 #define TH_PROBE_ECDHE "kECDHE:kECDHEPSK:@SECLEVEL=0"
 

@@ -1,8 +1,9 @@
 --- The audit of a whole Prosody configuration: for every host and TLS
--- service, the layers Prosody would merge (certmanager.lua), then the
--- pipeline's steps: the merge, the context LuaSec builds from it, what is
--- really in force, forward secrecy, the chain, a grade, and what
--- mod_tlsharden would change (harden on a copy).
+-- service, the layers the audited Prosody version (0.12 or 13) would merge
+-- (certmanager.lua), then the pipeline's steps: the merge, the context
+-- LuaSec builds from it, what is really in force, forward secrecy, the
+-- suites a client can get, the chain, a grade, and what mod_tlsharden
+-- would change (harden on a copy).
 local ssl = require "ssl"
 local core = require "tlsharden.core"
 local errors = require "tlsharden.errors"
@@ -25,20 +26,52 @@ local function ordered_layers(svc)
   return list
 end
 
--- certmanager.create_context: paths relative to the configuration.
-local function resolve_paths(config, cfg)
+-- Whether a dhparam value is the PEM text itself (Prosody 13 takes it so;
+-- 0.12 takes every string as a file name).
+local function pem_literal(version, v)
+  return version == "13" and type(v) == "string" and v:sub(1, 10) == "-----BEGIN"
+end
+
+-- certmanager.create_context (0.12) and util.sslconfig (13): paths
+-- relative to the configuration; a path option that is not a string is
+-- dropped.
+local function resolve_paths(config, cfg, version)
   for _, k in ipairs(PATH_KEYS) do
-    if type(cfg[k]) == "string" then cfg[k] = prosodycfg.resolve(config.dir, cfg[k]) end
+    if type(cfg[k]) == "string" then
+      if not (k == "dhparam" and pem_literal(version, cfg[k])) then
+        cfg[k] = prosodycfg.resolve(config.dir, cfg[k])
+      end
+    else
+      cfg[k] = nil
+    end
   end
   return cfg
 end
 
---- The effective configuration of one service, merged as Prosody would:
--- returns cfg, merge report.
-function audit.effective(config, svc, policy)
+--- The effective configuration of one service, merged as Prosody would
+-- (version: "0.12" or "13", default "13"): returns cfg, merge report.
+function audit.effective(config, svc, policy, version)
   local cfg, report = core.merge_with({ policy = policy or "warn", mode = svc.mode },
     table.unpack(ordered_layers(svc)))
-  return resolve_paths(config, cfg), report
+  return resolve_paths(config, cfg, version or "13"), report
+end
+
+-- What LuaSec is given for cfg: DH parameters as the function it wants,
+-- read from the file (or, in 13, the PEM text itself) as Prosody does.
+-- Returns the table for ssl.newcontext, or nil and Prosody's message.
+local function luasec_config(cfg, version)
+  if type(cfg.dhparam) ~= "string" then return cfg end
+  local pem = cfg.dhparam
+  if not pem_literal(version, pem) then
+    local f, err = io.open(pem, "rb")
+    if not f then return nil, "Could not open DH parameters: " .. tostring(err) end
+    pem = f:read("a")
+    f:close()
+  end
+  local t = {}
+  for k, v in pairs(cfg) do t[k] = v end
+  t.dhparam = function() return pem end
+  return t
 end
 
 local function serialize(v)
@@ -53,7 +86,8 @@ end
 
 local SERVICE_LABEL = {
   c2s = "c2s STARTTLS", s2s_in = "s2s incoming", s2s_out = "s2s outgoing",
-  c2s_direct_tls = "c2s direct TLS", legacy_ssl = "c2s legacy SSL", https = "HTTPS",
+  c2s_direct_tls = "c2s direct TLS", s2s_direct_tls = "s2s direct TLS", legacy_ssl = "c2s legacy SSL",
+  https = "HTTPS",
 }
 
 local function problem(list, severity, code, message)
@@ -65,9 +99,9 @@ local NO_CERTIFICATE = {}
 -- Step 2 for the audit: LuaSec builds the context as Prosody would, once
 -- per distinct effective configuration; a second one is hardened to show
 -- what mod_tlsharden would change.
-local function builder(config, svc, cache, result)
+local function builder(config, svc, cache, result, version)
   return function(cfg)
-    resolve_paths(config, cfg)
+    resolve_paths(config, cfg, version)
     result.config = cfg
     if svc.mode == "server" and not cfg.certificate then return nil, NO_CERTIFICATE end
     local key = serialize(cfg)
@@ -75,8 +109,10 @@ local function builder(config, svc, cache, result)
     if not entry then
       entry = {}
       cache.contexts[key] = entry
-      entry.ctx, entry.error = ssl.newcontext(cfg)
-      local hctx = entry.ctx and ssl.newcontext(cfg)
+      local lcfg
+      lcfg, entry.error = luasec_config(cfg, version)
+      if lcfg then entry.ctx, entry.error = ssl.newcontext(lcfg) end
+      local hctx = entry.ctx and ssl.newcontext(lcfg)
       if hctx then
         local ok, h = pcall(core.harden, hctx)
         entry.hardening = ok and h.changes or { { setting = "harden", before = "", after = tostring(h) } }
@@ -125,18 +161,44 @@ local function judgement_problems(j, info, list)
   end
 end
 
+-- The authentication a certificate's key can do in TLS 1.2 and older.
+local AUTH_OF_KEY = { RSA = "RSA", ["RSA-PSS"] = "RSA", EC = "ECDSA", ED25519 = "ECDSA", ED448 = "ECDSA",
+  DSA = "DSS" }
+
+-- The suites a client can get: for a server context, TLS 1.3's and those
+-- of TLS 1.2 and older that the context can use (DH parameters, a group)
+-- and that its certificate can authenticate (or anonymous ones); for a
+-- client context, every usable suite it offers.
+local function served_suites(mode, info, fs)
+  local auth = info.certificate and AUTH_OF_KEY[info.certificate.key_type]
+  local list = {}
+  for _, s in ipairs(fs.suites) do
+    if s.usable ~= false and (mode == "client" or s.auth == "any" or s.auth == "None" or s.auth == auth) then
+      list[#list + 1] = s.name
+    end
+  end
+  return list
+end
+
 -- Evaluate one service of one host; contexts and their judgements are
 -- shared through cache by every service with the same configuration.
-local function evaluate(config, host, svc, opts, cache)
+local function evaluate(model, host, svc, opts, cache)
+  local config = model.config
   local result = { host = host, service = svc.service, label = SERVICE_LABEL[svc.service] or svc.service,
     mode = svc.mode, problems = {} }
   local layers = ordered_layers(svc)
   result.layers = {}
   for i, l in ipairs(layers) do result.layers[i] = l.name end
+  for _, p in ipairs(svc.problems or {}) do problem(result.problems, p.severity, p.code, p.message) end
+  local _, _, profile_problem, no_tls = model:tls_profile()
+  if no_tls then
+    problem(result.problems, profile_problem.severity, profile_problem.code, profile_problem.message)
+    return result
+  end
   local ok, ctx, report, failed = pcall(pipeline.run, {
     layers = layers,
     merge = { policy = "warn", mode = svc.mode },
-    build = builder(config, svc, cache, result),
+    build = builder(config, svc, cache, result, model.version),
     harden = false,
     judge = { host = host, service = svc.service, cafile = opts.cafile, capath = opts.capath,
       at = opts.at, guide = opts.guide, starttls_cap = opts.starttls_cap, cache = cache.judged },
@@ -161,6 +223,7 @@ local function evaluate(config, host, svc, opts, cache)
   result.context = report.context
   result.forward_secrecy = j.forward_secrecy.forward_secrecy
   result.non_fs = j.forward_secrecy.non_fs
+  result.suites = served_suites(svc.mode, report.context, j.forward_secrecy)
   result.chain = j.chain
   result.grade = j.grade
   judgement_problems(j, report.context, result.problems)
@@ -185,7 +248,30 @@ local function check_policy(model, host, list)
   return p
 end
 
-local AUDIT_OPTIONS = { "text", "env", "dir", "name", "cafile", "capath", "at", "guide", "starttls_cap" }
+local AUDIT_OPTIONS = { "text", "env", "dir", "name", "cafile", "capath", "at", "guide", "starttls_cap",
+  "prosody" }
+
+-- The installed Prosody, looked for once per process.
+local installed
+local function installed_prosody()
+  if installed == nil then installed = certmanager.installed() or false end
+  return installed or nil
+end
+
+--- The Prosody version the audit models when opts.prosody is not given:
+-- the installed one's (certmanager.installed), else the newest.
+-- Returns version, and how it was chosen.
+function audit.default_prosody()
+  local found = installed_prosody()
+  if found then
+    local version, exact = certmanager.version_of(found.release)
+    local how = ("installed Prosody %s (%s)"):format(found.release, found.dir)
+    if not exact then how = how .. ", nearest model" end
+    return version, how
+  end
+  local newest = certmanager.versions[#certmanager.versions]
+  return newest, "no Prosody found on this machine; the newest model"
+end
 
 --- tlsharden.audit(path_or_string [, opts]): see docs/audit.md.
 function audit.audit(source, opts)
@@ -197,24 +283,33 @@ function audit.audit(source, opts)
   if opts.guide ~= nil and not grade.guides[opts.guide] then
     errors.option("audit", "guide", "unknown guide %s (known: 2009q, 2009r)", errors.quote(opts.guide))
   end
+  local version, version_from = opts.prosody, "opts.prosody"
+  if version == nil then
+    version, version_from = audit.default_prosody()
+  elseif not certmanager.known_version(version) then
+    errors.option("audit", "prosody", "unknown Prosody version %s (known: %s)", errors.quote(version),
+      table.concat(certmanager.versions, ", "))
+  end
   local is_text = opts.text
   if is_text == nil then is_text = source:find("\n", 1, true) ~= nil end
   local config = prosodycfg.load(source, { text = is_text, env = opts.env, dir = opts.dir, name = opts.name })
-  local model = certmanager.model(config)
-  -- an unknown tls_profile is an error for the whole configuration
-  model:profile_layer()
+  local model = certmanager.model(config, version)
+  local profile_name, _, profile_problem = model:tls_profile()
   local report = {
     file = config.file, files = config.files, guide = opts.guide or grade.default_guide,
-    tls_profile = config:get("*", "tls_profile") or "intermediate",
+    prosody = version, prosody_from = version_from, tls_profile = tostring(profile_name),
     hosts = {}, components = config.components, problems = {},
   }
+  if profile_problem then
+    problem(report.problems, profile_problem.severity, profile_problem.code, profile_problem.message)
+  end
   local cache = { contexts = {}, judged = {} }
   local worst
   for _, host in ipairs(config.hosts) do
     local h = { host = host, services = {}, problems = {} }
     h.policy = check_policy(model, host, h.problems)
     for _, svc in ipairs(model:services(host)) do
-      local r = evaluate(config, host, svc, opts, cache)
+      local r = evaluate(model, host, svc, opts, cache)
       h.services[#h.services + 1] = r
       local g = r.grade and r.grade.grade or "F"
       if not h.grade or grade.worse(g, h.grade) then h.grade = g end

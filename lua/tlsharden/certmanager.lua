@@ -1,9 +1,11 @@
 --- What Prosody's certmanager does with a configuration: which TLS
 -- contexts it builds for a host (c2s, s2s in and out, direct TLS and HTTPS
 -- SNI contexts), with which layers in which order, where it finds each
--- host's certificate, and the encryption policy options around them. The
--- configuration itself is read by prosodycfg.lua; the audit merges and
--- judges these layers through the pipeline.
+-- host's certificate, and the encryption policy options around them, for
+-- Prosody 0.12 and 13 (their differences are listed in docs/audit.md).
+-- The configuration itself is read by prosodycfg.lua; the audit merges
+-- and judges these layers through the pipeline.
+local errors = require "tlsharden.errors"
 local profiles = require "tlsharden.profiles"
 local prosodycfg = require "tlsharden.prosodycfg"
 
@@ -13,9 +15,81 @@ local certmanager = {}
 local model = {}
 model.__index = model
 
---- The model of a loaded configuration (prosodycfg.load).
-function certmanager.model(config)
-  return setmetatable({ config = config }, model)
+--- The Prosody versions modelled, oldest first.
+certmanager.versions = { "0.12", "13" }
+local KNOWN_VERSION = { ["0.12"] = true, ["13"] = true }
+
+--- Whether name is a modelled version ("0.12", "13").
+function certmanager.known_version(name)
+  return KNOWN_VERSION[name] == true
+end
+
+--- The model for a Prosody release string ("0.12.3", "13.0.1", ...): the
+-- modelled version it belongs to, or the nearest one (then the second
+-- result is false): before 13 is 0.12, 13 and later is 13. nil for a
+-- string that is no release number.
+function certmanager.version_of(release)
+  if type(release) ~= "string" then return nil end
+  local major, minor = release:match("^(%d+)%.(%d+)")
+  major, minor = tonumber(major), tonumber(minor)
+  if not major then
+    major = tonumber(release:match("^(%d+)$"))
+    if not major then return nil end
+    minor = 0
+  end
+  if major == 0 then return "0.12", minor == 12 end
+  if major < 13 then return "0.12", false end
+  return "13", major == 13
+end
+
+local function read_first_line(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local line = f:read("l")
+  f:close()
+  return line
+end
+
+-- Where Prosody's own files are: the launcher on PATH names its source
+-- directory (CFG_SOURCEDIR), then the usual places of packages.
+local function source_dirs()
+  local dirs = {}
+  for dir in (os.getenv("PATH") or ""):gmatch("[^:]+") do
+    local f = io.open(dir .. "/prosody", "rb")
+    if f then
+      local head = f:read(4096) or ""
+      f:close()
+      local src = head:match("\nCFG_SOURCEDIR%s*=%s*'([^'\n]+)'") or head:match('\nCFG_SOURCEDIR%s*=%s*"([^"\n]+)"')
+      if src then dirs[#dirs + 1] = (src:gsub("/+$", "")) end
+      break
+    end
+  end
+  dirs[#dirs + 1] = "/usr/lib/prosody"
+  dirs[#dirs + 1] = "/usr/local/lib/prosody"
+  return dirs
+end
+
+--- The Prosody installed on this machine: version (the model, "0.12" or
+-- "13"), release (its prosody.version, e.g. "13.0.1") and the directory
+-- it was found in; nil when none is found.
+function certmanager.installed()
+  for _, dir in ipairs(source_dirs()) do
+    local release = read_first_line(dir .. "/prosody.version")
+    local version = release and certmanager.version_of(release)
+    if version then return { version = version, release = release, dir = dir } end
+  end
+  return nil
+end
+
+--- The model of a loaded configuration (prosodycfg.load) for a Prosody
+-- version ("0.12" or "13", default "13").
+function certmanager.model(config, version)
+  version = version or "13"
+  if not KNOWN_VERSION[version] then
+    error(("tlsharden.audit: unknown Prosody version %s (known: %s)"):format(tostring(version),
+      table.concat(certmanager.versions, ", ")), 0)
+  end
+  return setmetatable({ config = config, version = version }, model)
 end
 
 --- Prosody's certificate search (certmanager.find_cert) in dir for name.
@@ -110,26 +184,84 @@ function model:find_host_cert(host)
     or self:find_host_cert(host:match("%.(.+)$"))
 end
 
---- Prosody 0.12's built-in defaults, with ssl_compression considered.
+--- Prosody's built-in defaults, with ssl_compression considered. 13
+-- dropped verifyext from them (mod_tls sets it for s2s itself).
 function model:core_defaults()
   local d = profiles.get("prosody")
   if self.config:get("*", "ssl_compression") == true then d.options.no_compression = nil end
+  if self.version == "13" then d.verifyext = nil end
   d.name = "core defaults"
   return d
 end
 
 local TLS_PROFILES = { modern = true, intermediate = true, old = true, legacy = true }
 
---- The tls_profile layer (nil for "legacy"); an unknown name is an error.
-function model:profile_layer()
-  local name = self.config:get("*", "tls_profile") or "intermediate"
-  if not TLS_PROFILES[name] then
-    error(("tlsharden.audit: unknown tls_profile '%s' (known: intermediate, legacy, modern, old)"):format(tostring(name)), 0)
+-- RFC 7919's ffdhe2048 group, as OpenSSL writes it (`openssl genpkey
+-- -genparam -algorithm DH -pkeyopt group:ffdhe2048`): Prosody 13's
+-- intermediate profile carries it as its dhparam.
+local FFDHE2048 = [[
+-----BEGIN DH PARAMETERS-----
+MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
++8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
+87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
+YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
+7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
+ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
+-----END DH PARAMETERS-----
+]]
+certmanager.FFDHE2048 = FFDHE2048
+
+-- What Prosody 13 changed in the Mozilla profiles (guidelines 5.7):
+-- intermediate gained DHE-RSA-CHACHA20-POLY1305 and DH parameters.
+local function profile13(name, l)
+  l._source = ("Mozilla Server Side TLS 5.7 '%s', as shipped by Prosody 13"):format(name)
+  if name == "intermediate" then
+    for i, c in ipairs(l.ciphers) do
+      if c == "DHE-RSA-AES256-GCM-SHA384" then
+        table.insert(l.ciphers, i + 1, "DHE-RSA-CHACHA20-POLY1305")
+        break
+      end
+    end
+    l.dhparam = FFDHE2048
   end
-  if name == "legacy" then return nil end
-  local l = profiles.get(name)
-  l.name = "tls_profile " .. name
   return l
+end
+
+--- The tls_profile: its name, its layer (nil for "legacy" and for an
+-- unknown name) and, for an unknown name, the problem it is: Prosody 0.12
+-- ignores it (no profile, as "legacy"), Prosody 13 builds no TLS context
+-- at all.
+function model:tls_profile()
+  local t = self._tls_profile
+  if not t then
+    local name = self.config:get("*", "tls_profile")
+    if name == nil then name = "intermediate" end
+    t = { name = name }
+    if not TLS_PROFILES[name] then
+      local msg = ("unknown tls_profile %s (known: intermediate, legacy, modern, old)"):format(errors.quote(name))
+      if self.version == "13" then
+        t.problem = { severity = "error", code = "UNKNOWN_TLS_PROFILE", message = msg
+          .. ": Prosody 13 builds no TLS context at all (no STARTTLS, direct TLS ports not bound)" }
+        t.no_tls = true
+      else
+        t.problem = { severity = "warning", code = "UNKNOWN_TLS_PROFILE", message = msg
+          .. ": Prosody 0.12 ignores it and applies no profile (as with legacy)" }
+      end
+    elseif name ~= "legacy" then
+      local l = profiles.get(name)
+      if self.version == "13" then profile13(name, l) end
+      l.name = "tls_profile " .. name
+      t.layer = l
+    end
+    self._tls_profile = t
+  end
+  return t.name, t.layer, t.problem, t.no_tls
+end
+
+--- The tls_profile layer (nil for "legacy" or an unknown name).
+function model:profile_layer()
+  local _, layer = self:tls_profile()
+  return layer
 end
 
 local function named(name, t)
@@ -162,10 +294,13 @@ end
 
 local function parent_of(host) return host:match("%.(.*)$") end
 
---- Every TLS context Prosody 0.12 builds for host, with its layers:
--- { service, mode, base, extras } for c2s, s2s_in, s2s_out, and the SNI
--- contexts of the direct TLS and HTTPS services when they are enabled.
+--- Every TLS context Prosody builds for host, with its layers:
+-- { service, mode, base, extras, cert, problems } for c2s, s2s_in,
+-- s2s_out (mod_tls's three calls), and the SNI contexts of the direct TLS
+-- and HTTPS services when they are enabled (portmanager). problems: what
+-- the configuration sets that this Prosody version ignores.
 function model:services(host)
+  local v13 = self.version == "13"
   local parent = parent_of(host)
   local function raw_or_parent(key)
     local v = self.config:rawget(host, key)
@@ -181,31 +316,70 @@ function model:services(host)
   local cert = self:find_host_cert(host)
   local request_client_certs = { name = "s2s client certificates", verify = { "peer", "client_once" } }
   local xmpp_alpn = { name = "s2s ALPN", alpn = "xmpp-server" }
+  -- 13's mod_tls sets verifyext for s2s itself (0.12 had it in the core defaults)
+  local cert_verification = v13 and { name = "s2s certificate verification",
+    verifyext = { "lsec_continue", "lsec_ignore_purpose" } } or nil
   local list = {}
   -- the extra layers of one call, holes (unset options) included
   local function extras_of(...) return { n = select("#", ...), ... } end
-  local function add(service, mode, extras)
+  local function add(service, mode, extras, problems)
     local base = self:context_layers(host, mode, extras, cert)
-    list[#list + 1] = { service = service, mode = mode, base = base, extras = extras, cert = cert }
+    list[#list + 1] = { service = service, mode = mode, base = base, extras = extras, cert = cert,
+      problems = problems or {} }
   end
   add("c2s", "server", extras_of(named(host_c2s_name, host_c2s), named(host_ssl_name, host_ssl),
     named("global c2s_ssl", global_c2s)))
-  add("s2s_in", "server", extras_of(named(host_s2s_name, host_s2s), named(host_ssl_name, host_ssl),
-    named("global s2s_ssl", global_s2s), request_client_certs))
-  add("s2s_out", "client", extras_of(named(host_s2s_name, host_s2s), named(host_ssl_name, host_ssl),
-    named("global s2s_ssl", global_s2s), request_client_certs, xmpp_alpn))
+  if v13 then
+    add("s2s_in", "server", extras_of(named(host_s2s_name, host_s2s), named(host_ssl_name, host_ssl),
+      named("global s2s_ssl", global_s2s), request_client_certs, cert_verification))
+    add("s2s_out", "client", extras_of(named(host_s2s_name, host_s2s), named(host_ssl_name, host_ssl),
+      named("global s2s_ssl", global_s2s), xmpp_alpn, cert_verification))
+  else
+    add("s2s_in", "server", extras_of(named(host_s2s_name, host_s2s), named(host_ssl_name, host_ssl),
+      named("global s2s_ssl", global_s2s), request_client_certs))
+    add("s2s_out", "client", extras_of(named(host_s2s_name, host_s2s), named(host_ssl_name, host_ssl),
+      named("global s2s_ssl", global_s2s), request_client_certs, xmpp_alpn))
+  end
   -- Direct TLS services: portmanager's SNI context for the host.
   local direct = {
     { service = "c2s_direct_tls", ports = self.config:get("*", "c2s_direct_tls_ports") },
+    { service = "s2s_direct_tls", ports = self.config:get("*", "s2s_direct_tls_ports"),
+      layer = { name = "s2s_direct_tls service", verify = { "peer", "client_once" },
+        verifyext = v13 and { "lsec_continue", "lsec_ignore_purpose" } or nil } },
     { service = "legacy_ssl", ports = self.config:get("*", "legacy_ssl_ports") },
     { service = "https", ports = self.config:get("*", "https_ports") },
   }
   -- HTTPS listens on 5281 by default once an HTTP module is loaded.
-  if direct[3].ports == nil and self:uses_http(host) then direct[3].ports = { 5281 } end
+  if direct[4].ports == nil and self:uses_http(host) then direct[4].ports = { 5281 } end
   for _, d in ipairs(direct) do
     if type(d.ports) == "table" and #d.ports > 0 or type(d.ports) == "number" then
-      local prefix = self.config:get(host, d.service .. "_ssl")
-      add(d.service, "server", extras_of(named(d.service .. "_ssl", prefix)))
+      local key = d.service .. "_ssl"
+      if v13 then
+        -- 13 builds the SNI context from the port's settings (the global
+        -- <service>_ssl) and takes only the certificate and key of the
+        -- host's own <service>_ssl.
+        local own = self.config:rawget(host, key)
+        local problems = {}
+        local cert_layer
+        if type(own) == "table" then
+          cert_layer = { name = "VirtualHost " .. host .. " " .. key .. " certificate",
+            certificate = own.certificate, key = own.key }
+          local ignored = {}
+          for k in pairs(own) do
+            if k ~= "certificate" and k ~= "key" then ignored[#ignored + 1] = tostring(k) end
+          end
+          table.sort(ignored)
+          if #ignored > 0 then
+            problems[1] = { severity = "warning", code = "IGNORED_SETTING", message = ("VirtualHost %s %s sets %s:"
+              .. " Prosody 13 takes only the certificate and key from it; the port's settings apply"):format(
+              host, key, table.concat(ignored, ", ")) }
+          end
+        end
+        add(d.service, "server", extras_of(cert_layer, named("global " .. key, self.config:rawget("*", key)),
+          d.layer), problems)
+      else
+        add(d.service, "server", extras_of(named(key, self.config:get(host, key)), d.layer))
+      end
     end
   end
   return list
@@ -225,7 +399,8 @@ function model:uses_http(host)
   return false
 end
 
---- The host's encryption policy options, with Prosody 0.12's defaults.
+--- The host's encryption policy options, with Prosody's defaults (the same
+-- in 0.12 and 13).
 function model:policy(host)
   local function opt(key, default)
     local v = self.config:get(host, key)

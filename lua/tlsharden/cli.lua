@@ -207,7 +207,7 @@ function cli.input(f, ...)
 end
 
 -- The commands, a file each under lua/tlsharden/commands/.
-for _, name in ipairs { "protocol", "ciphers", "chain", "audit", "survey", "report" } do
+for _, name in ipairs { "protocol", "ciphers", "chain", "audit", "scan", "survey", "report" } do
   require("tlsharden.commands." .. name)(cli)
 end
 

@@ -16,10 +16,29 @@ local GROUP_BITS = {
   ffdhe2048 = 2048, ffdhe3072 = 3072, ffdhe4096 = 4096, ffdhe6144 = 6144, ffdhe8192 = 8192,
 }
 
---- The RSA-equivalent strength of a group name, or nil.
+-- The registry's elliptic-curve and finite-field groups by IANA name
+-- (x25519, brainpoolP256r1, ...), as a scanner names what it saw.
+local REGISTRY_GROUPS
+local function registry_group(name)
+  if not REGISTRY_GROUPS then
+    REGISTRY_GROUPS = {}
+    for _, g in ipairs(require("tlsharden.core").groups()) do
+      if g.kind == "ec" or g.kind == "ecx" or g.kind == "ffdhe" then REGISTRY_GROUPS[g.name] = g end
+    end
+  end
+  return REGISTRY_GROUPS[name]
+end
+
+--- The RSA-equivalent strength of a group name (OpenSSL's or IANA's), or
+-- nil for a group without one (post-quantum and hybrid groups).
 function facts.group_strength(name)
   local bits = GROUP_BITS[name]
-  if not bits then return nil end
+  if not bits then
+    local g = registry_group(name)
+    if not g then return nil end
+    if g.kind == "ffdhe" then return g.bits end
+    return grade.rsa_equivalent("EC", g.bits)
+  end
   if name:find("^ffdhe") then return bits end
   return grade.rsa_equivalent("EC", bits)
 end
@@ -99,8 +118,12 @@ end
 -- server accepted), dh_bits (the smallest DH group it used), compression,
 -- secure_renegotiation, fallback_scsv (each true, false or nil when not
 -- tested), anonymous, starttls; chain a tlsharden.chain result of the
--- chain it sent.
+-- chain it sent. Without key_type and key_bits, the key is the served
+-- leaf's (from chain).
 function facts.from_observation(observed, chain)
+  local leaf = chain and chain.certs and chain.certs[1]
+  local key_type, key_bits = observed.key_type, observed.key_bits
+  if key_type == nil and key_bits == nil and leaf then key_type, key_bits = leaf.key_type, leaf.key_bits end
   local kx
   for _, g in ipairs(observed.groups or {}) do
     local eq = facts.group_strength(g)
@@ -110,8 +133,8 @@ function facts.from_observation(observed, chain)
   return {
     protocols = observed.protocols or {},
     suites = observed.suites or {},
-    key_type = observed.key_type,
-    key_bits = observed.key_bits,
+    key_type = key_type,
+    key_bits = key_bits,
     kx_bits = kx,
     anonymous = observed.anonymous,
     cert = facts.cert(chain),

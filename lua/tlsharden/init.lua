@@ -29,6 +29,11 @@ function M.audit(source, opts)
   return require("tlsharden.audit").audit(source, opts)
 end
 
+--- Scan a running XMPP server from outside; see docs/scan.md.
+function M.scan(target, opts)
+  return require("tlsharden.scan").scan(target, opts)
+end
+
 local layer
 
 local NEW_CONTEXT_OPTIONS = { "profile", "policy", "floor", "name", "harden" }
@@ -125,7 +130,7 @@ local function guarded(name, f, two)
   end
 end
 
-for _, name in ipairs { "profile", "grade", "audit", "new_context", "layer" } do
+for _, name in ipairs { "profile", "grade", "audit", "scan", "new_context", "layer" } do
   M[name] = guarded(name, M[name], name == "new_context")
 end
 

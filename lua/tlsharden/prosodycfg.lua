@@ -178,11 +178,27 @@ function prosodycfg.load(source, opts)
       for line in data:gmatch("[^\n]+") do t[#t + 1] = line end
       return t
     end
+    -- Prosody 13: a file of $CREDENTIALS_DIRECTORY (from the caller's env
+    -- only); without that directory Prosody 13 leaves the option unset.
+    function api.Credential(name)
+      if type(name) ~= "string" or name == "" or name:find("/", 1, true) then
+        error(("Credential needs a file name, got %s"):format(errors.quote(name)), 2)
+      end
+      local credentials = env_values.CREDENTIALS_DIRECTORY
+      if type(credentials) ~= "string" then return nil end
+      local data, err = read_file(credentials .. "/" .. name)
+      if not data then
+        error(("cannot read credential %s: %s"):format(errors.quote(name), errors.shorten((err or ""):gsub("^.-: ", ""))), 2)
+      end
+      return data
+    end
 
     env = setmetatable({}, {
       __index = function(_, k)
         if api[k] then return api[k] end
         if type(k) == "string" and k:match("^ENV_") then return env_values[k:sub(5)] end
+        -- Prosody 13 spells Lua's globals Lua.x (here: the pure ones above)
+        if k == "Lua" then return globals end
         return globals[k]
       end,
       __newindex = function(_, k, v)

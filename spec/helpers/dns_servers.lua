@@ -17,13 +17,22 @@ function M.have(cmd)
   return sh.exec("command -v " .. cmd .. " >/dev/null")
 end
 
---- A UDP port that was free a moment ago on host.
+--- A port that was free a moment ago on host for UDP and for TCP (a DNS
+-- server binds both; a port free for UDP alone may be another process's
+-- TCP listener).
 function M.free_port(host)
-  local u = assert(host:find(":") and socket.udp6() or socket.udp())
-  assert(u:setsockname(host, 0))
-  local _, port = u:getsockname()
-  u:close()
-  return tonumber(port)
+  for _ = 1, 20 do
+    local u = assert(host:find(":") and socket.udp6() or socket.udp())
+    assert(u:setsockname(host, 0))
+    local _, port = u:getsockname()
+    local t = assert(host:find(":") and socket.tcp6() or socket.tcp())
+    t:setoption("reuseaddr", true)
+    local ok = t:bind(host, tonumber(port))
+    t:close()
+    u:close()
+    if ok then return tonumber(port) end
+  end
+  error("no port free for both UDP and TCP on " .. host)
 end
 
 local function wait_tcp(host, port, seconds)

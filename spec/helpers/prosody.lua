@@ -95,8 +95,23 @@ function M.each_version(describe, pending, title, body)
   end
 end
 
---- A port that was free a moment ago on 127.0.0.1.
+--- A port that was free a moment ago on 127.0.0.1: a random one below
+-- the kernel's ephemeral range (where bind(0) and outgoing connections of
+-- every other process take theirs), else one the kernel picks.
+local seeded = false
 function M.free_port()
+  if not seeded then
+    math.randomseed(math.floor(socket.gettime() * 1000000) % 2147483647)
+    seeded = true
+  end
+  for _ = 1, 20 do
+    local port = math.random(20000, 32000)
+    local s = socket.bind("127.0.0.1", port)
+    if s then
+      s:close()
+      return port
+    end
+  end
   local s = assert(socket.bind("127.0.0.1", 0))
   local _, port = s:getsockname()
   s:close()
@@ -149,10 +164,25 @@ end
 -- Returns a server handle: version (the record of M.versions()), dir,
 -- ports {c2s, s2s, c2s_direct_tls, s2s_direct_tls[, https]}, ca, config,
 -- log() -> text, pid(), prosodyctl(args) -> ok, output, code, stop().
+-- A port another process took between choosing it and Prosody binding it
+-- (Prosody logs "Failed to open server port") is retried with new ports,
+-- up to three times.
+local start_once
 function M.start(opts)
   opts = opts or {}
   local version = M.version(opts.version or "0.12")
   if not version.ok then error("Prosody " .. version.name .. " cannot run here: " .. version.reason, 2) end
+  local last
+  for _ = 1, 3 do
+    local server, err, retry = start_once(opts, version)
+    if server then return server end
+    last = err
+    if not retry then break end
+  end
+  error("prosody " .. version.name .. " did not start:\n" .. tostring(last))
+end
+
+function start_once(opts, version)
   local dir = pki.tmpdir()
   local hosts = opts.hosts or { "localhost" }
   local components = {}
@@ -280,12 +310,17 @@ function M.start(opts)
         c:close()
       end
     end
-    if up then return server end
+    if up then
+      local log = server.log()
+      if not log:find("Failed to open server port", 1, true) then return server end
+      server.stop()
+      return nil, log, true
+    end
     socket.sleep(0.1)
   end
   local log = server.log()
   server.stop()
-  error("prosody " .. version.name .. " did not start:\n" .. log)
+  return nil, log, false
 end
 
 --- Run `openssl s_client` against the server. opts: port, starttls ("xmpp"
@@ -305,5 +340,46 @@ function M.s_client(opts)
   r.ok = cipher ~= nil and cipher ~= "(NONE)"
   return r
 end
+
+-- How sslscan reaches each port of M.start's server.
+local SSLSCAN_FLAGS = {
+  c2s = "--starttls-xmpp", s2s = "--starttls-xmpp --xmpp-server",
+  c2s_direct_tls = "", s2s_direct_tls = "", https = "",
+}
+
+--- Run sslscan against one port of a server started by M.start (direct
+-- TLS with the server name host, default "localhost"). Returns
+-- { ok, output, enabled = { "TLSv1.2", ... } (the versions it found
+-- enabled, in its order), suites = { ["TLSv1.2"] = { names } } (accepted,
+-- per version), all = { names } (every accepted suite once, sorted) }.
+function M.sslscan(server, port_name, host)
+  host = host or "localhost"
+  local flags = assert(SSLSCAN_FLAGS[port_name], port_name)
+  if flags == "" then flags = "--sni-name=" .. sh.quote(host) end
+  local ok, out = sh.exec(("timeout 120 sslscan --no-colour --ipv4 --no-check-certificate --no-heartbleed"
+    .. " --no-renegotiation --no-compression --no-fallback --no-groups %s localhost:%d"):format(flags,
+    server.ports[port_name]))
+  local r = { ok = ok, output = out, enabled = {}, suites = {}, all = {} }
+  local seen = {}
+  for line in out:gmatch("[^\n]+") do
+    local version = line:match("^([ST][SL][LS]v[%d.]+)%s+enabled")
+    if version then r.enabled[#r.enabled + 1] = version end
+    local verdict, proto, name = line:match("^(%a+)%s+(TLSv[%d.]+)%s+%d+ bits%s+(%S+)")
+    if verdict == "Accepted" or verdict == "Preferred" then
+      r.suites[proto] = r.suites[proto] or {}
+      table.insert(r.suites[proto], name)
+      if not seen[name] then
+        seen[name] = true
+        r.all[#r.all + 1] = name
+      end
+    end
+  end
+  table.sort(r.all)
+  return r
+end
+
+-- sslscan's names of versions, as tlsharden names them.
+M.VERSION_NAMES = { SSLv3 = "sslv3", ["TLSv1.0"] = "tlsv1", ["TLSv1.1"] = "tlsv1_1", ["TLSv1.2"] = "tlsv1_2",
+  ["TLSv1.3"] = "tlsv1_3" }
 
 return M

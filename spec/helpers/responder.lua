@@ -8,7 +8,9 @@
 --
 -- CONFIG is a Lua table:
 --   mode = "tls" (default) | "sslv2" | "silent" | "close" | "close_mid" |
---          "garbage" | "huge_record" | "http" | "truncated" | "slow"
+--          "garbage" | "huge_record" | "http" | "truncated" | "slow" | "xmpp"
+--   features = "<stream:features>...</stream:features>"  -- what "xmpp" mode
+--            offers after its stream header (RFC 6120), then it waits
 --   versions = { "sslv3", "tlsv1" }   -- what "tls" mode negotiates
 --   suites = { { 0x0003, "rsa_export" }, { 0x0004, "rsa" }, ... }  -- kx:
 --            rsa, rsa_export, dhe, ecdhe; in the server's order
@@ -242,6 +244,18 @@ local function serve(client)
       if not client:send(sh:sub(i, i)) then return end
       socket.sleep(0.5)
     end
+  elseif mode == "xmpp" then
+    -- the client's stream header, then ours and the configured features
+    local got = header
+    while not got:find("<stream:stream[^>]*>") and #got < 4096 do
+      local more = client:receive(1)
+      if not more then return end
+      got = got .. more
+    end
+    client:send("<?xml version='1.0'?><stream:stream xmlns='jabber:client'"
+      .. " xmlns:stream='http://etherx.jabber.org/streams' id='responder' from='"
+      .. (config.from or "localhost") .. "' version='1.0'>" .. (config.features or "<stream:features/>"))
+    wait_for_close(client, 5)
   elseif mode == "sslv2" then
     if header and header:byte(1) & 0x80 ~= 0 and header:byte(3) == 1 then answer_sslv2(client, header) end
   elseif header then

@@ -6,8 +6,9 @@ local ssl = require "ssl"
 
 local tls = {}
 
---- Handshake a server context against a client context.
--- Returns a result table { ok, server, client, server_err, client_err };
+--- Handshake a server context against a client context. Either may be a
+-- Prosody 13 context object, which wraps the socket itself (ctx:wrap), as
+-- Prosody's network backends call it. Returns a result table { ok, server, client, server_err, client_err };
 -- call result:close() when done.
 function tls.handshake(server_ctx, client_ctx, opts)
   opts = opts or {}
@@ -20,8 +21,12 @@ function tls.handshake(server_ctx, client_ctx, opts)
   local tcp_server = assert(listener:accept())
   listener:close()
 
-  local server = assert(ssl.wrap(tcp_server, server_ctx))
-  local client = assert(ssl.wrap(tcp_client, client_ctx))
+  local function wrap(sock, ctx)
+    if type(ctx) == "table" and ctx.wrap then return assert(ctx:wrap(sock)) end
+    return assert(ssl.wrap(sock, ctx))
+  end
+  local server = wrap(tcp_server, server_ctx)
+  local client = wrap(tcp_client, client_ctx)
   if opts.sni then client:sni(opts.sni) end
   server:settimeout(0)
   client:settimeout(0)

@@ -20,11 +20,13 @@ return function(cli)
       if not at then usage_error("option --at needs a time in seconds since the epoch, got '%s'", c.opts.at) end
     end
     return cli.input(tlsharden.audit, path, { text = false, cafile = c.opts.cafile, capath = c.opts.capath,
-      guide = c.opts.guide, starttls_cap = c.opts["starttls-cap"], env = env, at = at })
+      guide = c.opts.guide, starttls_cap = c.opts["starttls-cap"], env = env, at = at,
+      prosody = c.opts.prosody })
   end
 
   local function audit_exit(report, min_grade)
     local failing = false
+    for _, p in ipairs(report.problems) do failing = failing or p.severity == "error" end
     for _, h in ipairs(report.hosts) do
       for _, p in ipairs(h.problems) do failing = failing or p.severity == "error" end
       for _, s in ipairs(h.services) do
@@ -50,6 +52,7 @@ return function(cli)
         if full then
           entry.layers = json.list(s.layers or {})
           entry.versions = json.list(s.context and s.context.versions or {})
+          entry.suites = json.list(s.suites or {})
           entry.config = s.config
           entry.tlsharden_would_change = json.list(s.tlsharden_would_change or {})
         end
@@ -60,6 +63,7 @@ return function(cli)
     end
     return json.encode {
       command = command, file = report.file, guide = report.guide, tls_profile = report.tls_profile,
+      prosody = report.prosody, prosody_from = report.prosody_from,
       grade = report.grade, hosts = hosts, components = json.list(report.components),
       problems = json.list(report.problems),
     }
@@ -72,17 +76,19 @@ return function(cli)
   end
 
   local AUDIT_OPTIONS = { cafile = "value", capath = "value", guide = "value", ["starttls-cap"] = "flag",
-    ["with-env"] = "flag", at = "value" }
+    ["with-env"] = "flag", at = "value", prosody = "value" }
 
   cli.command("audit", {
     summary = "audit the TLS of every host and service of a Prosody configuration",
-    usage = "audit [CONFIG] [--cafile F] [--capath D] [--guide 2009q|2009r] [--starttls-cap] [--with-env]",
+    usage = "audit [CONFIG] [--prosody 0.12|13] [--cafile F] [--capath D] [--guide 2009q|2009r]"
+      .. " [--starttls-cap] [--with-env]",
     options = AUDIT_OPTIONS,
     help = [[CONFIG defaults to /etc/prosody/prosody.cfg.lua. The file is read in a sandbox:
   nothing in it runs with access to the system. ENV_* values are empty unless
   --with-env passes the real environment. For every VirtualHost and each TLS
   service (c2s STARTTLS, s2s in and out, direct TLS, HTTPS) the audit merges the
-  configuration as Prosody 0.12 does, builds the context with LuaSec, checks the
+  configuration as the Prosody version given by --prosody does (default: the one
+  installed on this machine, else 13), builds the context with LuaSec, checks the
   certificate chain against the host name (--cafile/--capath for a private CA),
   grades it, and says what mod_tlsharden would change. Exit 1 when a grade is
   below --min-grade (default B) or any problem is of severity error.]],
@@ -95,7 +101,9 @@ return function(cli)
       end
       local o = c.out
       o.line(o.paint("bold", ("tlsharden audit of %s"):format(report.file)) ..
-        (" (guide %s, tls_profile %s)"):format(report.guide, report.tls_profile))
+        (" (Prosody %s, guide %s, tls_profile %s)"):format(report.prosody, report.guide, report.tls_profile))
+      o.line(("  modelled on: %s"):format(report.prosody_from))
+      for _, p in ipairs(report.problems) do print_problem(o, p) end
       for _, h in ipairs(report.hosts) do
         o.line()
         local gcol = (h.grade == "A+" or h.grade == "A") and "green" or cli.below(h.grade or "F", c.min_grade) and "red" or "yellow"
@@ -145,7 +153,7 @@ return function(cli)
 
   cli.command("grade", {
     summary = "the grade of every host and service of a Prosody configuration, with its reasons",
-    usage = "grade [CONFIG] [--cafile F] [--guide 2009q|2009r] [--starttls-cap]",
+    usage = "grade [CONFIG] [--prosody 0.12|13] [--cafile F] [--guide 2009q|2009r] [--starttls-cap]",
     options = AUDIT_OPTIONS,
     help = [[Like `tlsharden audit`, but prints only the grades, their scores, caps and
   reasons (docs/grading.md). Exit 1 when a grade is below --min-grade.]],

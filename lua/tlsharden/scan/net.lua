@@ -95,6 +95,17 @@ local function deadline_of(self, timeout)
   return M.now() + (timeout or self.timeout)
 end
 
+--- Park the running task until sock (anything socket.select takes: a
+-- LuaSocket or LuaSec socket) can be read ("read") or written ("write"),
+-- or timeout seconds (default: the scheduler's) have passed. Returns true
+-- when it is ready, false on timeout.
+function Scheduler:wait(sock, kind, timeout)
+  if kind ~= "read" and kind ~= "write" then
+    fail("bad argument #2 'kind': expected 'read' or 'write', got %s", M.quote(kind))
+  end
+  return park(self, { kind = kind, sock = sock, deadline = deadline_of(self, timeout) }) == true
+end
+
 --- Sleep for seconds (bounded: at most the given time).
 function Scheduler:sleep(seconds)
   park(self, { kind = "sleep", deadline = M.now() + math.max(0, seconds) })

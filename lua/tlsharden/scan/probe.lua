@@ -353,6 +353,9 @@ local function probe_protocol(ctx, p)
       broken = why == "broken"
       break
     end
+    -- protocol_version refuses the version, whatever the suites: the
+    -- other chunks would get the same answer
+    if why == "refused" and #st.suites == 0 and st.alert == "protocol_version" then break end
     if why == "broken" then broken = true end
   end
   if #st.suites > 0 then st.accepted = true
