@@ -165,7 +165,10 @@ local ok, err = pcall(function()
       done = done + 1
       total_conn = total_conn + (tonumber(rec.connections) or 0)
       if done >= expected * next_sample then
-        samples[#samples + 1] = { done = done, rss = rss_kib(), t = socket.gettime() - t0 }
+        -- the live Lua heap (after a full collection) beside the RSS
+        collectgarbage("collect")
+        samples[#samples + 1] = { done = done, rss = rss_kib(), heap = collectgarbage("count"),
+          t = socket.gettime() - t0 }
         next_sample = next_sample + 0.1
       end
     end,
@@ -192,9 +195,13 @@ local ok, err = pcall(function()
     if r.all > 0 then grades[#grades + 1] = ("%s %d"):format(r.key, r.all) end
   end
   print("grades: " .. table.concat(grades, ", "))
-  local rss = {}
-  for _, s in ipairs(samples) do rss[#rss + 1] = ("%d: %.1f MiB"):format(s.done, s.rss / 1024) end
-  print("RSS of the survey process by endpoints done: " .. table.concat(rss, ", "))
+  local rss, heap = {}, {}
+  for _, s in ipairs(samples) do
+    rss[#rss + 1] = ("%d: %.1f"):format(s.done, s.rss / 1024)
+    heap[#heap + 1] = ("%.1f"):format(s.heap / 1024)
+  end
+  print("RSS of the survey process (MiB) by endpoints done: " .. table.concat(rss, ", "))
+  print("live Lua heap (MiB) at the same points: " .. table.concat(heap, ", "))
   print(("peak RSS (VmHWM) %.1f MiB; results file %.1f MiB"):format(peak / 1024,
     (io.open(path):seek("end")) / 1048576))
 end)

@@ -234,6 +234,8 @@ function Scheduler:run()
     for _, r in ipairs(ready) do
       tasks[r[1].co] = r[1]
       step(self, r[1], r[2])
+      -- a finished task is forgotten: a long run (a survey) spawns many
+      if r[1].done then tasks[r[1].co] = nil end
       if self.failure then break end
     end
     if self.failure or self.alive == 0 then break end
