@@ -134,6 +134,25 @@ describe("the wire probe against openssl s_server", function()
       end)
   end)
 
+  it("leaves the server's orders out with order = false, finding the same with fewer connections", function()
+    against(servers.openssl(fx.dir, fx.rsa, "-serverpref -groups secp384r1:X25519:P-256"), function(server)
+      local full, quick = scan(server.port), scan(server.port, { order = false })
+      assert.same(full.versions, quick.versions)
+      for _, p in ipairs(full.versions) do
+        assert.same(sorted(ids(full.protocols[p].suites)), sorted(ids(quick.protocols[p].suites)), p)
+        assert.same(sorted(full.protocols[p].groups or {}), sorted(quick.protocols[p].groups or {}), p)
+        assert.equal("server", full.protocols[p].preference, p)
+        assert.same({}, { quick.protocols[p].preference, quick.protocols[p].group_preference,
+          quick.protocols[p].preferred_group })
+      end
+      assert.same({ full.dh_bits, full.secure_renegotiation, full.compression, full.fallback_scsv },
+        { quick.dh_bits, quick.secure_renegotiation, quick.compression, quick.fallback_scsv })
+      assert.is_true(quick.connections < full.connections)
+      assert.has_error(function() scan(server.port, { order = "no" }) end,
+        "tlsharden.scan.probe: bad option 'order': expected a boolean, got 'no'")
+    end)
+  end)
+
   it("reads a 1024-bit DH group from the ServerKeyExchange", function()
     against(servers.openssl(fx.dir, fx.rsa, "-tls1_2 -cipher 'DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-SHA:@SECLEVEL=0' -dhparam "
       .. fx.dhparam(1024)), function(server)

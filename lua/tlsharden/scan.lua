@@ -23,7 +23,7 @@ local OPTIONS = {
   kind = "string", starttls = "string", xmpphost = "string", resolver = true, resolv_conf = "string",
   timeout = "number", jobs = "number", cafile = "string", capath = "string", from = "string",
   at = "number", guide = "string", starttls_cap = "boolean", protocols = "table", max_suites = "number",
-  progress = "function",
+  order = "boolean", progress = "function",
 }
 
 M.DEFAULTS = { timeout = 5, jobs = 8 }
@@ -103,7 +103,7 @@ local function check_common(opts, needs_resolver)
   if opts.guide ~= nil and not grade.guides[opts.guide] then
     errors.option(FN, "guide", "unknown guide %s (known: 2009q, 2009r)", errors.quote(opts.guide))
   end
-  for _, k in ipairs { "cafile", "capath", "from", "at", "guide", "starttls_cap", "protocols", "resolv_conf" } do
+  for _, k in ipairs { "cafile", "capath", "from", "at", "guide", "starttls_cap", "protocols", "resolv_conf", "order" } do
     o[k] = opts[k]
   end
   if opts.from ~= nil and not is_name(opts.from) then
@@ -314,6 +314,7 @@ local function endpoint_settings(o, resolver, dns_result)
   return {
     timeout = o.timeout, jobs = o.jobs, from = o.from, cafile = o.cafile, capath = o.capath, at = o.at,
     guide = o.guide, starttls_cap = o.starttls_cap, protocols = o.protocols, max_suites = o.max_suites,
+    order = o.order,
     resolver = resolver, tlsa_cache = {},
     on_tlsa = function(q) if dns_result then dns_result.tlsa[q.name] = trim_query(q) end end,
   }
@@ -394,6 +395,14 @@ end
 
 -- Settings per survey context, made once.
 local SETTINGS = setmetatable({}, { __mode = "k" })
+
+--- Check scan options (those of tlsharden.scan that do not name a target)
+-- before any scan runs; raises as tlsharden.scan does.
+function M.check_options(opts)
+  local o = copy(opts)
+  o.progress = nil
+  check_common(errors.options(FN, 2, "opts", o, OPTIONS), false)
+end
 
 --- Scan one endpoint of M.discover inside a task of ctx.sched, with up to
 -- ctx.connections connections in flight (default: the options' jobs).

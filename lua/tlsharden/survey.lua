@@ -56,14 +56,11 @@ local function check_targets(targets)
   end
 end
 
---- The scanner's discover and scan functions. Raises when the live
--- scanner (tlsharden.scan) is not there.
+--- The live scanner's discover and scan functions, and its check of
+-- the scan options.
 function M.scanner()
-  local ok, scan = pcall(require, "tlsharden.scan")
-  if not ok or type(scan) ~= "table" or not scan.discover or not scan.endpoint then
-    errors.raise(FN, "the live scanner (tlsharden.scan) is not available: %s", errors.shorten(scan))
-  end
-  return scan.discover, scan.endpoint
+  local scan = require "tlsharden.scan"
+  return scan.discover, scan.endpoint, scan.check_options
 end
 
 -- What is copied from a discovered endpoint into a result that has none
@@ -90,7 +87,8 @@ end
 --   discover(target, kind, ctx), scan(endpoint, ctx): see M.scanner;
 --     ctx = { sched, options = scan_options, timeout, connections };
 --   on_progress(state): after every change;
---   scan_options: passed to discover and scan as ctx.options.
+--   scan_options: the options of tlsharden.scan, passed to discover and
+--     scan as ctx.options (checked first); order is false unless given.
 -- Returns the final state: entries, lookups, resolved, found, scanned,
 -- resumed, ok, failed, statuses (status -> count), started, elapsed.
 function M.run(targets, opts)
@@ -108,9 +106,15 @@ function M.run(targets, opts)
   local timeout = errors.number(FN, opts, "timeout", 0.001, 3600, DEFAULTS.timeout)
   if not opts.write then errors.option(FN, "write", "expected a function(rec), got nil") end
   local write, on_progress = opts.write, opts.on_progress or function() end
+  -- the server's orders of suites and groups cost connections and change
+  -- no count of a report: left out unless asked for
+  local scan_options = {}
+  for k, v in pairs(opts.scan_options or {}) do scan_options[k] = v end
+  if scan_options.order == nil then scan_options.order = false end
   local discover, scan = opts.discover, opts.scan
   if not discover or not scan then
-    local d, s = M.scanner()
+    local d, s, check = M.scanner()
+    check(scan_options)
     discover, scan = discover or d, scan or s
   end
   local now = opts.now or net.now
@@ -120,7 +124,7 @@ function M.run(targets, opts)
 
   local sched = net.scheduler { per_host = per_server, timeout = timeout,
     max_connections = math.min(900, math.max(64, jobs * scan_connections + resolvers * 2)) }
-  local ctx = { sched = sched, options = opts.scan_options or {}, timeout = timeout,
+  local ctx = { sched = sched, options = scan_options, timeout = timeout,
     connections = scan_connections }
 
   local st = { entries = #targets, lookups = 0, resolved = 0, found = 0, scanned = 0,

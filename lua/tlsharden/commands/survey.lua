@@ -3,6 +3,7 @@
 local survey = require "tlsharden.survey"
 local results = require "tlsharden.survey.results"
 local progress = require "tlsharden.survey.progress"
+local json = require "tlsharden.json"
 
 return function(cli)
   local usage_error, integer_option = cli.usage_error, cli.integer_option
@@ -30,21 +31,12 @@ return function(cli)
     usage_error("option --kind needs c2s, s2s or both, got '%s'", v)
   end
 
-  local function number_option(opts, name)
-    local v = opts[name]
-    if v == nil then return nil end
-    local n = tonumber(v)
-    if not n or n <= 0 then usage_error("option --%s needs a number of seconds above 0, got '%s'", name, v) end
-    return n
-  end
-
   cli.command("survey", {
     summary = "scan many XMPP servers at once; one JSON line per endpoint, resumable",
     usage = "survey LIST|- [--out FILE.jsonl [--resume]] [--kind c2s|s2s|both] [--jobs N] [--per-server N]"
-      .. " [--timeout S] [scan options]",
-    options = cli.scan_options and cli.scan_options({ out = "value", resume = "flag", kind = "value", jobs = "value",
-      ["per-server"] = "value", quiet = "flag" }) or { out = "value", resume = "flag", kind = "value", jobs = "value",
-      ["per-server"] = "value", quiet = "flag", timeout = "value" },
+      .. " [--order] [--timeout S] [scan options]",
+    options = cli.scan_options { out = "value", resume = "flag", kind = "value", jobs = "value",
+      ["per-server"] = "value", quiet = "flag", order = "flag" },
     help = [[LIST holds one target a line: a domain (its SRV records say where its endpoints
   are) or HOST:PORT; "#" starts a comment. "-" reads it from stdin. Every endpoint
   found is scanned (--jobs at once, default 32; at most --per-server connections
@@ -53,8 +45,10 @@ return function(cli)
   timeout, not XMPP...) is a line with its status and reason. --resume goes on
   with an interrupted survey: what --out already holds is not scanned again. A
   progress bar (a line per 5 % when stderr is not a terminal) goes to stderr;
-  --quiet turns it off. The scan options are those of `tlsharden scan`. Feed the
-  file to `tlsharden report`.]],
+  --quiet turns it off. --order also finds each server's order of suites and
+  groups (more connections; no count of a report needs it). The other options
+  (--resolver, --cafile, --capath, --from, --guide, --starttls-cap, --at,
+  --timeout) are those of `tlsharden scan`. Feed the file to `tlsharden report`.]],
     run = function(c)
       if #c.args ~= 1 then usage_error("survey needs exactly one LIST file, or - for stdin (see tlsharden survey --help)") end
       local text, name = read_list(c.args[1])
@@ -86,7 +80,7 @@ return function(cli)
       else
         local stream = c.out.stream
         write = function(rec)
-          stream:write(require("tlsharden.json").encode(rec), "\n")
+          stream:write(json.encode(rec), "\n")
           if stream.flush then stream:flush() end
         end
       end
@@ -98,12 +92,13 @@ return function(cli)
       if not c.opts.quiet then
         reporter = progress.reporter(c.err.stream, { terminal = stderr_is_terminal(c) })
       end
-      local scan_options = cli.scan_options_of and cli.scan_options_of(c) or {}
+      local scan_options = cli.scan_options_of(c)
+      scan_options.order = c.opts.order == true
       local ok, st = pcall(survey.run, targets, {
         kinds = kinds_of(c.opts.kind),
         jobs = integer_option(c.opts, "jobs"),
         per_server = integer_option(c.opts, "per-server"),
-        timeout = number_option(c.opts, "timeout"),
+        timeout = scan_options.timeout,
         write = write, resume = resume, scan_options = scan_options,
         on_progress = reporter and reporter.update or nil,
       })

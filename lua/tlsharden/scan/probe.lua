@@ -19,7 +19,7 @@ local RANK = {}
 for i, p in ipairs(PROTOCOLS) do RANK[p] = i end
 
 local DEFAULTS = { timeout = 5, per_host = 4, max_suites = 128, max_flight = 262144 }
-local KNOWN = "open, server_name, protocols, timeout, per_host, max_suites, max_flight, alpn"
+local KNOWN = "open, server_name, protocols, timeout, per_host, max_suites, max_flight, alpn, order"
 
 -- Groups in the order a current client offers them; the rest follow by id.
 local GROUP_ORDER = { "x25519", "secp256r1", "secp384r1", "secp521r1", "x448", "X25519MLKEM768",
@@ -38,7 +38,8 @@ local function check_opts(opts)
     error(("tlsharden.scan.probe: bad argument #1 'opts': expected a table, got %s"):format(type(opts)), 0)
   end
   for k in pairs(opts) do
-    if DEFAULTS[k] == nil and k ~= "open" and k ~= "server_name" and k ~= "protocols" and k ~= "alpn" then
+    if DEFAULTS[k] == nil and k ~= "open" and k ~= "server_name" and k ~= "protocols" and k ~= "alpn"
+        and k ~= "order" then
       error(("tlsharden.scan.probe: bad argument #1 'opts': unknown option %s (known: %s)"):format(
         quote(k), KNOWN), 0)
     end
@@ -72,6 +73,8 @@ local function check_opts(opts)
       o.protocols[i] = p
     end
   end
+  if opts.order ~= nil and type(opts.order) ~= "boolean" then bad("order", "a boolean", opts.order) end
+  o.order = opts.order ~= false
   if opts.alpn ~= nil then
     if type(opts.alpn) ~= "table" then bad("alpn", "a list of protocol names", opts.alpn) end
     for _, a in ipairs(opts.alpn) do
@@ -361,7 +364,8 @@ local function probe_protocol(ctx, p)
   if #st.suites > 0 then st.accepted = true
   elseif broken then st.accepted = nil
   else st.accepted = false end
-  if #st.suites < 2 or p == "sslv2" then return end
+  -- the server's order costs two connections or more; order = false skips it
+  if #st.suites < 2 or p == "sslv2" or not ctx.order then return end
   local ids = {}
   for i, s in ipairs(st.suites) do ids[i] = s.id end
   st.preference = order_of(ids, suite_choice(ctx, p))
@@ -374,7 +378,7 @@ end
 
 -- Groups: offer them all, take the chosen one out, again until refused.
 -- choose(groups) returns the group the server picks, or nil.
-local function enumerate_groups(st, offer, choose)
+local function enumerate_groups(st, offer, choose, order)
   local remaining, found = copy(offer), {}
   for _ = 1, #offer + 1 do
     if #remaining == 0 then break end
@@ -384,7 +388,7 @@ local function enumerate_groups(st, offer, choose)
     remove_value(remaining, g)
   end
   st.groups = found
-  if #found >= 2 then
+  if #found >= 2 and order then
     st.group_preference = order_of(found, choose)
   end
   if st.group_preference == "server" then st.preferred_group = found[1] end
@@ -400,7 +404,7 @@ local function groups13(ctx)
     if classify(ctx, a, "tlsv1_3") == "accepted" then
       return group_name(a.flight.server_hello.key_share_group)
     end
-  end)
+  end, ctx.order)
 end
 
 local function groups12(ctx, p)
@@ -414,7 +418,7 @@ local function groups12(ctx, p)
     local a = attempt(ctx, p, { suites = ids, groups = groups })
     local ske = a.flight and a.flight.server_key_exchange
     if classify(ctx, a, p) == "accepted" and ske then return ske.group_name or ske.group end
-  end)
+  end, ctx.order)
 end
 
 local function suite_ids(st)
@@ -487,7 +491,7 @@ function M.spawn(sched, opts, on_done)
   local g13, g12, gec = group_lists()
   local ctx = {
     sched = sched, open = o.open, server_name = o.server_name, alpn = o.alpn,
-    timeout = o.timeout, max_suites = o.max_suites, max_flight = o.max_flight,
+    timeout = o.timeout, max_suites = o.max_suites, max_flight = o.max_flight, order = o.order,
     -- a slot frees within one attempt (connect, send, answer: three
     -- timeouts); at most #protocols + 4 tasks compete for per_host slots
     slots = sched:semaphore(o.per_host),
