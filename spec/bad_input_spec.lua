@@ -265,8 +265,12 @@ describe("the error rule", function()
       function(o) return tlsharden.audit("-- empty\n", o) end },
     -- an address without xmpphost: refused even when every option passes, so nothing is sent
     { "scan", { "kind", "starttls", "xmpphost", "resolver", "resolv_conf", "timeout", "jobs", "cafile", "capath",
-      "from", "at", "guide", "starttls_cap", "protocols", "max_suites", "progress" },
+      "from", "at", "guide", "starttls_cap", "protocols", "max_suites", "order", "progress" },
       function(o) return tlsharden.scan("127.0.0.1:1", o) end },
+    -- without write every call is refused before anything runs
+    { "survey.run", { "kinds", "jobs", "per_server", "resolvers", "timeout", "scan_connections", "write", "resume",
+      "discover", "scan", "on_progress", "scan_options", "now" },
+      function(o) return require("tlsharden.survey").run({}, o) end },
   }
 
   for _, case in ipairs(OPTIONS) do
@@ -294,6 +298,19 @@ describe("the error rule", function()
       end
     end)
   end
+
+  it("quotes and shortens a 1 MiB argument of the survey and report functions", function()
+    local survey = require "tlsharden.survey"
+    refused("survey.parse_list", survey.parse_list, HUGE)
+    refused("survey.parse_list", survey.parse_list, "a.org\n" .. HUGE .. " x")
+    refused("survey.parse_list", survey.parse_list, "a.org", { HUGE })
+    refused("survey.run", survey.run, { HUGE })
+    refused("survey.run", survey.run, {}, { write = print, kinds = { HUGE } })
+    refused("survey.read", survey.read, HUGE, print)
+    refused("survey.read", survey.read, "/nonexistent/" .. HUGE, print)
+    refused("report.build", require("tlsharden.report").build, "/nonexistent/" .. HUGE)
+    refused("report.build", require("tlsharden.report").build, { HUGE })
+  end)
 
   it("quotes and shortens a 1 MiB main argument of every function", function()
     refused("protocol", tlsharden.protocol, HUGE)

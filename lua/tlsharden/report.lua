@@ -301,6 +301,9 @@ end
 -- targets (distinct list entries), started (the earliest start).
 function M.build(path)
   if type(path) ~= "string" then errors.argument("report.build", 1, "path", "expected a string, got %s", errors.quote(path)) end
+  local f, err = io.open(path, "rb")
+  if not f then errors.raise("report.build", "cannot read %s: %s", errors.quote(path), errors.shorten(err)) end
+  f:close()
   local rows, seen, repeated, targets, ntargets = {}, {}, 0, {}, 0
   local started
   local file = results.read(path, function(rec)
