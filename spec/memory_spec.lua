@@ -207,6 +207,30 @@ describe("memory #memory", function()
     flat("scan (refused)", SLOW, scan)
   end)
 
+  it(("stays flat over %d surveys of a refused port, each reported"):format(SLOW // 10), function()
+    -- the survey's scheduler, lookups, results file and the report of it
+    local survey = require "tlsharden.survey"
+    local results = require "tlsharden.survey.results"
+    local report = require "tlsharden.report"
+    local dir = pki.tmpdir()
+    local targets = survey.parse_list(("a.test:%d\nb.test:%d\n"):format(closed_port, closed_port))
+    local function once()
+      local path = dir .. "/s.jsonl"
+      os.remove(path)
+      local f = results.open_append(path)
+      survey.run(targets, { kinds = { "c2s" }, write = results.writer(f), scan_options = { resolver = "127.0.0.1:1" },
+        discover = function(t, kind, c)
+          return { endpoints = { { target = t.target, domain = t.host, kind = kind, tls = "starttls", host = t.host,
+            address = "127.0.0.1", family = "inet", port = t.port } } }
+        end })
+      f:close()
+      assert(report.count(report.build(path).counts, "status", "refused") == 2)
+    end
+    for _ = 1, 500 do once() end
+    flat("survey + report (refused)", SLOW // 10, once)
+    pki.cleanup(dir)
+  end)
+
   it("stays flat over handshakes judged by forward_secrecy (connection)", function()
     local tls = require "spec.helpers.tls"
     tlsharden.harden(ctx)
