@@ -79,6 +79,7 @@ bench-smoke: deps
 	@$(LUA) bench/audit.lua 10 > /dev/null
 	@$(LUA) bench/wire.lua 0.2 > /dev/null
 	@$(LUA) bench/scan.lua 1 > /dev/null
+	@$(LUA) bench/survey.lua 20 8 --timeout 1 > /dev/null
 	@$(LUA) bench/handshake/run.lua 50 2 > /dev/null
 	@echo "bench-smoke: every benchmark ran"
 
@@ -94,6 +95,7 @@ bench: deps
 	$(LUA) bench/audit.lua 1000 | $(BENCH_DOC) audit docs/performance.md
 	$(LUA) bench/wire.lua 3 | $(BENCH_DOC) wire docs/performance.md
 	$(LUA) bench/scan.lua 5 | $(BENCH_DOC) scan docs/performance.md
+	$(LUA) bench/survey.lua 1000 32 | $(BENCH_DOC) survey docs/performance.md
 
 clean:
 	rm -rf build

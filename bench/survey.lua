@@ -8,10 +8,12 @@
 -- time went (the survey's process and Prosody's), and the survey
 -- process's memory (RSS) at every tenth of the run and its peak.
 --
---   lua5.4 bench/survey.lua [HOSTS] [JOBS] [--connections N] [--out FILE]
+--   lua5.4 bench/survey.lua [HOSTS] [JOBS] [--connections N] [--timeout S] [--order] [--out FILE]
 --
 -- Defaults: 1000 hosts, 32 jobs, 20 refused ports and 20 silent peers
--- (fewer for a smaller run).
+-- (fewer for a smaller run), a timeout of 5 s, the servers' orders of
+-- suites and groups left out (as `tlsharden survey` does; --order finds
+-- them too).
 local bench = dofile((arg[0]:match("^(.*)/[^/]*$") or ".") .. "/common.lua")
 package.path = bench.root .. "/?.lua;" .. package.path
 local socket = require "socket"
@@ -25,13 +27,15 @@ local report = require "tlsharden.report"
 
 local hosts_n = tonumber(arg[1]) or 1000
 local jobs = tonumber(arg[2]) or 32
-local connections, out_path
+local connections, out_path, order
+local TIMEOUT = 5
 for i = 1, #arg do
   if arg[i] == "--connections" then connections = tonumber(arg[i + 1]) end
+  if arg[i] == "--timeout" then TIMEOUT = tonumber(arg[i + 1]) end
   if arg[i] == "--out" then out_path = arg[i + 1] end
+  if arg[i] == "--order" then order = true end
 end
 local extra_n = math.max(1, math.min(20, hosts_n // 50))
-local TIMEOUT = 5
 
 -- Shares of the hosts, in this order.
 local KINDS = {
@@ -159,7 +163,7 @@ local ok, err = pcall(function()
   local t0, c0, p0 = socket.gettime(), os.clock(), cpu_of(server.pid())
   local st = survey.run(targets, {
     kinds = { "c2s" }, jobs = jobs, per_server = jobs * (connections or 4), timeout = TIMEOUT,
-    scan_connections = connections, scan_options = { resolver = dns.address, cafile = ca.cert },
+    scan_connections = connections, scan_options = { resolver = dns.address, cafile = ca.cert, order = order or false },
     write = function(rec)
       write(rec)
       done = done + 1
@@ -179,8 +183,8 @@ local ok, err = pcall(function()
   local rep = report.build(path)
   local status = report.find(rep.counts, "status")
 
-  print(("# survey bench: %d endpoints (%d virtual hosts of one Prosody 0.12, %d refused ports, %d silent peers), %d jobs")
-    :format(st.scanned, hosts_n, extra_n, extra_n, jobs))
+  print(("# survey bench: %d endpoints (%d virtual hosts of one Prosody 0.12, %d refused ports, %d silent peers), %d jobs%s")
+    :format(st.scanned, hosts_n, extra_n, extra_n, jobs, order and ", servers' orders found too" or ""))
   print("machine: " .. bench.machine())
   print(("setup (certificates, Prosody with %d hosts, dnsmasq): %.1f s"):format(hosts_n, setup))
   print(("survey: %.1f s wall, %.1f endpoints/s, %d connections (%.1f per endpoint, %.0f/s)"):format(wall,
