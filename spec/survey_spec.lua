@@ -384,6 +384,40 @@ describe("a survey of a loopback Prosody with hosts of known faults", function()
     assert.equal(after, pki.read(path))
   end)
 
+  it("never has more than --per-server connections open to one address, however many jobs", function()
+    local scan = require "tlsharden.scan"
+    local open, max = 0, 0
+    local targets = {}
+    for i = 1, 8 do targets[i] = survey.parse_list(fixture.fqdn(fixture.HOSTS[i].name))[1] end
+    local n = 0
+    survey.run(targets, { jobs = 32, per_server = 4, timeout = 2, write = function() n = n + 1 end,
+      scan_options = { resolver = fx.resolver, cafile = fx.cafile },
+      scan = function(ep, ctx)
+        local sched = ctx.sched
+        if not sched.counted then
+          -- count the connections the scans open through the scheduler
+          sched.counted = true
+          local connect = sched.connect
+          function sched.connect(self, host, port, timeout)
+            local conn, err = connect(self, host, port, timeout)
+            if conn then
+              open = open + 1
+              if open > max then max = open end
+              local close = conn.close
+              function conn.close(c)
+                if c.tcp then open = open - 1 end
+                return close(c)
+              end
+            end
+            return conn, err
+          end
+        end
+        return scan.endpoint(ep, ctx)
+      end })
+    assert.equal(17, n)  -- good3 has a direct TLS endpoint too
+    assert.is_true(max <= 4 and max >= 2, "at most " .. max .. " connections at once")
+  end)
+
   it("refuses to overwrite a results file, and reads a list from stdin", function()
     local okc, out = tlsharden(survey_args(first.path))
     assert.is_false(okc)
