@@ -35,7 +35,9 @@ SPECS="${SPECS:-spec}"
 CC="${CC:-cc}"
 passed=0
 failed=0
-tmp=$(mktemp -d)
+# the suites' logs, in the checkout's build/ where nothing else cleans up
+mkdir -p build
+tmp=$(mktemp -d "$(pwd)/build/test-logs.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
 LPATH="./lua/?.lua;./lua/?/init.lua;./?.lua;;"
