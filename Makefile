@@ -1,106 +1,131 @@
 # tlsharden: build in place, test, demo, install.
-LUA         ?= lua5.4
-LUA_PC      ?= lua5.4
+# LUA picks the Lua: 5.4 (the default), 5.3 or 5.2, also spelt lua5.3.
+LUA         ?= 5.4
+LUA_V       := $(patsubst lua%,%,$(notdir $(LUA)))
+LUA_BIN     := lua$(LUA_V)
+LUA_PC      ?= lua$(LUA_V)
 PKG_CONFIG  ?= pkg-config
 CC          ?= cc
 
 # The C sources of tlsharden.core; the rockspec lists the same files
 # (spec/build_spec.lua checks that they agree).
 SRCS = src/core.c src/args.c src/protocol.c src/luasec.c src/options.c src/ciphers.c src/values.c src/merge.c src/settings.c src/harden.c src/inspect.c src/chain.c src/chain_source.c src/identity.c src/keys.c src/dns.c src/dns_parse.c src/dane.c src/suites.c src/groups.c src/hello.c src/hello_opts.c src/flight.c src/flight_messages.c
-HDRS = src/tlsharden.h src/merge.h src/dns.h src/hello.h src/flight.h
+HDRS = src/tlsharden.h src/compat.h src/merge.h src/dns.h src/hello.h src/flight.h
 
 WARN      = -std=c99 -Wall -Wextra -Werror -pedantic
 DEFS      = -D_POSIX_C_SOURCE=200809L -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LUA_PC) openssl 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null)
 CFLAGS    ?= -O2 -g
-ALL_CFLAGS = $(WARN) $(DEFS) $(PKG_CFLAGS) $(CFLAGS) -fPIC
 SAN_FLAGS  = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-CORE      = build/tlsharden/core.so
-CORE_ASAN = build/asan/tlsharden/core.so
+# One core per Lua: 5.4's in build/, 5.3's and 5.2's in build/5.3/ and
+# build/5.2/, each with its sanitizer build in asan/ below it.
+OLDER_LUA = 5.2 5.3
+BUILD     = $(if $(filter $(OLDER_LUA),$(LUA_V)),build/$(LUA_V),build)
+CORE      = $(BUILD)/tlsharden/core.so
+CORE_ASAN = $(BUILD)/asan/tlsharden/core.so
+OLDER_CORES = $(OLDER_LUA:%=build/%/tlsharden/core.so)
+OLDER_ASAN  = $(OLDER_LUA:%=build/%/asan/tlsharden/core.so)
+# The compiler flags for Lua $(1) and OpenSSL (LUA_PC names the chosen Lua's
+# pkg-config module).
+lua_pc     = $(if $(filter $(1),$(LUA_V)),$(LUA_PC),lua$(1))
+lua_cflags = $(shell $(PKG_CONFIG) --cflags $(call lua_pc,$(1)) openssl 2>/dev/null)
+# The modules and this Lua's core from the checkout, for commands run here.
+LUA_VU   = $(subst .,_,$(LUA_V))
+IN_PLACE = LUA_PATH_$(LUA_VU)="./lua/?.lua;./lua/?/init.lua;./?.lua;;" LUA_CPATH_$(LUA_VU)="./$(BUILD)/?.so;;"
 
 .PHONY: all deps asan test valgrind demo install clean bench bench-smoke soak
 
 all: $(CORE)
 
-$(CORE): $(SRCS) $(HDRS)
+build/tlsharden/core.so: $(SRCS) $(HDRS)
 	@mkdir -p $(dir $@)
-	@$(CC) $(ALL_CFLAGS) -shared -o $@ $(SRCS) $(PKG_LIBS)
+	@$(CC) $(WARN) $(DEFS) $(call lua_cflags,5.4) $(CFLAGS) -fPIC -shared -o $@ $(SRCS) $(PKG_LIBS)
+
+build/asan/tlsharden/core.so: $(SRCS) $(HDRS)
+	@mkdir -p $(dir $@)
+	@$(CC) $(WARN) $(DEFS) $(call lua_cflags,5.4) $(SAN_FLAGS) -fPIC -shared -o $@ $(SRCS) $(PKG_LIBS)
+
+$(OLDER_CORES): build/%/tlsharden/core.so: $(SRCS) $(HDRS)
+	@mkdir -p $(dir $@)
+	@$(CC) $(WARN) $(DEFS) $(call lua_cflags,$*) $(CFLAGS) -fPIC -shared -o $@ $(SRCS) $(PKG_LIBS)
+
+$(OLDER_ASAN): build/%/asan/tlsharden/core.so: $(SRCS) $(HDRS)
+	@mkdir -p $(dir $@)
+	@$(CC) $(WARN) $(DEFS) $(call lua_cflags,$*) $(SAN_FLAGS) -fPIC -shared -o $@ $(SRCS) $(PKG_LIBS)
 
 asan: $(CORE_ASAN)
-
-$(CORE_ASAN): $(SRCS) $(HDRS)
-	@mkdir -p $(dir $@)
-	@$(CC) $(WARN) $(DEFS) $(PKG_CFLAGS) $(SAN_FLAGS) -fPIC -shared -o $@ $(SRCS) $(PKG_LIBS)
 
 deps:
 	@sh scripts/install-deps.sh
 
-# make test also builds the ThreadSanitizer program and the fuzz targets
-# (clang and its libFuzzer runtime come from Debian).
+# make test on 5.4 also builds the cores for 5.2 and 5.3 (their release
+# suites run too), the ThreadSanitizer program and the fuzz targets (clang
+# and its libFuzzer runtime come from Debian). On 5.2 or 5.3 it builds that
+# Lua's cores and 5.4's, which Prosody loads in the Prosody specs.
 TEST_PACKAGES = clang libclang-rt-14-dev
+TEST_BUILDS = $(if $(filter $(OLDER_LUA),$(LUA_V)),build/tlsharden/core.so,$(OLDER_CORES) build/threads fuzz-build)
 
 test:
 	@sh scripts/install-deps.sh $(TEST_PACKAGES)
-	@$(MAKE) --no-print-directory all asan build/threads fuzz-build
-	@sh scripts/run-tests.sh
+	@$(MAKE) --no-print-directory all asan $(TEST_BUILDS)
+	@LUA=$(LUA_BIN) sh scripts/run-tests.sh
 
 # The memory spec at full length for every function, the slow ones included
 # (about half an hour); figures in docs/reliability.md.
 soak: deps
 	@$(MAKE) --no-print-directory all
-	@LUA_PATH_5_4="./lua/?.lua;./lua/?/init.lua;./?.lua;;" LUA_CPATH_5_4="./build/?.so;;" \
-		TLSHARDEN_MEMORY_ITERATIONS=100000 TLSHARDEN_MEMORY_SLOW=100000 \
-		busted --lua=$(LUA) --tags=memory spec/memory_spec.lua
+	@$(IN_PLACE) TLSHARDEN_MEMORY_ITERATIONS=100000 TLSHARDEN_MEMORY_SLOW=100000 \
+		busted --lua=$(LUA_BIN) --tags=memory spec/memory_spec.lua
 
 # The specs under valgrind memcheck only.
 valgrind: deps
 	@$(MAKE) --no-print-directory all asan
-	@TLSHARDEN_ONLY_VALGRIND=1 sh scripts/run-tests.sh
+	@LUA=$(LUA_BIN) TLSHARDEN_ONLY_VALGRIND=1 sh scripts/run-tests.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@sh scripts/demo.sh
+	@LUA=$(LUA_BIN) sh scripts/demo.sh
 
 install: deps
-	@sh scripts/luarocks-make.sh $(LUAROCKS_FLAGS)
+	@LUA=$(LUA_BIN) sh scripts/luarocks-make.sh $(LUAROCKS_FLAGS)
 
 build/bench/hsload: bench/handshake/hsload.c
 	@mkdir -p $(dir $@)
-	@$(CC) $(WARN) $(DEFS) $(PKG_CFLAGS) -O2 -o $@ bench/handshake/hsload.c $(PKG_LIBS)
+	@$(CC) $(WARN) $(DEFS) $(shell $(PKG_CONFIG) --cflags openssl) -O2 -o $@ bench/handshake/hsload.c $(PKG_LIBS)
 
 # Every benchmark, briefly: a smoke test that they run (no timing is judged).
 bench-smoke: deps
 	@$(MAKE) --no-print-directory all build/bench/hsload
-	@$(LUA) bench/ciphers.lua 0.2 > /dev/null
-	@$(LUA) bench/merge.lua 0.2 > /dev/null
-	@$(LUA) bench/context.lua 0.3 > /dev/null
-	@$(LUA) bench/audit.lua 10 > /dev/null
-	@$(LUA) bench/wire.lua 0.2 > /dev/null
-	@$(LUA) bench/scan.lua 1 > /dev/null
-	@$(LUA) bench/survey.lua 20 8 --timeout 1 > /dev/null
-	@$(LUA) bench/handshake/run.lua 50 2 > /dev/null
+	@$(LUA_BIN) bench/ciphers.lua 0.2 > /dev/null
+	@$(LUA_BIN) bench/merge.lua 0.2 > /dev/null
+	@$(LUA_BIN) bench/context.lua 0.3 > /dev/null
+	@$(LUA_BIN) bench/audit.lua 10 > /dev/null
+	@$(LUA_BIN) bench/wire.lua 0.2 > /dev/null
+	@$(LUA_BIN) bench/scan.lua 1 > /dev/null
+	@$(LUA_BIN) bench/survey.lua 20 8 --timeout 1 > /dev/null
+	@$(LUA_BIN) bench/handshake/run.lua 50 2 > /dev/null
 	@echo "bench-smoke: every benchmark ran"
 
 # The full set; each one's output goes into docs/performance.md as its
 # latest run (scripts/bench-doc.lua).
-BENCH_DOC = $(LUA) scripts/bench-doc.lua
+BENCH_DOC = $(LUA_BIN) scripts/bench-doc.lua
 bench: deps
 	@$(MAKE) --no-print-directory all build/bench/hsload
-	$(LUA) bench/handshake/run.lua 3000 10 | $(BENCH_DOC) handshake docs/performance.md
-	$(LUA) bench/ciphers.lua 3 | $(BENCH_DOC) ciphers docs/performance.md
-	$(LUA) bench/merge.lua 3 | $(BENCH_DOC) merge docs/performance.md
-	$(LUA) bench/context.lua 6 | $(BENCH_DOC) context docs/performance.md
-	$(LUA) bench/audit.lua 1000 | $(BENCH_DOC) audit docs/performance.md
-	$(LUA) bench/wire.lua 3 | $(BENCH_DOC) wire docs/performance.md
-	$(LUA) bench/scan.lua 5 | $(BENCH_DOC) scan docs/performance.md
-	$(LUA) bench/survey.lua 1000 32 | $(BENCH_DOC) survey docs/performance.md
+	$(LUA_BIN) bench/handshake/run.lua 3000 10 | $(BENCH_DOC) handshake docs/performance.md
+	$(LUA_BIN) bench/ciphers.lua 3 | $(BENCH_DOC) ciphers docs/performance.md
+	$(LUA_BIN) bench/merge.lua 3 | $(BENCH_DOC) merge docs/performance.md
+	$(LUA_BIN) bench/context.lua 6 | $(BENCH_DOC) context docs/performance.md
+	$(LUA_BIN) bench/audit.lua 1000 | $(BENCH_DOC) audit docs/performance.md
+	$(LUA_BIN) bench/wire.lua 3 | $(BENCH_DOC) wire docs/performance.md
+	$(LUA_BIN) bench/scan.lua 5 | $(BENCH_DOC) scan docs/performance.md
+	$(LUA_BIN) bench/survey.lua 1000 32 | $(BENCH_DOC) survey docs/performance.md
 
 clean:
 	rm -rf build
 
-# Fuzzing (clang + libFuzzer): one binary per driver in fuzz/drivers/.
+# Fuzzing (clang + libFuzzer): one binary per driver in fuzz/drivers/, on
+# Lua 5.4, as the ThreadSanitizer program below.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS  = $(basename $(notdir $(wildcard fuzz/drivers/*.lua)))
@@ -111,8 +136,8 @@ fuzz-build: $(addprefix build/fuzz/,$(FUZZ_TARGETS))
 
 build/fuzz/%: fuzz/fuzz_lua.c fuzz/drivers/%.lua $(SRCS) $(HDRS)
 	@mkdir -p $(dir $@)
-	@$(FUZZ_CC) $(DEFS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -DFUZZ_DRIVER='"fuzz/drivers/$*.lua"' \
-		-o $@ fuzz/fuzz_lua.c $(SRCS) $(shell $(PKG_CONFIG) --libs $(LUA_PC)) $(PKG_LIBS)
+	@$(FUZZ_CC) $(DEFS) $(call lua_cflags,5.4) $(FUZZ_FLAGS) -DFUZZ_DRIVER='"fuzz/drivers/$*.lua"' \
+		-o $@ fuzz/fuzz_lua.c $(SRCS) $(shell $(PKG_CONFIG) --libs $(call lua_pc,5.4)) $(PKG_LIBS)
 
 fuzz:
 	@sh scripts/install-deps.sh clang libclang-rt-14-dev
@@ -123,8 +148,8 @@ fuzz:
 THREADS_FLAGS = -g -O1 -fsanitize=thread
 build/threads: spec/threads/threads.c $(SRCS) $(HDRS)
 	@mkdir -p $(dir $@)
-	@$(CC) $(WARN) $(DEFS) $(PKG_CFLAGS) $(THREADS_FLAGS) -pthread -o $@ spec/threads/threads.c \
-		$(SRCS) $(shell $(PKG_CONFIG) --libs $(LUA_PC)) $(PKG_LIBS)
+	@$(CC) $(WARN) $(DEFS) $(call lua_cflags,5.4) $(THREADS_FLAGS) -pthread -o $@ spec/threads/threads.c \
+		$(SRCS) $(shell $(PKG_CONFIG) --libs $(call lua_pc,5.4)) $(PKG_LIBS)
 
 .PHONY: threads
 threads: build/threads

@@ -17,7 +17,7 @@ and forward secrecy, and grades the result.
 }
 
 dependencies = {
-  "lua >= 5.4",
+  "lua >= 5.2, < 5.5",
   "luasec",
 }
 
@@ -45,6 +45,7 @@ build = {
     ["tlsharden.cli"] = "lua/tlsharden/cli.lua",
     ["tlsharden.json"] = "lua/tlsharden/json.lua",
     ["tlsharden.errors"] = "lua/tlsharden/errors.lua",
+    ["tlsharden.compat"] = "lua/tlsharden/compat.lua",
     ["tlsharden.profiles"] = "lua/tlsharden/profiles.lua",
     ["tlsharden.pipeline"] = "lua/tlsharden/pipeline.lua",
     ["tlsharden.facts"] = "lua/tlsharden/facts.lua",

@@ -10,7 +10,7 @@ local spec = "HIGH+kEECDH:HIGH+kEDH:HIGH:!PSK:!SRP:!3DES:!aNULL"
 local ours, n1 = bench.rate(function() tlsharden.ciphers(spec) end, seconds, 20)
 local theirs, n2 = bench.rate(function()
   local p = io.popen("openssl ciphers -v '" .. spec .. "'")
-  p:read("a")
+  p:read("*a")
   p:close()
 end, seconds, 5)
 

@@ -1,8 +1,10 @@
 -- Shared by the benchmarks: run from the repository root, using the
--- checkout's modules and build.
+-- checkout's modules and the core built for the Lua running them.
 local root = debug.getinfo(1, "S").source:match("^@(.*)/bench/common.lua$") or "."
+local version = _VERSION:match("%d+%.%d+")
 package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
-package.cpath = root .. "/build/?.so;" .. package.cpath
+package.cpath = root .. (version == "5.4" and "/build/" or "/build/" .. version .. "/") .. "?.so;"
+  .. package.cpath
 
 local socket = require "socket"
 
@@ -36,7 +38,7 @@ function bench.compare(fa, fb, seconds, rounds)
   end
   local function median(t)
     table.sort(t)
-    return t[(#t + 1) // 2]
+    return t[math.floor((#t + 1) / 2)]
   end
   return median(ra), median(rb), median(ratios)
 end

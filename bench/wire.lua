@@ -3,6 +3,7 @@
 --   lua5.4 bench/wire.lua [SECONDS]
 local bench = dofile((arg[0]:match("^(.*)/[^/]*$") or ".") .. "/common.lua")
 local tlsharden = require "tlsharden"
+local struct = dofile(bench.root .. "/spec/helpers/struct.lua")
 
 local seconds = tonumber(arg[1]) or 3
 
@@ -15,12 +16,12 @@ local chunk = { table.unpack(all, 1, 128) }
 
 -- A TLS 1.2 first flight as a server sends it: ServerHello, a 1 KiB
 -- certificate, an ECDHE ServerKeyExchange, ServerHelloDone, one record each.
-local function record(payload) return string.pack(">B I2 s2", 22, 0x0303, payload) end
-local function hs(t, body) return string.pack(">B I3", t, #body) .. body end
-local flight = record(hs(2, "\3\3" .. ("r"):rep(32) .. "\0\192\47\0" .. string.pack(">s2",
-    string.pack(">I2 s2 I2 s2 I2 s2", 0xFF01, "\0", 23, "", 11, "\1\0"))))
-  .. record(hs(11, string.pack(">s3", string.pack(">s3", ("c"):rep(1024)))))
-  .. record(hs(12, string.pack(">B I2 s1 I2 s2", 3, 29, ("k"):rep(32), 0x0804, ("s"):rep(256))))
+local function record(payload) return struct.pack(">B I2 s2", 22, 0x0303, payload) end
+local function hs(t, body) return struct.pack(">B I3", t, #body) .. body end
+local flight = record(hs(2, "\3\3" .. ("r"):rep(32) .. "\0\192\47\0" .. struct.pack(">s2",
+    struct.pack(">I2 s2 I2 s2 I2 s2", 0xFF01, "\0", 23, "", 11, "\1\0"))))
+  .. record(hs(11, struct.pack(">s3", struct.pack(">s3", ("c"):rep(1024)))))
+  .. record(hs(12, struct.pack(">B I2 s1 I2 s2", 3, 29, ("k"):rep(32), 0x0804, ("s"):rep(256))))
   .. record(hs(14, ""))
 assert(tlsharden.parse_server_flight(flight).server_hello_done)
 

@@ -3,10 +3,10 @@
 --   lua5.4 bench/x.lua | lua5.4 scripts/bench-doc.lua NAME docs/performance.md
 local name, path = arg[1], arg[2]
 assert(name and path, "usage: bench-doc.lua NAME FILE < output")
-local output = io.read("a")
+local output = io.read("*a")
 io.write(output)
 local f = assert(io.open(path))
-local doc = f:read("a")
+local doc = f:read("*a")
 f:close()
 local open, close = "<!-- bench:" .. name .. " -->", "<!-- /bench:" .. name .. " -->"
 local s, e = doc:find(open, 1, true), doc:find(close, 1, true)

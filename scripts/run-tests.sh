@@ -1,6 +1,9 @@
 #!/bin/sh
 # Run every test suite of tlsharden and print one closing line with the
-# totals of all suites: "tests: N passed, N failed".
+# totals of all suites: "tests: N passed, N failed". LUA names the Lua
+# (lua5.4 by default, lua5.3 or lua5.2; make test LUA=5.3 sets it) that runs
+# the specs, each against the core built for it (build/ for 5.4, build/5.3/
+# for 5.3, ...); Prosody and the peers the specs start run on their own Lua.
 #   release     the specs against the normal build of tlsharden.core
 #   asan+ubsan  the same specs against the AddressSanitizer+UBSan build
 #   valgrind    the same specs under valgrind memcheck (normal build);
@@ -15,12 +18,18 @@
 #               skipped with TLSHARDEN_BENCH_SMOKE=0
 #   fuzz        every fuzz target for TLSHARDEN_FUZZ_SECONDS (default 20)
 #               seconds (one test each); skipped with TLSHARDEN_FUZZ_SECONDS=0
+#   release-5.3, release-5.2
+#               on Lua 5.4 only: the release suite again on each Lua in
+#               TLSHARDEN_OTHER_LUA (default "5.3 5.2"; empty skips them)
+# On Lua 5.2 or 5.3, valgrind, threads and fuzz are left out: their
+# programs link Lua 5.4 (make test runs them).
 # A suite that dies before busted prints its summary, or that exits non-zero
 # with no failing spec (a sanitizer or valgrind report), counts as one
 # failure, so a run that executed nothing cannot pass.
 set -u
 cd "$(dirname "$0")/.."
 LUA="${LUA:-lua5.4}"
+version=$("$LUA" -e 'io.write((_VERSION:gsub("^Lua ", "")))') || exit 1
 BUSTED="${BUSTED:-$(command -v busted)}"
 SPECS="${SPECS:-spec}"
 CC="${CC:-cc}"
@@ -31,14 +40,22 @@ mkdir -p build
 tmp=$(mktemp -d "$PWD/build/tests.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-export LUA_PATH_5_4="./lua/?.lua;./lua/?/init.lua;./?.lua;;"
+LPATH="./lua/?.lua;./lua/?/init.lua;./?.lua;;"
+# build_dir V: where the core for Lua V is built.
+build_dir() { if [ "$1" = 5.4 ]; then echo build; else echo "build/$1"; fi; }
+# the Lua 5.4 processes specs start (helpers, Prosody's plugin) see 5.4's paths
+export LUA_PATH_5_4="$LPATH"
+vu=$(echo "$version" | tr . _)
+export "LUA_PATH_$vu=$LPATH"
+BUILD=$(build_dir "$version")
 
 # busted NAME LOG TAGS CPATH [env VAR=value ...] [wrapper ...]: runs busted
-# in-process under the given wrapper (busted's own re-exec is switched off),
-# output to LOG, exit status to LOG.rc.
+# in-process on $lua (default $LUA) under the given wrapper (busted's own
+# re-exec is switched off), output to LOG, exit status to LOG.rc.
+lua=$LUA
 busted_to() {
   name=$1; out=$2; tags=$3; cpath=$4; shift 4
-  { "$@" "$LUA" "$BUSTED" --ignore-lua --cpath="$cpath" --output=utfTerminal $tags $SPECS \
+  { "$@" "$lua" "$BUSTED" --ignore-lua --cpath="$cpath" --output=utfTerminal $tags $SPECS \
       > "$out" 2>&1
     echo $? > "$out.rc"; }
 }
@@ -76,29 +93,32 @@ run_suite() {
   count "$name" "$tmp/$name.log"
 }
 
-RELEASE_ENV="env LUA_CPATH_5_4=./build/?.so;;"
+RELEASE_ENV="env LUA_CPATH_$vu=./$BUILD/?.so;;"
 NOT_MEMORY="--exclude-tags=memory"
+echo "== Lua $version, core from $BUILD/"
 
 if [ -z "${TLSHARDEN_ONLY_VALGRIND:-}" ] && [ "${TLSHARDEN_MEMORY:-1}" != 0 ]; then
   : > "$tmp/memory.log"
-  busted_to memory "$tmp/memory.log" "--tags=memory" ./build/?.so $RELEASE_ENV &
+  busted_to memory "$tmp/memory.log" "--tags=memory" "./$BUILD/?.so" $RELEASE_ENV &
   memory_pid=$!
 fi
 
 if [ -z "${TLSHARDEN_ONLY_VALGRIND:-}" ]; then
   : > "$tmp/release.log"
-  run_suite release "$tmp/release.log" "$NOT_MEMORY" ./build/?.so $RELEASE_ENV
+  run_suite release "$tmp/release.log" "$NOT_MEMORY" "./$BUILD/?.so" $RELEASE_ENV
 
   asan_rt=$($CC -print-file-name=libasan.so)
   : > "$tmp/asan.log"
-  run_suite asan "$tmp/asan.log" "$NOT_MEMORY" ./build/asan/?.so \
-    env LUA_CPATH_5_4="./build/asan/?.so;;" \
+  run_suite asan "$tmp/asan.log" "$NOT_MEMORY" "./$BUILD/asan/?.so" \
+    env "LUA_CPATH_$vu=./$BUILD/asan/?.so;;" \
     LD_PRELOAD="$asan_rt" TLSHARDEN_SANITIZED=1 \
     ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 fi
 
-if [ "${TLSHARDEN_VALGRIND:-1}" != 0 ]; then
+if [ "$version" != 5.4 ]; then
+  echo "== valgrind, threads and fuzz run on Lua 5.4 only (make test)"
+elif [ "${TLSHARDEN_VALGRIND:-1}" != 0 ]; then
   : > "$tmp/valgrind.log"
   run_suite valgrind "$tmp/valgrind.log" "$NOT_MEMORY" ./build/?.so \
     env LUA_CPATH_5_4="./build/?.so;;" TLSHARDEN_VALGRIND_RUN=1 \
@@ -115,12 +135,13 @@ one_test() {
 }
 
 if [ -z "${TLSHARDEN_ONLY_VALGRIND:-}" ]; then
-  one_test threads sh scripts/threads.sh
+  [ "$version" = 5.4 ] && one_test threads sh scripts/threads.sh
   # The benchmarks, briefly, so that a broken one shows (no timing is judged).
   if [ "${TLSHARDEN_BENCH_SMOKE:-1}" != 0 ]; then
-    one_test bench-smoke make --no-print-directory bench-smoke
+    one_test bench-smoke make --no-print-directory bench-smoke LUA="$version"
   fi
   fuzz_seconds=${TLSHARDEN_FUZZ_SECONDS:-20}
+  [ "$version" = 5.4 ] || fuzz_seconds=0
   if [ "$fuzz_seconds" != 0 ]; then
     echo "== suite: fuzz (${fuzz_seconds}s per target)"
     sh scripts/fuzz.sh "$fuzz_seconds" $(ls fuzz/drivers | sed 's/\.lua$//') > "$tmp/fuzz.log" 2>&1
@@ -130,6 +151,18 @@ if [ -z "${TLSHARDEN_ONLY_VALGRIND:-}" ]; then
     [ $((ok + bad)) -gt 0 ] || bad=1
     passed=$((passed + ok)); failed=$((failed + bad))
   fi
+fi
+
+# The release suite on the older Lua versions, each against its own core.
+if [ -z "${TLSHARDEN_ONLY_VALGRIND:-}" ] && [ "$version" = 5.4 ]; then
+  for v in ${TLSHARDEN_OTHER_LUA-5.3 5.2}; do
+    vv=$(echo "$v" | tr . _)
+    lua=lua$v
+    : > "$tmp/release-$v.log"
+    run_suite "release-$v" "$tmp/release-$v.log" "$NOT_MEMORY" "./build/$v/?.so" \
+      env "LUA_PATH_$vv=$LPATH" "LUA_CPATH_$vv=./build/$v/?.so;;"
+  done
+  lua=$LUA
 fi
 
 if [ -n "${memory_pid:-}" ]; then

@@ -2,7 +2,7 @@
 local sh = require "spec.helpers.sh"
 local function read(path)
   local f = assert(io.open(path))
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -46,12 +46,35 @@ describe("build files", function()
 end)
 
 describe("test harness", function()
-  it("loads the sanitizer build of the core in the sanitizer suite", function()
+  it("loads the core built for this Lua, and its sanitizer build in the sanitizer suite", function()
     local path = package.searchpath("tlsharden.core", package.cpath)
+    local version = _VERSION:match("%d+%.%d+")
+    local build = version == "5.4" and "/build/" or "/build/" .. version .. "/"
     if os.getenv("TLSHARDEN_SANITIZED") then
-      assert.matches("/build/asan/tlsharden/core.so", path, 1, true)
+      assert.matches(build .. "asan/tlsharden/core.so", path, 1, true)
     else
-      assert.matches("/build/tlsharden/core.so", path, 1, true)
+      assert.matches(build .. "tlsharden/core.so", path, 1, true)
     end
+  end)
+end)
+
+describe("Lua versions", function()
+  local env = {}
+  assert(load(read("tlsharden-scm-1.rockspec"), "rockspec", "t", env))()
+
+  it("every Lua file of the repository compiles on this Lua (" .. _VERSION .. ")", function()
+    local files = sh.lines("find lua spec bench fuzz scripts examples -name '*.lua' | sort")
+    files[#files + 1] = "bin/tlsharden"
+    assert.is_true(#files > 50)
+    for _, path in ipairs(files) do
+      local ok, err = loadfile(path)
+      assert(ok, err)
+    end
+  end)
+
+  it("the rockspec asks for a Lua from 5.2 to 5.4, which includes this one", function()
+    assert.same({ "lua >= 5.2, < 5.5", "luasec" }, env.dependencies)
+    local version = tonumber(_VERSION:match("%d+%.%d+"))
+    assert.is_true(version >= 5.2 and version < 5.5)
   end)
 end)

@@ -33,18 +33,20 @@ local PORTS = {
   { name = "https", service = "https" },
 }
 
+local move = require("tlsharden.compat").move
+
 -- The TLS 1.2 suites each version serves with an RSA certificate.
 local ECDHE_RSA = { "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384",
   "ECDHE-RSA-CHACHA20-POLY1305" }
 local DHE_RSA = { "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384", "DHE-RSA-CHACHA20-POLY1305" }
 local TLS12_SUITES = {
   ["0.12"] = ECDHE_RSA,
-  ["13"] = table.move(DHE_RSA, 1, #DHE_RSA, #ECDHE_RSA + 1, table.move(ECDHE_RSA, 1, #ECDHE_RSA, 1, {})),
+  ["13"] = move(DHE_RSA, 1, #DHE_RSA, #ECDHE_RSA + 1, move(ECDHE_RSA, 1, #ECDHE_RSA, 1, {})),
 }
 local TLS13_SUITES = { "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256" }
 
 local function sorted(list)
-  local t = table.move(list, 1, #list, 1, {})
+  local t = move(list, 1, #list, 1, {})
   table.sort(t)
   return t
 end

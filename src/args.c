@@ -74,8 +74,11 @@ const char *th_quote(lua_State *L, int idx) {
       return th_quote_lstring(L, s, len);
     }
     case LUA_TNUMBER:
+#if LUA_VERSION_NUM >= 503
       if (lua_isinteger(L, idx))
         return lua_pushfstring(L, "%I", (LUAI_UACINT)lua_tointeger(L, idx));
+#endif
+      /* as tostring writes it; on 5.2, whose numbers are all floats, 1 as "1" */
       return lua_pushfstring(L, "%f", (LUAI_UACNUMBER)lua_tonumber(L, idx));
     case LUA_TBOOLEAN:
       return lua_pushstring(L, lua_toboolean(L, idx) ? "true" : "false");
@@ -260,6 +263,12 @@ int th_quote_value(lua_State *L) {
 
 int th_integer(lua_State *L, int idx, lua_Integer *out) {
   lua_Number n;
+#if LUA_VERSION_NUM >= 503
+  if (lua_isinteger(L, idx)) {
+    *out = lua_tointeger(L, idx);
+    return 1;
+  }
+#endif
   if (lua_type(L, idx) != LUA_TNUMBER) return 0;
   n = lua_tonumber(L, idx);
   /* Lua 5.2's lua_tointegerx truncates 1.5 to 1: compare the number itself */
@@ -268,3 +277,10 @@ int th_integer(lua_State *L, int idx, lua_Integer *out) {
   *out = (lua_Integer)n;
   return 1;
 }
+
+#if LUA_VERSION_NUM == 502
+int th_compat_isinteger(lua_State *L, int idx) {
+  lua_Integer i;
+  return th_integer(L, idx, &i);
+}
+#endif

@@ -66,9 +66,8 @@ static void read_opts(lua_State *L, chain_opts *o) {
   o->service = svc >= 0 ? services[svc] : NULL;
   o->at = time(NULL);
   if (th_opt_get(&r, "at") != LUA_TNIL) {
-    int isint = 0;
-    lua_Integer at = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
-    if (!isint || at < 0)
+    lua_Integer at = 0;
+    if (!th_integer(L, -1, &at) || at < 0)
       th_opt_error(&r, "at", "expected a time in seconds since the epoch, got %s", th_quote(L, -1));
     o->at = (time_t)at;
   }

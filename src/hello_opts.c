@@ -130,9 +130,8 @@ static int read_version(lua_State *L, int idx, const char *opt, int item) {
 static unsigned read_code(lua_State *L, int idx, const char *opt, int item, unsigned max,
                           const named_code *table, const char *want) {
   if (lua_type(L, idx) == LUA_TNUMBER) {
-    int isint;
-    lua_Integer v = lua_tointegerx(L, idx, &isint);
-    if (isint && v >= 0 && (lua_Unsigned)v <= max) return (unsigned)v;
+    lua_Integer v;
+    if (th_integer(L, idx, &v) && v >= 0 && v <= (lua_Integer)max) return (unsigned)v;
   } else if (lua_type(L, idx) == LUA_TSTRING && table) {
     size_t n;
     const char *s = lua_tolstring(L, idx, &n);
@@ -308,9 +307,8 @@ static void read_opts(lua_State *L, int opts, hello_opts *o) {
                                       " or an integer from 0 to 0xFFFF", -1);
       o->record_version = th_sv_wire(v);
     } else {
-      int isint;
-      lua_Integer n = lua_tointegerx(L, -1, &isint);
-      if (!isint || n < 0 || n > 0xFFFF)
+      lua_Integer n;
+      if (!th_integer(L, -1, &n) || n < 0 || n > 0xFFFF)
         bad_option(L, "record_version", "a version name or an integer from 0 to 0xFFFF", -1);
       o->record_version = (int)n;
     }

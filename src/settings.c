@@ -231,9 +231,8 @@ void th_merge_setting(merger *m, int id, int key, int value, int is_profile) {
       check_protocol(m, value);
       break;
     case K_DEPTH: {
-      int isint;
-      lua_Integer d = lua_tointegerx(L, value, &isint);
-      if (!isint || d < 0 || lua_type(L, value) != LUA_TNUMBER) {
+      lua_Integer d = 0;
+      if (!th_integer(L, value, &d) || d < 0) {
         lua_pushfstring(L, "expected a non-negative integer, got %s",
                         th_quote(L, value));
         th_merge_error(m, "depth", lua_tostring(L, -1));

@@ -522,9 +522,8 @@ int th_suites_list(lua_State *L) {
 int th_suite_lookup(lua_State *L) {
   const th_suite *s = NULL;
   if (lua_type(L, 1) == LUA_TNUMBER) {
-    int isint;
-    lua_Integer id = lua_tointegerx(L, 1, &isint);
-    if (!isint || id < 0 || id > 0xFFFFFF)
+    lua_Integer id;
+    if (!th_integer(L, 1, &id) || id < 0 || id > 0xFFFFFF)
       return th_error(L, "suite", "bad argument #1 'id': expected an integer from 0 to"
                       " 0xFFFFFF, got %s", th_quote(L, 1));
     s = th_suite_find((uint32_t)id);

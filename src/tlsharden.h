@@ -9,6 +9,8 @@
 #include <lauxlib.h>
 #include <openssl/ssl.h>
 
+#include "compat.h"
+
 #define TH_VERSION "0.1.0"
 
 /* One protocol version this library knows about. */

@@ -21,7 +21,7 @@ local hsload = root .. "/build/bench/hsload"
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 local function run(cmd)
   local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("a")
+  local out = p:read("*a")
   local ok = p:close()
   if not ok then error("command failed: " .. cmd .. "\n" .. out) end
   return out
@@ -57,8 +57,12 @@ for i, c in ipairs(certs) do
     :format(c.key, q(c.keyfile), q(c.cert)))
 end
 
-local lua = "env LUA_PATH_5_4=" .. q(root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;;") ..
-  " LUA_CPATH_5_4=" .. q(root .. "/build/?.so;;") .. " lua5.4"
+-- the servers run on the Lua running this script, with the core built for it
+local version = _VERSION:match("%d+%.%d+")
+local vu = version:gsub("%.", "_")
+local build = version == "5.4" and "/build/" or "/build/" .. version .. "/"
+local lua = "env LUA_PATH_" .. vu .. "=" .. q(root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;;") ..
+  " LUA_CPATH_" .. vu .. "=" .. q(root .. build .. "?.so;;") .. " lua" .. version
 local servers = {
   { name = "prosody", start = function(c, port)
       return ("exec %s %s/bench/handshake/server.lua %d %s %s prosody 600"):format(lua, q(root), port, q(c.cert), q(c.keyfile))

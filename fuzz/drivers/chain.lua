@@ -9,8 +9,8 @@ local function base64(s)
   for i = 1, #s, 3 do
     local a, b, c = s:byte(i, i + 2)
     local v = a * 65536 + (b or 0) * 256 + (c or 0)
-    local q1, q2 = v >> 18, (v >> 12) & 63
-    local q3, q4 = (v >> 6) & 63, v & 63
+    local q1, q2 = math.floor(v / 262144), math.floor(v / 4096) % 64
+    local q3, q4 = math.floor(v / 64) % 64, v % 64
     n = n + 1
     out[n] = b64:sub(q1 + 1, q1 + 1) .. b64:sub(q2 + 1, q2 + 1)
       .. (b and b64:sub(q3 + 1, q3 + 1) or "=") .. (c and b64:sub(q4 + 1, q4 + 1) or "=")

@@ -18,7 +18,7 @@ return function(data)
   local records = {}
   for i = 1, 3 do
     local v = b[i] or 0
-    records[i] = { usage = v % 5, selector = (v // 5) % 3, matching_type = (v // 15) % 4,
+    records[i] = { usage = v % 5, selector = math.floor(v / 5) % 3, matching_type = math.floor(v / 15) % 4,
       data = hex(data:sub(i * 7, i * 7 + (b[i + 3] or 32) % 80)) }
   end
   records[4] = { type = "RRSIG" }

@@ -22,11 +22,11 @@ end
 
 local function record(rtype, payload)
   payload = payload:sub(1, 0xFFFF)
-  return string.char(rtype, 3, 3, #payload >> 8, #payload & 0xFF) .. payload
+  return string.char(rtype, 3, 3, math.floor(#payload / 256), #payload % 256) .. payload
 end
 local function hs(htype, body)
   body = body:sub(1, 0xFFF0)
-  return string.char(htype, 0, #body >> 8, #body & 0xFF) .. body
+  return string.char(htype, 0, math.floor(#body / 256), #body % 256) .. body
 end
 
 return function(data)
@@ -35,6 +35,6 @@ return function(data)
   check(record(22, data), false)
   check(record(22, hs(2, data)), true)
   local suite = SUITES[(data:byte(1) or 0) % #SUITES + 1]
-  local sh = hs(2, "\3\3" .. ("r"):rep(32) .. "\0" .. string.char(suite >> 8, suite & 0xFF) .. "\0")
+  local sh = hs(2, "\3\3" .. ("r"):rep(32) .. "\0" .. string.char(math.floor(suite / 256), suite % 256) .. "\0")
   check(record(22, sh .. hs(12, data:sub(2)) .. hs(14, "")), true)
 end

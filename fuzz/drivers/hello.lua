@@ -10,6 +10,9 @@ local GROUPS = { "x25519", "secp256r1", "x448", "secp384r1", "ffdhe2048", "X2551
 local BOOLS = { "renegotiation_scsv", "fallback_scsv", "session_ticket", "renegotiation_info",
   "extended_master_secret", "extensions" }
 
+-- Whether bit n (0 is the lowest) of v is set.
+local function bit(v, n) return math.floor(v / 2 ^ n) % 2 == 1 end
+
 return function(data)
   local pos = 0
   local function byte()
@@ -22,38 +25,38 @@ return function(data)
   end
   local opts = {}
   local flags = byte()
-  if flags & 1 ~= 0 then opts.version = VERSIONS[byte() % #VERSIONS + 1] end
-  if flags & 2 ~= 0 then
+  if bit(flags, 0) then opts.version = VERSIONS[byte() % #VERSIONS + 1] end
+  if bit(flags, 1) then
     local suites = {}
     for i = 1, byte() % 40 do suites[i] = byte() * 256 + byte() end
     if byte() % 8 == 0 then suites[#suites + 1] = byte() * 65536 end
     opts.suites = suites
   end
-  if flags & 4 ~= 0 then
+  if bit(flags, 2) then
     local groups = {}
     for i = 1, byte() % 6 do groups[i] = GROUPS[byte() % #GROUPS + 1] end
     opts.groups = groups
     if byte() % 2 == 0 then opts.key_shares = { groups[1] } end
   end
-  if flags & 8 ~= 0 then opts.server_name = bytes(byte() % 24) end
-  if flags & 16 ~= 0 then opts.alpn = { bytes(byte() % 12) } end
-  if flags & 32 ~= 0 then opts.compression = { byte() % 3 == 0 and "deflate" or byte() } end
-  if flags & 64 ~= 0 then opts.session_id = bytes(byte() % 40) end
-  if flags & 128 ~= 0 then opts.random = bytes(byte() % 2 == 0 and 32 or 16) end
+  if bit(flags, 3) then opts.server_name = bytes(byte() % 24) end
+  if bit(flags, 4) then opts.alpn = { bytes(byte() % 12) } end
+  if bit(flags, 5) then opts.compression = { byte() % 3 == 0 and "deflate" or byte() } end
+  if bit(flags, 6) then opts.session_id = bytes(byte() % 40) end
+  if bit(flags, 7) then opts.random = bytes(byte() % 2 == 0 and 32 or 16) end
   local b = byte()
   for i, name in ipairs(BOOLS) do
-    if b & (1 << (i - 1)) ~= 0 then opts[name] = byte() % 2 == 0 end
+    if bit(b, i - 1) then opts[name] = byte() % 2 == 0 end
   end
   local ok, hello = pcall(core.client_hello, opts)
   if not ok then
     assert(type(hello) == "string" and hello:find("tlsharden.client_hello", 1, true), tostring(hello))
     return
   end
-  if hello:byte(1) & 0x80 ~= 0 then
-    assert(#hello == 2 + ((hello:byte(1) & 0x7F) << 8 | hello:byte(2)), "SSLv2 length")
+  if hello:byte(1) >= 0x80 then
+    assert(#hello == 2 + (hello:byte(1) - 0x80) * 256 + hello:byte(2), "SSLv2 length")
   else
-    assert(hello:byte(1) == 22 and #hello == 5 + (hello:byte(4) << 8 | hello:byte(5)), "record length")
-    assert(#hello - 9 == (hello:byte(7) << 16 | hello:byte(8) << 8 | hello:byte(9)), "handshake length")
+    assert(hello:byte(1) == 22 and #hello == 5 + hello:byte(4) * 256 + hello:byte(5), "record length")
+    assert(#hello - 9 == hello:byte(7) * 65536 + hello:byte(8) * 256 + hello:byte(9), "handshake length")
     local r = core.parse_server_flight(hello)
     assert(r.findings[1] and r.findings[1].code == "unexpected_message", "a ClientHello read as a flight")
   end

@@ -148,7 +148,7 @@ function model:cert_index()
         scan(full, depth - 1)
       elseif mode == "file" and (f:find("%.crt$") or f:find("fullchain")) and is_file(matching_key(full)) then
         local fh = io.open(full)
-        local first = fh and fh:read("l")
+        local first = fh and fh:read("*l")
         if fh then fh:close() end
         if first == "-----BEGIN CERTIFICATE-----" then
           local ok2, r = pcall(core.chain, full, { warn_days = 0 })

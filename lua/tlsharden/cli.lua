@@ -6,6 +6,7 @@
 --   0  ok
 --   1  a finding: a grade below --min-grade or a problem of severity error
 --   2  usage or input error (one line on stderr)
+local compat = require "tlsharden.compat"
 local grade = require "tlsharden.grade"
 
 local cli = {}
@@ -33,13 +34,13 @@ local function new_printer(stream, colour)
     local widths = {}
     for _, row in ipairs(rows) do
       for i, cell in ipairs(row) do
-        widths[i] = math.max(widths[i] or 0, utf8.len(cell) or #cell)
+        widths[i] = math.max(widths[i] or 0, compat.utf8_len(cell) or #cell)
       end
     end
     for r, row in ipairs(rows) do
       local parts = {}
       for i, cell in ipairs(row) do
-        local pad = i < #row and (" "):rep(widths[i] - (utf8.len(cell) or #cell)) or ""
+        local pad = i < #row and (" "):rep(widths[i] - (compat.utf8_len(cell) or #cell)) or ""
         parts[i] = (paint_cell and paint_cell(r, i, cell) or cell) .. pad
       end
       stream:write(table.concat(parts, "  "), "\n")
@@ -100,7 +101,7 @@ end
 local function integer_option(opts, name)
   local v = opts[name]
   if v == nil then return nil end
-  local n = math.tointeger(tonumber(v))
+  local n = compat.tointeger(tonumber(v))
   if not n then usage_error("option --%s needs a whole number, got '%s'", name, v) end
   return n
 end

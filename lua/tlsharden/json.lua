@@ -2,6 +2,7 @@
 -- told apart from maps here, so an empty list is [] and not {}, and map keys
 -- come out sorted.
 local cjson = require "cjson"
+local compat = require "tlsharden.compat"
 
 local json = {}
 
@@ -17,7 +18,7 @@ local function is_list(t)
   if n == 0 then return false end
   local count = 0
   for k in pairs(t) do
-    if math.type(k) ~= "integer" or k < 1 or k > n then return false end
+    if not compat.is_integer(k) or k < 1 or k > n then return false end
     count = count + 1
   end
   return count == n
@@ -40,7 +41,7 @@ local function encode_into(v, out, seen)
     else
       local keys = {}
       for k in pairs(v) do
-        if type(k) == "string" or math.type(k) == "integer" then keys[#keys + 1] = k end
+        if type(k) == "string" or compat.is_integer(k) then keys[#keys + 1] = k end
       end
       table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
       out[#out + 1] = "{"

@@ -23,7 +23,7 @@ prosodycfg.resolve = resolve
 local function read_file(path)
   local f, err = io.open(path, "rb")
   if not f then return nil, err end
-  local data = f:read("a")
+  local data = f:read("*a")
   f:close()
   return data
 end

@@ -10,7 +10,7 @@ pki.run = sh.run
 
 function pki.read(path)
   local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end

@@ -20,7 +20,7 @@ M.root = repo_root()
 local function read_line(path)
   local f = io.open(path)
   if not f then return nil end
-  local line = f:read("l")
+  local line = f:read("*l")
   f:close()
   return line
 end
@@ -124,7 +124,7 @@ local function lua_value(v)
   local parts = {}
   for i, item in ipairs(v) do parts[i] = lua_value(item) end
   for k, item in pairs(v) do
-    if math.type(k) ~= "integer" then
+    if not require("tlsharden.compat").is_integer(k) then
       parts[#parts + 1] = ("[%q] = %s"):format(k, lua_value(item))
     end
   end
@@ -263,15 +263,15 @@ function start_once(opts, version)
     hosts = hosts }
   function server.log()
     local f = io.open(dir .. "/prosody.log")
-    local text = f and f:read("a") or ""
+    local text = f and f:read("*a") or ""
     if f then f:close() end
     local g = io.open(dir .. "/stdout.log")
-    if g then text = text .. g:read("a") g:close() end
+    if g then text = text .. g:read("*a") g:close() end
     return text
   end
   function server.pid()
     local f = io.open(dir .. "/prosody.pid")
-    local pid = f and tonumber(f:read("l"))
+    local pid = f and tonumber(f:read("*l"))
     if f then f:close() end
     return pid
   end

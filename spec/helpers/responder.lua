@@ -23,6 +23,7 @@
 --   sslv2_kinds = { 0x010080, ... }    -- what "sslv2" mode offers
 --   on_sslv2 = "close" | "alert"       -- "tls" mode's answer to an SSLv2 hello
 local socket = require "socket"
+local struct = require "spec.helpers.struct"
 
 local port = assert(tonumber(arg[1]), "usage: responder.lua PORT CONFIG")
 local config = assert(load("return " .. (arg[2] or "{}"), "config", "t", {}))()
@@ -38,7 +39,7 @@ end
 
 local function read_file(path)
   local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -48,10 +49,10 @@ local cert = config.cert and read_file(config.cert) or ("\48\130\1\0" .. random_
 -- ---- writing ----
 
 local function record(content_type, version, body)
-  return string.pack(">B I2 s2", content_type, version, body)
+  return struct.pack(">B I2 s2", content_type, version, body)
 end
 local function handshake(msg_type, body)
-  return string.pack(">B I3", msg_type, #body) .. body
+  return struct.pack(">B I3", msg_type, #body) .. body
 end
 local function alert(version, description)
   return record(21, version, string.char(2, description))
@@ -68,13 +69,13 @@ end
 local function parse_client_hello(body)
   local h = {}
   local p
-  h.version, h.random, p = string.unpack(">I2 c32", body)
+  h.version, h.random, p = struct.unpack(">I2 c32", body)
   local sid_len = body:byte(p)
   p = p + 1 + sid_len
   local n
-  n, p = string.unpack(">I2", body, p)
+  n, p = struct.unpack(">I2", body, p)
   h.suites = {}
-  for i = 0, n // 2 - 1 do h.suites[#h.suites + 1] = string.unpack(">I2", body, p + 2 * i) end
+  for i = 0, n / 2 - 1 do h.suites[#h.suites + 1] = struct.unpack(">I2", body, p + 2 * i) end
   p = p + n
   local cn = body:byte(p)
   h.compression = { body:byte(p + 1, p + cn) }
@@ -82,11 +83,11 @@ local function parse_client_hello(body)
   h.extensions = {}
   if p < #body then
     local total
-    total, p = string.unpack(">I2", body, p)
+    total, p = struct.unpack(">I2", body, p)
     local stop = p + total
     while p < stop do
       local t, data
-      t, data, p = string.unpack(">I2 s2", body, p)
+      t, data, p = struct.unpack(">I2 s2", body, p)
       h.extensions[t] = data
     end
   end
@@ -125,24 +126,24 @@ end
 local function server_key_exchange(version, kx)
   local params
   if kx == "dhe" then
-    local bytes = (config.dh_bits or 2048) // 8
-    params = string.pack(">s2 s2 s2", "\255" .. random_bytes(bytes - 1), "\2", random_bytes(bytes))
+    local bytes = math.floor((config.dh_bits or 2048) / 8)
+    params = struct.pack(">s2 s2 s2", "\255" .. random_bytes(bytes - 1), "\2", random_bytes(bytes))
   elseif kx == "ecdhe" then
-    params = string.pack(">B I2 s1", 3, config.group or 23, "\4" .. random_bytes(64))
+    params = struct.pack(">B I2 s1", 3, config.group or 23, "\4" .. random_bytes(64))
   elseif kx == "rsa_export" then
-    params = string.pack(">s2 s2", "\192" .. random_bytes(63), "\1\0\1")
+    params = struct.pack(">s2 s2", "\192" .. random_bytes(63), "\1\0\1")
   else
     return ""
   end
   local signature = random_bytes(256)
   if version >= 0x0303 then
-    return handshake(12, params .. string.pack(">I2 s2", 0x0401, signature))
+    return handshake(12, params .. struct.pack(">I2 s2", 0x0401, signature))
   end
-  return handshake(12, params .. string.pack(">s2", signature))
+  return handshake(12, params .. struct.pack(">s2", signature))
 end
 
 local function answer_tls(client, header)
-  local _, record_version, length = string.unpack(">B I2 I2", header)
+  local _, record_version, length = struct.unpack(">B I2 I2", header)
   local payload = read(client, length)
   if not payload or payload:byte(1) ~= 1 then return end
   local hello = parse_client_hello(payload:sub(5))
@@ -168,16 +169,16 @@ local function answer_tls(client, header)
   local extensions = {}
   local asked_reneg = has(hello.suites, 0x00FF) or hello.extensions[0xFF01]
   if config.secure_renegotiation and asked_reneg then
-    extensions[#extensions + 1] = string.pack(">I2 s2", 0xFF01, "\0")
+    extensions[#extensions + 1] = struct.pack(">I2 s2", 0xFF01, "\0")
   end
   if suite[2] == "ecdhe" then
-    extensions[#extensions + 1] = string.pack(">I2 s2", 11, "\1\0")
+    extensions[#extensions + 1] = struct.pack(">I2 s2", 11, "\1\0")
   end
-  local sh = string.pack(">I2", version) .. random_bytes(32) .. string.pack(">s1 I2 B",
+  local sh = struct.pack(">I2", version) .. random_bytes(32) .. struct.pack(">s1 I2 B",
     config.session_id and random_bytes(32) or "", suite[1], compression)
-  if #extensions > 0 then sh = sh .. string.pack(">s2", table.concat(extensions)) end
+  if #extensions > 0 then sh = sh .. struct.pack(">s2", table.concat(extensions)) end
   local flight = handshake(2, sh)
-    .. handshake(11, string.pack(">s3", string.pack(">s3", cert)))
+    .. handshake(11, struct.pack(">s3", struct.pack(">s3", cert)))
     .. server_key_exchange(version, suite[2])
     .. handshake(14, "")
   client:send(record(22, version, flight))
@@ -186,29 +187,29 @@ end
 -- ---- the SSLv2 server ----
 
 local function answer_sslv2(client, header)
-  local length = ((header:byte(1) & 0x7F) << 8) | header:byte(2)
+  local length = (header:byte(1) - 0x80) * 256 + header:byte(2)
   local rest = read(client, length - 1)
   if not rest then return end
   local body = header:sub(3) .. rest
-  local msg, _, specs_len, sid_len, challenge_len = string.unpack(">B I2 I2 I2 I2", body)
+  local msg, _, specs_len, sid_len, challenge_len = struct.unpack(">B I2 I2 I2 I2", body)
   if msg ~= 1 then return end
   local specs = body:sub(10, 9 + specs_len)
   local common = {}
   for i = 1, #specs, 3 do
-    local kind = string.unpack(">I3", specs, i)
-    if has(config.sslv2_kinds or {}, kind) then common[#common + 1] = string.pack(">I3", kind) end
+    local kind = struct.unpack(">I3", specs, i)
+    if has(config.sslv2_kinds or {}, kind) then common[#common + 1] = struct.pack(">I3", kind) end
   end
   _ = sid_len + challenge_len
   local reply
   if #common == 0 then
-    reply = string.pack(">B I2", 0, 0x0001)  -- ERROR: NO-CIPHER-ERROR
+    reply = struct.pack(">B I2", 0, 0x0001)  -- ERROR: NO-CIPHER-ERROR
   else
     local kinds = table.concat(common)
     local connection_id = random_bytes(16)
-    reply = string.pack(">B B B I2 I2 I2 I2", 4, 0, 1, 0x0002, #cert, #kinds, #connection_id)
+    reply = struct.pack(">B B B I2 I2 I2 I2", 4, 0, 1, 0x0002, #cert, #kinds, #connection_id)
       .. cert .. kinds .. connection_id
   end
-  client:send(string.char(0x80 | (#reply >> 8), #reply & 0xFF) .. reply)
+  client:send(string.char(0x80 + math.floor(#reply / 256), #reply % 256) .. reply)
 end
 
 -- ---- one client ----
@@ -257,9 +258,9 @@ local function serve(client)
       .. (config.from or "localhost") .. "' version='1.0'>" .. (config.features or "<stream:features/>"))
     wait_for_close(client, 5)
   elseif mode == "sslv2" then
-    if header and header:byte(1) & 0x80 ~= 0 and header:byte(3) == 1 then answer_sslv2(client, header) end
+    if header and header:byte(1) >= 0x80 and header:byte(3) == 1 then answer_sslv2(client, header) end
   elseif header then
-    if header:byte(1) & 0x80 ~= 0 then
+    if header:byte(1) >= 0x80 then
       if config.on_sslv2 == "alert" then client:send(alert(0x0300, 40)) end
     elseif header:byte(1) == 22 then
       answer_tls(client, header)

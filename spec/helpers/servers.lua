@@ -46,14 +46,14 @@ function M.start(cmd, dir)
   local line = cmd:gsub("{port}", tostring(port))
   local p = assert(io.popen(sh.command(line .. " > " .. sh.quote(logfile) ..
     " 2>&1 < /dev/null & echo $!")))
-  local pid = tonumber(p:read("l"))
+  local pid = tonumber(p:read("*l"))
   p:close()
   assert(pid, "no pid for " .. line)
   local server = { port = port, pid = pid, command = line }
   function server.log()
     local f = io.open(logfile, "rb")
     if not f then return "" end
-    local s = f:read("a")
+    local s = f:read("*a")
     f:close()
     return s
   end

@@ -20,7 +20,7 @@ end
 --- Run cmd; return ok, output (stdout and stderr together), exit code.
 function sh.exec(cmd)
   local p = assert(io.popen(sh.command(cmd) .. " 2>&1"))
-  local out = p:read("a")
+  local out = p:read("*a")
   local ok, _, code = p:close()
   return ok == true, out, code
 end

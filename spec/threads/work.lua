@@ -6,7 +6,7 @@ local tlsharden = require "tlsharden"
 local tls = require "spec.helpers.tls"
 
 local f = assert(io.open(cert))
-local pem = f:read("a")
+local pem = f:read("*a")
 f:close()
 
 local function round()

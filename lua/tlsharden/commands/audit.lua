@@ -1,4 +1,5 @@
 --- tlsharden audit and tlsharden grade: a whole Prosody configuration.
+local compat = require "tlsharden.compat"
 local tlsharden = require "tlsharden"
 local json = require "tlsharden.json"
 local pipeline = require "tlsharden.pipeline"
@@ -16,7 +17,7 @@ return function(cli)
     end
     local at
     if c.opts.at then
-      at = math.tointeger(tonumber(c.opts.at))
+      at = compat.tointeger(tonumber(c.opts.at))
       if not at then usage_error("option --at needs a time in seconds since the epoch, got '%s'", c.opts.at) end
     end
     return cli.input(tlsharden.audit, path, { text = false, cafile = c.opts.cafile, capath = c.opts.capath,
