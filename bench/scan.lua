@@ -25,7 +25,7 @@ local RECORDED = bench.root .. "/bench/scan-testssl.lua"
 local function median(t)
   local s = { table.unpack(t) }
   table.sort(s)
-  return s[(#s + 1) // 2]
+  return s[math.floor((#s + 1) / 2)]
 end
 
 local function timed(cmd)
@@ -53,7 +53,7 @@ end
 local function load_recorded()
   local f = io.open(RECORDED)
   if not f then return {} end
-  local text = f:read("a")
+  local text = f:read("*a")
   f:close()
   local chunk = load(text, "scan-testssl", "t", {})
   local ok, t = pcall(chunk)

@@ -35,7 +35,7 @@ for i = 1, #arg do
   if arg[i] == "--out" then out_path = arg[i + 1] end
   if arg[i] == "--order" then order = true end
 end
-local extra_n = math.max(1, math.min(20, hosts_n // 50))
+local extra_n = math.max(1, math.min(20, math.floor(hosts_n / 50)))
 
 -- Shares of the hosts, in this order.
 local KINDS = {
@@ -50,7 +50,7 @@ local KINDS = {
 local function rss_kib(pid)
   local f = io.open("/proc/" .. (pid or "self") .. "/status")
   if not f then return nil end
-  local text = f:read("a")
+  local text = f:read("*a")
   f:close()
   return tonumber(text:match("VmRSS:%s*(%d+)")), tonumber(text:match("VmHWM:%s*(%d+)"))
 end
@@ -60,7 +60,7 @@ local TICKS = tonumber(sh.run("getconf CLK_TCK"):match("%d+")) or 100
 local function cpu_of(pid)
   local f = io.open("/proc/" .. pid .. "/stat")
   if not f then return nil end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   local fields = {}
   for x in s:match("%) (.*)$"):gmatch("%S+") do fields[#fields + 1] = x end

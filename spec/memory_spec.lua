@@ -221,7 +221,7 @@ describe("memory #memory", function()
     flat("scan (refused)", SLOW, scan)
   end)
 
-  it(("stays flat over %d surveys of a refused port, each reported"):format(SLOW // 10), function()
+  it(("stays flat over %d surveys of a refused port, each reported"):format(math.floor(SLOW / 10)), function()
     -- the survey's scheduler, lookups, results file and the report of it
     local survey = require "tlsharden.survey"
     local results = require "tlsharden.survey.results"

@@ -194,7 +194,7 @@ prosody.each_version(describe, pending, "mod_tlsharden in Prosody", function(ver
         local versions = {}
         for i, v in ipairs(scan.enabled) do versions[i] = prosody.VERSION_NAMES[v] end
         assert.same(versions, svc.context.versions)
-        local suites = table.move(svc.suites, 1, #svc.suites, 1, {})
+        local suites = require("tlsharden.compat").move(svc.suites, 1, #svc.suites, 1, {})
         table.sort(suites)
         assert.same(scan.all, suites)
         assert.is_true(#scan.all > 20)

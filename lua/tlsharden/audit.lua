@@ -65,7 +65,7 @@ local function luasec_config(cfg, version)
   if not pem_literal(version, pem) then
     local f, err = io.open(pem, "rb")
     if not f then return nil, "Could not open DH parameters: " .. tostring(err) end
-    pem = f:read("a")
+    pem = f:read("*a")
     f:close()
   end
   local t = {}

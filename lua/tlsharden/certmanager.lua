@@ -45,7 +45,7 @@ end
 local function read_first_line(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local line = f:read("l")
+  local line = f:read("*l")
   f:close()
   return line
 end

@@ -2,6 +2,7 @@
 local tlsharden = require "tlsharden"
 local json = require "tlsharden.json"
 local scan = require "tlsharden.scan"
+local compat = require "tlsharden.compat"
 
 local PROTOCOL_LABEL = { sslv2 = "SSLv2", sslv3 = "SSLv3", tlsv1 = "TLS 1.0", tlsv1_1 = "TLS 1.1",
   tlsv1_2 = "TLS 1.2", tlsv1_3 = "TLS 1.3" }
@@ -18,10 +19,10 @@ return function(cli)
     local v = opts[name]
     if v == nil then return nil end
     local n = tonumber(v)
-    if not n or n <= 0 or n ~= n or n == math.huge or (integer and not math.tointeger(n)) then
+    if not n or n <= 0 or n ~= n or n == math.huge or (integer and not compat.tointeger(n)) then
       usage_error("option --%s needs a %s above 0, got '%s'", name, integer and "whole number" or "number", v)
     end
-    return integer and math.tointeger(n) or n
+    return integer and compat.tointeger(n) or n
   end
 
   -- The options a scan shares with commands that run many scans (a
@@ -40,7 +41,7 @@ return function(cli)
 
   --- The tlsharden.scan options of the shared options a command was given.
   function cli.scan_options_of(c)
-    local at = c.opts.at and math.tointeger(tonumber(c.opts.at))
+    local at = c.opts.at and compat.tointeger(tonumber(c.opts.at))
     if c.opts.at and not at then usage_error("option --at needs a time in seconds since the epoch, got '%s'", c.opts.at) end
     return { resolver = c.opts.resolver, cafile = c.opts.cafile, capath = c.opts.capath, from = c.opts.from,
       guide = c.opts.guide, starttls_cap = c.opts["starttls-cap"], at = at,
