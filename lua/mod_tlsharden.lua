@@ -15,11 +15,21 @@
 --   (server_epoll in both versions keeps the new context where nothing
 --   reads it) gets one that does, so that a reload or this module's own
 --   rebuild really replaces the context of a direct TLS port.
--- See docs/prosody.md.
+--
+-- What a server needs before it serves (the admin's layers merged, the
+-- context built and hardened) happens when Prosody asks for the context;
+-- the judgement (inspection, forward secrecy, chain, grade) and the log
+-- lines come afterwards, from a timer, a few contexts at a time. Work that
+-- equal contexts share is done once per configuration: merges per set of
+-- layers, the DH test per DH parameters and key, forward secrecy per
+-- fingerprint, chains per certificate, host and service. See
+-- docs/prosody.md.
 module:set_global()
 
 local tlsharden = require "tlsharden"
 local pipeline = require "tlsharden.pipeline"
+local profiles = require "tlsharden.profiles"
+local grade = require "tlsharden.grade"
 
 -- Prosody 13 names its modules prosody.*, 0.12 without the prefix; the
 -- core loads these before any plugin, so this finds Prosody's own tables.
@@ -44,6 +54,7 @@ if policy_mode ~= "enforce" and policy_mode ~= "strict" then
   error(("tlsharden_policy must be \"enforce\" or \"strict\", not %q"):format(tostring(policy_mode)))
 end
 tlsharden.profile(profile_name)  -- raises for an unknown profile
+local profile_layer = profiles.shared(profile_name)
 
 -- What the running Prosody provides. context_api: the methods of 13's
 -- context objects, found on a context net.tls_luasec makes; nil when
@@ -64,11 +75,29 @@ local audit_model = context_api and "13" or "0.12"
 local original = certmanager.create_context
 local original_set_sni_host = context_api and context_api.set_sni_host
 local hooked = false
-local logged = {}
 
--- Port context objects (13) built here: their service and layers, for the
--- SNI contexts set_sni_host builds from them.
+-- Port context objects (13) built here: their service, layers and final
+-- configuration, for the SNI contexts set_sni_host builds from them.
 local port_info = setmetatable({}, { __mode = "k" })
+
+-- Everything remembered for one configuration, from start-up or a reload
+-- until the next reload (when certificates, DH files and the
+-- configuration's tables may all have changed):
+--   admin    configuration table -> the option it is ("global ssl", "ssl of example.org", ...)
+--   scanned  the configuration scopes already read into admin
+--   derived  other layer tables -> what Prosody made them for
+--   named    configuration table -> its named copy (the merge layer)
+--   merges   remembered merges (pipeline.prepare's cache)
+--   dhe      whether equal contexts needed automatic DH parameters
+--   keys     certificate file -> key type and size
+--   judge    forward secrecy and chains (pipeline.judge's memo)
+--   warned   warnings already logged
+local memo
+local function fresh_memo()
+  memo = { admin = {}, scanned = {}, derived = {}, named = {}, merges = {}, dhe = {}, keys = {}, judge = {},
+    warned = {} }
+end
+fresh_memo()
 
 local function active_services()
   local portmanager = package.loaded["prosody.core.portmanager"] or package.loaded["core.portmanager"]
@@ -100,77 +129,364 @@ local function service_of(host, mode, args, caller)
   return "other", "other"
 end
 
--- The layers the admin wrote for this call, lowest priority first.
-local function admin_layers(...)
-  local layers = { tlsharden.profile(profile_name) }
-  local global_ssl = configmanager.get("*", "ssl")
-  if type(global_ssl) == "table" then layers[#layers + 1] = tlsharden.layer("global ssl", global_ssl) end
-  local n = select("#", ...)
-  for i = n, 1, -1 do
-    local l = select(i, ...)
-    if type(l) == "table" then layers[#layers + 1] = tlsharden.layer(("layer %d of %d"):format(i, n), l) end
+--- Layers: who wrote them. ------------------------------------------------
+
+-- Every table the admin wrote in one scope of the configuration ("*" or a
+-- host), and every table inside one, by identity (into m.admin).
+local function scan_scope(m, scope)
+  if m.scanned[scope] then return end
+  m.scanned[scope] = true
+  local config = configmanager.getconfig and configmanager.getconfig()
+  local options = type(config) == "table" and rawget(config, scope)
+  if type(options) ~= "table" then return end
+  for key, value in pairs(options) do
+    if type(key) == "string" and type(value) == "table" then
+      local name = scope == "*" and ("global " .. key) or (key .. " of " .. scope)
+      m.admin[value] = m.admin[value] or name
+      for k, sub in pairs(value) do
+        if type(sub) == "table" and (type(k) == "string" or math.type(k) == "integer") then
+          m.admin[sub] = m.admin[sub] or ("%s[%s]"):format(name, tostring(k))
+        end
+      end
+    end
   end
+end
+
+-- The option a table is, if the admin wrote it: looked up in the host's
+-- scope, its parent domain's (mod_tls falls back to it) and the global one.
+local function admin_name(m, tbl, host)
+  local name = m.admin[tbl]
+  if name then return name end
+  scan_scope(m, "*")
+  if host and not host:find(" ", 1, true) then
+    scan_scope(m, host)
+    local parent = host:match("%.(.+)$")
+    if parent then scan_scope(m, parent) end
+  end
+  return m.admin[tbl]
+end
+
+-- Layers Prosody adds itself, by what they hold.
+local DERIVED = {
+  verify = "Prosody's client certificate request",
+  verifyext = "Prosody's certificate checks",
+  alpn = "Prosody's ALPN",
+  ["certificate key"] = "the certificate Prosody found",
+  ["cafile capath verify"] = "Prosody's HTTPS client verification",
+}
+
+local function derived_name(m, tbl)
+  local name = m.derived[tbl]
+  if name then return name end
+  local keys = {}
+  for k in pairs(tbl) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  name = DERIVED[table.concat(keys, " ")]
+  if not name then
+    for service, _, _, _, active in active_services() do
+      if active.tls_cfg == tbl then name = "Prosody's final settings of the " .. service .. " port" end
+    end
+  end
+  name = name or "settings from Prosody or a module"
+  m.derived[tbl] = name
+  return name
+end
+
+-- The layers of a create_context call, lowest priority first as Prosody
+-- applies them (the global ssl, then the extra arguments from last to
+-- first): { table, name, admin } each. Empty tables are left out.
+local function call_layers(m, host, ...)
+  local layers = {}
+  local function add(tbl)
+    if type(tbl) ~= "table" or next(tbl) == nil then return end
+    local name = admin_name(m, tbl, host)
+    layers[#layers + 1] = { table = tbl, name = name or derived_name(m, tbl), admin = name ~= nil }
+  end
+  add(configmanager.get("*", "ssl"))
+  for i = select("#", ...), 1, -1 do add((select(i, ...))) end
   return layers
 end
 
--- What insecure settings the admin accepted leave to harden.
-local INSECURE_POLICY = { min_version = false, filter_ciphers = false, security_level = false }
+-- The merge layers: the profile and the admin's layers (named copies,
+-- one per table and configuration, so that merges can be remembered).
+-- What Prosody derives itself is not the admin's to answer for: it is
+-- neither merged nor warned about, and listed at debug.
+local function merge_layers(m, layers)
+  local list = { profile_layer }
+  for _, l in ipairs(layers) do
+    if l.admin then
+      local named = m.named[l.table]
+      if not named then
+        named = tlsharden.layer(l.name, l.table)
+        m.named[l.table] = named
+      end
+      list[#list + 1] = named
+    end
+  end
+  return list
+end
+
+local function merge_options()
+  local strict = policy_mode == "strict" and not allow_insecure
+  local opts = { policy = strict and "strict" or "warn" }
+  if allow_insecure then opts.floor = false end
+  return opts
+end
+local MERGE = { server = merge_options(), client = merge_options() }
+MERGE.server.mode, MERGE.client.mode = "server", "client"
+local STRICT = MERGE.server.policy == "strict"
+
+--- Step 3's choice of DH rule. ----------------------------------------------
+
+-- What names the DH parameters of Prosody's final configuration (the
+-- parameters themselves, or their file), or nil for none.
+local function dh_source(cfg)
+  local dh = type(cfg) == "table" and cfg.dhparam
+  if type(dh) == "function" then
+    local ok, pem = pcall(dh, false, 2048)
+    return ok and type(pem) == "string" and pem or "a function"
+  end
+  return type(dh) == "string" and dh or nil
+end
+
+local function has_option(list, name)
+  for _, o in ipairs(type(list) == "table" and list or {}) do if o == name then return true end end
+  return false
+end
+
+local function policy_with(dhe)
+  local p = { dhe = dhe }
+  if allow_insecure then
+    p.min_version, p.filter_ciphers, p.security_level = false, false, false
+  end
+  return p
+end
+local POLICY = { auto = policy_with("auto"), on = policy_with("on"), keep = policy_with("keep") }
+
+-- harden's DH rule for a context Prosody built from cfg: without DH
+-- parameters only automatic ones can make DHE work ("on", no test); with
+-- them, the test handshake is made once for each set of parameters, key
+-- and suites, and contexts equal in these follow its outcome. Returns the
+-- policy and the key to record the outcome under (nil: nothing to record).
+local function dhe_policy(ctx, cfg, mode, cert_file)
+  if mode ~= "server" then return POLICY.keep end
+  local dh = dh_source(cfg)
+  if not dh then return POLICY.on end
+  local key_kind = cert_file and memo.keys[cert_file]
+  if not key_kind then
+    local cert = tlsharden.inspect(ctx).certificate
+    key_kind = cert and (tostring(cert.key_type) .. " " .. tostring(cert.key_bits)) or "none"
+    if cert_file then memo.keys[cert_file] = key_kind end
+  end
+  local key = table.concat({ key_kind, dh, tostring(cfg.ciphers), tostring(cfg.protocol),
+    tostring(has_option(cfg.options, "no_tlsv1_2")) }, "\0")
+  local known = memo.dhe[key]
+  if known then return POLICY[known] end
+  return POLICY.auto, key
+end
+
+--- Logging. -----------------------------------------------------------------
+
+-- Per owner (a host, or "*" for ports and clients): its contexts' latest
+-- judgements by label, how many are still waiting, and the line last
+-- logged for it.
+local owners = {}
+local function owner_state(owner)
+  local o = owners[owner]
+  if not o then
+    o = { contexts = {}, order = {}, pending = 0 }
+    owners[owner] = o
+  end
+  return o
+end
+
+local function warn_once(m, text, ...)
+  local line = text:format(...)
+  if m.warned[line] then return end
+  m.warned[line] = true
+  module:log("warn", "%s", line)
+end
+
+-- One context judged: the details at debug; the admin's settings that ask
+-- for less and what is wrong with the certificate as warnings, once each.
+local function record(entry, report)
+  local j = report.judgement
+  local names = {}
+  for _, l in ipairs(entry.layers) do
+    names[#names + 1] = l.name .. (l.admin and "" or " (from Prosody)")
+  end
+  module:log("debug", "tlsharden: %s: grade %s, %s, forward secrecy %s; changed: %s; layers: %s", entry.label,
+    j.grade.grade, table.concat(report.context.versions, "+"), j.forward_secrecy.forward_secrecy,
+    pipeline.summary(report.harden.changes), #names > 0 and table.concat(names, ", ") or "none")
+  for _, w in ipairs(report.merge and report.merge.warnings or {}) do
+    local key = tostring(w.layer) .. "\0" .. tostring(w.setting)
+    if w.lowers and not entry.memo.warned[key] then
+      entry.memo.warned[key] = true
+      warn_once(entry.memo, "tlsharden: %s sets %s: %s (tlsharden kept the floor)", tostring(w.layer), w.setting,
+        w.message)
+    end
+  end
+  for _, p in ipairs(j.chain and j.chain.problems or {}) do
+    warn_once(entry.memo, "tlsharden: %s: certificate %s: %s", entry.host, p.code, p.message)
+  end
+  if j.chain_error then warn_once(entry.memo, "tlsharden: %s: certificate not checked: %s", entry.host, j.chain_error) end
+  local o = owner_state(entry.owner)
+  if not o.contexts[entry.label] then o.order[#o.order + 1] = entry.label end
+  o.contexts[entry.label] = { service = entry.service, grade = j.grade.grade, changes = report.harden.changes }
+end
+
+local SERVICE_RANK = { c2s = 1, s2s_in = 2, s2s_out = 3 }
+
+-- One info line per owner once none of its contexts waits: its services,
+-- the worst grade, what tlsharden changed. Again only when it changes.
+local function say(owner)
+  local o = owners[owner]
+  local worst, services, changes = nil, {}, {}
+  table.sort(o.order, function(a, b)
+    local ra, rb = SERVICE_RANK[o.contexts[a].service] or 9, SERVICE_RANK[o.contexts[b].service] or 9
+    if ra ~= rb then return ra < rb end
+    return a < b
+  end)
+  for _, label in ipairs(o.order) do
+    local c = o.contexts[label]
+    if not worst or grade.worse(c.grade, worst) then worst = c.grade end
+    changes[#changes + 1] = c.changes
+  end
+  local mixed = false
+  for i, label in ipairs(o.order) do
+    local c = o.contexts[label]
+    mixed = mixed or c.grade ~= worst
+    services[i] = owner == "*" and label or c.service
+  end
+  if mixed then
+    for i, label in ipairs(o.order) do services[i] = services[i] .. " " .. o.contexts[label].grade end
+  end
+  local line = ("%s: %sgrade %s (%s); changed: %s"):format(owner == "*" and "ports and clients" or owner,
+    mixed and "worst " or "", worst, table.concat(services, ", "), pipeline.phrase(changes))
+  if o.line == line then return end
+  o.line = line
+  module:log("info", "tlsharden: %s", line)
+end
+
+--- Judging, after the context is in use. ------------------------------------
+
+local queue, head, tail = {}, 1, 0
+local timer_running = false
+
+-- Step 1 (unless strict did it before building: it only informs here,
+-- since Prosody builds from its own layers), then steps 4 and 5, with what
+-- was remembered for the configuration the context was built with.
+local function judge(entry)
+  local m = entry.memo
+  local ok, err = pcall(function()
+    entry.layers = entry.layers or call_layers(m, entry.host, table.unpack(entry.args, 1, entry.args.n))
+    local report = entry.report
+    if not report.merge then
+      local merged, result, merge_report = pcall(pipeline.merge, { layers = merge_layers(m, entry.layers),
+        merge = MERGE[entry.mode] or MERGE.server, cache = m })
+      if merged then
+        report.merge = merge_report
+      else
+        warn_once(m, "tlsharden: %s: its settings cannot be judged: %s", entry.label, tostring(result))
+      end
+    end
+    pipeline.finish(entry.ctx, report, { host = entry.host, service = entry.service, memo = m.judge,
+      dh_source = dh_source(entry.cfg) or "none", cert_id = entry.cert_file })
+  end)
+  if ok then record(entry, entry.report)
+  else module:log("warn", "tlsharden: %s: not judged: %s", entry.label, tostring(err)) end
+end
+
+-- A few contexts at a time (about 5 ms of work, then a pause four times
+-- as long), so that the judging never holds up the connections Prosody
+-- serves meanwhile.
+local SLICE, PAUSE = 0.005, 0.02
+local function judge_some()
+  if not hooked then
+    timer_running = false
+    return nil
+  end
+  local deadline = os.clock() + SLICE
+  local touched = {}
+  while head <= tail do
+    local entry = queue[head]
+    queue[head], head = nil, head + 1
+    judge(entry)
+    local o = owner_state(entry.owner)
+    o.pending = o.pending - 1
+    touched[entry.owner] = true
+    if os.clock() > deadline then break end
+  end
+  for owner in pairs(touched) do
+    if owners[owner].pending == 0 and next(owners[owner].contexts) then say(owner) end
+  end
+  if head > tail then
+    queue, head, tail, timer_running = {}, 1, 0, false
+    return nil
+  end
+  return PAUSE
+end
+
+local function later(entry)
+  tail = tail + 1
+  queue[tail] = entry
+  local o = owner_state(entry.owner)
+  o.pending = o.pending + 1
+  if not timer_running then
+    timer_running = true
+    module:add_timer(PAUSE, judge_some)
+  end
+end
+
+--- Building. ----------------------------------------------------------------
 
 local function refuse(host, service, err, hint)
   module:log("error", "tlsharden: no TLS for %s (%s): %s%s", host, service, tostring(err), hint or "")
   return nil, "tlsharden: " .. tostring(err)
 end
 
--- Say what is in force, once per host and service (again only when it
--- changes).
-local function say(label, report)
-  local j = report.judgement
-  local line = ("%s: grade %s, %s, forward secrecy %s; changed: %s"):format(label, j.grade.grade,
-    table.concat(report.context.versions, "+"), j.forward_secrecy.forward_secrecy,
-    pipeline.summary(report.harden.changes))
-  if logged[label] == line then return end
-  logged[label] = line
-  module:log("info", "tlsharden: %s", line)
-  for _, w in ipairs(report.merge.warnings) do
-    if w.lowers then
-      module:log("warn", "tlsharden: %s: %s sets %s: %s (tlsharden kept the floor)", label, tostring(w.layer),
-        w.setting, w.message)
+-- One context through the steps a server needs before it serves with it:
+-- under strict, the admin's layers merged against the profile and the
+-- floor first (a context that asks for less is refused); build() makes
+-- the context as Prosody always does; tlsharden hardens it in place. The
+-- rest comes later (judge). A failure makes the context unusable, and it
+-- is not handed to Prosody. c: host, service, mode, label, owner, build
+-- (returns ctx, err, cfg: Prosody's final configuration), and the layers
+-- (or the call's arguments, args, to find them from), cfg and cert_file
+-- when build does not return them. Returns ctx, err, cfg.
+local function run(c)
+  local m = memo
+  local job = { cache = m }
+  if STRICT then
+    c.layers = c.layers or call_layers(m, c.host, table.unpack(c.args, 1, c.args.n))
+    job.layers, job.merge = merge_layers(m, c.layers), MERGE[c.mode] or MERGE.server
+  end
+  local policy, dhe_key, made_cfg, made_err
+  job.build = function()
+    local made, err, cfg = c.build()
+    made_err, made_cfg = err, cfg or c.cfg
+    if made then
+      policy, dhe_key = dhe_policy(made, made_cfg, c.mode, c.cert_file or (made_cfg and made_cfg.certificate))
     end
+    return made, err
   end
-  for _, p in ipairs(j.chain and j.chain.problems or {}) do
-    module:log(p.severity == "error" and "warn" or "info", "tlsharden: %s: certificate %s: %s", label,
-      p.code, p.message)
-  end
-end
-
--- One context through the pipeline: what the admin asked for (layers) is
--- merged against the profile and the floor (refused under strict), build()
--- makes the context as Prosody always does, tlsharden hardens it in place
--- and judges it. A failure makes the context unusable, and it is not
--- handed to Prosody. build returns ctx, err, cfg; so does this.
-local function run(host, service, label, mode, layers, build)
-  local strict = policy_mode == "strict" and not allow_insecure
-  local merge_opts = { policy = strict and "strict" or "warn", mode = mode }
-  if allow_insecure then merge_opts.floor = false end
-  local built = {}
-  local ok, ctx, report = pcall(pipeline.run, {
-    layers = layers,
-    merge = merge_opts,
-    build = function()
-      local c, err, cfg = build()
-      built.err, built.cfg = err, cfg
-      return c, err
-    end,
-    harden = allow_insecure and INSECURE_POLICY or nil,
-    judge = { host = host, service = service },
-  })
+  job.harden = function() return policy end
+  local ok, ctx, report = pcall(pipeline.prepare, job)
   if not ok then
     local merge_refused = tostring(ctx):find("^tlsharden%.merge_with:")
-    return refuse(host, service, ctx, merge_refused and "; set tlsharden_allow_insecure = true to accept it")
+    return refuse(c.host, c.service, ctx, merge_refused and "; set tlsharden_allow_insecure = true to accept it")
   end
-  if not ctx then return nil, report, built.cfg end  -- Prosody's own failure, as it reports it
-  say(label, report)
-  return ctx, built.err, built.cfg
+  if not ctx then return nil, report, made_cfg end  -- Prosody's own failure, as it reports it
+  if dhe_key then
+    local set = false
+    for _, change in ipairs(report.harden.changes) do set = set or change.setting == "dh_parameters" end
+    m.dhe[dhe_key] = set and "on" or "keep"
+  end
+  c.ctx, c.report, c.memo, c.cfg = ctx, report, m, made_cfg
+  c.cert_file = c.cert_file or (made_cfg and made_cfg.certificate)
+  c.build = nil
+  later(c)
+  return ctx, made_err, made_cfg
 end
 
 local function hardened_create_context(host, mode, ...)
@@ -180,13 +496,18 @@ local function hardened_create_context(host, mode, ...)
   -- 13's portmanager asks for a host's context only for its certificate
   -- and key; set_sni_host builds the SNI context (hardened there).
   if kind == "sni" and context_api then return original(host, mode, ...) end
-  local layers = admin_layers(...)
-  local label = kind == "port" and (host:match("^client_https port") and "client_https" or host)
-    or host .. " " .. service
-  local ctx, err, cfg = run(host, service, label, mode, layers, function()
-    return original(host, mode, table.unpack(args, 1, args.n))
-  end)
-  if ctx and kind == "port" and type(ctx) == "table" then port_info[ctx] = { service = service, layers = layers } end
+  local port_label = kind == "port" and (host:match("^client_https port") and "client_https" or host)
+  local c = {
+    host = host, service = service, mode = mode, args = args,
+    label = port_label or (host .. " " .. service),
+    owner = (port_label or host:find(" ", 1, true)) and "*" or host,
+    build = function() return original(host, mode, table.unpack(args, 1, args.n)) end,
+  }
+  local ctx, err, cfg = run(c)
+  if ctx and kind == "port" and type(ctx) == "table" then
+    c.layers = c.layers or call_layers(memo, host, table.unpack(args, 1, args.n))
+    port_info[ctx] = { service = service, layers = c.layers, cfg = cfg }
+  end
   return ctx, err, cfg
 end
 
@@ -196,17 +517,23 @@ end
 local function hardened_set_sni_host(self, name, cert, key)
   local port = port_info[self] or {}
   local service = (port.service or sni_service(nil, self)) .. " (SNI)"
-  local ctx, err = run(name, service, name .. " " .. service, "server", port.layers or admin_layers(), function()
-    local ok, e = original_set_sni_host(self, name, cert, key)
-    if not ok then return nil, e end
-    return self._sni_contexts[name]
-  end)
+  local ctx, err = run {
+    host = name, service = service, mode = "server", layers = port.layers, args = { n = 0 },
+    label = name .. " " .. service, owner = name, cfg = port.cfg, cert_file = cert,
+    build = function()
+      local ok, e = original_set_sni_host(self, name, cert, key)
+      if not ok then return nil, e end
+      return self._sni_contexts[name]
+    end,
+  }
   if not ctx then
     self._sni_contexts[name] = nil
     return false, err
   end
   return true
 end
+
+--- Listeners, reloads, load and unload. ---------------------------------------
 
 -- Listeners whose set_sslctx does not reach what new connections use get
 -- one that does (until unload). Found by trying it with a marker and
@@ -260,28 +587,53 @@ local function rebuild_http_client(create)
   options.sslctx = ctx
 end
 
+-- certmanager reads the new global ssl in its config-reloaded handler, at
+-- the priority mod_tls rebuilds its contexts at (0), in an order nobody
+-- chose: mod_tls sometimes builds with the old one. While this module is
+-- loaded, certmanager's handler runs first (priority 1).
+local reload_ssl_config = type(certmanager.reload_ssl_config) == "function" and certmanager.reload_ssl_config
+local reordered = false
+local function has_handler(event, handler)
+  local list = prosody.events.get_handlers and prosody.events.get_handlers(event)
+  for _, h in ipairs(type(list) == "table" and list or {}) do if h == handler then return true end end
+  return false
+end
+local function reorder_certmanager(priority)
+  if not (reload_ssl_config and has_handler("config-reloaded", reload_ssl_config)) then return false end
+  prosody.events.add_handler("config-reloaded", reload_ssl_config, priority)
+  return true
+end
+
 -- Rebuild every context that exists already with create: mod_tls holds
 -- its own reference to create_context (so it is reloaded), portmanager
 -- rebuilds its port and SNI contexts on config-reloaded (installed
--- through fixed listeners), the HTTPS client is built again.
+-- through fixed listeners), the HTTPS client is built again. The
+-- configuration did not change, so certmanager need not read it again.
 local function rebuild(create)
   for host in pairs(prosody.hosts) do
     if modulemanager.is_loaded(host, "tls") then modulemanager.reload(host, "tls") end
   end
   fix_listeners()
-  prosody.events.fire_event("config-reloaded", { rebuilt_by = "tlsharden" })
+  local skip = reload_ssl_config and has_handler("config-reloaded", reload_ssl_config)
+  local priority = reordered and 1 or 0
+  if skip then prosody.events.remove_handler("config-reloaded", reload_ssl_config) end
+  local ok, err = pcall(prosody.events.fire_event, "config-reloaded", { rebuilt_by = "tlsharden" })
+  if skip then prosody.events.add_handler("config-reloaded", reload_ssl_config, priority) end
+  if not ok then error(err, 0) end
   rebuild_http_client(create)
 end
 
--- On a reload: first the listeners that appeared since, then, after
--- certmanager (priority 0) and portmanager (-1) have run, mod_tls's
--- contexts once more, since mod_tls (also priority 0) may have run before
--- certmanager read the new global ssl.
-module:hook_global("config-reloaded", function()
-  if hooked then fix_listeners() end
-end, 1)
+-- On a reload: a new configuration (nothing remembered holds), and the
+-- listeners that appeared since, before anyone builds. Without the
+-- reordering above, mod_tls's contexts once more after certmanager (0)
+-- and portmanager (-1) have run.
 module:hook_global("config-reloaded", function(event)
-  if not hooked or (type(event) == "table" and event.rebuilt_by == "tlsharden") then return end
+  if not hooked then return end
+  if not (type(event) == "table" and event.rebuilt_by == "tlsharden") then fresh_memo() end
+  fix_listeners()
+end, 2)
+module:hook_global("config-reloaded", function(event)
+  if not hooked or reordered or (type(event) == "table" and event.rebuilt_by == "tlsharden") then return end
   for host in pairs(prosody.hosts) do
     local mod = modulemanager.get_module(host, "tls")
     if mod then modulemanager.call_module_method(mod, "load", true) end
@@ -292,8 +644,10 @@ function module.load()
   -- prosodyctl loads the module only to run its command
   if prosody.process_type == "prosodyctl" then return end
   hooked = true
+  fresh_memo()
   certmanager.create_context = hardened_create_context
   if context_api then context_api.set_sni_host = hardened_set_sni_host end
+  reordered = reorder_certmanager(1)
   module:log("info", "tlsharden: hardening every TLS context (profile %s, policy %s%s) of Prosody %s: %s",
     profile_name, policy_mode, allow_insecure and ", insecure settings allowed" or "",
     tostring(prosody.version), context_api and "context objects, SNI contexts from set_sni_host"
@@ -302,7 +656,7 @@ function module.load()
   local n = 0
   for _, was_fixed in pairs(fixed) do if was_fixed then n = n + 1 end end
   if n > 0 then
-    module:log("info", "tlsharden: %d direct TLS listener(s) ignore set_sslctx; tlsharden installs their"
+    module:log("debug", "tlsharden: %d direct TLS listener(s) ignore set_sslctx; tlsharden installs their"
       .. " new contexts itself", n)
   end
 end
@@ -311,9 +665,12 @@ function module.unload()
   if not hooked then return end
   certmanager.create_context = original
   if context_api then context_api.set_sni_host = original_set_sni_host end
+  if reordered then reorder_certmanager(0) end
+  reordered = false
+  hooked = false
+  queue, head, tail = {}, 1, 0
   rebuild(original)
   unfix_listeners()
-  hooked = false
 end
 
 -- prosodyctl mod_tlsharden report [--json] [audit options]: the report of

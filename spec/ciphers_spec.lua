@@ -253,6 +253,39 @@ describe("tlsharden.forward_secrecy", function()
     r.close()
   end)
 
+  it("counts DHE suites of an ECDSA-only context as unusable, DH parameters or not", function()
+    local params = dir .. "/dh-ec.pem"
+    sh.run("openssl genpkey -genparam -algorithm DH -pkeyopt dh_param:ffdhe2048 -out " .. sh.quote(params))
+    local pem = pki.read(params)
+    local ctx = server(ec, { ciphers = "DHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256",
+      dhparam = function() return pem end })
+    local _, d = tlsharden.forward_secrecy(ctx)
+    assert.is_false(d.dhe_usable)
+    assert.same({ "DHE-RSA-AES128-GCM-SHA256" }, d.unusable)
+    local r = tls.handshake(ctx, tls.client { protocol = "tlsv1_2", ciphers = "DHE-RSA-AES128-GCM-SHA256" })
+    assert.is_false(r.ok)
+    r.close()
+  end)
+
+  it("tests DHE on a context with an ECDSA and an RSA certificate, and keeps the one in use", function()
+    local params = dir .. "/dh-dual.pem"
+    sh.run("openssl genpkey -genparam -algorithm DH -pkeyopt dh_param:ffdhe2048 -out " .. sh.quote(params))
+    local pem = pki.read(params)
+    local ctx = server(ec, { certificate = false, key = false, dhparam = function() return pem end,
+      ciphers = "DHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256",
+      certificates = { { certificate = rsa.cert, key = rsa.key }, { certificate = ec.cert, key = ec.key } } })
+    local before = tlsharden.inspect(ctx).certificate
+    local _, d = tlsharden.forward_secrecy(ctx)
+    assert.is_true(d.dhe_usable)
+    assert.same(before, tlsharden.inspect(ctx).certificate)
+    local r = tls.handshake(ctx, tls.client { protocol = "tlsv1_2", ciphers = "DHE-RSA-AES128-GCM-SHA256" })
+    assert.is_true(r.ok, tostring(r.server_err or r.client_err))
+    r.close()
+    r = tls.handshake(ctx, tls.client { protocol = "tlsv1_2", ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256" })
+    assert.is_true(r.ok, tostring(r.server_err or r.client_err))
+    r.close()
+  end)
+
   it("does not probe a client context", function()
     local ctx = assert(ssl.newcontext { mode = "client", protocol = "tlsv1_2", ciphers = "kRSA:ECDHE+AESGCM" })
     local verdict, d = tlsharden.forward_secrecy(ctx)

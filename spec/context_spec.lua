@@ -61,6 +61,45 @@ describe("tlsharden.harden and tlsharden.inspect", function()
     end)
   end)
 
+  describe("the dhe rule", function()
+    local DHE = { protocol = "tlsv1_2", ciphers = "DHE-RSA-AES128-GCM-SHA256" }
+    local pem
+    setup(function()
+      local params = dir .. "/dh.pem"
+      pki.run("openssl genpkey -genparam -algorithm DH -pkeyopt dh_param:ffdhe3072 -out " .. pki.quote(params))
+      pem = pki.read(params)
+    end)
+    local function dh_change(report)
+      for _, c in ipairs(report.changes) do if c.setting == "dh_parameters" then return c end end
+    end
+
+    it("auto: switches automatic parameters on only for a context without its own", function()
+      local bare = server(rsa, { ciphers = "DHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256" })
+      assert.is_false(connects(bare, DHE))
+      assert.equal("auto", dh_change(tlsharden.harden(bare)).after)
+      assert.is_true(connects(bare, DHE))
+      local own = server(rsa, { ciphers = "DHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256",
+        dhparam = function() return pem end })
+      assert.is_nil(dh_change(tlsharden.harden(own)))
+      assert.equal("unknown", tlsharden.inspect(own).dh)
+      assert.is_true(connects(own, DHE))
+    end)
+
+    it("on: switches them on without testing; keep: leaves the context as it is", function()
+      local bare = server(rsa, { ciphers = "DHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256" })
+      assert.equal("auto", dh_change(tlsharden.harden(bare, { dhe = "on" })).after)
+      assert.equal("auto", tlsharden.inspect(bare).dh)
+      assert.is_true(connects(bare, DHE))
+      local kept = server(rsa, { ciphers = "DHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256" })
+      assert.is_nil(dh_change(tlsharden.harden(kept, { dhe = "keep" })))
+      assert.is_false(connects(kept, DHE))
+      -- nothing to switch on without DHE suites
+      local ecdhe = server(rsa, { ciphers = "ECDHE-RSA-AES128-GCM-SHA256" })
+      assert.is_nil(dh_change(tlsharden.harden(ecdhe, { dhe = "on" })))
+      assert.equal("on", tlsharden.harden(ecdhe, { dhe = "on" }).policy.dhe)
+    end)
+  end)
+
   -- Which inspect field each report setting changes.
   local function field_of(setting)
     if setting:match("^options%.") then return "options" end

@@ -37,6 +37,7 @@ local function start(version, opts)
   opts.env = env
   opts.key_kind = "rsa2048"
   opts.https = true
+  opts.trust_ca = true
   opts.components = { [COMPONENT] = "muc" }
   return prosody.start(opts)
 end
@@ -110,18 +111,50 @@ prosody.each_version(describe, pending, "mod_tlsharden in Prosody", function(ver
         function() assert_hardened(server, door) end)
     end
 
-    it("logs the grade and what it changed, once per host and service", function()
+    it("logs one line per host, the details at debug, and warns once for what the admin wrote", function()
+      wait_for_log(server, "tlsharden: " .. COMPONENT .. ": grade ")
+      wait_for_log(server, "tlsharden: localhost: grade ")
+      wait_for_log(server, "tlsharden: ports and clients: grade ")
       local log = server.log()
       assert.matches(("tlsharden: hardening every TLS context (profile hardened, policy enforce) of Prosody %s")
         :format(version.release), log, 1, true)
+      -- one info line per host: its services, the worst grade, what changed
+      local info = {}
+      for line in log:gmatch("[^\n]+") do
+        if line:find("\tinfo\ttlsharden: ") then info[#info + 1] = line end
+      end
+      assert.equal(4, #info, table.concat(info, "\n"))
+      local host_line = log:match("tlsharden: localhost: grade ([^\n]+)")
+      assert.matches("^A%+ %(c2s, s2s_in, s2s_out, ", host_line)
+      for _, svc in ipairs { "c2s_direct_tls (SNI)", "s2s_direct_tls (SNI)", "https (SNI)" } do
+        assert.matches(svc, host_line, 1, true)
+      end
+      assert.matches("; changed: TLS floor 1.2, ", host_line, 1, true)
+      assert.matches("tlsharden: " .. COMPONENT .. ": grade A+ (c2s, s2s_in, s2s_out,", log, 1, true)
+      local ports = log:match("tlsharden: ports and clients: grade ([^\n]+)")
+      for _, label in ipairs { "c2s_direct_tls port " .. server.ports.c2s_direct_tls,
+        "https port " .. server.ports.https, "client_https" } do
+        assert.matches(label, ports, 1, true)
+      end
+      -- the details of every context at debug, with its layers
       for _, label in ipairs { "localhost c2s", "localhost s2s_in", "localhost s2s_out",
         COMPONENT .. " s2s_in", "localhost c2s_direct_tls (SNI)", "localhost s2s_direct_tls (SNI)",
         "localhost https (SNI)", "c2s_direct_tls port " .. server.ports.c2s_direct_tls,
         "https port " .. server.ports.https, "client_https" } do
-        assert.equal(1, count(log, "tlsharden: " .. label .. ": grade "), label)
+        assert.matches("\tdebug\ttlsharden: " .. label .. ": grade ", log, 1, true)
       end
-      assert.matches("changed: min_version", log, 1, true)
-      assert.matches("global ssl sets protocol: lowers the minimum version", log, 1, true)
+      assert.matches("localhost s2s_in: grade [^\n]+layers: global ssl, [^\n]*Prosody's client certificate"
+        .. " request %(from Prosody%)", log)
+      -- the admin's weak block: one warning per setting, for all contexts,
+      -- and nothing else warns
+      local warnings = {}
+      for line in log:gmatch("[^\n]+") do
+        if line:find("\twarn\t") then warnings[#warnings + 1] = line end
+      end
+      assert.equal(2, #warnings, table.concat(warnings, "\n"))
+      assert.equal(1, count(log, "tlsharden: global ssl sets protocol: lowers the minimum version from TLS 1.2"
+        .. " to TLS 1.0 (tlsharden kept the floor)"))
+      assert.equal(1, count(log, "tlsharden: global ssl sets ciphers: "))
     end)
 
     for _, case in ipairs { { "c2s STARTTLS", "c2s" }, { "s2s STARTTLS", "s2s" },
@@ -200,6 +233,100 @@ prosody.each_version(describe, pending, "mod_tlsharden in Prosody", function(ver
         assert.is_true(#scan.all > 20)
       end)
     end
+  end)
+
+  describe("Debian's default prosody.cfg.lua with a good certificate", function()
+    local server
+    setup(function()
+      server = prosody.start { version = version.name, debian_config = true, trust_ca = true, key_kind = "rsa2048",
+        modules = { "tlsharden" }, plugin_paths = { repo .. "/lua" }, env = env,
+        wait = { "c2s", "s2s", "c2s_direct_tls", "s2s_direct_tls" } }
+      wait_for_log(server, "tlsharden: localhost: grade ")
+    end)
+    teardown(function() if server then server.stop() end end)
+
+    local function problems_in(log)
+      local found = {}
+      for line in log:gmatch("[^\n]+") do
+        if line:find("\twarn\t") or line:find("\terror\t") then found[#found + 1] = line end
+      end
+      return found
+    end
+
+    it("logs no warning at all, and one line for the host", function()
+      local log = server.log()
+      assert.same({}, problems_in(log))
+      assert.equal(1, count(log, "tlsharden: localhost: grade "))
+      assert.matches("\tinfo\ttlsharden: localhost: grade A%+ %(c2s, s2s_in, s2s_out, c2s_direct_tls %(SNI%),"
+        .. " s2s_direct_tls %(SNI%)%); changed: TLS floor 1%.2, ", log)
+      -- Prosody's own layers are named at debug, never warned about (0.12
+      -- feeds the port's final settings into every SNI context)
+      if version.name == "0.12" then
+        assert.matches("localhost c2s_direct_tls %(SNI%): grade [^\n]+Prosody's final settings of the"
+          .. " c2s_direct_tls port %(from Prosody%)", log)
+      end
+    end)
+
+    it("serves DHE with DH parameters (Prosody 13's own, or automatic ones) and hardened TLS", function()
+      for _, door in ipairs { DOORS[1], DOORS[4] } do
+        local r = connect(server, door, "-tls1_2 -cipher DHE-RSA-AES128-GCM-SHA256")
+        assert.is_true(r.ok, door.name .. "\n" .. r.output)
+        assert.is_false(connect(server, door, "-tls1_1 " .. OLD).ok)
+      end
+    end)
+
+    it("has an audit without warnings, by tlsharden.audit and prosodyctl mod_tlsharden report", function()
+      local report = tlsharden.audit(server.config, { prosody = version.name, cafile = server.ca })
+      local found = {}
+      local function check(list, where)
+        for _, p in ipairs(list) do
+          if p.severity ~= "info" then found[#found + 1] = where .. ": " .. p.code .. ": " .. p.message end
+        end
+      end
+      check(report.problems, "configuration")
+      for _, h in ipairs(report.hosts) do
+        check(h.problems, h.host)
+        for _, svc in ipairs(h.services) do check(svc.problems, h.host .. " " .. svc.service) end
+      end
+      assert.same({}, found)
+      local ok, out = server.prosodyctl("mod_tlsharden report --no-color")
+      assert.is_true(ok, out)
+      assert.not_matches("warning:", out, 1, true)
+      assert.not_matches("error:", out, 1, true)
+    end)
+
+    it("stays quiet after a reload (SIGHUP)", function()
+      local before = server.log()
+      sh.run("kill -HUP " .. server.pid())
+      wait_for_log(server, "Certificates reloaded", "Received SIGHUP")
+      -- every context judged again (the host's line would follow in the same
+      -- turn of Prosody's loop, before it serves the next connection)
+      for _, svc in ipairs { "c2s", "s2s_in", "s2s_out", "c2s_direct_tls (SNI)", "s2s_direct_tls (SNI)" } do
+        wait_for_log(server, "tlsharden: localhost " .. svc .. ": grade", "Received SIGHUP")
+      end
+      assert.is_true(connect(server, DOORS[1], "-tls1_3").ok)
+      local after = server.log():sub(#before + 1)
+      assert.same({}, problems_in(after))
+      assert.equal(0, count(after, "tlsharden: localhost: grade "))  -- unchanged, not logged again
+      assert.matches("\tdebug\ttlsharden: localhost c2s: grade A+", after, 1, true)
+    end)
+  end)
+
+  describe("enforce, with a weak ssl block of a VirtualHost", function()
+    local server
+    setup(function()
+      server = prosody.start { version = version.name, trust_ca = true, modules = { "tlsharden" },
+        plugin_paths = { repo .. "/lua" }, env = env, host_settings = { localhost = { ssl = WEAK } } }
+      wait_for_log(server, "tlsharden: localhost: grade ")
+    end)
+    teardown(function() if server then server.stop() end end)
+
+    it("names the admin's option in one warning for all the host's contexts", function()
+      local log = server.log()
+      assert.equal(1, count(log, "tlsharden: ssl of localhost sets protocol: lowers the minimum version"
+        .. " from TLS 1.2 to TLS 1.0 (tlsharden kept the floor)"))
+      assert_hardened(server, DOORS[1])
+    end)
   end)
 
   describe("strict with tlsharden_allow_insecure", function()

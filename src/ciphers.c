@@ -309,11 +309,36 @@ int th_ciphers(lua_State *L) {
  * client_ciphers and the server context: whether the server can complete
  * it. This is how a context's DH parameters and groups are put to the test,
  * since OpenSSL 3.0 has no getter for them. */
+/* Whether one of the server's certificates has an RSA or DSA key: DHE
+ * suites authenticate with those only (OpenSSL has no DHE-ECDSA). The
+ * certificates are visited through the context's current one, which is put
+ * back; a current certificate without its key cannot be put back, so then
+ * the answer is yes and the handshake decides. */
+static int dhe_can_authenticate(SSL_CTX *ctx) {
+  X509 *current = SSL_CTX_get0_certificate(ctx);
+  int found = 0, more;
+  if (!current || !SSL_CTX_get0_privatekey(ctx)) return 1;
+  for (more = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_FIRST); more && !found;
+       more = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_NEXT)) {
+    X509 *x = SSL_CTX_get0_certificate(ctx);
+    int id = x && X509_get0_pubkey(x) ? EVP_PKEY_get_base_id(X509_get0_pubkey(x)) : 0;
+    found = id == EVP_PKEY_RSA || id == EVP_PKEY_RSA_PSS || id == EVP_PKEY_DSA;
+  }
+  for (more = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_FIRST);
+       more && SSL_CTX_get0_certificate(ctx) != current;
+       more = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_NEXT)) {}
+  ERR_clear_error();
+  return found;
+}
+
 int th_probe_handshake(lua_State *L, SSL_CTX *server, const char *client_ciphers) {
-  SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX *cctx;
   SSL *c = NULL, *s = NULL;
   BIO *cb = NULL, *sb = NULL;
   int ok = 0, i;
+  /* No handshake can tell more than the key type does. */
+  if (strcmp(client_ciphers, TH_PROBE_DHE) == 0 && !dhe_can_authenticate(server)) return 0;
+  cctx = SSL_CTX_new(TLS_client_method());
   if (!cctx) goto done;
   SSL_CTX_set_security_level(cctx, 0);
   SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);

@@ -50,8 +50,8 @@ th_ctx_state *th_ctx_state_get(lua_State *L, SSL_CTX *ctx, int create) {
 
 /* --- the policy, validated before anything is touched ------------------- */
 
-enum { DHE_AUTO, DHE_DROP, DHE_KEEP };
-static const char *const dhe_names[] = {"auto", "drop", "keep", NULL};
+enum { DHE_AUTO, DHE_DROP, DHE_KEEP, DHE_ON };
+static const char *const dhe_names[] = {"auto", "drop", "keep", "on", NULL};
 
 typedef struct policy {
   int min_version;      /* index into th_versions, or -1 to leave */
@@ -313,12 +313,13 @@ static void rule_ciphers(hardener *h, const policy *p, int mode) {
   luaL_Buffer b;
   int i, kept = 0, dhe = 0, drop_dhe = 0;
   if (p->dhe == DHE_DROP) drop_dhe = 1;
-  else if (p->dhe == DHE_AUTO && mode == TH_MODE_SERVER) {
-    /* DHE needs DH parameters; test whether the context has them. */
+  else if ((p->dhe == DHE_AUTO || p->dhe == DHE_ON) && mode == TH_MODE_SERVER) {
+    /* DHE needs DH parameters; test whether the context has them (on: the
+     * caller knows it has none). */
     for (i = 0; i < sk_SSL_CIPHER_num(sk); i++)
       if (is_dhe(sk_SSL_CIPHER_value(sk, i))) dhe = 1;
     if (dhe && !h->st->dh_auto && SSL_CTX_get0_certificate(ctx) &&
-        !th_probe_handshake(h->L, ctx, TH_PROBE_DHE)) {
+        (p->dhe == DHE_ON || !th_probe_handshake(h->L, ctx, TH_PROBE_DHE))) {
       h->step = "automatic DH parameters";
       if (!SSL_CTX_set_dh_auto(ctx, 1)) fail_closed(h);
       h->st->dh_auto = 1;

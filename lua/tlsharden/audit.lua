@@ -123,22 +123,27 @@ local function builder(config, svc, cache, result, version)
   end
 end
 
--- The merge warnings that matter: only what survives the merge is a
--- finding (a weak core default that the tls_profile replaces is not).
-local function lowering_problems(merge, list)
+-- The merge warnings that matter: only what survives the merge, and only
+-- what the admin wrote, is a finding (a weak core default that the
+-- tls_profile replaces is not; nor is what Prosody adds itself: what it
+-- really serves is judged from the context).
+local function lowering_problems(model, merge, list)
   for _, w in ipairs(merge.warnings) do
     local origin = merge.origin[w.setting]
     local item = w.setting:match("^options%.(.*)$")
     if item then origin = merge.origin.options[item] end
-    if origin == w.layer then
+    if origin == w.layer and model:admin_layer(w.layer) then
       problem(list, w.lowers and "error" or "warning", "LOWERS_SECURITY",
         ("%s sets %s: %s"):format(tostring(w.layer), w.setting, w.message))
     end
   end
 end
 
--- What the judgement says, as problems of the service.
-local function judgement_problems(j, info, list)
+-- What the judgement says, as problems of the service. Suites that can
+-- never be negotiated are a warning when the admin chose the suites, and
+-- only information when they are Prosody's own (DHE suites of its
+-- defaults without DH parameters, or with a key no DHE suite can use).
+local function judgement_problems(model, merge, j, info, list)
   if j.chain then
     for _, p in ipairs(j.chain.problems) do problem(list, p.severity, p.code, p.message) end
   elseif j.chain_error then
@@ -150,8 +155,9 @@ local function judgement_problems(j, info, list)
       ("%d suites without forward secrecy: %s"):format(#fs.non_fs, table.concat(fs.non_fs, ", ")))
   end
   if #fs.unusable > 0 then
-    problem(list, "warning", "UNUSABLE_SUITES",
-      ("%d suites can never be negotiated (DHE without DH parameters, or ECDHE without a group): %s")
+    local chosen = merge and merge.origin.ciphers
+    problem(list, chosen and model:admin_layer(chosen) and "warning" or "info", "UNUSABLE_SUITES",
+      ("%d suites can never be negotiated (DHE without DH parameters or without an RSA key, or ECDHE without a group): %s")
       :format(#fs.unusable, table.concat(fs.unusable, ", ")))
   end
   for _, v in ipairs(info.versions) do
@@ -210,7 +216,7 @@ local function evaluate(model, host, svc, opts, cache)
   local err
   if not ctx then err, report = report, failed end
   result.merge = report.merge
-  lowering_problems(report.merge, result.problems)
+  lowering_problems(model, report.merge, result.problems)
   if err == NO_CERTIFICATE then
     problem(result.problems, "error", "NO_CERTIFICATE",
       "no certificate found (Prosody looks in the certificates folder and the host's ssl.certificate)")
@@ -226,7 +232,7 @@ local function evaluate(model, host, svc, opts, cache)
   result.suites = served_suites(svc.mode, report.context, j.forward_secrecy)
   result.chain = j.chain
   result.grade = j.grade
-  judgement_problems(j, report.context, result.problems)
+  judgement_problems(model, report.merge, j, report.context, result.problems)
   return result
 end
 

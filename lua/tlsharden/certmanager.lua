@@ -264,6 +264,21 @@ function model:profile_layer()
   return layer
 end
 
+-- The layers Prosody adds to every context itself, by name.
+local PROSODY_LAYERS = { ["core defaults"] = true, mode = true, ["s2s client certificates"] = true,
+  ["s2s ALPN"] = true, ["s2s certificate verification"] = true, ["s2s_direct_tls service"] = true }
+
+--- Whether the layer of this name is one the admin wrote (the ssl tables,
+-- a tls_profile the configuration names), rather than one Prosody adds
+-- itself (its defaults, the certificate it found, the mode, the default
+-- tls_profile, the layers of mod_tls and of the s2s_direct_tls service).
+function model:admin_layer(name)
+  name = tostring(name)
+  if PROSODY_LAYERS[name] or name:find("^certificate found for ") then return false end
+  if name:find("^tls_profile ") then return self.config:get("*", "tls_profile") ~= nil end
+  return true
+end
+
 local function named(name, t)
   if type(t) ~= "table" then return nil end
   local c = {}

@@ -46,6 +46,44 @@ function pipeline.summary(changes, width)
   return #parts > 0 and table.concat(parts, "; ") or "nothing"
 end
 
+-- How each setting harden changes reads in a short phrase, in this order.
+local PHRASES = {
+  { "min_version", function(c) return ("TLS floor %s"):format(tostring(c.after):gsub("^tlsv", ""):gsub("_", ".")) end },
+  { "max_version", function() return "TLS 1.3 on" end },
+  { "options.no_tlsv1_3", function() return "TLS 1.3 on" end },
+  { "ciphers", function() return "weak suites out" end },
+  { "ciphersuites", function() return "TLS 1.3 suites" end },
+  { "groups", function() return "groups" end },
+  { "security_level", function(c) return "security level " .. tostring(c.after) end },
+  { "dh_parameters", function() return "automatic DH" end },
+  { "options.cipher_server_preference", function(c) return c.after and "server order" or "client order" end },
+  { "options.no_compression", function() return "no compression" end },
+  { "options.no_renegotiation", function() return "no renegotiation" end },
+  { "num_tickets", function(c) return c.after == 1 and "one ticket" or (tostring(c.after) .. " tickets") end },
+  { "depth", function(c) return "depth " .. tostring(c.after) end },
+}
+
+--- What harden changed on any of several contexts (a list of change
+-- lists), in one short phrase: "TLS floor 1.2, server order, one ticket";
+-- "nothing" for none.
+function pipeline.phrase(change_lists)
+  local seen, parts = {}, {}
+  for _, p in ipairs(PHRASES) do
+    for _, changes in ipairs(change_lists or {}) do
+      for _, c in ipairs(changes or {}) do
+        if c.setting == p[1] then
+          local text = p[2](c)
+          if not seen[text] then
+            seen[text] = true
+            parts[#parts + 1] = text
+          end
+        end
+      end
+    end
+  end
+  return #parts > 0 and table.concat(parts, ", ") or "nothing"
+end
+
 --- Step 2 for new_context: ssl.newcontext(cfg), sparing LuaSec two pieces
 -- of work:
 -- * the groups, when harden sets them anyway (sets_groups);
@@ -91,20 +129,65 @@ local function remembered(cache, ctx, field, compute)
   return table.unpack(entry[field])
 end
 
+-- Results remembered by a key in a caller's memo table (any context with
+-- the same key gets the same result), or computed when there is no key.
+local function memoised(memo, key, compute)
+  if not (memo and key) then return compute() end
+  local entry = memo[key]
+  if entry == nil then
+    entry = { compute() }
+    memo[key] = entry
+  end
+  return table.unpack(entry)
+end
+
+--- What forward secrecy of a context depends on, from its inspection:
+-- mode, versions, suites, groups, security level, DH parameters and the
+-- certificate's key. The probe handshakes of forward_secrecy test exactly
+-- these, so contexts with equal fingerprints get equal verdicts. DH
+-- parameters tlsharden did not set are invisible to inspect: dh_source
+-- names them (nil: unknown, and then there is no fingerprint); so are
+-- groups harden did not set (no fingerprint either).
+function pipeline.fingerprint(info, dh_source)
+  if not info.groups or (info.dh ~= "auto" and dh_source == nil) then return nil end
+  local cert = info.certificate
+  local parts = { info.mode, table.concat(info.versions, ","), info.groups, tostring(info.security_level),
+    info.dh, info.dh == "auto" and "" or tostring(dh_source), cert and cert.key_type or "-",
+    tostring(cert and cert.key_bits or 0), "|" }
+  for _, s in ipairs(info.tls12_suites) do parts[#parts + 1] = s.name end
+  parts[#parts + 1] = "|"
+  for _, s in ipairs(info.tls13_suites) do parts[#parts + 1] = s.name end
+  return table.concat(parts, " ")
+end
+
 --- Step 5 for a live context. opts: host, service (tlsharden's service
 -- name), curveslist, starttls, cafile, capath, at, guide, starttls_cap,
--- cache (a table shared across calls); info is step 4's result when known.
--- Returns { forward_secrecy, chain, chain_error, facts, grade }.
+-- cache (a table shared across calls: per context), memo (a table shared
+-- across contexts: forward secrecy per fingerprint, chains per
+-- certificate), dh_source (what names the context's own DH parameters, for
+-- the fingerprint), cert_id (what names the context's certificate chain,
+-- e.g. its file; without it chains are not shared); info is step 4's
+-- result when known. Returns { forward_secrecy, chain, chain_error, facts,
+-- grade }.
 function pipeline.judge(ctx, opts, info)
   info = info or remembered(opts.cache, ctx, "inspect", function() return core.inspect(ctx) end)
-  local _, fs = remembered(opts.cache, ctx, "fs", function() return core.forward_secrecy(ctx) end)
+  local memo = opts.memo
+  local fs_key = memo and pipeline.fingerprint(info, opts.dh_source)
+  local _, fs = remembered(opts.cache, ctx, "fs", function()
+    return memoised(memo, fs_key and "fs " .. fs_key, function() return core.forward_secrecy(ctx) end)
+  end)
   local out = { forward_secrecy = fs }
   local host = opts.host
   if info.mode == "server" and info.certificate and host and not host:find(" ", 1, true) then
     local xmpp = pipeline.xmpp_service(opts.service)
+    local cert = info.certificate
+    local chain_key = opts.cert_id and table.concat({ "chain", tostring(opts.cert_id), cert.not_after,
+      tostring(cert.key_type), host, xmpp, tostring(opts.cafile), tostring(opts.capath), tostring(opts.at) }, " ")
     local ok, c = remembered(opts.cache, ctx, "chain " .. host .. " " .. xmpp, function()
-      return pcall(core.chain, ctx, { host = host, service = xmpp, cafile = opts.cafile,
-        capath = opts.capath, at = opts.at })
+      return memoised(memo, chain_key, function()
+        return pcall(core.chain, ctx, { host = host, service = xmpp, cafile = opts.cafile,
+          capath = opts.capath, at = opts.at })
+      end)
     end)
     if ok then out.chain = c else out.chain_error = tostring(c) end
   end
@@ -140,25 +223,51 @@ local function reraise(fn, err)
   error(err, 0)
 end
 
---- Steps 1 to 5 for one context. job:
+--- Step 1 alone: job.layers merged with job.merge's options, remembered
+-- in job.cache when the caller gives one (the same layer tables merged
+-- with the same options give the same result; callers that pass a cache
+-- promise not to change their layers, nor the result). Returns the merged
+-- configuration and the merge report; errors raise, as errors of job.fn.
+function pipeline.merge(job)
+  local opts = job.merge or {}
+  local n = job.layers.n or #job.layers
+  local m
+  if job.cache then
+    local parts = { tostring(opts.policy), tostring(opts.mode), tostring(opts.floor), tostring(opts.order) }
+    for i = 1, n do parts[#parts + 1] = tostring(job.layers[i]) end
+    local key = table.concat(parts, " ")
+    local merges = job.cache.merges
+    if not merges then
+      merges = {}
+      job.cache.merges = merges
+    end
+    m = merges[key]
+    if not m then
+      m = { pcall(core.merge_with, opts, table.unpack(job.layers, 1, n)) }
+      merges[key] = m
+    end
+  else
+    m = { pcall(core.merge_with, opts, table.unpack(job.layers, 1, n)) }
+  end
+  if not m[1] then reraise(job.fn, m[2]) end
+  return m[2], m[3]
+end
+
+--- Steps 1 to 3 for one context: what a server needs before it can serve
+-- with it. job:
 --   fn       the public function running them, named in their errors
 --   layers   the merge layers (step 1; omitted: job.config is used as is)
 --   merge    merge_with's options (order, policy, mode, floor)
+--   cache    a table in which merges of the same layers are remembered
 --   build    function(cfg) -> ctx | nil, err (step 2; default pipeline.build)
 --   harden   a harden policy (or a function(cfg) returning one), or false
 --            to leave the context alone (step 3)
---   judge    pipeline.judge's options, or nil to stop after step 4
--- Returns ctx, report { config, merge, harden, context, judgement } or
--- nil, err, report when the build failed. Errors of steps 1 and 3 raise.
-function pipeline.run(job)
+-- Returns ctx, report { config, merge, harden } or nil, err, report when
+-- the build failed. Errors of steps 1 and 3 raise.
+function pipeline.prepare(job)
   local report = {}
   local cfg = job.config
-  if job.layers then
-    local ok, merged, merge_report = pcall(core.merge_with, job.merge or {},
-      table.unpack(job.layers, 1, job.layers.n or #job.layers))
-    if not ok then reraise(job.fn, merged) end
-    cfg, report.merge = merged, merge_report
-  end
+  if job.layers then cfg, report.merge = pipeline.merge(job) end
   report.config = cfg
   local ctx, err = (job.build or pipeline.build)(cfg)
   if not ctx then return nil, err, report end
@@ -169,11 +278,30 @@ function pipeline.run(job)
     if not ok then reraise(job.fn, hardened) end
     report.harden = hardened
   end
-  -- a context nobody changed here is inspected once per cache
-  local cache = job.harden == false and job.judge and job.judge.cache or nil
-  report.context = remembered(cache, ctx, "inspect", function() return core.inspect(ctx) end)
-  if job.judge then report.judgement = pipeline.judge(ctx, job.judge, report.context) end
   return ctx, report
+end
+
+--- Steps 4 and 5 for a context pipeline.prepare made (report is its
+-- report): judge is pipeline.judge's options, or nil to stop after step 4;
+-- cache as in pipeline.judge, used for step 4 only for a context nobody
+-- changed (unchanged). Fills in report.context and report.judgement;
+-- returns report.
+function pipeline.finish(ctx, report, judge, unchanged)
+  local cache = unchanged and judge and judge.cache or nil
+  report.context = remembered(cache, ctx, "inspect", function() return core.inspect(ctx) end)
+  if judge then report.judgement = pipeline.judge(ctx, judge, report.context) end
+  return report
+end
+
+--- Steps 1 to 5 for one context: pipeline.prepare's job, plus judge
+-- (pipeline.judge's options, or nil to stop after step 4). Returns ctx,
+-- report { config, merge, harden, context, judgement } or nil, err, report
+-- when the build failed. Errors of steps 1 and 3 raise.
+function pipeline.run(job)
+  local ctx, report, failed = pipeline.prepare(job)
+  if not ctx then return nil, report, failed end
+  -- a context nobody changed here is inspected once per cache
+  return ctx, pipeline.finish(ctx, report, job.judge, job.harden == false)
 end
 
 return pipeline

@@ -141,6 +141,84 @@ local function version_settings(name, settings)
   end
 end
 
+--- The settings that make a server run from dir without touching the
+-- system: pid file, data, admin socket and certificates folder under dir,
+-- the given ports on 127.0.0.1 (ports: c2s, s2s, c2s_direct_tls,
+-- s2s_direct_tls, https; the ones left out are not opened).
+function M.runtime_settings(dir, ports)
+  return {
+    run_as_root = true,
+    daemonize = false,
+    pidfile = dir .. "/prosody.pid",
+    data_path = dir .. "/data",
+    interfaces = { "127.0.0.1" },
+    local_interfaces = { "127.0.0.1" },
+    c2s_ports = { ports.c2s },
+    s2s_ports = { ports.s2s },
+    c2s_direct_tls_ports = { ports.c2s_direct_tls },
+    s2s_direct_tls_ports = { ports.s2s_direct_tls },
+    http_ports = {},
+    https_ports = { ports.https },
+    component_ports = {},
+    admin_socket = dir .. "/admin.sock",
+    certificates = "certs",
+  }
+end
+
+local function setting_lines(settings, indent)
+  local keys, lines = {}, {}
+  for k in pairs(settings) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do lines[#lines + 1] = (indent or "") .. k .. " = " .. lua_value(settings[k]) end
+  return lines
+end
+
+-- The global lines of a shipped prosody.cfg.lua that point at the system
+-- (its pid file, logs, plugin folder, the localhost host and conf.d).
+local SYSTEM_LINES = { "^pidfile%s*=", "^plugin_paths%s*=", "^VirtualHost%s", "^Include%s" }
+
+--- Debian's default prosody.cfg.lua of a version (0.12: /etc/prosody of
+-- the installed package; 13: the one build/prosody-13 unpacked), as it
+-- ships, with the lines that point at the system left out and settings
+-- (a table; runtime_settings and the like) written in their place; the
+-- extra modules appended to its modules_enabled; one VirtualHost per
+-- name in hosts, with host_settings[name] below it.
+function M.default_config(version_name, settings, extra_modules, hosts, host_settings)
+  local version = M.version(version_name)
+  local path = version.name == "13" and (M.root .. "/build/prosody-13/etc/prosody/prosody.cfg.lua")
+    or "/etc/prosody/prosody.cfg.lua"
+  local f = assert(io.open(path))
+  local shipped = f:read("a")
+  f:close()
+  local own = {}
+  for k, v in pairs(settings) do own[k] = v end
+  version_settings(version.name, own)
+  local out, skipping = {}, nil
+  for line in (shipped .. "\n"):gmatch("([^\n]*)\n") do
+    local name = line:match("^([%w_]+)%s*=")
+    if skipping then
+      if line:match("^}") then skipping = nil end
+    elseif name and own[name] ~= nil and line:match("=%s*{%s*$") then
+      skipping = name  -- a block the settings replace
+    elseif name and own[name] ~= nil then -- luacheck: ignore 542
+      -- a line the settings replace
+    else
+      local system = false
+      for _, pattern in ipairs(SYSTEM_LINES) do system = system or line:find(pattern) ~= nil end
+      if not system then out[#out + 1] = line end
+      if line:match("^modules_enabled%s*=") then
+        for _, m in ipairs(extra_modules or {}) do out[#out + 1] = ("\t\t%q;"):format(m) end
+      end
+    end
+  end
+  for _, line in ipairs(setting_lines(own)) do out[#out + 1] = line end
+  for _, host in ipairs(hosts or {}) do
+    out[#out + 1] = ("VirtualHost %q"):format(host)
+    for _, line in ipairs(setting_lines((host_settings or {})[host] or {}, "  ")) do out[#out + 1] = line end
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
 --- Start Prosody. opts:
 --   version: "0.12" (default; Debian's package) or "13" (build/prosody-13);
 --   hosts: list of host names (default { "localhost" }); a certificate signed
@@ -159,6 +237,11 @@ end
 --   cert_files: { [name] = { cert, key } }: more files in the certs folder
 --          (as name.crt and name.key: the certificate of a parent domain);
 --   env: extra environment (string "NAME=value ...") for the prosody process;
+--   trust_ca: true to make the throwaway CA OpenSSL's default trust store
+--          in the prosody process (SSL_CERT_FILE), so that the hosts'
+--          certificates are good ones;
+--   debian_config: true to start from Debian's default prosody.cfg.lua of
+--          the version (M.default_config) instead of a minimal one;
 --   wait: the ports to wait for (names; default all of them); a port
 --          Prosody cannot bind (no TLS context) is left out here.
 -- Returns a server handle: version (the record of M.versions()), dir,
@@ -212,53 +295,54 @@ function start_once(opts, version)
   local ports = { c2s = M.free_port(), s2s = M.free_port(), c2s_direct_tls = M.free_port(),
     s2s_direct_tls = M.free_port() }
   if opts.https then ports.https = M.free_port() end
-  local settings = {
-    run_as_root = true,
-    daemonize = false,
-    pidfile = dir .. "/prosody.pid",
-    data_path = dir .. "/data",
-    interfaces = { "127.0.0.1" },
-    local_interfaces = { "127.0.0.1" },
-    c2s_ports = { ports.c2s },
-    s2s_ports = { ports.s2s },
-    c2s_direct_tls_ports = { ports.c2s_direct_tls },
-    s2s_direct_tls_ports = { ports.s2s_direct_tls },
-    http_ports = {},
-    https_ports = { ports.https },
-    component_ports = {},
-    admin_socket = dir .. "/admin.sock",
-    certificates = "certs",
-    log = { { levels = { min = "debug" }, to = "file", filename = dir .. "/prosody.log" } },
-    plugin_paths = opts.plugin_paths,
-    modules_enabled = { "tls", "saslauth", "disco", "roster", "ping", "dialback" },
-  }
-  if opts.https then table.insert(settings.modules_enabled, "http") end
-  for _, m in ipairs(opts.modules or {}) do table.insert(settings.modules_enabled, m) end
-  version_settings(version.name, settings)
-  for k, v in pairs(opts.global or {}) do settings[k] = v end
-  local lines = {}
-  local keys = {}
-  for k in pairs(settings) do keys[#keys + 1] = k end
-  table.sort(keys)
-  for _, k in ipairs(keys) do lines[#lines + 1] = k .. " = " .. lua_value(settings[k]) end
-  local function host_lines(host)
-    local hs = (opts.host_settings or {})[host] or {}
-    local hkeys = {}
-    for k in pairs(hs) do hkeys[#hkeys + 1] = k end
-    table.sort(hkeys)
-    for _, k in ipairs(hkeys) do lines[#lines + 1] = "  " .. k .. " = " .. lua_value(hs[k]) end
-  end
-  for _, host in ipairs(hosts) do
-    lines[#lines + 1] = ("VirtualHost %q"):format(host)
-    host_lines(host)
-  end
-  for _, c in ipairs(components) do
-    lines[#lines + 1] = ("Component %q %q"):format(c[1], c[2])
-    host_lines(c[1])
-  end
+  local settings = M.runtime_settings(dir, ports)
+  settings.log = { { levels = { min = "debug" }, to = "file", filename = dir .. "/prosody.log" } }
+  settings.plugin_paths = opts.plugin_paths
   local config = dir .. "/prosody.cfg.lua"
-  pki.write(config, table.concat(lines, "\n") .. "\n")
+  if opts.debian_config then
+    -- Debian's prosody.cfg.lua as it ships: its modules, plus the extra ones
+    for k, v in pairs(opts.global or {}) do settings[k] = v end
+    local extra = {}
+    for _, m in ipairs(opts.modules or {}) do extra[#extra + 1] = m end
+    if opts.https then extra[#extra + 1] = "http" end
+    local host_settings = {}
+    for name, hs in pairs(opts.host_settings or {}) do host_settings[name] = hs end
+    local text = M.default_config(version.name, settings, extra, hosts, host_settings)
+    for _, c in ipairs(components) do
+      text = text .. ("Component %q %q\n"):format(c[1], c[2])
+      for _, line in ipairs(setting_lines((opts.host_settings or {})[c[1]] or {}, "  ")) do
+        text = text .. line .. "\n"
+      end
+    end
+    pki.write(config, text)
+  else
+    settings.modules_enabled = { "tls", "saslauth", "disco", "roster", "ping", "dialback" }
+    if opts.https then table.insert(settings.modules_enabled, "http") end
+    for _, m in ipairs(opts.modules or {}) do table.insert(settings.modules_enabled, m) end
+    version_settings(version.name, settings)
+    for k, v in pairs(opts.global or {}) do settings[k] = v end
+    local lines = setting_lines(settings)
+    local function host_lines(host)
+      for _, line in ipairs(setting_lines((opts.host_settings or {})[host] or {}, "  ")) do
+        lines[#lines + 1] = line
+      end
+    end
+    for _, host in ipairs(hosts) do
+      lines[#lines + 1] = ("VirtualHost %q"):format(host)
+      host_lines(host)
+    end
+    for _, c in ipairs(components) do
+      lines[#lines + 1] = ("Component %q %q"):format(c[1], c[2])
+      host_lines(c[1])
+    end
+    pki.write(config, table.concat(lines, "\n") .. "\n")
+  end
 
+  local env = opts.env
+  if opts.trust_ca then
+    -- OpenSSL's default trust store (what tlsharden checks chains against) is the test CA
+    env = (env or "") .. " SSL_CERT_FILE=" .. sh.quote(ca.cert)
+  end
   local server = { version = version, dir = dir, ports = ports, ca = ca.cert, config = config,
     hosts = hosts }
   function server.log()
@@ -278,7 +362,7 @@ function start_once(opts, version)
   --- prosodyctl of the same version, with the same config and environment.
   function server.prosodyctl(args)
     return sh.exec(("cd %s && %s %s --config %s %s"):format(sh.quote(dir),
-      opts.env and ("env " .. opts.env) or "", sh.quote(version.prosodyctl), sh.quote(config), args))
+      env and ("env " .. env) or "", sh.quote(version.prosodyctl), sh.quote(config), args))
   end
   function server.stop()
     local pid = server.pid()
@@ -294,7 +378,7 @@ function start_once(opts, version)
   end
 
   sh.run(("cd %s && %s %s --config %s -F > %s 2>&1 &"):format(
-    sh.quote(dir), opts.env and ("env " .. opts.env) or "", sh.quote(version.prosody), sh.quote(config),
+    sh.quote(dir), env and ("env " .. env) or "", sh.quote(version.prosody), sh.quote(config),
     sh.quote(dir .. "/stdout.log")))
   -- Ready when every listening port accepts connections and the pid file
   -- is there (or give up after 15 s).

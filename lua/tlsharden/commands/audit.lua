@@ -71,7 +71,7 @@ return function(cli)
   end
 
   local function print_problem(o, p, where)
-    local colour = p.severity == "error" and "red" or "yellow"
+    local colour = p.severity == "error" and "red" or p.severity == "warning" and "yellow" or "dim"
     o.line("  " .. o.paint(colour, ("%s: %s%s: %s"):format(p.severity, p.code,
       where and (" (" .. where .. ")") or "", p.message)))
   end
@@ -112,7 +112,7 @@ return function(cli)
         local rows = { { "  service", "grade", "versions", "forward secrecy", "errors", "warnings" } }
         for _, s in ipairs(h.services) do
           local e, w = 0, 0
-          for _, p in ipairs(s.problems) do if p.severity == "error" then e = e + 1 else w = w + 1 end end
+          for _, p in ipairs(s.problems) do if p.severity == "error" then e = e + 1 elseif p.severity == "warning" then w = w + 1 end end
           local g = s.grade and s.grade.grade or "-"
           if s.grade and s.grade.grade_if_trusted then g = g .. " (" .. s.grade.grade_if_trusted .. " if trusted)" end
           rows[#rows + 1] = { "  " .. s.label, g, s.context and table.concat(s.context.versions, ",") or "-",
