@@ -30,6 +30,7 @@ local tlsharden = require "tlsharden"
 local pipeline = require "tlsharden.pipeline"
 local profiles = require "tlsharden.profiles"
 local grade = require "tlsharden.grade"
+local compat = require "tlsharden.compat"
 
 -- Prosody 13 names its modules prosody.*, 0.12 without the prefix; the
 -- core loads these before any plugin, so this finds Prosody's own tables.
@@ -144,7 +145,7 @@ local function scan_scope(m, scope)
       local name = scope == "*" and ("global " .. key) or (key .. " of " .. scope)
       m.admin[value] = m.admin[value] or name
       for k, sub in pairs(value) do
-        if type(sub) == "table" and (type(k) == "string" or math.type(k) == "integer") then
+        if type(sub) == "table" and (type(k) == "string" or compat.is_integer(k)) then
           m.admin[sub] = m.admin[sub] or ("%s[%s]"):format(name, tostring(k))
         end
       end

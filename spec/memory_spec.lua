@@ -241,7 +241,7 @@ describe("memory #memory", function()
       assert(report.count(report.build(path).counts, "status", "refused") == 2)
     end
     for _ = 1, 500 do once() end
-    flat("survey + report (refused)", SLOW // 10, once)
+    flat("survey + report (refused)", math.floor(SLOW / 10), once)
     pki.cleanup(dir)
   end)
 

@@ -188,7 +188,7 @@ function M.default_config(version_name, settings, extra_modules, hosts, host_set
   local path = version.name == "13" and (M.root .. "/build/prosody-13/etc/prosody/prosody.cfg.lua")
     or "/etc/prosody/prosody.cfg.lua"
   local f = assert(io.open(path))
-  local shipped = f:read("a")
+  local shipped = f:read("*a")
   f:close()
   local own = {}
   for k, v in pairs(settings) do own[k] = v end
