@@ -20,7 +20,8 @@
 #               seconds (one test each); skipped with TLSHARDEN_FUZZ_SECONDS=0
 #   release-5.3, release-5.2
 #               on Lua 5.4 only: the release suite again on each Lua in
-#               TLSHARDEN_OTHER_LUA (default "5.3 5.2"; empty skips them)
+#               TLSHARDEN_OTHER_LUA (default "5.3 5.2"; empty skips them),
+#               in the background while valgrind runs, reported at the end
 # On Lua 5.2 or 5.3, valgrind, threads and fuzz are left out: their
 # programs link Lua 5.4 (make test runs them).
 # A suite that dies before busted prints its summary, or that exits non-zero
@@ -116,6 +117,26 @@ if [ -z "${TLSHARDEN_ONLY_VALGRIND:-}" ]; then
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 fi
 
+# The release suite on the older Lua versions, each against its own core,
+# one after the other in the background while valgrind runs on one core.
+older=""
+if [ -z "${TLSHARDEN_ONLY_VALGRIND:-}" ] && [ "$version" = 5.4 ]; then
+  older=${TLSHARDEN_OTHER_LUA-5.3 5.2}
+fi
+if [ -n "$older" ]; then
+  (
+    for v in $older; do
+      vv=$(echo "$v" | tr . _)
+      lua=lua$v
+      : > "$tmp/release-$v.log"
+      busted_to "release-$v" "$tmp/release-$v.log" "$NOT_MEMORY" "./build/$v/?.so" \
+        env "LUA_PATH_$vv=$LPATH" "LUA_CPATH_$vv=./build/$v/?.so;;"
+    done
+  ) &
+  older_pid=$!
+  echo "== release suites on Lua $older: in the background, reported at the end"
+fi
+
 if [ "$version" != 5.4 ]; then
   echo "== valgrind, threads and fuzz run on Lua 5.4 only (make test)"
 elif [ "${TLSHARDEN_VALGRIND:-1}" != 0 ]; then
@@ -153,16 +174,15 @@ if [ -z "${TLSHARDEN_ONLY_VALGRIND:-}" ]; then
   fi
 fi
 
-# The release suite on the older Lua versions, each against its own core.
-if [ -z "${TLSHARDEN_ONLY_VALGRIND:-}" ] && [ "$version" = 5.4 ]; then
-  for v in ${TLSHARDEN_OTHER_LUA-5.3 5.2}; do
-    vv=$(echo "$v" | tr . _)
-    lua=lua$v
-    : > "$tmp/release-$v.log"
-    run_suite "release-$v" "$tmp/release-$v.log" "$NOT_MEMORY" "./build/$v/?.so" \
-      env "LUA_PATH_$vv=$LPATH" "LUA_CPATH_$vv=./build/$v/?.so;;"
+# The release suites on the older Lua versions: started above beside
+# valgrind, which keeps one core busy; reported here.
+if [ -n "${older_pid:-}" ]; then
+  wait "$older_pid"
+  for v in $older; do
+    echo "== suite: release-$v"
+    cat "$tmp/release-$v.log"
+    count "release-$v" "$tmp/release-$v.log"
   done
-  lua=$LUA
 fi
 
 if [ -n "${memory_pid:-}" ]; then

@@ -20,15 +20,7 @@ local browser = require "spec.helpers.browser"
 local socket = require "socket"
 
 -- A stream that keeps what is written to it.
-local function buffer()
-  local b = { parts = {} }
-  function b:write(...)
-    for i = 1, select("#", ...) do self.parts[#self.parts + 1] = tostring((select(i, ...))) end
-    return self
-  end
-  function b:text() return table.concat(self.parts) end
-  return b
-end
+local buffer = require("spec.helpers.cli").buffer
 
 local function lines_of(path)
   local t = {}

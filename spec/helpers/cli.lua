@@ -13,6 +13,7 @@ local function buffer()
   function b:text() return table.concat(self.parts) end
   return b
 end
+M.buffer = buffer
 
 --- run(args...) -> exit code, stdout text, stderr text
 function M.run(...)

@@ -7,13 +7,8 @@ local pki = require "spec.helpers.pki"
 
 local M = {}
 
---- A port that was free a moment ago on 127.0.0.1.
-function M.free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
+--- A port that was free a moment ago on 127.0.0.1 (the Prosody helper's).
+M.free_port = require("spec.helpers.prosody").free_port
 
 -- Running, and not a zombie: the process is not our child, and what reaps
 -- orphans may not run here.
