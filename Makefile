@@ -105,6 +105,7 @@ bench-smoke: deps
 	@$(LUA_BIN) bench/scan.lua 1 > /dev/null
 	@$(LUA_BIN) bench/survey.lua 20 8 --timeout 1 > /dev/null
 	@$(LUA_BIN) bench/handshake/run.lua 50 2 > /dev/null
+	@$(LUA_BIN) bench/prosody_startup.lua 5 1 0.12 > /dev/null
 	@echo "bench-smoke: every benchmark ran"
 
 # The full set; each one's output goes into docs/performance.md as its
@@ -119,6 +120,7 @@ bench: deps
 	$(LUA_BIN) bench/audit.lua 1000 | $(BENCH_DOC) audit docs/performance.md
 	$(LUA_BIN) bench/wire.lua 3 | $(BENCH_DOC) wire docs/performance.md
 	$(LUA_BIN) bench/scan.lua 5 | $(BENCH_DOC) scan docs/performance.md
+	$(LUA_BIN) bench/prosody_startup.lua 1000 3 | $(BENCH_DOC) prosody_startup docs/performance.md
 	$(LUA_BIN) bench/survey.lua 1000 32 | $(BENCH_DOC) survey docs/performance.md
 
 clean:

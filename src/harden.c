@@ -330,6 +330,18 @@ static void rule_ciphers(hardener *h, const policy *p, int mode) {
   }
   if (!p->filter_ciphers && !drop_dhe) return;
   h->step = "cipher list";
+  /* Nothing to do when every TLS 1.2 suite stays (no strings made then). */
+  for (i = 0; i < sk_SSL_CIPHER_num(sk); i++) {
+    const SSL_CIPHER *c = sk_SSL_CIPHER_value(sk, i);
+    if (SSL_CIPHER_get_kx_nid(c) == NID_kx_any) continue;
+    if ((p->filter_ciphers && !keep_suite(c, p)) || (drop_dhe && is_dhe(c))) {
+      kept = -1;
+      break;
+    }
+    kept++;
+  }
+  if (kept > 0) return;
+  kept = 0;
   push_cipher_names(L, ctx, 0);  /* before */
   luaL_buffinit(L, &b);
   for (i = 0; i < sk_SSL_CIPHER_num(sk); i++) {
@@ -354,6 +366,17 @@ static void rule_ciphers(hardener *h, const policy *p, int mode) {
   }
 }
 
+/* Whether name is one of the suites of a colon-separated list. */
+static int in_list(const char *list, const char *name) {
+  size_t len = strlen(name);
+  const char *at = list;
+  while ((at = strstr(at, name)) != NULL) {
+    if ((at == list || at[-1] == ':') && (at[len] == '\0' || at[len] == ':')) return 1;
+    at += len;
+  }
+  return 0;
+}
+
 static void rule_ciphersuites(hardener *h, const policy *p) {
   lua_State *L = h->L;
   STACK_OF(SSL_CIPHER) *sk;
@@ -362,16 +385,26 @@ static void rule_ciphersuites(hardener *h, const policy *p) {
   if (!p->ciphersuites) return;
   h->step = "TLS 1.3 suites";
   sk = SSL_CTX_get_ciphers(h->ctx);
+  /* Nothing to do when the context has TLS 1.3 suites, all of them allowed. */
+  for (i = 0; i < sk_SSL_CIPHER_num(sk); i++) {
+    const SSL_CIPHER *c = sk_SSL_CIPHER_value(sk, i);
+    if (SSL_CIPHER_get_kx_nid(c) != NID_kx_any) continue;
+    if (!in_list(p->ciphersuites, SSL_CIPHER_get_name(c))) {
+      kept = -1;
+      break;
+    }
+    kept++;
+  }
+  if (kept > 0) return;
+  kept = 0;
   push_cipher_names(L, h->ctx, 1);
   luaL_buffinit(L, &b);
   /* The current TLS 1.3 suites that are in the allowed set, in order. */
   for (i = 0; i < sk_SSL_CIPHER_num(sk); i++) {
     const SSL_CIPHER *c = sk_SSL_CIPHER_value(sk, i);
-    const char *name = SSL_CIPHER_get_name(c), *at;
-    size_t len = strlen(name);
+    const char *name = SSL_CIPHER_get_name(c);
     if (SSL_CIPHER_get_kx_nid(c) != NID_kx_any) continue;
-    at = strstr(p->ciphersuites, name);
-    if (!at || (at[len] != '\0' && at[len] != ':')) continue;
+    if (!in_list(p->ciphersuites, name)) continue;
     if (kept++) luaL_addchar(&b, ':');
     luaL_addstring(&b, name);
   }
