@@ -275,7 +275,7 @@ local function dhe_policy(ctx, cfg, mode, cert_file)
   if not dh then return POLICY.on end
   local key_kind = cert_file and memo.keys[cert_file]
   if not key_kind then
-    local cert = tlsharden.inspect(ctx).certificate
+    local cert = tlsharden.inspect(ctx, { only = "certificate" }).certificate
     key_kind = cert and (tostring(cert.key_type) .. " " .. tostring(cert.key_bits)) or "none"
     if cert_file then memo.keys[cert_file] = key_kind end
   end

@@ -116,6 +116,20 @@ describe("tlsharden.harden and tlsharden.inspect", function()
     return false
   end
 
+  it("inspect with only = \"certificate\" gives the mode and the same certificate, nothing else", function()
+    for _, cert in ipairs { rsa, ec } do
+      local ctx = server(cert, { protocol = "any" })
+      local full, part = tlsharden.inspect(ctx), tlsharden.inspect(ctx, { only = "certificate" })
+      assert.same({ mode = full.mode, certificate = full.certificate }, part)
+      assert.same(full, tlsharden.inspect(ctx, { only = "all" }))
+    end
+    assert.equal("EC", tlsharden.inspect(server(ec, { protocol = "any" }), { only = "certificate" }).certificate.key_type)
+    assert.same({ mode = "server" }, tlsharden.inspect(ssl.newcontext { mode = "server", protocol = "any" },
+      { only = "certificate" }))
+    assert.has_error(function() tlsharden.inspect(server(ec, {}), { only = "suites" }) end,
+      "tlsharden.inspect: bad option 'only': expected \"all\" or \"certificate\", got 'suites'")
+  end)
+
   it("inspect before and after shows exactly the differences the report lists", function()
     local ctx = server(ec, { protocol = "any", ciphers = "ALL" })
     local before = tlsharden.inspect(ctx)

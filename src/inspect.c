@@ -57,10 +57,13 @@ static void push_suite_list(lua_State *L, SSL_CTX *ctx, int tls13) {
   }
 }
 
-/* tlsharden.inspect(ctx): what the SSL_CTX really has in force. */
+/* tlsharden.inspect(ctx [, opts]): what the SSL_CTX really has in force.
+ * opts.only = "certificate": the mode and the certificate alone (what a
+ * caller deciding per certificate needs, without the suite lists). */
 int th_inspect(lua_State *L) {
-  static const char *const known[] = {"probe", NULL};
-  int mode = 0, probe;
+  static const char *const known[] = {"probe", "only", NULL};
+  static const char *const parts[] = {"all", "certificate", NULL};
+  int mode = 0, probe, only;
   SSL_CTX *ctx = th_check_context(L, 1, "inspect", &mode);
   th_ctx_state *st = th_ctx_state_get(L, ctx, 0);
   X509 *cert = SSL_CTX_get0_certificate(ctx);
@@ -69,7 +72,18 @@ int th_inspect(lua_State *L) {
   lua_settop(L, 2);
   th_opts_open(L, &o, 2, "inspect", "opts", "option", known);
   probe = th_opt_bool(&o, "probe", 0);
+  only = th_opt_enum(&o, "only", parts, 0);
   lua_settop(L, 1);
+  if (only == 1) {
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, th_mode_name(mode));
+    lua_setfield(L, -2, "mode");
+    if (cert) {
+      push_certificate(L, cert);
+      lua_setfield(L, -2, "certificate");
+    }
+    return 1;
+  }
   th_push_ctx_versions(L, ctx);
   lua_pushstring(L, th_mode_name(mode));
   lua_setfield(L, -2, "mode");
