@@ -403,7 +403,8 @@ prosody.each_version(describe, pending, "tlsharden.scan against Prosody", functi
         "c2s direct xmpp.example.test inet ok", "c2s direct xmpp.example.test inet6 ok",
         "c2s starttls dead.example.test inet refused",
         "s2s starttls xmpp.example.test inet ok", "s2s starttls xmpp.example.test inet6 ok",
-      }, seen)
+      }, seen, "what the scan found: " .. json.encode({ findings = r.findings, dns = r.dns })
+        .. "\ndnsmasq's log:\n" .. dm.log():sub(-3000))
       assert.equal("A+", r.grade)
       for _, e in ipairs(r.endpoints) do
         assert.equal("example.test", e.domain)
