@@ -91,12 +91,13 @@ local port_info = setmetatable({}, { __mode = "k" })
 --   merges   remembered merges (pipeline.prepare's cache)
 --   dhe      whether equal contexts needed automatic DH parameters
 --   keys     certificate file -> key type and size
+--   sni      port settings -> the direct TLS service they are for
 --   judge    forward secrecy and chains (pipeline.judge's memo)
 --   warned   warnings already logged
 local memo
 local function fresh_memo()
   memo = { admin = {}, scanned = {}, derived = {}, named = {}, merges = {}, dhe = {}, keys = {}, judge = {},
-    warned = {} }
+    warned = {}, sni = {} }
 end
 fresh_memo()
 
@@ -109,12 +110,21 @@ end
 
 -- The direct TLS service whose port settings (0.12: the final configuration
 -- portmanager passes on; 13: the port context object) an SNI context has.
+-- Remembered per configuration (memo.sni): every host's SNI context has
+-- the same port settings.
 local function sni_service(tls_cfg, port_ctx)
+  local key = tls_cfg or port_ctx
+  local known = key ~= nil and memo.sni[key]
+  if known then return known end
+  local found = "direct TLS"
   for name, _, _, _, active in active_services() do
-    if tls_cfg and active.tls_cfg == tls_cfg then return name end
-    if port_ctx and active.server and active.server.tls_ctx == port_ctx then return name end
+    if (tls_cfg and active.tls_cfg == tls_cfg) or (port_ctx and active.server and active.server.tls_ctx == port_ctx) then
+      found = name
+      break
+    end
   end
-  return "direct TLS"
+  if key ~= nil then memo.sni[key] = found end
+  return found
 end
 
 -- Which service a create_context call is for, from its caller and shape:
@@ -251,7 +261,8 @@ local function dh_source(cfg)
 end
 
 local function has_option(list, name)
-  for _, o in ipairs(type(list) == "table" and list or {}) do if o == name then return true end end
+  if type(list) ~= "table" then return false end
+  for _, o in ipairs(list) do if o == name then return true end end
   return false
 end
 
@@ -264,11 +275,28 @@ local function policy_with(dhe)
 end
 local POLICY = { auto = policy_with("auto"), on = policy_with("on"), keep = policy_with("keep") }
 
+-- The table under t[k1][k2]..., made where missing (nil keys stand for
+-- themselves as false): lookups of known keys allocate nothing.
+local function slot(t, ...)
+  for i = 1, select("#", ...) do
+    local k = select(i, ...)
+    if k == nil then k = false end
+    local next_t = t[k]
+    if not next_t then
+      next_t = {}
+      t[k] = next_t
+    end
+    t = next_t
+  end
+  return t
+end
+
 -- harden's DH rule for a context Prosody built from cfg: without DH
 -- parameters only automatic ones can make DHE work ("on", no test); with
 -- them, the test handshake is made once for each set of parameters, key
 -- and suites, and contexts equal in these follow its outcome. Returns the
--- policy and the key to record the outcome under (nil: nothing to record).
+-- policy and the memo slot to record the outcome in (nil: nothing to
+-- record).
 local function dhe_policy(ctx, cfg, mode, cert_file)
   if mode ~= "server" then return POLICY.keep end
   local dh = dh_source(cfg)
@@ -279,11 +307,9 @@ local function dhe_policy(ctx, cfg, mode, cert_file)
     key_kind = cert and (tostring(cert.key_type) .. " " .. tostring(cert.key_bits)) or "none"
     if cert_file then memo.keys[cert_file] = key_kind end
   end
-  local key = table.concat({ key_kind, dh, tostring(cfg.ciphers), tostring(cfg.protocol),
-    tostring(has_option(cfg.options, "no_tlsv1_2")) }, "\0")
-  local known = memo.dhe[key]
-  if known then return POLICY[known] end
-  return POLICY.auto, key
+  local known = slot(memo.dhe, key_kind, dh, cfg.ciphers, cfg.protocol, has_option(cfg.options, "no_tlsv1_2"))
+  if known.outcome then return POLICY[known.outcome] end
+  return POLICY.auto, known
 end
 
 --- Logging. -----------------------------------------------------------------
@@ -313,7 +339,7 @@ end
 local function record(entry, report)
   local j = report.judgement
   local names = {}
-  for _, l in ipairs(entry.layers) do
+  for _, l in ipairs(entry.sources) do
     names[#names + 1] = l.name .. (l.admin and "" or " (from Prosody)")
   end
   module:log("debug", "tlsharden: %s: grade %s, %s, forward secrecy %s; changed: %s; layers: %s", entry.label,
@@ -321,16 +347,16 @@ local function record(entry, report)
     pipeline.summary(report.harden.changes), #names > 0 and table.concat(names, ", ") or "none")
   for _, w in ipairs(report.merge and report.merge.warnings or {}) do
     local key = tostring(w.layer) .. "\0" .. tostring(w.setting)
-    if w.lowers and not entry.memo.warned[key] then
-      entry.memo.warned[key] = true
-      warn_once(entry.memo, "tlsharden: %s sets %s: %s (tlsharden kept the floor)", tostring(w.layer), w.setting,
+    if w.lowers and not entry.cache.warned[key] then
+      entry.cache.warned[key] = true
+      warn_once(entry.cache, "tlsharden: %s sets %s: %s (tlsharden kept the floor)", tostring(w.layer), w.setting,
         w.message)
     end
   end
   for _, p in ipairs(j.chain and j.chain.problems or {}) do
-    warn_once(entry.memo, "tlsharden: %s: certificate %s: %s", entry.host, p.code, p.message)
+    warn_once(entry.cache, "tlsharden: %s: certificate %s: %s", entry.host, p.code, p.message)
   end
-  if j.chain_error then warn_once(entry.memo, "tlsharden: %s: certificate not checked: %s", entry.host, j.chain_error) end
+  if j.chain_error then warn_once(entry.cache, "tlsharden: %s: certificate not checked: %s", entry.host, j.chain_error) end
   local o = owner_state(entry.owner)
   if not o.contexts[entry.label] then o.order[#o.order + 1] = entry.label end
   o.contexts[entry.label] = { service = entry.service, grade = j.grade.grade, changes = report.harden.changes }
@@ -378,12 +404,12 @@ local timer_running = false
 -- since Prosody builds from its own layers), then steps 4 and 5, with what
 -- was remembered for the configuration the context was built with.
 local function judge(entry)
-  local m = entry.memo
+  local m = entry.cache
   local ok, err = pcall(function()
-    entry.layers = entry.layers or call_layers(m, entry.host, table.unpack(entry.args, 1, entry.args.n))
+    entry.sources = entry.sources or call_layers(m, entry.host, table.unpack(entry.args, 1, entry.args.n))
     local report = entry.report
     if not report.merge then
-      local merged, result, merge_report = pcall(pipeline.merge, { layers = merge_layers(m, entry.layers),
+      local merged, result, merge_report = pcall(pipeline.merge, { layers = merge_layers(m, entry.sources),
         merge = MERGE[entry.mode] or MERGE.server, cache = m })
       if merged then
         report.merge = merge_report
@@ -451,63 +477,86 @@ end
 -- floor first (a context that asks for less is refused); build() makes
 -- the context as Prosody always does; tlsharden hardens it in place. The
 -- rest comes later (judge). A failure makes the context unusable, and it
--- is not handed to Prosody. c: host, service, mode, label, owner, build
--- (returns ctx, err, cfg: Prosody's final configuration), and the layers
--- (or the call's arguments, args, to find them from), cfg and cert_file
--- when build does not return them. Returns ctx, err, cfg.
+-- is not handed to Prosody. c is pipeline.prepare's job and, afterwards,
+-- the entry judged later: host, service, mode, label, owner, build
+-- (returns ctx, err, and puts Prosody's final configuration in c.cfg and
+-- its error in c.err), and the layers of the call (sources, or the call's
+-- arguments, args, to find them from) and cert_file when build does not
+-- find them. Nothing else is made per context before it serves: harden's
+-- report stays on the context until judging. Returns ctx, err, cfg.
+local function harden_policy(_, ctx, c)
+  local cfg = c.cfg
+  local policy
+  policy, c.dhe_slot = dhe_policy(ctx, cfg, c.mode, c.cert_file or (cfg and cfg.certificate))
+  return policy
+end
+
 local function run(c)
   local m = memo
-  local job = { cache = m }
+  c.cache, c.harden, c.later = m, harden_policy, true
   if STRICT then
-    c.layers = c.layers or call_layers(m, c.host, table.unpack(c.args, 1, c.args.n))
-    job.layers, job.merge = merge_layers(m, c.layers), MERGE[c.mode] or MERGE.server
+    c.sources = c.sources or call_layers(m, c.host, table.unpack(c.args, 1, c.args.n))
+    c.layers, c.merge = merge_layers(m, c.sources), MERGE[c.mode] or MERGE.server
   end
-  local policy, dhe_key, made_cfg, made_err
-  job.build = function()
-    local made, err, cfg = c.build()
-    made_err, made_cfg = err, cfg or c.cfg
-    if made then
-      policy, dhe_key = dhe_policy(made, made_cfg, c.mode, c.cert_file or (made_cfg and made_cfg.certificate))
-    end
-    return made, err
-  end
-  job.harden = function() return policy end
-  local ok, ctx, report = pcall(pipeline.prepare, job)
+  local ok, ctx, report = pcall(pipeline.prepare, c)
   if not ok then
     local merge_refused = tostring(ctx):find("^tlsharden%.merge_with:")
     return refuse(c.host, c.service, ctx, merge_refused and "; set tlsharden_allow_insecure = true to accept it")
   end
-  if not ctx then return nil, report, made_cfg end  -- Prosody's own failure, as it reports it
-  if dhe_key then
+  if not ctx then return nil, report, c.cfg end  -- Prosody's own failure, as it reports it
+  local dhe = c.dhe_slot
+  if dhe then
     local set = false
-    for _, change in ipairs(report.harden.changes) do set = set or change.setting == "dh_parameters" end
-    m.dhe[dhe_key] = set and "on" or "keep"
+    for _, change in ipairs(tlsharden.harden_report(ctx).changes) do set = set or change.setting == "dh_parameters" end
+    dhe.outcome = set and "on" or "keep"
   end
-  c.ctx, c.report, c.memo, c.cfg = ctx, report, m, made_cfg
-  c.cert_file = c.cert_file or (made_cfg and made_cfg.certificate)
-  c.build = nil
+  c.ctx, c.report = ctx, report
+  c.cert_file = c.cert_file or (c.cfg and c.cfg.certificate)
+  c.build, c.harden, c.dhe_slot, c.layers, c.merge = nil, nil, nil, nil, nil
   later(c)
-  return ctx, made_err, made_cfg
+  return ctx, c.err, c.cfg
+end
+
+-- The file that called create_context, per calling function (it decides
+-- which service the context is for).
+local caller_files = setmetatable({}, { __mode = "k" })
+local function caller_file(level)
+  local info = debug.getinfo(level + 1, "f")
+  local f = info and info.func
+  if not f then return "" end
+  local file = caller_files[f]
+  if not file then
+    local s = debug.getinfo(f, "S")
+    file = s and s.short_src or ""
+    caller_files[f] = file
+  end
+  return file
 end
 
 local function hardened_create_context(host, mode, ...)
-  local args = table.pack(...)
-  local info = debug.getinfo(2, "S")
-  local service, kind = service_of(host, mode, args, info and info.short_src or "")
+  local caller = caller_file(2)
   -- 13's portmanager asks for a host's context only for its certificate
   -- and key; set_sni_host builds the SNI context (hardened there).
-  if kind == "sni" and context_api then return original(host, mode, ...) end
+  if context_api and caller:find("portmanager", 1, true) and not host:find(" port %d+$") then
+    return original(host, mode, ...)
+  end
+  local args = table.pack(...)
+  local service, kind = service_of(host, mode, args, caller)
   local port_label = kind == "port" and (host:match("^client_https port") and "client_https" or host)
   local c = {
     host = host, service = service, mode = mode, args = args,
     label = port_label or (host .. " " .. service),
     owner = (port_label or host:find(" ", 1, true)) and "*" or host,
-    build = function() return original(host, mode, table.unpack(args, 1, args.n)) end,
   }
+  c.build = function()
+    local made, err, cfg = original(host, mode, table.unpack(args, 1, args.n))
+    c.err, c.cfg = err, cfg
+    return made, err
+  end
   local ctx, err, cfg = run(c)
   if ctx and kind == "port" and type(ctx) == "table" then
-    c.layers = c.layers or call_layers(memo, host, table.unpack(args, 1, args.n))
-    port_info[ctx] = { service = service, layers = c.layers, cfg = cfg }
+    c.sources = c.sources or call_layers(memo, host, table.unpack(args, 1, args.n))
+    port_info[ctx] = { service = service, sources = c.sources, cfg = cfg }
   end
   return ctx, err, cfg
 end
@@ -515,18 +564,23 @@ end
 -- 13: the SNI context set_sni_host builds from the port context's
 -- settings, hardened before a client can reach it; on a failure the host
 -- gets no SNI context (a client asking for it is refused).
+local NO_ARGS = { n = 0 }
 local function hardened_set_sni_host(self, name, cert, key)
   local port = port_info[self] or {}
   local service = (port.service or sni_service(nil, self)) .. " (SNI)"
-  local ctx, err = run {
-    host = name, service = service, mode = "server", layers = port.layers, args = { n = 0 },
+  local c = {
+    host = name, service = service, mode = "server", sources = port.sources, args = NO_ARGS,
     label = name .. " " .. service, owner = name, cfg = port.cfg, cert_file = cert,
-    build = function()
-      local ok, e = original_set_sni_host(self, name, cert, key)
-      if not ok then return nil, e end
-      return self._sni_contexts[name]
-    end,
   }
+  c.build = function()
+    local ok, e = original_set_sni_host(self, name, cert, key)
+    if not ok then
+      c.err = e
+      return nil, e
+    end
+    return self._sni_contexts[name]
+  end
+  local ctx, err = run(c)
   if not ctx then
     self._sni_contexts[name] = nil
     return false, err

@@ -61,6 +61,44 @@ describe("tlsharden.harden and tlsharden.inspect", function()
     end)
   end)
 
+  describe("a report kept for later", function()
+    it("is the report harden would have returned, asked for when it is needed", function()
+      local cfg = { protocol = "any", ciphers = "ALL:@SECLEVEL=0" }
+      local now_ctx, later_ctx = server(rsa, cfg), server(rsa, cfg)
+      assert.is_nil(tlsharden.harden_report(later_ctx))
+      local now = tlsharden.harden(now_ctx, { dhe = "on" })
+      local n = tlsharden.harden(later_ctx, { dhe = "on" }, { report = false })
+      assert.equal(#now.changes, n)
+      assert.is_true(n >= 5)
+      assert.same(now, tlsharden.harden_report(later_ctx))
+      assert.same(now, tlsharden.harden_report(now_ctx))
+      -- the cipher lists are recorded whole
+      local ciphers
+      for _, c in ipairs(now.changes) do if c.setting == "ciphers" then ciphers = c end end
+      assert.truthy((":" .. ciphers.before .. ":"):find(":AES128-SHA:", 1, true))
+      assert.is_nil((":" .. ciphers.after .. ":"):find(":AES128-SHA:", 1, true))
+      -- the context is hardened the same way
+      assert.is_false(connects(later_ctx, { protocol = "tlsv1", ciphers = OLD }))
+      assert.same(tlsharden.inspect(now_ctx), tlsharden.inspect(later_ctx))
+      -- a second hardening replaces the report: nothing left to change
+      assert.equal(0, tlsharden.harden(later_ctx, { dhe = "on" }, { report = false }))
+      assert.same({}, tlsharden.harden_report(later_ctx).changes)
+    end)
+
+    it("refuses unknown options and what is not a context", function()
+      local ctx = server(ec, {})
+      local ok, err = pcall(tlsharden.harden, ctx, nil, { reprot = false })
+      assert.is_false(ok)
+      assert.matches("tlsharden.harden: bad argument #3 'opts': unknown option 'reprot'", err, 1, true)
+      ok, err = pcall(tlsharden.harden, ctx, nil, { report = "no" })
+      assert.is_false(ok)
+      assert.matches("tlsharden.harden: bad option 'report'", err, 1, true)
+      ok, err = pcall(tlsharden.harden_report, "x")
+      assert.is_false(ok)
+      assert.matches("^tlsharden.harden_report: bad argument #1", err)
+    end)
+  end)
+
   describe("the dhe rule", function()
     local DHE = { protocol = "tlsv1_2", ciphers = "DHE-RSA-AES128-GCM-SHA256" }
     local pem

@@ -141,6 +141,10 @@ describe("memory #memory", function()
       pcall(tlsharden.merge_with, { policy = "strict" }, tlsharden.profile("hardened"), layers[3])
     end },
     { "harden", function() tlsharden.harden(ctx) end },
+    { "harden (report later)", function()
+      tlsharden.harden(ctx, nil, { report = false })
+      tlsharden.harden_report(ctx)
+    end },
     { "harden (refused)", function() pcall(tlsharden.harden, ctx, { groups = "P-999" }) end },
     { "inspect", function() tlsharden.inspect(ctx) end },
     { "chain", function() tlsharden.chain(pem, { cafile = leaf.ca, host = "example.com" }) end },

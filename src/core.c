@@ -69,6 +69,7 @@ static const luaL_Reg core_funcs[] = {
   {"merge_with", th_merge_with},
   {"harden", th_harden},
   {"harden_defaults", th_harden_defaults},
+  {"harden_report", th_harden_report},
   {"inspect", th_inspect},
   {"chain", th_chain},
   {"load_key", th_load_key},

@@ -13,8 +13,11 @@
 
 #define EXDATA_KEY "tlsharden.context.exdata"
 
+static void report_free(struct th_report *r);
+
 static void state_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp) {
   (void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
+  if (ptr) report_free(((th_ctx_state *)ptr)->report);
   free(ptr);
 }
 
@@ -184,36 +187,144 @@ int th_harden_defaults(lua_State *L) {
 
 /* --- the report ------------------------------------------------------------ */
 
+/* What a hardening changed is kept in C, on the context, until somebody
+ * asks for it: harden pushes it at once unless told { report = false },
+ * and harden_report(ctx) pushes it later. A caller that hardens many
+ * contexts and judges them afterwards (mod_tlsharden) so allocates nothing
+ * in Lua's heap while it hardens. */
+typedef struct value {
+  int type;       /* LUA_TBOOLEAN, LUA_TNUMBER (an integer) or LUA_TSTRING */
+  lua_Integer i;
+  const char *s;  /* static, or owned (malloc) when own is set */
+  int own;
+} value;
+
+#define MAX_CHANGES 16  /* more than there are rules */
+
+struct th_report {
+  int n;
+  struct { const char *setting; value before, after; } c[MAX_CHANGES];
+  policy p;                       /* its strings are the copies below */
+  char *ciphersuites, *groups;
+};
+
+static void value_free(value *v) {
+  if (v->own) free((char *)v->s);
+  v->own = 0;
+  v->s = NULL;
+}
+
+static void report_free(struct th_report *r) {
+  int i;
+  if (!r) return;
+  for (i = 0; i < r->n; i++) {
+    value_free(&r->c[i].before);
+    value_free(&r->c[i].after);
+  }
+  free(r->ciphersuites);
+  free(r->groups);
+  free(r);
+}
+
+static value v_bool(int b) { value v = {LUA_TBOOLEAN, 0, NULL, 0}; v.i = b != 0; return v; }
+static value v_int(lua_Integer i) { value v = {LUA_TNUMBER, 0, NULL, 0}; v.i = i; return v; }
+static value v_static(const char *s) { value v = {LUA_TSTRING, 0, NULL, 0}; v.s = s; return v; }
+
+static void push_value(lua_State *L, const value *v) {
+  if (v->type == LUA_TBOOLEAN) lua_pushboolean(L, (int)v->i);
+  else if (v->type == LUA_TNUMBER) lua_pushinteger(L, v->i);
+  else lua_pushstring(L, v->s);
+}
+
+static int value_equal(const value *a, const value *b) {
+  if (a->type != b->type) return 0;
+  if (a->type == LUA_TSTRING) return strcmp(a->s, b->s) == 0;
+  return a->i == b->i;
+}
+
+static char *copy_string(const char *s) {
+  size_t n;
+  char *c;
+  if (!s) return NULL;
+  n = strlen(s) + 1;
+  c = (char *)malloc(n);
+  if (c) memcpy(c, s, n);
+  return c;
+}
+
+/* A report for policy p, with copies of its strings; NULL when out of
+ * memory. */
+static struct th_report *report_new(const policy *p) {
+  struct th_report *r = (struct th_report *)calloc(1, sizeof *r);
+  if (!r) return NULL;
+  r->p = *p;
+  r->ciphersuites = copy_string(p->ciphersuites);
+  r->groups = copy_string(p->groups);
+  if ((p->ciphersuites && !r->ciphersuites) || (p->groups && !r->groups)) {
+    report_free(r);
+    return NULL;
+  }
+  r->p.ciphersuites = r->ciphersuites;
+  r->p.groups = r->groups;
+  return r;
+}
+
+static void push_report(lua_State *L, const struct th_report *r) {
+  int i;
+  lua_createtable(L, 0, 2);
+  lua_createtable(L, r->n, 0);
+  for (i = 0; i < r->n; i++) {
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, r->c[i].setting);
+    lua_setfield(L, -2, "setting");
+    push_value(L, &r->c[i].before);
+    lua_setfield(L, -2, "before");
+    push_value(L, &r->c[i].after);
+    lua_setfield(L, -2, "after");
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "changes");
+  push_policy(L, &r->p);
+  lua_setfield(L, -2, "policy");
+}
+
 typedef struct hardener {
   lua_State *L;
   SSL_CTX *ctx;
   th_ctx_state *st;
-  int report;   /* stack index of the changes list */
-  int n;
+  struct th_report *r;  /* st->report: what this hardening changed */
+  char *pending[2];     /* strings made for a change not yet recorded */
   const char *step;
   const char *why;  /* reason when OpenSSL has none to give */
 } hardener;
 
-/* Record a change: before and after are on the stack (popped). */
-static void changed(hardener *h, const char *setting) {
-  lua_State *L = h->L;
-  if (lua_rawequal(L, -1, -2)) {
-    lua_pop(L, 2);
-    return;
+static void drop_pending(hardener *h) {
+  free(h->pending[0]);
+  free(h->pending[1]);
+  h->pending[0] = h->pending[1] = NULL;
+}
+
+/* Record a change (nothing when before equals after); the report owns
+ * the pending strings from now on. */
+static void changed(hardener *h, const char *setting, value before, value after) {
+  struct th_report *r = h->r;
+  if (value_equal(&before, &after) || r->n >= MAX_CHANGES) {
+    value_free(&before);
+    value_free(&after);
+  } else {
+    r->c[r->n].setting = setting;
+    r->c[r->n].before = before;
+    r->c[r->n].after = after;
+    r->n++;
   }
-  lua_createtable(L, 0, 3);
-  lua_insert(L, -3);
-  lua_setfield(L, -3, "after");
-  lua_setfield(L, -2, "before");
-  lua_pushstring(L, setting);
-  lua_setfield(L, -2, "setting");
-  lua_rawseti(L, h->report, ++h->n);
+  h->pending[0] = h->pending[1] = NULL;
 }
 
 /* Fail closed: switch every protocol version off, so that no handshake can
  * succeed with this context, remember why, and raise. */
 static int fail_closed(hardener *h) {
   lua_State *L = h->L;
+  drop_pending(h);
   th_push_ssl_errors(L, h->why ? h->why : "OpenSSL reported no error");
   SSL_CTX_set_options(h->ctx, SSL_OP_NO_SSL_MASK);
   SSL_CTX_set_max_proto_version(h->ctx, TLS1_VERSION);
@@ -225,31 +336,72 @@ static int fail_closed(hardener *h) {
                   " (every protocol version is off)", h->step, lua_tostring(L, -1));
 }
 
-static void push_version(lua_State *L, long v) {
+static value version_value(long v) {
   int i = th_version_index((int)v);
-  if (v == 0) lua_pushliteral(L, "any");
-  else if (i >= 0) lua_pushstring(L, th_versions[i].name);
-  else lua_pushinteger(L, v);
+  if (v == 0) return v_static("any");
+  if (i >= 0) return v_static(th_versions[i].name);
+  return v_int(v);
 }
 
-static void push_cipher_names(lua_State *L, SSL_CTX *ctx, int tls13) {
-  STACK_OF(SSL_CIPHER) *sk = SSL_CTX_get_ciphers(ctx);
-  luaL_Buffer b;
+/* A growing C string, kept in pending slot k until a change record owns
+ * it; a failed allocation fails the hardening closed. */
+typedef struct cbuf {
+  hardener *h;
+  int k;
+  char *s;
+  size_t len, cap;
+} cbuf;
+
+static void cbuf_add(cbuf *b, const char *text) {
+  size_t n = strlen(text);
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = (b->len + n + 1) * 2;
+    char *s = (char *)realloc(b->s, cap);
+    if (!s) {
+      b->h->why = "out of memory";
+      fail_closed(b->h);
+    }
+    b->s = b->h->pending[b->k] = s;
+    b->cap = cap;
+  }
+  memcpy(b->s + b->len, text, n + 1);
+  b->len += n;
+}
+
+static void cbuf_start(cbuf *b, hardener *h, int k) {
+  b->h = h;
+  b->k = k;
+  b->s = h->pending[k] = NULL;
+  b->len = b->cap = 0;
+  cbuf_add(b, "");
+}
+
+/* Add a name to a colon-separated list of *n names. */
+static void cbuf_name(cbuf *b, int *n, const char *name) {
+  if ((*n)++) cbuf_add(b, ":");
+  cbuf_add(b, name);
+}
+
+static value owned(char *s) { value v = {LUA_TSTRING, 0, NULL, 1}; v.s = s; return v; }
+
+/* The context's TLS 1.2 (tls13 = 0) or TLS 1.3 suites as a list, into
+ * pending slot k. */
+static char *cipher_names(hardener *h, int k, int tls13) {
+  STACK_OF(SSL_CIPHER) *sk = SSL_CTX_get_ciphers(h->ctx);
+  cbuf b;
   int i, n = 0;
-  luaL_buffinit(L, &b);
+  cbuf_start(&b, h, k);
   for (i = 0; i < sk_SSL_CIPHER_num(sk); i++) {
     const SSL_CIPHER *c = sk_SSL_CIPHER_value(sk, i);
     if ((SSL_CIPHER_get_kx_nid(c) == NID_kx_any) != tls13) continue;
-    if (n++) luaL_addchar(&b, ':');
-    luaL_addstring(&b, SSL_CIPHER_get_name(c));
+    cbuf_name(&b, &n, SSL_CIPHER_get_name(c));
   }
-  luaL_pushresult(&b);
+  return b.s;
 }
 
 /* --- the rules ------------------------------------------------------------- */
 
 static void rule_versions(hardener *h, const policy *p) {
-  lua_State *L = h->L;
   SSL_CTX *ctx = h->ctx;
   if (p->min_version >= 0) {
     long before = SSL_CTX_get_min_proto_version(ctx);
@@ -257,9 +409,7 @@ static void rule_versions(hardener *h, const policy *p) {
     h->step = "minimum version";
     if (before == 0 || before < want) {
       if (!SSL_CTX_set_min_proto_version(ctx, want)) fail_closed(h);
-      push_version(L, before);
-      push_version(L, want);
-      changed(h, "min_version");
+      changed(h, "min_version", version_value(before), version_value(want));
     }
   }
   if (p->tls13) {
@@ -267,28 +417,21 @@ static void rule_versions(hardener *h, const policy *p) {
     h->step = "TLS 1.3";
     if (max != 0 && max < TLS1_3_VERSION) {
       if (!SSL_CTX_set_max_proto_version(ctx, 0)) fail_closed(h);
-      push_version(L, max);
-      push_version(L, 0);
-      changed(h, "max_version");
+      changed(h, "max_version", version_value(max), version_value(0));
     }
     if (SSL_CTX_get_options(ctx) & SSL_OP_NO_TLSv1_3) {
       SSL_CTX_clear_options(ctx, SSL_OP_NO_TLSv1_3);
-      lua_pushboolean(L, 1);
-      lua_pushboolean(L, 0);
-      changed(h, "options.no_tlsv1_3");
+      changed(h, "options.no_tlsv1_3", v_bool(1), v_bool(0));
     }
   }
 }
 
 static void rule_option(hardener *h, uint64_t flag, int want_set, const char *name) {
-  lua_State *L = h->L;
   int is_set = (SSL_CTX_get_options(h->ctx) & flag) != 0;
   if (is_set == want_set) return;
   if (want_set) SSL_CTX_set_options(h->ctx, flag);
   else SSL_CTX_clear_options(h->ctx, flag);
-  lua_pushboolean(L, is_set);
-  lua_pushboolean(L, want_set);
-  changed(h, name);
+  changed(h, name, v_bool(is_set), v_bool(want_set));
 }
 
 /* Forward secret and none of NULL, EXPORT, anon, RC4, DES, MD5, < 128 bits. */
@@ -307,10 +450,10 @@ static int is_dhe(const SSL_CIPHER *c) {
 }
 
 static void rule_ciphers(hardener *h, const policy *p, int mode) {
-  lua_State *L = h->L;
   SSL_CTX *ctx = h->ctx;
   STACK_OF(SSL_CIPHER) *sk = SSL_CTX_get_ciphers(ctx);
-  luaL_Buffer b;
+  cbuf b;
+  char *before;
   int i, kept = 0, dhe = 0, drop_dhe = 0;
   if (p->dhe == DHE_DROP) drop_dhe = 1;
   else if ((p->dhe == DHE_AUTO || p->dhe == DHE_ON) && mode == TH_MODE_SERVER) {
@@ -323,9 +466,7 @@ static void rule_ciphers(hardener *h, const policy *p, int mode) {
       h->step = "automatic DH parameters";
       if (!SSL_CTX_set_dh_auto(ctx, 1)) fail_closed(h);
       h->st->dh_auto = 1;
-      lua_pushliteral(L, "none");
-      lua_pushliteral(L, "auto");
-      changed(h, "dh_parameters");
+      changed(h, "dh_parameters", v_static("none"), v_static("auto"));
     }
   }
   if (!p->filter_ciphers && !drop_dhe) return;
@@ -342,28 +483,22 @@ static void rule_ciphers(hardener *h, const policy *p, int mode) {
   }
   if (kept > 0) return;
   kept = 0;
-  push_cipher_names(L, ctx, 0);  /* before */
-  luaL_buffinit(L, &b);
+  before = cipher_names(h, 0, 0);
+  cbuf_start(&b, h, 1);
   for (i = 0; i < sk_SSL_CIPHER_num(sk); i++) {
     const SSL_CIPHER *c = sk_SSL_CIPHER_value(sk, i);
     if (SSL_CIPHER_get_kx_nid(c) == NID_kx_any) continue;
     if (p->filter_ciphers && !keep_suite(c, p)) continue;
     if (drop_dhe && is_dhe(c)) continue;
-    if (kept++) luaL_addchar(&b, ':');
-    luaL_addstring(&b, SSL_CIPHER_get_name(c));
+    cbuf_name(&b, &kept, SSL_CIPHER_get_name(c));
   }
-  luaL_pushresult(&b);
   if (kept == 0) {
     /* Nothing forward secret is left for TLS 1.2: refuse, failing closed. */
     h->why = "no forward-secret TLS 1.2 suite without a weakness is left";
     fail_closed(h);
   }
-  if (strcmp(lua_tostring(L, -1), lua_tostring(L, -2)) != 0) {
-    if (!SSL_CTX_set_cipher_list(ctx, lua_tostring(L, -1))) fail_closed(h);
-    changed(h, "ciphers");
-  } else {
-    lua_pop(L, 2);
-  }
+  if (strcmp(b.s, before) != 0 && !SSL_CTX_set_cipher_list(ctx, b.s)) fail_closed(h);
+  changed(h, "ciphers", owned(before), owned(b.s));
 }
 
 /* Whether name is one of the suites of a colon-separated list. */
@@ -378,9 +513,9 @@ static int in_list(const char *list, const char *name) {
 }
 
 static void rule_ciphersuites(hardener *h, const policy *p) {
-  lua_State *L = h->L;
   STACK_OF(SSL_CIPHER) *sk;
-  luaL_Buffer b;
+  cbuf b;
+  char *before;
   int i, kept = 0;
   if (!p->ciphersuites) return;
   h->step = "TLS 1.3 suites";
@@ -397,95 +532,91 @@ static void rule_ciphersuites(hardener *h, const policy *p) {
   }
   if (kept > 0) return;
   kept = 0;
-  push_cipher_names(L, h->ctx, 1);
-  luaL_buffinit(L, &b);
+  before = cipher_names(h, 0, 1);
+  cbuf_start(&b, h, 1);
   /* The current TLS 1.3 suites that are in the allowed set, in order. */
   for (i = 0; i < sk_SSL_CIPHER_num(sk); i++) {
     const SSL_CIPHER *c = sk_SSL_CIPHER_value(sk, i);
     const char *name = SSL_CIPHER_get_name(c);
     if (SSL_CIPHER_get_kx_nid(c) != NID_kx_any) continue;
     if (!in_list(p->ciphersuites, name)) continue;
-    if (kept++) luaL_addchar(&b, ':');
-    luaL_addstring(&b, name);
+    cbuf_name(&b, &kept, name);
   }
-  if (kept == 0) luaL_addstring(&b, p->ciphersuites);
-  luaL_pushresult(&b);
-  if (strcmp(lua_tostring(L, -1), lua_tostring(L, -2)) != 0) {
-    if (!SSL_CTX_set_ciphersuites(h->ctx, lua_tostring(L, -1))) fail_closed(h);
-    changed(h, "ciphersuites");
-  } else {
-    lua_pop(L, 2);
-  }
+  if (kept == 0) cbuf_name(&b, &kept, p->ciphersuites);
+  if (strcmp(b.s, before) != 0 && !SSL_CTX_set_ciphersuites(h->ctx, b.s)) fail_closed(h);
+  changed(h, "ciphersuites", owned(before), owned(b.s));
 }
 
 static void rule_groups(hardener *h, const policy *p) {
-  lua_State *L = h->L;
+  value before = v_static("(not known: set by LuaSec or OpenSSL's default)");
   if (!p->groups) return;
   h->step = "groups";
   if (!SSL_CTX_set1_groups_list(h->ctx, p->groups)) fail_closed(h);
-  if (h->st->groups[0]) lua_pushstring(L, h->st->groups);
-  else lua_pushliteral(L, "(not known: set by LuaSec or OpenSSL's default)");
-  lua_pushstring(L, p->groups);
+  if (h->st->groups[0]) {
+    h->pending[0] = copy_string(h->st->groups);
+    if (!h->pending[0]) {
+      h->why = "out of memory";
+      fail_closed(h);
+    }
+    before = owned(h->pending[0]);
+  }
   snprintf(h->st->groups, sizeof h->st->groups, "%s", p->groups);
-  changed(h, "groups");
+  /* the policy's copy of the groups lives as long as the report */
+  changed(h, "groups", before, v_static(h->r->groups));
 }
 
 static void rule_security_level(hardener *h, const policy *p) {
-  lua_State *L = h->L;
   int before = SSL_CTX_get_security_level(h->ctx);
   if (p->security_level < 0 || before >= p->security_level) return;
   SSL_CTX_set_security_level(h->ctx, p->security_level);
   h->step = "security level";
   if (SSL_CTX_get_security_level(h->ctx) != p->security_level) fail_closed(h);
-  lua_pushinteger(L, before);
-  lua_pushinteger(L, p->security_level);
-  changed(h, "security_level");
+  changed(h, "security_level", v_int(before), v_int(p->security_level));
 }
 
 /* OpenSSL sends two TLS 1.3 tickets after every full handshake; one is
  * enough for a client to resume and halves the cost of issuing them. */
 static void rule_tickets(hardener *h, const policy *p) {
-  lua_State *L = h->L;
   size_t before = SSL_CTX_get_num_tickets(h->ctx);
   if (p->num_tickets < 0 || before == (size_t)p->num_tickets) return;
   h->step = "TLS 1.3 tickets";
   if (!SSL_CTX_set_num_tickets(h->ctx, (size_t)p->num_tickets)) fail_closed(h);
-  lua_pushinteger(L, (lua_Integer)before);
-  lua_pushinteger(L, p->num_tickets);
-  changed(h, "num_tickets");
+  changed(h, "num_tickets", v_int((lua_Integer)before), v_int(p->num_tickets));
 }
 
 static void rule_depth(hardener *h, const policy *p) {
-  lua_State *L = h->L;
   int before = SSL_CTX_get_verify_depth(h->ctx);
   if (p->depth < 0 || (before >= p->depth_min && before <= p->depth_max)) return;
   SSL_CTX_set_verify_depth(h->ctx, p->depth);
-  lua_pushinteger(L, before);
-  lua_pushinteger(L, p->depth);
-  changed(h, "depth");
+  changed(h, "depth", v_int(before), v_int(p->depth));
 }
 
 /* tlsharden.harden(ctx [, policy]): the rules not given keep their
  * defaults. Returns { changes = {...}, policy = <the complete policy> }. */
 int th_harden(lua_State *L) {
-  int mode = 0;
+  static const char *const known[] = {"report", NULL};
+  int mode = 0, report;
   SSL_CTX *ctx = th_check_context(L, 1, "harden", &mode);
   policy p;
   hardener h;
-  lua_settop(L, 2);
+  th_opts o;
+  lua_settop(L, 3);
   read_policy(L, 2, &p);
+  th_opts_open(L, &o, 3, "harden", "opts", "option", known);
+  report = th_opt_bool(&o, "report", 1);
   h.L = L;
   h.why = NULL;
   h.ctx = ctx;
+  h.pending[0] = h.pending[1] = NULL;
   h.st = th_ctx_state_get(L, ctx, 1);
   if (h.st->unusable)
     return th_arg_error(L, "harden", 1, NULL, "the context was made unusable by a failed"
                         " hardening (step '%s'); build a new one", h.st->failed_step);
+  h.r = report_new(&p);
+  if (!h.r) return th_error(L, "harden", "out of memory (the context was not changed)");
+  report_free(h.st->report);
+  h.st->report = h.r;
   ERR_clear_error();
-  lua_createtable(L, 0, 2);
-  lua_createtable(L, 8, 0);
-  h.report = lua_gettop(L);
-  h.n = 0;
   h.step = "start";
   rule_versions(&h, &p);
   if (!p.compression) rule_option(&h, SSL_OP_NO_COMPRESSION, 1, "options.no_compression");
@@ -499,8 +630,24 @@ int th_harden(lua_State *L) {
   rule_tickets(&h, &p);
   rule_depth(&h, &p);
   ERR_clear_error();
-  lua_setfield(L, -2, "changes");
-  push_policy(L, &p);
-  lua_setfield(L, -2, "policy");
+  if (!report) {
+    lua_pushinteger(L, h.r->n);
+    return 1;
+  }
+  push_report(L, h.r);
+  return 1;
+}
+
+/* tlsharden.harden_report(ctx): the report of the context's latest
+ * hardening, as harden returned it or would have; nil if it was never
+ * hardened. */
+int th_harden_report(lua_State *L) {
+  SSL_CTX *ctx = th_check_context(L, 1, "harden_report", NULL);
+  th_ctx_state *st = th_ctx_state_get(L, ctx, 0);
+  if (!st || !st->report) {
+    lua_pushnil(L);
+    return 1;
+  }
+  push_report(L, st->report);
   return 1;
 }

@@ -209,6 +209,7 @@ typedef struct th_ctx_state {
   int dh_auto;           /* harden switched automatic DH parameters on */
   char failed_step[64];
   char groups[256];      /* the groups list harden set */
+  struct th_report *report;  /* what the latest hardening changed (harden.c) */
 } th_ctx_state;
 th_ctx_state *th_ctx_state_get(lua_State *L, SSL_CTX *ctx, int create);
 
@@ -293,6 +294,7 @@ int th_merge_prosody(lua_State *L);     /* merge.c */
 int th_merge_with(lua_State *L);        /* merge.c */
 int th_harden(lua_State *L);            /* harden.c */
 int th_harden_defaults(lua_State *L);   /* harden.c */
+int th_harden_report(lua_State *L);     /* harden.c */
 int th_inspect(lua_State *L);           /* inspect.c */
 int th_chain(lua_State *L);             /* chain.c */
 int th_load_key(lua_State *L);          /* keys.c */

@@ -260,10 +260,15 @@ end
 --   merge    merge_with's options (order, policy, mode, floor)
 --   cache    a table in which merges of the same layers are remembered
 --   build    function(cfg) -> ctx | nil, err (step 2; default pipeline.build)
---   harden   a harden policy (or a function(cfg) returning one), or false
+--   harden   a harden policy (or a function(cfg, ctx, job) returning one,
+--            called with the merged configuration and the built context), or false
 --            to leave the context alone (step 3)
+--   later    true: harden's report stays in C, on the context, until
+--            finish asks for it (nothing is allocated in Lua's heap for it
+--            meanwhile); report.harden is then false until finish
 -- Returns ctx, report { config, merge, harden } or nil, err, report when
 -- the build failed. Errors of steps 1 and 3 raise.
+local QUIET = { report = false }
 function pipeline.prepare(job)
   local report = {}
   local cfg = job.config
@@ -273,21 +278,23 @@ function pipeline.prepare(job)
   if not ctx then return nil, err, report end
   if job.harden ~= false then
     local policy = job.harden
-    if type(policy) == "function" then policy = policy(cfg) end
-    local ok, hardened = pcall(core.harden, ctx, policy)
+    if type(policy) == "function" then policy = policy(cfg, ctx, job) end
+    local ok, hardened = pcall(core.harden, ctx, policy, job.later and QUIET or nil)
     if not ok then reraise(job.fn, hardened) end
-    report.harden = hardened
+    report.harden = not job.later and hardened
   end
   return ctx, report
 end
 
 --- Steps 4 and 5 for a context pipeline.prepare made (report is its
--- report): judge is pipeline.judge's options, or nil to stop after step 4;
+-- report; harden's report is fetched from the context when prepare left
+-- it there): judge is pipeline.judge's options, or nil to stop after step 4;
 -- cache as in pipeline.judge, used for step 4 only for a context nobody
 -- changed (unchanged). Fills in report.context and report.judgement;
 -- returns report.
 function pipeline.finish(ctx, report, judge, unchanged)
   local cache = unchanged and judge and judge.cache or nil
+  if report.harden == false then report.harden = core.harden_report(ctx) end
   report.context = remembered(cache, ctx, "inspect", function() return core.inspect(ctx) end)
   if judge then report.judgement = pipeline.judge(ctx, judge, report.context) end
   return report
