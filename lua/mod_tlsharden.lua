@@ -321,7 +321,7 @@ local owners = {}
 local function owner_state(owner)
   local o = owners[owner]
   if not o then
-    o = { contexts = {}, order = {}, pending = 0 }
+    o = { contexts = {}, order = {}, waiting = 0 }
     owners[owner] = o
   end
   return o
@@ -440,12 +440,12 @@ local function judge_some()
     queue[head], head = nil, head + 1
     judge(entry)
     local o = owner_state(entry.owner)
-    o.pending = o.pending - 1
+    o.waiting = o.waiting - 1
     touched[entry.owner] = true
     if os.clock() > deadline then break end
   end
   for owner in pairs(touched) do
-    if owners[owner].pending == 0 and next(owners[owner].contexts) then say(owner) end
+    if owners[owner].waiting == 0 and next(owners[owner].contexts) then say(owner) end
   end
   if head > tail then
     queue, head, tail, timer_running = {}, 1, 0, false
@@ -458,7 +458,7 @@ local function later(entry)
   tail = tail + 1
   queue[tail] = entry
   local o = owner_state(entry.owner)
-  o.pending = o.pending + 1
+  o.waiting = o.waiting + 1
   if not timer_running then
     timer_running = true
     module:add_timer(PAUSE, judge_some)

@@ -293,19 +293,19 @@ typedef struct hardener {
   SSL_CTX *ctx;
   th_ctx_state *st;
   struct th_report *r;  /* st->report: what this hardening changed */
-  char *pending[2];     /* strings made for a change not yet recorded */
+  char *unowned[2];     /* strings made for a change that no record owns yet */
   const char *step;
   const char *why;  /* reason when OpenSSL has none to give */
 } hardener;
 
-static void drop_pending(hardener *h) {
-  free(h->pending[0]);
-  free(h->pending[1]);
-  h->pending[0] = h->pending[1] = NULL;
+static void free_unowned(hardener *h) {
+  free(h->unowned[0]);
+  free(h->unowned[1]);
+  h->unowned[0] = h->unowned[1] = NULL;
 }
 
 /* Record a change (nothing when before equals after); the report owns
- * the pending strings from now on. */
+ * the unowned strings from now on. */
 static void changed(hardener *h, const char *setting, value before, value after) {
   struct th_report *r = h->r;
   if (value_equal(&before, &after) || r->n >= MAX_CHANGES) {
@@ -317,14 +317,14 @@ static void changed(hardener *h, const char *setting, value before, value after)
     r->c[r->n].after = after;
     r->n++;
   }
-  h->pending[0] = h->pending[1] = NULL;
+  h->unowned[0] = h->unowned[1] = NULL;
 }
 
 /* Fail closed: switch every protocol version off, so that no handshake can
  * succeed with this context, remember why, and raise. */
 static int fail_closed(hardener *h) {
   lua_State *L = h->L;
-  drop_pending(h);
+  free_unowned(h);
   th_push_ssl_errors(L, h->why ? h->why : "OpenSSL reported no error");
   SSL_CTX_set_options(h->ctx, SSL_OP_NO_SSL_MASK);
   SSL_CTX_set_max_proto_version(h->ctx, TLS1_VERSION);
@@ -343,7 +343,7 @@ static value version_value(long v) {
   return v_int(v);
 }
 
-/* A growing C string, kept in pending slot k until a change record owns
+/* A growing C string, kept in unowned slot k until a change record owns
  * it; a failed allocation fails the hardening closed. */
 typedef struct cbuf {
   hardener *h;
@@ -361,7 +361,7 @@ static void cbuf_add(cbuf *b, const char *text) {
       b->h->why = "out of memory";
       fail_closed(b->h);
     }
-    b->s = b->h->pending[b->k] = s;
+    b->s = b->h->unowned[b->k] = s;
     b->cap = cap;
   }
   memcpy(b->s + b->len, text, n + 1);
@@ -371,7 +371,7 @@ static void cbuf_add(cbuf *b, const char *text) {
 static void cbuf_start(cbuf *b, hardener *h, int k) {
   b->h = h;
   b->k = k;
-  b->s = h->pending[k] = NULL;
+  b->s = h->unowned[k] = NULL;
   b->len = b->cap = 0;
   cbuf_add(b, "");
 }
@@ -385,7 +385,7 @@ static void cbuf_name(cbuf *b, int *n, const char *name) {
 static value owned(char *s) { value v = {LUA_TSTRING, 0, NULL, 1}; v.s = s; return v; }
 
 /* The context's TLS 1.2 (tls13 = 0) or TLS 1.3 suites as a list, into
- * pending slot k. */
+ * unowned slot k. */
 static char *cipher_names(hardener *h, int k, int tls13) {
   STACK_OF(SSL_CIPHER) *sk = SSL_CTX_get_ciphers(h->ctx);
   cbuf b;
@@ -553,12 +553,12 @@ static void rule_groups(hardener *h, const policy *p) {
   h->step = "groups";
   if (!SSL_CTX_set1_groups_list(h->ctx, p->groups)) fail_closed(h);
   if (h->st->groups[0]) {
-    h->pending[0] = copy_string(h->st->groups);
-    if (!h->pending[0]) {
+    h->unowned[0] = copy_string(h->st->groups);
+    if (!h->unowned[0]) {
       h->why = "out of memory";
       fail_closed(h);
     }
-    before = owned(h->pending[0]);
+    before = owned(h->unowned[0]);
   }
   snprintf(h->st->groups, sizeof h->st->groups, "%s", p->groups);
   /* the policy's copy of the groups lives as long as the report */
@@ -607,7 +607,7 @@ int th_harden(lua_State *L) {
   h.L = L;
   h.why = NULL;
   h.ctx = ctx;
-  h.pending[0] = h.pending[1] = NULL;
+  h.unowned[0] = h.unowned[1] = NULL;
   h.st = th_ctx_state_get(L, ctx, 1);
   if (h.st->unusable)
     return th_arg_error(L, "harden", 1, NULL, "the context was made unusable by a failed"
