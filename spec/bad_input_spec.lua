@@ -43,6 +43,7 @@ local FUNCTIONS = {
   { "harden", "tlsharden.harden" },
   { "harden_report", "tlsharden.harden_report" },
   { "inspect", "tlsharden.inspect" },
+  { "key_kind", "tlsharden.key_kind" },
   { "chain", "tlsharden.chain" },
   { "grade", "tlsharden.grade" },
   { "audit", "tlsharden.audit" },
@@ -154,7 +155,7 @@ describe("bad input", function()
   it("every core function is covered here or by its own spec", function()
     local covered = { protocol = 1, versions = 1, ciphers = 1, forward_secrecy = 1, harden = 1, inspect = 1,
       chain = 1, merge = 1, merge_prosody = 1, merge_with = 1, option_names = 1, load_key = 1,
-      harden_defaults = 1, harden_report = 1, quote = 1,
+      harden_defaults = 1, harden_report = 1, key_kind = 1, quote = 1,
       dns_query = 1, dns_parse = 1, dane_match = 1,
       suites = 1, suite = 1, groups = 1, client_hello = 1, parse_server_flight = 1 }  -- dane_match: spec/dane_spec.lua
     for name, v in pairs(core) do
@@ -173,7 +174,8 @@ describe("bad input", function()
     it("refuses a closed context everywhere, by name", function()
       local ctx = assert(ssl.newcontext { mode = "server", protocol = "any", key = leaf.key, certificate = leaf.cert })
       getmetatable(ctx).__close(ctx)
-      for _, fn in ipairs { "versions", "harden", "harden_report", "inspect", "forward_secrecy", "chain", "load_key" } do
+      for _, fn in ipairs { "versions", "harden", "harden_report", "inspect", "key_kind", "forward_secrecy", "chain",
+        "load_key" } do
         local ok, err = pcall(tlsharden[fn], ctx, fn == "load_key" and leaf.key or nil)
         assert.is_false(ok)
         assert.matches("tlsharden." .. fn, err, 1, true)
@@ -184,7 +186,7 @@ describe("bad input", function()
     it("refuses an unconnected connection without touching it", function()
       local ctx = assert(ssl.newcontext { mode = "server", protocol = "any", key = leaf.key, certificate = leaf.cert })
       local conn = assert(ssl.wrap(assert(socket.tcp()), ctx))
-      for _, fn in ipairs { "versions", "harden", "harden_report", "inspect" } do
+      for _, fn in ipairs { "versions", "harden", "harden_report", "inspect", "key_kind" } do
         local ok, err = pcall(tlsharden[fn], conn)
         assert.is_false(ok)
         assert.matches("expected a LuaSec context", err, 1, true)

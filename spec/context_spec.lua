@@ -85,6 +85,35 @@ describe("tlsharden.harden and tlsharden.inspect", function()
       assert.same({}, tlsharden.harden_report(later_ctx).changes)
     end)
 
+    it("pipeline.prepare fills the caller's report table and hands its job to the builder", function()
+      local pipeline = require "tlsharden.pipeline"
+      local report = { merge = "stale", harden = "stale", config = "stale" }
+      local seen
+      local job = { report = report, later = true, harden = { dhe = "on" } }
+      job.build = function(cfg, j)
+        seen = j
+        assert.is_nil(cfg)
+        return server(rsa, { protocol = "any", ciphers = "ALL:@SECLEVEL=0" })
+      end
+      local ctx, got = pipeline.prepare(job)
+      assert.equal(job, seen)
+      assert.equal(report, got)
+      assert.is_nil(got.merge)
+      assert.is_nil(got.config)
+      assert.is_false(got.harden)  -- kept on the context until finish
+      local finished = pipeline.finish(ctx, got)
+      assert.is_true(#finished.harden.changes >= 5)
+      assert.same(tlsharden.harden_report(ctx), finished.harden)
+      assert.is_table(finished.context)
+      local first = finished.harden
+      -- the same table again, for the next context: nothing of the first left in it
+      local ctx2, again = pipeline.prepare(job)
+      assert.equal(report, again)
+      assert.is_false(again.harden)
+      assert.is_nil(again.context)
+      assert.same(first, tlsharden.harden_report(ctx2))
+    end)
+
     it("refuses unknown options and what is not a context", function()
       local ctx = server(ec, {})
       local ok, err = pcall(tlsharden.harden, ctx, nil, { reprot = false })
@@ -166,6 +195,19 @@ describe("tlsharden.harden and tlsharden.inspect", function()
       { only = "certificate" }))
     assert.has_error(function() tlsharden.inspect(server(ec, {}), { only = "suites" }) end,
       "tlsharden.inspect: bad option 'only': expected \"all\" or \"certificate\", got 'suites'")
+  end)
+
+  it("key_kind gives the certificate key's type and size, as inspect does, and nil without a certificate", function()
+    for _, cert in ipairs { rsa, ec } do
+      local ctx = server(cert, { protocol = "any" })
+      local c = tlsharden.inspect(ctx).certificate
+      local key_type, key_bits = tlsharden.key_kind(ctx)
+      assert.equal(c.key_type, key_type)
+      assert.equal(c.key_bits, key_bits)
+    end
+    assert.same({ "EC", 256 }, { tlsharden.key_kind(server(ec, { protocol = "any" })) })
+    assert.is_nil(tlsharden.key_kind(ssl.newcontext { mode = "server", protocol = "any" }))
+    assert.is_nil(tlsharden.key_kind(ssl.newcontext { mode = "client", protocol = "any" }))
   end)
 
   it("inspect before and after shows exactly the differences the report lists", function()

@@ -147,6 +147,7 @@ describe("memory #memory", function()
     end },
     { "harden (refused)", function() pcall(tlsharden.harden, ctx, { groups = "P-999" }) end },
     { "inspect", function() tlsharden.inspect(ctx) end },
+    { "key_kind", function() tlsharden.key_kind(ctx) end },
     { "chain", function() tlsharden.chain(pem, { cafile = leaf.ca, host = "example.com" }) end },
     { "chain (refused)", function() pcall(tlsharden.chain, "not a certificate") end },
     { "grade", function() tlsharden.grade { protocols = { "tlsv1_2" } } end },

@@ -71,6 +71,7 @@ static const luaL_Reg core_funcs[] = {
   {"harden_defaults", th_harden_defaults},
   {"harden_report", th_harden_report},
   {"inspect", th_inspect},
+  {"key_kind", th_key_kind},
   {"chain", th_chain},
   {"load_key", th_load_key},
   {"quote", th_quote_value},

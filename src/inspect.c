@@ -57,6 +57,26 @@ static void push_suite_list(lua_State *L, SSL_CTX *ctx, int tls13) {
   }
 }
 
+/* tlsharden.key_kind(ctx): the type name and size in bits of the loaded
+ * certificate's key ("EC", 256), or nil without a certificate. Puts
+ * nothing in Lua's heap after the first call (both values are short
+ * strings and integers): a caller that decides per key on every context
+ * can ask before the context serves. */
+int th_key_kind(lua_State *L) {
+  SSL_CTX *ctx = th_check_context(L, 1, "key_kind", NULL);
+  X509 *cert = SSL_CTX_get0_certificate(ctx);
+  EVP_PKEY *key = cert ? X509_get0_pubkey(cert) : NULL;
+  const char *type;
+  if (!key) {
+    lua_pushnil(L);
+    return 1;
+  }
+  type = EVP_PKEY_get0_type_name(key);
+  lua_pushstring(L, type ? type : "unknown");
+  lua_pushinteger(L, EVP_PKEY_get_bits(key));
+  return 2;
+}
+
 /* tlsharden.inspect(ctx [, opts]): what the SSL_CTX really has in force.
  * opts.only = "certificate": the mode and the certificate alone (what a
  * caller deciding per certificate needs, without the suite lists). */

@@ -296,6 +296,7 @@ int th_harden(lua_State *L);            /* harden.c */
 int th_harden_defaults(lua_State *L);   /* harden.c */
 int th_harden_report(lua_State *L);     /* harden.c */
 int th_inspect(lua_State *L);           /* inspect.c */
+int th_key_kind(lua_State *L);          /* inspect.c */
 int th_chain(lua_State *L);             /* chain.c */
 int th_load_key(lua_State *L);          /* keys.c */
 int th_quote_value(lua_State *L);       /* args.c */

@@ -259,22 +259,28 @@ end
 --   layers   the merge layers (step 1; omitted: job.config is used as is)
 --   merge    merge_with's options (order, policy, mode, floor)
 --   cache    a table in which merges of the same layers are remembered
---   build    function(cfg) -> ctx | nil, err (step 2; default pipeline.build)
+--   build    function(cfg, job) -> ctx | nil, err (step 2; default pipeline.build)
 --   harden   a harden policy (or a function(cfg, ctx, job) returning one,
 --            called with the merged configuration and the built context), or false
 --            to leave the context alone (step 3)
 --   later    true: harden's report stays in C, on the context, until
 --            finish asks for it (nothing is allocated in Lua's heap for it
 --            meanwhile); report.harden is then false until finish
+--   report   a table to fill in as the report, instead of a new one (a
+--            caller that takes what it needs from it at once can pass the
+--            same table every time: what an earlier prepare or finish put
+--            in it is cleared)
 -- Returns ctx, report { config, merge, harden } or nil, err, report when
 -- the build failed. Errors of steps 1 and 3 raise.
 local QUIET = { report = false }
 function pipeline.prepare(job)
-  local report = {}
+  local report = job.report or {}
   local cfg = job.config
+  report.merge, report.harden, report.context, report.judgement = nil, nil, nil, nil
   if job.layers then cfg, report.merge = pipeline.merge(job) end
   report.config = cfg
-  local ctx, err = (job.build or pipeline.build)(cfg)
+  local ctx, err
+  if job.build then ctx, err = job.build(cfg, job) else ctx, err = pipeline.build(cfg) end
   if not ctx then return nil, err, report end
   if job.harden ~= false then
     local policy = job.harden
