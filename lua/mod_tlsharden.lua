@@ -127,16 +127,17 @@ local function sni_service(tls_cfg, port_ctx)
   return found
 end
 
--- Which service a create_context call is for, from its caller and shape:
--- service, kind ("port", "sni", "mod_tls" or "other").
-local function service_of(host, mode, args, caller)
+-- Which service a create_context call is for, from its caller and shape
+-- (n arguments after host and mode, the last of them last): service, kind
+-- ("port", "sni", "mod_tls" or "other").
+local function service_of(host, mode, n, last, caller)
   local svc = host:match("^(%S+) port %d+$")
   if svc then return svc, "port" end
   if caller:find("mod_tls", 1, true) then
     if mode == "client" then return "s2s_out", "mod_tls" end
-    return args.n >= 4 and "s2s_in" or "c2s", "mod_tls"
+    return n >= 4 and "s2s_in" or "c2s", "mod_tls"
   end
-  if caller:find("portmanager", 1, true) then return sni_service(args[args.n]) .. " (SNI)", "sni" end
+  if caller:find("portmanager", 1, true) then return sni_service(last) .. " (SNI)", "sni" end
   return "other", "other"
 end
 
@@ -303,8 +304,8 @@ local function dhe_policy(ctx, cfg, mode, cert_file)
   if not dh then return POLICY.on end
   local key_kind = cert_file and memo.keys[cert_file]
   if not key_kind then
-    local cert = tlsharden.inspect(ctx, { only = "certificate" }).certificate
-    key_kind = cert and (tostring(cert.key_type) .. " " .. tostring(cert.key_bits)) or "none"
+    local key_type, key_bits = tlsharden.key_kind(ctx)
+    key_kind = key_type and (key_type .. " " .. key_bits) or "none"
     if cert_file then memo.keys[cert_file] = key_kind end
   end
   local known = slot(memo.dhe, key_kind, dh, cfg.ciphers, cfg.protocol, has_option(cfg.options, "no_tlsv1_2"))
@@ -315,13 +316,15 @@ end
 --- Logging. -----------------------------------------------------------------
 
 -- Per owner (a host, or "*" for ports and clients): its contexts' latest
--- judgements by label, how many are still waiting, and the line last
--- logged for it.
-local owners = {}
+-- judgements by label and the line last logged for it; apart from these,
+-- how many of its contexts are still waiting to be judged (a number per
+-- owner, kept at 0 rather than removed, so that counting a reload's
+-- contexts adds nothing to Lua's heap).
+local owners, waiting = {}, {}
 local function owner_state(owner)
   local o = owners[owner]
   if not o then
-    o = { contexts = {}, order = {}, waiting = 0 }
+    o = { contexts = {}, order = {} }
     owners[owner] = o
   end
   return o
@@ -397,8 +400,52 @@ end
 
 --- Judging, after the context is in use. ------------------------------------
 
+-- The contexts waiting to be judged, one flat record each, in one array:
+--   ctx, host, service, mode, port label, Prosody's final configuration,
+--   certificate file, merge report (strict), layers (known already),
+--   the memo of the configuration it was built with, n, the n arguments
+-- (false stands for nil). The array keeps its size when it is empty
+-- again, so that queuing the contexts of a reload adds nothing to Lua's
+-- heap: at a thousand hosts, what a context leaves in the heap until it
+-- serves is what makes the collector's work, and the reload's time.
 local queue, head, tail = {}, 1, 0
 local timer_running = false
+local FIXED = 11  -- fields before the arguments
+
+local function enqueue(ctx, j)
+  local q, t, n = queue, tail, j.n
+  q[t + 1], q[t + 2], q[t + 3], q[t + 4], q[t + 5] = ctx, j.host, j.service, j.mode, j.port_label or false
+  q[t + 6], q[t + 7], q[t + 8], q[t + 9] = j.cfg or false, j.cert_file or false, j.merge_report or false,
+    j.sources or false
+  q[t + 10], q[t + 11] = j.cache, n
+  for i = 1, n do
+    local a = j[i]
+    if a == nil then a = false end
+    q[t + FIXED + i] = a
+  end
+  tail = t + FIXED + n
+  local owner = j.owner
+  waiting[owner] = (waiting[owner] or 0) + 1
+end
+
+-- The next record as an entry to judge (its slots emptied); the entry has
+-- host, service, mode, label, owner, cfg, cert_file, sources, args, cache,
+-- ctx and report.
+local function take()
+  local q, h = queue, head
+  local n = q[h + 10]
+  local host, label = q[h + 1], q[h + 4]
+  local entry = { ctx = q[h], host = host, service = q[h + 2], mode = q[h + 3], cfg = q[h + 5] or nil,
+    cert_file = q[h + 6] or nil, sources = q[h + 8] or nil, cache = q[h + 9],
+    report = { merge = q[h + 7] or nil, harden = false }, args = { n = n } }
+  entry.label = label or (host .. " " .. entry.service)
+  entry.owner = (label or host:find(" ", 1, true)) and "*" or host
+  local last = h + FIXED - 1 + n
+  for i = 1, n do entry.args[i] = q[h + FIXED - 1 + i] or nil end
+  for i = h, last do q[i] = nil end
+  head = last + 1
+  return entry
+end
 
 -- Step 1 (unless strict did it before building: it only informs here,
 -- since Prosody builds from its own layers), then steps 4 and 5, with what
@@ -426,42 +473,81 @@ end
 
 -- A few contexts at a time (about 5 ms of work, then a pause four times
 -- as long), so that the judging never holds up the connections Prosody
--- serves meanwhile.
-local SLICE, PAUSE = 0.005, 0.02
+-- serves meanwhile; and only once no context was queued for a second
+-- (SETTLE), so that it does not compete with a start-up or reload still
+-- building, nor with the first connections after it. queued counts the
+-- contexts queued so far, seen what it was when the timer last looked.
+--
+-- Once the queue is empty, the same slices run Lua's collector to the end
+-- of a cycle (collecting): judging makes garbage, and in incremental mode
+-- (Prosody's default) every allocation during an unfinished cycle brings
+-- collector work over the whole heap, hundreds of MB at a thousand hosts.
+-- Left alone, the next burst of work (a reload, the connections after it)
+-- would pay for judging's garbage; finished while the server is idle, the
+-- collector waits at the start of its pause instead. One cycle per batch;
+-- not in generational mode (the admin's gc option), which has no long
+-- cycles to finish.
+local SLICE, PAUSE, SETTLE = 0.005, 0.02, 1
+local queued, seen = 0, 0
+local collecting = false
+
+local function incremental_gc()
+  local gc = configmanager.get("*", "gc")
+  return not (type(gc) == "table" and gc.mode == "generational")
+end
+
+local function collect_some(deadline)
+  repeat
+    if collectgarbage("step", 0) then
+      collecting, timer_running = false, false
+      return nil
+    end
+  until os.clock() > deadline
+  return PAUSE
+end
+
 local function judge_some()
   if not hooked then
+    timer_running, collecting = false, false
+    return nil
+  end
+  if queued ~= seen then
+    seen = queued
+    return SETTLE
+  end
+  local deadline = os.clock() + SLICE
+  if head > tail then
+    if collecting then return collect_some(deadline) end
     timer_running = false
     return nil
   end
-  local deadline = os.clock() + SLICE
   local touched = {}
   while head <= tail do
-    local entry = queue[head]
-    queue[head], head = nil, head + 1
+    local entry = take()
     judge(entry)
-    local o = owner_state(entry.owner)
-    o.waiting = o.waiting - 1
+    waiting[entry.owner] = waiting[entry.owner] - 1
     touched[entry.owner] = true
     if os.clock() > deadline then break end
   end
   for owner in pairs(touched) do
-    if owners[owner].waiting == 0 and next(owners[owner].contexts) then say(owner) end
+    if waiting[owner] == 0 and owners[owner] and next(owners[owner].contexts) then say(owner) end
   end
   if head > tail then
-    queue, head, tail, timer_running = {}, 1, 0, false
-    return nil
+    head, tail = 1, 0  -- the array keeps its size for the next reload
+    collecting = incremental_gc()
+    if not collecting then timer_running = false end
+    return collecting and PAUSE or nil
   end
   return PAUSE
 end
 
-local function later(entry)
-  tail = tail + 1
-  queue[tail] = entry
-  local o = owner_state(entry.owner)
-  o.waiting = o.waiting + 1
+local function later(ctx, j)
+  enqueue(ctx, j)
+  queued = queued + 1
   if not timer_running then
     timer_running = true
-    module:add_timer(PAUSE, judge_some)
+    seen = queued
+    module:add_timer(SETTLE, judge_some)
   end
 end
 
@@ -474,47 +560,76 @@ end
 
 -- One context through the steps a server needs before it serves with it:
 -- under strict, the admin's layers merged against the profile and the
--- floor first (a context that asks for less is refused); build() makes
--- the context as Prosody always does; tlsharden hardens it in place. The
--- rest comes later (judge). A failure makes the context unusable, and it
--- is not handed to Prosody. c is pipeline.prepare's job and, afterwards,
--- the entry judged later: host, service, mode, label, owner, build
--- (returns ctx, err, and puts Prosody's final configuration in c.cfg and
--- its error in c.err), and the layers of the call (sources, or the call's
--- arguments, args, to find them from) and cert_file when build does not
--- find them. Nothing else is made per context before it serves: harden's
--- report stays on the context until judging. Returns ctx, err, cfg.
-local function harden_policy(_, ctx, c)
-  local cfg = c.cfg
+-- floor first (a context that asks for less is refused); the job's build
+-- makes the context as Prosody always does; tlsharden hardens it in place.
+-- The rest comes later (judge). A failure makes the context unusable, and
+-- it is not handed to Prosody.
+--
+-- j is pipeline.prepare's job, one table reused for every call (see
+-- job_enter): host, service, mode, port_label, owner, build (which puts
+-- Prosody's final configuration in j.cfg and its error in j.err), n and
+-- the call's arguments in j[1..n], and sources and cert_file when build
+-- does not find them. Before a context serves, nothing is made for it in
+-- Lua's heap but its record in the queue: harden's report stays on the
+-- context, the report of prepare is the job's own. Returns ctx, err, cfg.
+local function harden_policy(_, ctx, j)
   local policy
-  policy, c.dhe_slot = dhe_policy(ctx, cfg, c.mode, c.cert_file or (cfg and cfg.certificate))
+  policy, j.dhe_slot = dhe_policy(ctx, j.cfg, j.mode, j.cert_file or (j.cfg and j.cfg.certificate))
   return policy
 end
 
-local function run(c)
-  local m = memo
-  c.cache, c.harden, c.later = m, harden_policy, true
-  if STRICT then
-    c.sources = c.sources or call_layers(m, c.host, table.unpack(c.args, 1, c.args.n))
-    c.layers, c.merge = merge_layers(m, c.sources), MERGE[c.mode] or MERGE.server
+-- The jobs, one per depth of nested calls (Prosody does not nest them; a
+-- module might). Every field is set again for each call.
+local jobs, depth = {}, 0
+local function job_enter(host, service, mode, port_label, owner, build)
+  depth = depth + 1
+  local j = jobs[depth]
+  if not j then
+    j = { report = {}, args_max = 0 }
+    jobs[depth] = j
   end
-  local ok, ctx, report = pcall(pipeline.prepare, c)
+  j.host, j.service, j.mode, j.port_label, j.owner, j.build = host, service, mode, port_label, owner, build
+  j.cache, j.harden, j.later, j.n = memo, harden_policy, true, 0
+  return j
+end
+local function job_args(j, ...)
+  local n = select("#", ...)
+  for i = 1, n do j[i] = (select(i, ...)) end
+  for i = n + 1, j.args_max do j[i] = nil end
+  if n > j.args_max then j.args_max = n end
+  j.n = n
+end
+local JOB_FIELDS = { "cfg", "err", "sources", "cert_file", "cert", "key", "port", "dhe_slot", "layers", "merge",
+  "merge_report", "config", "cache" }
+local function job_leave(j)
+  for i = 1, j.args_max do j[i] = nil end
+  for _, k in ipairs(JOB_FIELDS) do j[k] = nil end
+  j.host, j.report.config, j.report.merge, j.report.harden = nil, nil, nil, nil
+  depth = depth - 1
+end
+
+local function run(j)
+  local m = memo
+  if STRICT then
+    j.sources = j.sources or call_layers(m, j.host, table.unpack(j, 1, j.n))
+    j.layers, j.merge = merge_layers(m, j.sources), MERGE[j.mode] or MERGE.server
+  end
+  local ok, ctx, report = pcall(pipeline.prepare, j)
   if not ok then
     local merge_refused = tostring(ctx):find("^tlsharden%.merge_with:")
-    return refuse(c.host, c.service, ctx, merge_refused and "; set tlsharden_allow_insecure = true to accept it")
+    return refuse(j.host, j.service, ctx, merge_refused and "; set tlsharden_allow_insecure = true to accept it")
   end
-  if not ctx then return nil, report, c.cfg end  -- Prosody's own failure, as it reports it
-  local dhe = c.dhe_slot
+  if not ctx then return nil, report, j.cfg end  -- Prosody's own failure, as it reports it
+  local dhe = j.dhe_slot
   if dhe then
     local set = false
     for _, change in ipairs(tlsharden.harden_report(ctx).changes) do set = set or change.setting == "dh_parameters" end
     dhe.outcome = set and "on" or "keep"
   end
-  c.ctx, c.report = ctx, report
-  c.cert_file = c.cert_file or (c.cfg and c.cfg.certificate)
-  c.build, c.harden, c.dhe_slot, c.layers, c.merge = nil, nil, nil, nil, nil
-  later(c)
-  return ctx, c.err, c.cfg
+  j.merge_report = report.merge
+  j.cert_file = j.cert_file or (j.cfg and j.cfg.certificate)
+  later(ctx, j)
+  return ctx, j.err, j.cfg
 end
 
 -- The file that called create_context, per calling function (it decides
@@ -533,6 +648,13 @@ local function caller_file(level)
   return file
 end
 
+-- Step 2 of a create_context call: Prosody's own.
+local function build_context(_, j)
+  local made, err, cfg = original(j.host, j.mode, table.unpack(j, 1, j.n))
+  j.err, j.cfg = err, cfg
+  return made, err
+end
+
 local function hardened_create_context(host, mode, ...)
   local caller = caller_file(2)
   -- 13's portmanager asks for a host's context only for its certificate
@@ -540,47 +662,44 @@ local function hardened_create_context(host, mode, ...)
   if context_api and caller:find("portmanager", 1, true) and not host:find(" port %d+$") then
     return original(host, mode, ...)
   end
-  local args = table.pack(...)
-  local service, kind = service_of(host, mode, args, caller)
-  local port_label = kind == "port" and (host:match("^client_https port") and "client_https" or host)
-  local c = {
-    host = host, service = service, mode = mode, args = args,
-    label = port_label or (host .. " " .. service),
-    owner = (port_label or host:find(" ", 1, true)) and "*" or host,
-  }
-  c.build = function()
-    local made, err, cfg = original(host, mode, table.unpack(args, 1, args.n))
-    c.err, c.cfg = err, cfg
-    return made, err
-  end
-  local ctx, err, cfg = run(c)
+  local n = select("#", ...)
+  local service, kind = service_of(host, mode, n, n > 0 and (select(n, ...)) or nil, caller)
+  local port_label = kind == "port" and (host:match("^client_https port") and "client_https" or host) or nil
+  local owner = (port_label or host:find(" ", 1, true)) and "*" or host
+  local j = job_enter(host, service, mode, port_label, owner, build_context)
+  job_args(j, ...)
+  local ok, ctx, err, cfg = pcall(run, j)
+  job_leave(j)
+  if not ok then error(ctx, 0) end
   if ctx and kind == "port" and type(ctx) == "table" then
-    c.sources = c.sources or call_layers(memo, host, table.unpack(args, 1, args.n))
-    port_info[ctx] = { service = service, sources = c.sources, cfg = cfg }
+    port_info[ctx] = { service = service, sources = call_layers(memo, host, ...), cfg = cfg }
   end
   return ctx, err, cfg
+end
+
+-- Step 2 of a set_sni_host call (13): Prosody's own, from the port
+-- context's settings.
+local function build_sni(_, j)
+  local ok, e = original_set_sni_host(j.port, j.host, j.cert, j.key)
+  if not ok then
+    j.err = e
+    return nil, e
+  end
+  return j.port._sni_contexts[j.host]
 end
 
 -- 13: the SNI context set_sni_host builds from the port context's
 -- settings, hardened before a client can reach it; on a failure the host
 -- gets no SNI context (a client asking for it is refused).
-local NO_ARGS = { n = 0 }
+local NO_PORT = {}
 local function hardened_set_sni_host(self, name, cert, key)
-  local port = port_info[self] or {}
+  local port = port_info[self] or NO_PORT
   local service = (port.service or sni_service(nil, self)) .. " (SNI)"
-  local c = {
-    host = name, service = service, mode = "server", sources = port.sources, args = NO_ARGS,
-    label = name .. " " .. service, owner = name, cfg = port.cfg, cert_file = cert,
-  }
-  c.build = function()
-    local ok, e = original_set_sni_host(self, name, cert, key)
-    if not ok then
-      c.err = e
-      return nil, e
-    end
-    return self._sni_contexts[name]
-  end
-  local ctx, err = run(c)
+  local j = job_enter(name, service, "server", nil, name, build_sni)
+  j.sources, j.cfg, j.cert_file, j.port, j.cert, j.key = port.sources, port.cfg, cert, self, cert, key
+  local ok, ctx, err = pcall(run, j)
+  job_leave(j)
+  if not ok then error(ctx, 0) end
   if not ctx then
     self._sni_contexts[name] = nil
     return false, err
@@ -723,7 +842,7 @@ function module.unload()
   if reordered then reorder_certmanager(0) end
   reordered = false
   hooked = false
-  queue, head, tail = {}, 1, 0
+  queue, head, tail, waiting, collecting = {}, 1, 0, {}, false
   rebuild(original)
   unfix_listeners()
 end
