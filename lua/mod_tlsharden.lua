@@ -90,13 +90,12 @@ local port_info = setmetatable({}, { __mode = "k" })
 --   named    configuration table -> its named copy (the merge layer)
 --   merges   remembered merges (pipeline.prepare's cache)
 --   dhe      whether equal contexts needed automatic DH parameters
---   keys     certificate file -> key type and size
 --   sni      port settings -> the direct TLS service they are for
 --   judge    forward secrecy and chains (pipeline.judge's memo)
 --   warned   warnings already logged
 local memo
 local function fresh_memo()
-  memo = { admin = {}, scanned = {}, derived = {}, named = {}, merges = {}, dhe = {}, keys = {}, judge = {},
+  memo = { admin = {}, scanned = {}, derived = {}, named = {}, merges = {}, dhe = {}, judge = {},
     warned = {}, sni = {} }
 end
 fresh_memo()
@@ -295,20 +294,16 @@ end
 -- harden's DH rule for a context Prosody built from cfg: without DH
 -- parameters only automatic ones can make DHE work ("on", no test); with
 -- them, the test handshake is made once for each set of parameters, key
--- and suites, and contexts equal in these follow its outcome. Returns the
--- policy and the memo slot to record the outcome in (nil: nothing to
--- record).
-local function dhe_policy(ctx, cfg, mode, cert_file)
+-- type and size, and suites, and contexts equal in these follow its
+-- outcome. Returns the policy and the memo slot to record the outcome in
+-- (nil: nothing to record).
+local function dhe_policy(ctx, cfg, mode)
   if mode ~= "server" then return POLICY.keep end
   local dh = dh_source(cfg)
   if not dh then return POLICY.on end
-  local key_kind = cert_file and memo.keys[cert_file]
-  if not key_kind then
-    local key_type, key_bits = tlsharden.key_kind(ctx)
-    key_kind = key_type and (key_type .. " " .. key_bits) or "none"
-    if cert_file then memo.keys[cert_file] = key_kind end
-  end
-  local known = slot(memo.dhe, key_kind, dh, cfg.ciphers, cfg.protocol, has_option(cfg.options, "no_tlsv1_2"))
+  local key_type, key_bits = tlsharden.key_kind(ctx)
+  local known = slot(memo.dhe, key_type, key_bits, dh, cfg.ciphers, cfg.protocol,
+    has_option(cfg.options, "no_tlsv1_2"))
   if known.outcome then return POLICY[known.outcome] end
   return POLICY.auto, known
 end
@@ -574,7 +569,7 @@ end
 -- context, the report of prepare is the job's own. Returns ctx, err, cfg.
 local function harden_policy(_, ctx, j)
   local policy
-  policy, j.dhe_slot = dhe_policy(ctx, j.cfg, j.mode, j.cert_file or (j.cfg and j.cfg.certificate))
+  policy, j.dhe_slot = dhe_policy(ctx, j.cfg, j.mode)
   return policy
 end
 
@@ -669,10 +664,11 @@ local function hardened_create_context(host, mode, ...)
   local j = job_enter(host, service, mode, port_label, owner, build_context)
   job_args(j, ...)
   local ok, ctx, err, cfg = pcall(run, j)
+  local sources = j.sources  -- known already under strict
   job_leave(j)
   if not ok then error(ctx, 0) end
   if ctx and kind == "port" and type(ctx) == "table" then
-    port_info[ctx] = { service = service, sources = call_layers(memo, host, ...), cfg = cfg }
+    port_info[ctx] = { service = service, sources = sources or call_layers(memo, host, ...), cfg = cfg }
   end
   return ctx, err, cfg
 end

@@ -591,8 +591,10 @@ static void rule_depth(hardener *h, const policy *p) {
   changed(h, "depth", v_int(before), v_int(p->depth));
 }
 
-/* tlsharden.harden(ctx [, policy]): the rules not given keep their
- * defaults. Returns { changes = {...}, policy = <the complete policy> }. */
+/* tlsharden.harden(ctx [, policy [, opts]]): the rules not given keep their
+ * defaults. Returns { changes = {...}, policy = <the complete policy> },
+ * or with opts.report = false the number of changes (the report stays on
+ * the context, for harden_report). */
 int th_harden(lua_State *L) {
   static const char *const known[] = {"report", NULL};
   int mode = 0, report;

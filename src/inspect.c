@@ -6,6 +6,13 @@
 
 #include "tlsharden.h"
 
+/* A key's type name and size in bits, as two values. */
+static void push_key(lua_State *L, EVP_PKEY *key) {
+  const char *type = EVP_PKEY_get0_type_name(key);
+  lua_pushstring(L, type ? type : "unknown");
+  lua_pushinteger(L, EVP_PKEY_get_bits(key));
+}
+
 static void push_certificate(lua_State *L, X509 *cert) {
   EVP_PKEY *key = X509_get0_pubkey(cert);
   lua_createtable(L, 0, 5);
@@ -14,11 +21,9 @@ static void push_certificate(lua_State *L, X509 *cert) {
   th_push_asn1_time(L, X509_get0_notAfter(cert));
   lua_setfield(L, -2, "not_after");
   if (key) {
-    const char *type = EVP_PKEY_get0_type_name(key);
-    lua_pushstring(L, type ? type : "unknown");
+    push_key(L, key);
+    lua_setfield(L, -3, "key_bits");
     lua_setfield(L, -2, "key_type");
-    lua_pushinteger(L, EVP_PKEY_get_bits(key));
-    lua_setfield(L, -2, "key_bits");
   }
 }
 
@@ -66,14 +71,11 @@ int th_key_kind(lua_State *L) {
   SSL_CTX *ctx = th_check_context(L, 1, "key_kind", NULL);
   X509 *cert = SSL_CTX_get0_certificate(ctx);
   EVP_PKEY *key = cert ? X509_get0_pubkey(cert) : NULL;
-  const char *type;
   if (!key) {
     lua_pushnil(L);
     return 1;
   }
-  type = EVP_PKEY_get0_type_name(key);
-  lua_pushstring(L, type ? type : "unknown");
-  lua_pushinteger(L, EVP_PKEY_get_bits(key));
+  push_key(L, key);
   return 2;
 }
 
