@@ -49,8 +49,8 @@ openssl pkey -in "$dir/k" -traditional -out fuzz/corpus/keys/ec-sec1 2>/dev/null
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out fuzz/corpus/keys/rsa-pkcs8 2>/dev/null
 openssl genpkey -algorithm ED25519 -out fuzz/corpus/keys/ed25519 2>/dev/null
 rm -rf "$dir"
-seed prosodycfg c1 "$(cat examples/prosody.cfg.lua)"
-seed prosodycfg c2 'VirtualHost "a.test"
+seed prosody_config c1 "$(cat examples/prosody.cfg.lua)"
+seed prosody_config c2 'VirtualHost "a.test"
   ssl = { protocol = "tlsv1+" }
 Component "c.a.test" "muc"
 x = ENV_HOME'

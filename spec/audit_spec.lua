@@ -1,8 +1,8 @@
 local cjson = require "cjson"
 local tlsharden = require "tlsharden"
-local audit = require "tlsharden.audit"
-local prosodycfg = require "tlsharden.prosodycfg"
-local certmanager = require "tlsharden.certmanager"
+local audit = require "tlsharden.prosody.audit"
+local prosody_config = require "tlsharden.prosody.config"
+local prosody_model = require "tlsharden.prosody.model"
 local pki = require "spec.helpers.pki"
 local sh = require "spec.helpers.sh"
 local prosody = require "spec.helpers.prosody"
@@ -45,7 +45,7 @@ VirtualHost "weak.test"
 Component "conference.good.test" "muc"
 ]]
 
-describe("tlsharden.audit", function()
+describe("tlsharden.prosody.audit", function()
   local dir, ca, report
   setup(function()
     dir, ca = setup_dir({ "good.test", "weak.test" }, BASIC)
@@ -152,7 +152,7 @@ describe("tlsharden.audit", function()
   it("reads FileContents, FileLine and ENV_ values from the caller only", function()
     local d = pki.tmpdir()
     pki.write(d .. "/secret.txt", "first line\nsecond\n")
-    local cfg = prosodycfg.load('a = FileContents("secret.txt")\nb = FileLine("secret.txt")\nc = FileLines("secret.txt")\nd = ENV_HOME\ne = ENV_X\n',
+    local cfg = prosody_config.load('a = FileContents("secret.txt")\nb = FileLine("secret.txt")\nc = FileLines("secret.txt")\nd = ENV_HOME\ne = ENV_X\n',
       { text = true, dir = d, name = d .. "/prosody.cfg.lua", env = { X = "from caller" } })
     assert.equal("first line\nsecond\n", cfg:get("*", "a"))
     assert.equal("first line", cfg:get("*", "b"))
@@ -166,13 +166,13 @@ describe("tlsharden.audit", function()
     local d = pki.tmpdir()
     pki.write(d .. "/password", "s3cret")
     local text = 'a = Credential("password")\nb = Lua.string.format("%d", 7)\n'
-    local cfg = prosodycfg.load(text, { text = true, env = { CREDENTIALS_DIRECTORY = d } })
+    local cfg = prosody_config.load(text, { text = true, env = { CREDENTIALS_DIRECTORY = d } })
     assert.equal("s3cret", cfg:get("*", "a"))
     assert.equal("7", cfg:get("*", "b"))
-    cfg = prosodycfg.load(text, { text = true })  -- no credentials directory: unset, as in 13
+    cfg = prosody_config.load(text, { text = true })  -- no credentials directory: unset, as in 13
     assert.is_nil(cfg:get("*", "a"))
     for _, code in ipairs { 'a = Credential("../etc/passwd")', 'a = Credential("missing")' } do
-      local ok, err = pcall(prosodycfg.load, code, { text = true, env = { CREDENTIALS_DIRECTORY = d } })
+      local ok, err = pcall(prosody_config.load, code, { text = true, env = { CREDENTIALS_DIRECTORY = d } })
       assert.is_false(ok, code)
       assert.matches("tlsharden.audit: prosody.cfg.lua:1: ", err, 1, true)
     end
@@ -183,7 +183,7 @@ describe("tlsharden.audit", function()
     local ok, deb = sh.exec("dpkg-query -W -f='${Version}' prosody 2>/dev/null")
     local release = ok and deb:match("^(%d[%d.]*%d)")
     assert.is_truthy(release, "Debian's prosody package is installed for the specs")
-    assert.equal(certmanager.version_of(release), report.prosody)
+    assert.equal(prosody_model.version_of(release), report.prosody)
     assert.matches("installed Prosody " .. release, report.prosody_from, 1, true)
     local r = tlsharden.audit(BASIC, { text = true, dir = dir, prosody = "13" })
     assert.equal("13", r.prosody)
@@ -200,11 +200,11 @@ describe("tlsharden.audit", function()
   end)
 
   it("tells release strings apart", function()
-    assert.same({ "0.12", true }, { certmanager.version_of("0.12.3") })
-    assert.same({ "13", true }, { certmanager.version_of("13.0.1") })
-    assert.same({ "0.12", false }, { certmanager.version_of("0.11.9") })
-    assert.same({ "13", false }, { certmanager.version_of("14.2") })
-    assert.is_nil(certmanager.version_of("hg:0123456789ab"))
+    assert.same({ "0.12", true }, { prosody_model.version_of("0.12.3") })
+    assert.same({ "13", true }, { prosody_model.version_of("13.0.1") })
+    assert.same({ "0.12", false }, { prosody_model.version_of("0.11.9") })
+    assert.same({ "13", false }, { prosody_model.version_of("14.2") })
+    assert.is_nil(prosody_model.version_of("hg:0123456789ab"))
   end)
 
   it("treats an unknown tls_profile as each version does", function()
@@ -239,7 +239,7 @@ describe("tlsharden.audit", function()
     local r13 = tlsharden.audit(d .. "/prosody.cfg.lua", { cafile = c.cert, prosody = "13" })
     local c12, c13 = service(r12, "rsa.test", "c2s"), service(r13, "rsa.test", "c2s")
     assert.is_nil(c12.config.dhparam)
-    assert.equal(certmanager.FFDHE2048, c13.config.dhparam)
+    assert.equal(prosody_model.FFDHE2048, c13.config.dhparam)
     local function set(list) local t = {} for _, n in ipairs(list) do t[n] = true end return t end
     local s12, s13 = set(c12.suites), set(c13.suites)
     assert.is_nil(s12["DHE-RSA-AES128-GCM-SHA256"])  -- listed, but no DH parameters
@@ -261,7 +261,7 @@ describe("tlsharden.audit", function()
     local leaf = pki.cert(d, "rsa.test", { issuer = c, san = { "DNS:rsa.test" }, key_kind = "rsa2048" })
     sh.run(("mv %s %s/certs/rsa.test.crt && mv %s %s/certs/rsa.test.key"):format(pki.quote(leaf.cert),
       pki.quote(d), pki.quote(leaf.key), pki.quote(d)))
-    pki.write(d .. "/dh.pem", certmanager.FFDHE2048)
+    pki.write(d .. "/dh.pem", prosody_model.FFDHE2048)
     for _, v in ipairs { "0.12", "13" } do
       local s = service(tlsharden.audit(d .. "/prosody.cfg.lua", { cafile = c.cert, prosody = v }), "rsa.test", "c2s")
       assert.equal(d .. "/dh.pem", s.config.dhparam)
@@ -291,14 +291,14 @@ describe("tlsharden.audit", function()
     pki.cleanup(d)
   end)
 
-  -- Found by the prosodycfg fuzz target: the comment after `certificate =`
+  -- Found by the prosody_config fuzz target: the comment after `certificate =`
   -- swallowed the rest of the line, so the host's certificate became the
   -- function that `VirtualHost "..."` returns.
   it("refuses a certificate or certificates option that is not a path, naming it", function()
     local fuzzed = '-- A5222 }\n\ncertificate =' .. string.rep("-", 79) .. '" scerts"\n\n'
       .. 'VirtualHost "cha\255\255\255\255\255\255\253\255\255\255\255"\n\t--3 dlu '
-    local cfg = prosodycfg.load(fuzzed, { text = true, dir = "/nonexistent" })
-    local model = certmanager.model(cfg)
+    local cfg = prosody_config.load(fuzzed, { text = true, dir = "/nonexistent" })
+    local model = prosody_model.model(cfg)
     local ok, err = pcall(model.services, model, cfg.hosts[1])
     assert.is_false(ok)
     assert.matches("tlsharden.audit: option 'certificate' of cha.* must be a file or folder path, got function", err)
@@ -326,11 +326,11 @@ describe("tlsharden.audit", function()
       'x = dofile("/etc/passwd")', 'x = Lua.os.getenv("HOME")', 'x = Lua.io.open("/etc/passwd")',
       'x = Lua.require("os")',
     } do
-      local ok, err = pcall(prosodycfg.load, code, { text = true })
+      local ok, err = pcall(prosody_config.load, code, { text = true })
       assert.is_false(ok, code)
       assert.matches("tlsharden.audit:", err, 1, true)
     end
-    local ok, err = pcall(prosodycfg.load, "while true do end", { text = true })
+    local ok, err = pcall(prosody_config.load, "while true do end", { text = true })
     assert.is_false(ok)
     assert.matches("runs too long", err, 1, true)
   end)
@@ -369,8 +369,8 @@ prosody.each_version(describe, pending, "the audit agrees with the certmanager o
         local out = sh.run(("lua5.4 spec/helpers/prosody_contexts.lua %s %s %s %s"):format(version.name,
           pki.quote(version.source), pki.quote(path), table.concat(case[3], " ")))
         local theirs = cjson.decode(out)
-        local config = prosodycfg.load(path)
-        local model = certmanager.model(config, version.name)
+        local config = prosody_config.load(path)
+        local model = prosody_model.model(config, version.name)
         local compared = 0
         for _, host in ipairs(case[3]) do
           for _, svc in ipairs(model:services(host)) do

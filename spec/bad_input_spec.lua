@@ -46,7 +46,7 @@ local FUNCTIONS = {
   { "key_kind", "tlsharden.key_kind" },
   { "chain", "tlsharden.chain" },
   { "grade", "tlsharden.grade" },
-  { "audit", "tlsharden.audit" },
+  { "audit", "tlsharden.prosody.audit" },
   { "new_context", "tlsharden.new_context" },
   { "profile", "tlsharden.profile" },
   { "layer", "tlsharden.layer" },
@@ -400,9 +400,9 @@ end)
 describe("the error rule for the scanner's layers", function()
   local HUGE = string.rep("x", 1024 * 1024)
   local LIMIT = 1000
-  local dns = require "tlsharden.dns"
-  local dane = require "tlsharden.dane"
-  local xmpp = require "tlsharden.xmpp"
+  local dns = require "tlsharden.scan.dns"
+  local dane = require "tlsharden.scan.dane"
+  local xmpp = require "tlsharden.scan.xmpp"
 
   local function bounded(label, f, ...)
     local ok, err = pcall(f, ...)

@@ -4,8 +4,8 @@
 -- a real TLS server sent in a handshake on loopback.
 local ssl = require "ssl"
 local core = require "tlsharden.core"
-local dane = require "tlsharden.dane"
-local dns = require "tlsharden.dns"
+local dane = require "tlsharden.scan.dane"
+local dns = require "tlsharden.scan.dns"
 local pki = require "spec.helpers.pki"
 local sh = require "spec.helpers.sh"
 local tls = require "spec.helpers.tls"
@@ -147,10 +147,10 @@ describe("dane", function()
     end
     local ok, err = pcall(dane.check, { record(3, 1, 1, "00") }, { {} })
     assert.is_false(ok)
-    assert.matches("tlsharden.dane.check: bad argument #2 'chain': item 1 is a table", err, 1, true)
+    assert.matches("tlsharden.scan.dane.check: bad argument #2 'chain': item 1 is a table", err, 1, true)
     ok, err = pcall(dane.check, {}, {}, { bogus = 1 })
     assert.is_false(ok)
-    assert.matches("tlsharden.dane.check: bad argument #3 'opts': unknown option 'bogus'", err, 1, true)
+    assert.matches("tlsharden.scan.dane.check: bad argument #3 'opts': unknown option 'bogus'", err, 1, true)
   end)
 
   describe("end to end", function()

@@ -73,7 +73,7 @@ end
 
 describe("memory #memory", function()
   local dir, leaf, ctx, bare_ctx, client_ctx, pem, cfg_text, dh_ctx
-  local xmpp = require "tlsharden.xmpp"
+  local xmpp = require "tlsharden.scan.xmpp"
   local der, tlsa_records
   -- an SRV answer with a compressed target and an OPT record
   local dns_answer = "\0\7\129\128\0\1\0\1\0\0\0\1\12_xmpp-client\4_tcp\7example\3org\0\0\33\0\1"
@@ -98,7 +98,7 @@ describe("memory #memory", function()
     dh_ctx = assert(ssl.newcontext { mode = "server", protocol = "any", key = rsa.key, certificate = rsa.cert,
       ciphers = "DHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256", dhparam = function() return dh_pem end })
     pem = pki.read(leaf.cert)
-    der = require("tlsharden.dane").der_from_pem(pem)
+    der = require("tlsharden.scan.dane").der_from_pem(pem)
     local hex = der:gsub(".", function(c) return ("%02x"):format(c:byte()) end)
     tlsa_records = { { usage = 3, selector = 0, matching_type = 0, data = hex },
       { usage = 3, selector = 1, matching_type = 1, data = ("00"):rep(32) },

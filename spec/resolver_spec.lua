@@ -5,7 +5,7 @@
 -- a bound UDP socket that never answers for timeouts.
 local socket = require "socket"
 local core = require "tlsharden.core"
-local dns = require "tlsharden.dns"
+local dns = require "tlsharden.scan.dns"
 local servers = require "spec.helpers.dns_servers"
 local pki = require "spec.helpers.pki"
 
@@ -238,22 +238,22 @@ describe("resolver", function()
 
   it("refuses bad options and arguments, naming them", function()
     local cases = {
-      { function() dns.resolver { resolver = "1.2.3" } end, "tlsharden.dns.resolver: bad option 'resolver': item 1: expected an IPv4 or IPv6 address" },
+      { function() dns.resolver { resolver = "1.2.3" } end, "tlsharden.scan.dns.resolver: bad option 'resolver': item 1: expected an IPv4 or IPv6 address" },
       { function() dns.resolver { resolver = "127.0.0.1:0" } end, "port out of range" },
       { function() dns.resolver { resolver = "[::1]:70000" } end, "port out of range" },
       { function() dns.resolver { resolver = "1:2:3:4:5:6:7:8:9" } end, "not an IPv6 address" },
       { function() dns.resolver { resolver = {} } end, "expected an address string or a list" },
-      { function() dns.resolver { bogus = 1 } end, "tlsharden.dns.resolver: bad argument #1 'opts': unknown option 'bogus'" },
+      { function() dns.resolver { bogus = 1 } end, "tlsharden.scan.dns.resolver: bad argument #1 'opts': unknown option 'bogus'" },
       { function() dns.resolver { timeout = -1 } end, "bad option 'timeout': expected a number from" },
       { function() dns.resolver { exchange = "x" } end, "bad option 'exchange': expected a function" },
       { function() dns.resolver { resolv_conf = "/nonexistent/resolv.conf" } end, "cannot read '/nonexistent/resolv.conf'" },
       { function() dns.resolver "x" end, "bad argument #1 'opts': expected a table, got 'x'" },
-      { function() resolver():srv("xmpp client", "tcp", "x") end, "tlsharden.dns.srv: bad argument #1 'service'" },
-      { function() resolver():srv("xmpp-client", "tcp", "a..b") end, "tlsharden.dns.srv: bad argument 'domain': empty label" },
-      { function() resolver():srv("xmpp-client", "tcp", nil) end, "tlsharden.dns.srv: bad argument #3 'domain'" },
-      { function() resolver():tlsa(0, "tcp", "x") end, "tlsharden.dns.tlsa: bad argument #1 'port'" },
-      { function() resolver():addresses(("a"):rep(64)) end, "tlsharden.dns.addresses: bad argument 'name': label of 64 bytes" },
-      { function() resolver():query("x.org", "NOPE") end, "tlsharden.dns.query: bad argument #2 'qtype'" },
+      { function() resolver():srv("xmpp client", "tcp", "x") end, "tlsharden.scan.dns.srv: bad argument #1 'service'" },
+      { function() resolver():srv("xmpp-client", "tcp", "a..b") end, "tlsharden.scan.dns.srv: bad argument 'domain': empty label" },
+      { function() resolver():srv("xmpp-client", "tcp", nil) end, "tlsharden.scan.dns.srv: bad argument #3 'domain'" },
+      { function() resolver():tlsa(0, "tcp", "x") end, "tlsharden.scan.dns.tlsa: bad argument #1 'port'" },
+      { function() resolver():addresses(("a"):rep(64)) end, "tlsharden.scan.dns.addresses: bad argument 'name': label of 64 bytes" },
+      { function() resolver():query("x.org", "NOPE") end, "tlsharden.scan.dns.query: bad argument #2 'qtype'" },
       { function() resolver():xmpp_endpoints("x.org", { kind = "x" }) end, "bad option 'kind': expected 'c2s' or 's2s'" },
     }
     for _, c in ipairs(cases) do

@@ -5,7 +5,7 @@
 -- garbage, TLS records or hostile XML.
 local socket = require "socket"
 local ssl = require "ssl"
-local xmpp = require "tlsharden.xmpp"
+local xmpp = require "tlsharden.scan.xmpp"
 local prosody = require "spec.helpers.prosody"
 local pki = require "spec.helpers.pki"
 
@@ -66,14 +66,14 @@ describe("xmpp stream headers", function()
     for _, c in ipairs(cases) do
       local ok, err = pcall(xmpp.stream_header, c[1])
       assert.is_false(ok)
-      assert.matches("tlsharden.xmpp.stream_header: " .. c[2], err, 1, true)
+      assert.matches("tlsharden.scan.xmpp.stream_header: " .. c[2], err, 1, true)
     end
     local ok, err = pcall(xmpp.negotiate_starttls, nil, { to = "x" })
     assert.is_false(ok)
-    assert.matches("tlsharden.xmpp.negotiate_starttls: bad argument #1 'sock'", err, 1, true)
+    assert.matches("tlsharden.scan.xmpp.negotiate_starttls: bad argument #1 'sock'", err, 1, true)
     ok, err = pcall(xmpp.features, {}, { to = "x", timeout = -1 })
     assert.is_false(ok)
-    assert.matches("tlsharden.xmpp.features: bad option 'timeout'", err, 1, true)
+    assert.matches("tlsharden.scan.xmpp.features: bad option 'timeout'", err, 1, true)
   end)
 end)
 

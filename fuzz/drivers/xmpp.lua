@@ -4,7 +4,7 @@
 -- the last of them a finding when the stream cannot go on, and the parser
 -- must stay within its limits.
 package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
-local xmpp = require "tlsharden.xmpp"
+local xmpp = require "tlsharden.scan.xmpp"
 
 local HEADER = "<?xml version='1.0'?><stream:stream xmlns='jabber:client'"
   .. " xmlns:stream='http://etherx.jabber.org/streams' id='f' from='example.org' version='1.0'>"

@@ -1,6 +1,6 @@
 --- The tlsharden command line: `tlsharden [global options] COMMAND [ARGS]`.
 -- This file is the framework (arguments, output, exit codes, help); each
--- command lives in lua/tlsharden/commands/ and registers itself here.
+-- command lives in lua/tlsharden/cli/ and registers itself here.
 -- cli.main(argv, out, err) runs one command and returns the exit code, so
 -- the CLI can be driven from specs as well as from bin/tlsharden.
 --   0  ok
@@ -207,9 +207,9 @@ function cli.input(f, ...)
   return res, extra
 end
 
--- The commands, a file each under lua/tlsharden/commands/.
+-- The commands, a file each under lua/tlsharden/cli/.
 for _, name in ipairs { "protocol", "ciphers", "chain", "audit", "scan", "survey", "report" } do
-  require("tlsharden.commands." .. name)(cli)
+  require("tlsharden.cli." .. name)(cli)
 end
 
 return cli

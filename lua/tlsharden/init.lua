@@ -26,7 +26,7 @@ M.grade = grade.grade
 
 --- Audit a Prosody configuration; see docs/audit.md.
 function M.audit(source, opts)
-  return require("tlsharden.audit").audit(source, opts)
+  return require("tlsharden.prosody.audit").audit(source, opts)
 end
 
 --- Scan a running XMPP server from outside; see docs/scan.md.

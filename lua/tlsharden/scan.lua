@@ -8,7 +8,7 @@
 local socket = require "socket"
 local errors = require "tlsharden.errors"
 local grade = require "tlsharden.grade"
-local dns = require "tlsharden.dns"
+local dns = require "tlsharden.scan.dns"
 local json = require "tlsharden.json"
 local net = require "tlsharden.scan.net"
 local sock = require "tlsharden.scan.sock"
@@ -130,7 +130,7 @@ local function check_common(opts, needs_resolver)
     -- the resolver's own reader says what is wrong with an address or resolv.conf
     local ok, err = pcall(dns.resolver, { resolver = opts.resolver, resolv_conf = opts.resolv_conf })
     if not ok then
-      local name, rest = tostring(err):match("^tlsharden%.dns%.resolver: bad option '([%w_]+)': (.*)$")
+      local name, rest = tostring(err):match("^tlsharden%.scan%.dns%.resolver: bad option '([%w_]+)': (.*)$")
       errors.option(FN, name or "resolver", "%s", rest or tostring(err))
     end
   end

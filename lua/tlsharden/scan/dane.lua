@@ -59,7 +59,7 @@ local USAGE = { [0] = "PKIX-TA", [1] = "PKIX-EE", [2] = "DANE-TA", [3] = "DANE-E
 -- "insecure" (not authenticated: not to be used, RFC 6698 §4.1), "valid"
 -- or "invalid".
 function M.check(tlsa, chain, opts)
-  local fn = "dane.check"
+  local fn = "scan.dane.check"
   if type(tlsa) ~= "table" then
     errors.raise(fn, "bad argument #1 'tlsa': expected a TLSA lookup result or a list of records, got %s", errors.quote(tlsa))
   end

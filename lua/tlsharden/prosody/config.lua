@@ -5,7 +5,7 @@
 -- from the result is certmanager.lua's job.
 local errors = require "tlsharden.errors"
 
-local prosodycfg = {}
+local M = {}
 
 local INSTRUCTION_LIMIT = 10000000
 
@@ -18,7 +18,7 @@ local function resolve(dir, path)
   if path:sub(1, 1) == "/" then return path end
   return dir .. "/" .. path
 end
-prosodycfg.resolve = resolve
+M.resolve = resolve
 
 local function read_file(path)
   local f, err = io.open(path, "rb")
@@ -54,7 +54,7 @@ end
 --- Load a configuration. source is a path, or the text itself when
 -- opts.text is true. opts.env: a table of ENV_* values (default empty).
 -- Returns a config object or raises "tlsharden.audit: FILE:LINE: message".
-function prosodycfg.load(source, opts)
+function M.load(source, opts)
   opts = opts or {}
   local name, text
   if opts.text then
@@ -230,11 +230,11 @@ function prosodycfg.load(source, opts)
   end
 
   parse(text, name)
-  return setmetatable(cfg, { __index = prosodycfg })
+  return setmetatable(cfg, { __index = M })
 end
 
 --- configmanager.get: the host's value, else the global one.
-function prosodycfg:get(host, key)
+function M:get(host, key)
   local h = self.config[host]
   if h and h[key] ~= nil then return h[key] end
   return self.config["*"][key]
@@ -242,7 +242,7 @@ end
 
 --- A path option (certificates, certificate): nil, or a string; anything
 -- else is an error naming the option, as Prosody could not use it either.
-function prosodycfg:path_option(host, key)
+function M:path_option(host, key)
   local v = self:get(host, key)
   if v ~= nil and type(v) ~= "string" then
     errors.raise("audit", "option '%s'%s must be a file or folder path, got %s", key,
@@ -252,9 +252,9 @@ function prosodycfg:path_option(host, key)
 end
 
 --- configmanager.rawget: the host's own value only.
-function prosodycfg:rawget(host, key)
+function M:rawget(host, key)
   local h = self.config[host]
   return h and h[key]
 end
 
-return prosodycfg
+return M

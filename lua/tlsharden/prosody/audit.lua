@@ -1,14 +1,14 @@
 --- The audit of a whole Prosody configuration: for every host and TLS
 -- service, the layers the audited Prosody version (0.12 or 13) would merge
--- (certmanager.lua), then the pipeline's steps: the merge, the context
+-- (prosody/model.lua), then the pipeline's steps: the merge, the context
 -- LuaSec builds from it, what is really in force, forward secrecy, the
 -- suites a client can get, the chain, a grade, and what mod_tlsharden
 -- would change (harden on a copy).
 local ssl = require "ssl"
 local core = require "tlsharden.core"
 local errors = require "tlsharden.errors"
-local prosodycfg = require "tlsharden.prosodycfg"
-local certmanager = require "tlsharden.certmanager"
+local prosody_config = require "tlsharden.prosody.config"
+local prosody_model = require "tlsharden.prosody.model"
 local pipeline = require "tlsharden.pipeline"
 local grade = require "tlsharden.grade"
 
@@ -39,7 +39,7 @@ local function resolve_paths(config, cfg, version)
   for _, k in ipairs(PATH_KEYS) do
     if type(cfg[k]) == "string" then
       if not (k == "dhparam" and pem_literal(version, cfg[k])) then
-        cfg[k] = prosodycfg.resolve(config.dir, cfg[k])
+        cfg[k] = prosody_config.resolve(config.dir, cfg[k])
       end
     else
       cfg[k] = nil
@@ -260,22 +260,22 @@ local AUDIT_OPTIONS = { "text", "env", "dir", "name", "cafile", "capath", "at", 
 -- The installed Prosody, looked for once per process.
 local installed
 local function installed_prosody()
-  if installed == nil then installed = certmanager.installed() or false end
+  if installed == nil then installed = prosody_model.installed() or false end
   return installed or nil
 end
 
 --- The Prosody version the audit models when opts.prosody is not given:
--- the installed one's (certmanager.installed), else the newest.
+-- the installed one's (prosody_model.installed), else the newest.
 -- Returns version, and how it was chosen.
 function audit.default_prosody()
   local found = installed_prosody()
   if found then
-    local version, exact = certmanager.version_of(found.release)
+    local version, exact = prosody_model.version_of(found.release)
     local how = ("installed Prosody %s (%s)"):format(found.release, found.dir)
     if not exact then how = how .. ", nearest model" end
     return version, how
   end
-  local newest = certmanager.versions[#certmanager.versions]
+  local newest = prosody_model.versions[#prosody_model.versions]
   return newest, "no Prosody found on this machine; the newest model"
 end
 
@@ -292,14 +292,14 @@ function audit.audit(source, opts)
   local version, version_from = opts.prosody, "opts.prosody"
   if version == nil then
     version, version_from = audit.default_prosody()
-  elseif not certmanager.known_version(version) then
+  elseif not prosody_model.known_version(version) then
     errors.option("audit", "prosody", "unknown Prosody version %s (known: %s)", errors.quote(version),
-      table.concat(certmanager.versions, ", "))
+      table.concat(prosody_model.versions, ", "))
   end
   local is_text = opts.text
   if is_text == nil then is_text = source:find("\n", 1, true) ~= nil end
-  local config = prosodycfg.load(source, { text = is_text, env = opts.env, dir = opts.dir, name = opts.name })
-  local model = certmanager.model(config, version)
+  local config = prosody_config.load(source, { text = is_text, env = opts.env, dir = opts.dir, name = opts.name })
+  local model = prosody_model.model(config, version)
   local profile_name, _, profile_problem = model:tls_profile()
   local report = {
     file = config.file, files = config.files, guide = opts.guide or grade.default_guide,

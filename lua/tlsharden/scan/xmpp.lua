@@ -51,7 +51,7 @@ end
 -- default, or "s2s", which adds the dialback namespace), to (required),
 -- from, lang, version (default "1.0").
 function M.stream_header(opts)
-  local fn = "xmpp.stream_header"
+  local fn = "scan.xmpp.stream_header"
   opts = errors.options(fn, 1, "opts", opts, { kind = "string", to = true, from = true, lang = "string", version = "string" })
   local kind = check_kind(fn, opts.kind)
   local to = check_domain(fn, "to", opts.to, true)
@@ -182,7 +182,7 @@ Parser.__index = Parser
 --   { event = "close" }                     (</stream:stream>)
 --   { event = "finding", code, message }    (the stream cannot go on)
 function M.parser(opts)
-  local fn = "xmpp.parser"
+  local fn = "scan.xmpp.parser"
   opts = errors.options(fn, 1, "opts", opts, { max_depth = "number", max_element = "number", max_nodes = "number" })
   local p = setmetatable({
     max_depth = errors.number(fn, opts, "max_depth", 2, 1000, DEFAULT_LIMITS.max_depth),
@@ -438,7 +438,7 @@ end
 -- stream_error, finding, problems, received }; after proceed = true the
 -- caller starts TLS on the same socket.
 function M.negotiate_starttls(sock, opts)
-  local fn = "xmpp.negotiate_starttls"
+  local fn = "scan.xmpp.negotiate_starttls"
   if sock == nil or (type(sock) ~= "table" and type(sock) ~= "userdata") then
     errors.raise(fn, "bad argument #1 'sock': expected a socket with send and receive, got %s", errors.quote(sock))
   end
@@ -486,7 +486,7 @@ end
 -- for negotiate_starttls. Returns { kind, to, header, features,
 -- stream_error, finding, problems, received }.
 function M.features(conn, opts)
-  local fn = "xmpp.features"
+  local fn = "scan.xmpp.features"
   if conn == nil or (type(conn) ~= "table" and type(conn) ~= "userdata") then
     errors.raise(fn, "bad argument #1 'conn': expected a connection with send and receive, got %s", errors.quote(conn))
   end

@@ -3,24 +3,24 @@
 -- SNI contexts), with which layers in which order, where it finds each
 -- host's certificate, and the encryption policy options around them, for
 -- Prosody 0.12 and 13 (their differences are listed in docs/audit.md).
--- The configuration itself is read by prosodycfg.lua; the audit merges
+-- The configuration itself is read by prosody/config.lua; the audit merges
 -- and judges these layers through the pipeline.
 local errors = require "tlsharden.errors"
 local profiles = require "tlsharden.profiles"
-local prosodycfg = require "tlsharden.prosodycfg"
+local prosody_config = require "tlsharden.prosody.config"
 
-local resolve = prosodycfg.resolve
+local resolve = prosody_config.resolve
 
-local certmanager = {}
+local M = {}
 local model = {}
 model.__index = model
 
 --- The Prosody versions modelled, oldest first.
-certmanager.versions = { "0.12", "13" }
+M.versions = { "0.12", "13" }
 local KNOWN_VERSION = { ["0.12"] = true, ["13"] = true }
 
 --- Whether name is a modelled version ("0.12", "13").
-function certmanager.known_version(name)
+function M.known_version(name)
   return KNOWN_VERSION[name] == true
 end
 
@@ -28,7 +28,7 @@ end
 -- modelled version it belongs to, or the nearest one (then the second
 -- result is false): before 13 is 0.12, 13 and later is 13. nil for a
 -- string that is no release number.
-function certmanager.version_of(release)
+function M.version_of(release)
   if type(release) ~= "string" then return nil end
   local major, minor = release:match("^(%d+)%.(%d+)")
   major, minor = tonumber(major), tonumber(minor)
@@ -72,22 +72,22 @@ end
 --- The Prosody installed on this machine: version (the model, "0.12" or
 -- "13"), release (its prosody.version, e.g. "13.0.1") and the directory
 -- it was found in; nil when none is found.
-function certmanager.installed()
+function M.installed()
   for _, dir in ipairs(source_dirs()) do
     local release = read_first_line(dir .. "/prosody.version")
-    local version = release and certmanager.version_of(release)
+    local version = release and M.version_of(release)
     if version then return { version = version, release = release, dir = dir } end
   end
   return nil
 end
 
---- The model of a loaded configuration (prosodycfg.load) for a Prosody
+--- The model of a loaded configuration (prosody/config.lua, load) for a Prosody
 -- version ("0.12" or "13", default "13").
-function certmanager.model(config, version)
+function M.model(config, version)
   version = version or "13"
   if not KNOWN_VERSION[version] then
     error(("tlsharden.audit: unknown Prosody version %s (known: %s)"):format(tostring(version),
-      table.concat(certmanager.versions, ", ")), 0)
+      table.concat(M.versions, ", ")), 0)
   end
   return setmetatable({ config = config, version = version }, model)
 end
@@ -209,7 +209,7 @@ YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
 ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
 -----END DH PARAMETERS-----
 ]]
-certmanager.FFDHE2048 = FFDHE2048
+M.FFDHE2048 = FFDHE2048
 
 -- What Prosody 13 changed in the Mozilla profiles (guidelines 5.7):
 -- intermediate gained DHE-RSA-CHACHA20-POLY1305 and DH parameters.
@@ -432,4 +432,4 @@ function model:policy(host)
   }
 end
 
-return certmanager
+return M

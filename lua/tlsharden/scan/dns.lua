@@ -214,7 +214,7 @@ local RESOLVER_OPTIONS = {
 -- integer 0..m, for ids and SRV weights), max_targets (SRV targets resolved
 -- per lookup, default 16).
 function M.resolver(opts)
-  local fn = "dns.resolver"
+  local fn = "scan.dns.resolver"
   opts = errors.options(fn, 1, "opts", opts, RESOLVER_OPTIONS)
   local list = opts.resolver
   if list == nil then
@@ -308,7 +308,7 @@ end
 -- rcode, finding (nil or { code, message }), server, transport, message
 -- (the parsed answer), truncated (a UDP answer had TC set).
 function Resolver:query(name, qtype, fn, argname)
-  fn, argname = fn or "dns.query", argname or "name"
+  fn, argname = fn or "scan.dns.query", argname or "name"
   if type(name) ~= "string" then
     errors.raise(fn, "bad argument '%s': expected a domain name string, got %s", argname, errors.quote(name))
   end
@@ -383,7 +383,7 @@ end
 -- that of query, with records ordered and no_service = true when the only
 -- record has the target "." (the service is decidedly not available).
 function Resolver:srv(service, proto, domain)
-  local fn = "dns.srv"
+  local fn = "scan.dns.srv"
   service = check_label(fn, 1, "service", service)
   proto = check_label(fn, 2, "proto", proto)
   if type(domain) ~= "string" then
@@ -415,7 +415,7 @@ end
 -- (both answers had AD), finding (when neither gave an address: the A
 -- lookup's finding, or "no_address"), results = { A = ..., AAAA = ... }.
 function Resolver:addresses(name)
-  local fn = "dns.addresses"
+  local fn = "scan.dns.addresses"
   if type(name) ~= "string" then
     errors.raise(fn, "bad argument #1 'name': expected a domain name string, got %s", errors.quote(name))
   end
@@ -440,7 +440,7 @@ end
 --- TLSA records of _port._proto.host (RFC 6698 §3). The result is that of
 -- query; the records may only be used when authenticated is true.
 function Resolver:tlsa(port, proto, host)
-  local fn = "dns.tlsa"
+  local fn = "scan.dns.tlsa"
   if type(port) ~= "number" or port % 1 ~= 0 or port < 1 or port > 65535 then
     errors.raise(fn, "bad argument #1 'port': expected a port number 1-65535, got %s", errors.quote(port))
   end
@@ -465,7 +465,7 @@ local XMPP_SERVICES = {
 -- with STARTTLS (RFC 6120 §3.2.2). opts.kind: "c2s", "s2s" or nil (both).
 -- Returns { domain, endpoints, lookups, addresses, findings, authenticated }.
 function Resolver:xmpp_endpoints(domain, opts)
-  local fn = "dns.xmpp_endpoints"
+  local fn = "scan.dns.xmpp_endpoints"
   if type(domain) ~= "string" then
     errors.raise(fn, "bad argument #1 'domain': expected a domain name string, got %s", errors.quote(domain))
   end
