@@ -3,6 +3,7 @@
 -- port; for SSLv2, SSL 3.0 and export suites, which no library here
 -- serves, and for broken peers, the spec responder (spec/helpers/responder.lua).
 local probe = require "tlsharden.scan.probe"
+local problems = require "tlsharden.problems"
 local tlsharden = require "tlsharden"
 local servers = require "spec.helpers.servers"
 local sh = require "spec.helpers.sh"
@@ -99,7 +100,7 @@ describe("the wire probe against openssl s_server", function()
       assert.equal(fx.der(fx.rsa), hex(r.certificates[1]))
       assert.same({ true, "null", 2048 }, { r.secure_renegotiation, r.compression, r.dh_bits })
       assert.is_nil(r.fallback_scsv)  -- one version only: nothing to fall back to
-      assert.same({}, r.findings)
+      assert.same({}, r.problems)
       local theirs = sslscan(server.port)
       assert.same(theirs.versions, r.versions)
       assert.same(theirs.suites.tlsv1_2, ids(r.protocols.tlsv1_2.suites))
@@ -262,16 +263,16 @@ describe("the wire probe against the responder", function()
     end)
   end)
 
-  describe("turns a broken peer into findings within the timeout", function()
+  describe("turns a broken peer into problem records within the timeout", function()
     local cases = {
-      { "silent", "timeout", nil },
+      { "silent", "TIMEOUT", nil },
       { "close", nil, false },
-      { "close_mid", "truncated", nil },
-      { "garbage", "not_tls", nil },
-      { "huge_record", "record_too_long", nil },
-      { "http", "not_tls", nil },
-      { "truncated", "timeout", nil },
-      { "slow", "timeout", nil },
+      { "close_mid", "TRUNCATED", nil },
+      { "garbage", "NOT_TLS", nil },
+      { "huge_record", "RECORD_TOO_LONG", nil },
+      { "http", "NOT_TLS", nil },
+      { "truncated", "TIMEOUT", nil },
+      { "slow", "TIMEOUT", nil },
     }
     for _, c in ipairs(cases) do
       it(c[1], function()
@@ -282,13 +283,16 @@ describe("the wire probe against the responder", function()
             assert.equal(c[3], r.protocols[p].accepted, p)
           end
           local codes = {}
-          for _, f in ipairs(r.findings) do codes[f.code] = f end
+          for _, f in ipairs(r.problems) do
+            assert.same({ true }, { problems.check(f) })
+            codes[f.code] = f
+          end
           if c[2] then
             assert.is_truthy(codes[c[2]], c[2])
           else
-            assert.same({}, r.findings)
+            assert.same({}, r.problems)
           end
-          if c[1] == "http" then assert.matches("looks like http", codes.not_tls.message, 1, true) end
+          if c[1] == "http" then assert.matches("looks like http", codes.NOT_TLS.message, 1, true) end
         end)
       end)
     end
@@ -296,7 +300,7 @@ describe("the wire probe against the responder", function()
     it("a closed port", function()
       local r = scan(servers.free_port(), { timeout = 1 })
       assert.same({}, r.versions)
-      assert.equal("connect_failed", r.findings[1].code)
+      assert.equal("CONNECT_FAILED", r.problems[1].code)
     end)
   end)
 end)

@@ -29,9 +29,9 @@ local function sorted_ids(suites)
   return t
 end
 
-local function codes(findings)
+local function codes(list)
   local set = {}
-  for _, f in ipairs(findings) do set[f.code] = f end
+  for _, p in ipairs(list) do set[p.code] = p end
   return set
 end
 
@@ -160,7 +160,7 @@ describe("tlsharden.scan against peers that are no XMPP server", function()
       assert.same({ false, { "PLAIN" }, true }, { e.xmpp.starttls, e.xmpp.mechanisms_before_tls, e.xmpp.plain_before_tls })
       assert.equal("F", e.grade.grade)
       assert.equal("F", r.grade)
-      local c = codes(e.findings)
+      local c = codes(e.problems)
       assert.equal("error", c.NO_STARTTLS.severity)
       assert.equal("error", c.PLAIN_AUTH_UNENCRYPTED.severity)
       local code, out = run("scan", "127.0.0.1:" .. server.port, "--xmpphost", "localhost", "--timeout", "1", "--quiet")
@@ -169,7 +169,7 @@ describe("tlsharden.scan against peers that are no XMPP server", function()
     end)
   end)
 
-  describe("turns a broken TLS peer into a status and findings", function()
+  describe("turns a broken TLS peer into a status and problem records", function()
     -- [4]: run the command line too
     local cases = {
       { "garbage", "tls_failed", "NOT_TLS", true },
@@ -185,7 +185,7 @@ describe("tlsharden.scan against peers that are no XMPP server", function()
           local _, e = scan_port(server.port, { starttls = "none", timeout = 0.5 })
           assert.equal(c[2], e.status, e.reason)
           assert.is_string(e.reason)
-          if c[3] then assert.is_truthy(codes(e.findings)[c[3]], c[3]) end
+          if c[3] then assert.is_truthy(codes(e.problems)[c[3]], c[3]) end
           assert.is_nil(e.grade)
           json_round_trip(e)
           if c[4] then
@@ -221,7 +221,7 @@ describe("tlsharden.scan against TLS servers that serve no XMPP", function()
       local theirs = sslscan.scan("127.0.0.1:" .. server.port)
       assert.same(theirs.versions, e.probe.versions)
       assert.same(sorted_ids(theirs.suites.tlsv1_2), sorted_ids(e.probe.protocols.tlsv1_2.suites))
-      assert.is_truthy(codes(e.findings).NO_FORWARD_SECRECY)
+      assert.is_truthy(codes(e.problems).NO_FORWARD_SECRECY)
       -- self-signed for example.com: untrusted, and the names fit
       assert.is_false(e.chain.trusted)
       assert.equal("T", e.grade.grade)
@@ -236,7 +236,7 @@ describe("tlsharden.scan against TLS servers that serve no XMPP", function()
       assert.equal(0, #e.probe.chains)  -- TLS 1.3 sends it encrypted: the probe sees none
       assert.same({ true, "TLSv1.3" }, { e.handshake.ok, e.handshake.protocol })
       assert.same({ "CN=example.com", "EC", 256 }, { e.chain.certs[1].subject, e.facts.key_type, e.facts.key_bits })
-      assert.is_nil(codes(e.findings).NO_CHAIN)
+      assert.is_nil(codes(e.problems).NO_CHAIN)
       assert.same({ "T", "A+" }, { e.grade.grade, e.grade.grade_if_trusted })
     end)
   end)
@@ -244,10 +244,10 @@ describe("tlsharden.scan against TLS servers that serve no XMPP", function()
   it("finds RC4 and 3DES on gnutls-serv and caps the grade at C", function()
     against(servers.gnutls(fx.dir, fx.rsa, "NORMAL:+ARCFOUR-128:+3DES-CBC:+VERS-TLS1.0:+VERS-TLS1.1"), function(server)
       local _, e = direct(server.port)
-      local c = codes(e.findings)
+      local c = codes(e.problems)
       assert.is_truthy(c.WEAK_SUITE)
       local weak = {}
-      for _, f in ipairs(e.findings) do
+      for _, f in ipairs(e.problems) do
         if f.code == "WEAK_SUITE" then weak[#weak + 1] = f.message end
       end
       local text = table.concat(weak, "\n")
@@ -272,7 +272,7 @@ describe("tlsharden.scan against TLS servers that serve no XMPP", function()
       assert.equal("F", e.grade.grade_if_trusted or e.grade.grade)
       assert.is_false(e.handshake.ok)  -- OpenSSL 3 speaks neither: the probe's chain is used
       assert.equal("CN=example.com", e.chain.certs[1].subject)
-      local c = codes(e.findings)
+      local c = codes(e.problems)
       assert.is_truthy(c.OLD_PROTOCOL)
       assert.is_truthy(c.HANDSHAKE_FAILED)
       local reasons = table.concat((function()
@@ -290,7 +290,7 @@ describe("tlsharden.scan against TLS servers that serve no XMPP", function()
       local _, e = direct(server.port)
       assert.same({ "sslv2" }, e.probe.versions)
       assert.equal("F", e.grade.grade_if_trusted or e.grade.grade)
-      assert.matches("SSL 2.0 is accepted", codes(e.findings).OLD_PROTOCOL.message, 1, true)
+      assert.matches("SSL 2.0 is accepted", codes(e.problems).OLD_PROTOCOL.message, 1, true)
     end)
   end)
 end)
@@ -354,10 +354,10 @@ prosody.each_version(describe, pending, "tlsharden.scan against Prosody", functi
     assert.same({ true, true, {}, false }, { x.starttls, x.starttls_required, x.mechanisms_before_tls, x.plain_before_tls })
     assert.is_truthy(table.concat(x.mechanisms_after_tls, " "):find("SCRAM-SHA-1", 1, true))
     assert.is_truthy(table.concat(x.mechanisms_after_tls, " "):find("PLAIN", 1, true))
-    assert.same({}, c2s.findings)
+    assert.same({}, c2s.problems)
     -- an empty list is a JSON list: one JSON line per endpoint keeps its shape
     local text = json.encode(c2s)
-    for _, field in ipairs { "findings", "caps", "warnings", "problems", "srv_ids", "mechanisms_before_tls" } do
+    for _, field in ipairs { "caps", "warnings", "problems", "srv_ids", "mechanisms_before_tls" } do
       assert.matches('"' .. field .. '":%[', text, 1, false)
     end
     local _, s2s = scan_port(default.ports.s2s, { starttls = "s2s", cafile = default.ca })
@@ -366,9 +366,9 @@ prosody.each_version(describe, pending, "tlsharden.scan against Prosody", functi
     assert.is_nil(direct.xmpp.starttls)
     assert.equal("localhost", direct.xmpp.stream_from)
     assert.is_true(direct.handshake.ok)
-    -- the weak configuration's findings
+    -- the weak configuration's problems
     local _, w = scan_port(weak.ports.c2s, { cafile = weak.ca })
-    local c = codes(w.findings)
+    local c = codes(w.problems)
     assert.equal("error", c.OLD_PROTOCOL.severity)
     assert.equal("error", c.NO_FORWARD_SECRECY.severity)
   end)
@@ -403,7 +403,7 @@ prosody.each_version(describe, pending, "tlsharden.scan against Prosody", functi
         "c2s direct xmpp.example.test inet ok", "c2s direct xmpp.example.test inet6 ok",
         "c2s starttls dead.example.test inet refused",
         "s2s starttls xmpp.example.test inet ok", "s2s starttls xmpp.example.test inet6 ok",
-      }, seen, "what the scan found: " .. json.encode({ findings = r.findings, dns = r.dns })
+      }, seen, "what the scan found: " .. json.encode({ problems = r.problems, dns = r.dns })
         .. "\ndnsmasq's log:\n" .. dm.log():sub(-3000))
       assert.equal("A+", r.grade)
       for _, e in ipairs(r.endpoints) do
@@ -417,10 +417,10 @@ prosody.each_version(describe, pending, "tlsharden.scan against Prosody", functi
       -- dnsmasq does not validate: its TLSA record cannot be used
       local first = r.endpoints[1]
       assert.same({ "insecure", false, 1 }, { first.dane.status, first.dane.authenticated, first.dane.records })
-      assert.equal("warning", codes(first.findings).DANE_NOT_AUTHENTICATED.severity)
+      assert.equal("warning", codes(first.problems).DANE_NOT_AUTHENTICATED.severity)
       assert.equal("none", r.endpoints[3].dane.status)
       local doc = json_round_trip(r)
-      assert.same({}, doc.findings)
+      assert.same({}, doc.problems)
       assert.equal(2, #doc.dns.srv["_xmpp-client._tcp.example.test"].records)
       assert.equal(7, #doc.endpoints)
       -- and the command line, with one kind only
@@ -488,7 +488,7 @@ prosody.each_version(describe, pending, "tlsharden.scan against Prosody", functi
           good.dane.authenticated })
         assert.same({ "DANE-EE" }, { good.dane.matches[1].usage_name })
         assert.same({ "direct", "invalid" }, { bad.tls, bad.dane.status })
-        assert.equal("error", codes(bad.findings).DANE_MISMATCH.severity)
+        assert.equal("error", codes(bad.problems).DANE_MISMATCH.severity)
         assert.is_true(r.dns.authenticated)
       end)
       ub.stop()
@@ -504,7 +504,7 @@ prosody.each_version(describe, pending, "tlsharden.scan against Prosody", functi
         assert.same({ "c2s 5222 starttls fallback", "s2s 5269 starttls fallback" }, seen)
         local none = tlsharden.scan("nothing.example.test", { resolver = dm.address, timeout = 1 })
         assert.same({}, none.endpoints)
-        assert.equal("no_endpoints", none.findings[#none.findings].code)
+        assert.equal("NO_ENDPOINTS", none.problems[#none.problems].code)
       end)
       dm.stop()
       assert(ok, err)

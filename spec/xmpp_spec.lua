@@ -6,6 +6,7 @@
 local socket = require "socket"
 local ssl = require "ssl"
 local xmpp = require "tlsharden.scan.xmpp"
+local problems = require "tlsharden.problems"
 local prosody = require "spec.helpers.prosody"
 local pki = require "spec.helpers.pki"
 
@@ -120,23 +121,23 @@ describe("xmpp parser", function()
     assert.same({ "conflict", "replaced" }, { whole[4].condition, whole[4].text })
   end)
 
-  it("turns hostile or broken input into a finding and stops", function()
+  it("turns hostile or broken input into a failure (a problem record) and stops", function()
     local head = STREAM:sub(1, STREAM:find("<stream:features>", 1, true) - 1)
     local cases = {
-      { head .. ("<a>"):rep(40), "too_deep" },
-      { head .. "<stream:features>" .. ("<x/>"):rep(2000), "too_large" },
-      { head .. "<stream:features><x>" .. ("y"):rep(70000), "too_large" },
-      { "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' a='" .. ("z"):rep(70000), "too_large" },
-      { "<?xml version='1.0'?><!DOCTYPE lol [<!ENTITY a 'aaaa'><!ENTITY b '&a;&a;&a;'>]><lol>&b;</lol>", "restricted_xml" },
-      { head .. "<!-- hi -->", "restricted_xml" },
-      { head .. "<?pi x?>", "restricted_xml" },
-      { "<html><body>hi</body></html>", "not_xmpp" },
-      { head .. "<a></b>", "not_xml" },
-      { "\0\255garbage", "not_xml" },
-      { "HTTP/1.1 400 Bad Request\r\n\r\n", "http" },
-      { "SSH-2.0-OpenSSH_9.2\r\n", "ssh" },
-      { "220 mail.example.org ESMTP\r\n", "other_protocol" },
-      { "\22\3\1\0\5hello", "tls" },
+      { head .. ("<a>"):rep(40), "TOO_DEEP" },
+      { head .. "<stream:features>" .. ("<x/>"):rep(2000), "TOO_LARGE" },
+      { head .. "<stream:features><x>" .. ("y"):rep(70000), "TOO_LARGE" },
+      { "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' a='" .. ("z"):rep(70000), "TOO_LARGE" },
+      { "<?xml version='1.0'?><!DOCTYPE lol [<!ENTITY a 'aaaa'><!ENTITY b '&a;&a;&a;'>]><lol>&b;</lol>", "RESTRICTED_XML" },
+      { head .. "<!-- hi -->", "RESTRICTED_XML" },
+      { head .. "<?pi x?>", "RESTRICTED_XML" },
+      { "<html><body>hi</body></html>", "NOT_XMPP" },
+      { head .. "<a></b>", "NOT_XML" },
+      { "\0\255garbage", "NOT_XML" },
+      { "HTTP/1.1 400 Bad Request\r\n\r\n", "HTTP" },
+      { "SSH-2.0-OpenSSH_9.2\r\n", "SSH" },
+      { "220 mail.example.org ESMTP\r\n", "OTHER_PROTOCOL" },
+      { "\22\3\1\0\5hello", "TLS" },
     }
     for _, c in ipairs(cases) do
       local p = xmpp.parser()
@@ -144,15 +145,17 @@ describe("xmpp parser", function()
       for i = 1, #c[1], 1000 do
         for _, e in ipairs(p:feed(c[1]:sub(i, i + 999))) do last = e end
       end
-      assert.equals("finding", last and last.event, c[2])
-      assert.equals(c[2], last.code, last.message)
+      assert.equals("failure", last and last.event, c[2])
+      assert.same({ true }, { problems.check(last.problem) })
+      assert.equals("error", last.problem.severity)
+      assert.equals(c[2], last.problem.code, last.problem.message)
       assert.is_true(p.dead)
       assert.same({}, p:feed("<more/>"))
     end
     -- "HTT" alone does not decide yet
     local p = xmpp.parser()
     assert.same({}, p:feed("HTT"))
-    assert.equals("http", p:feed("P/1.0 200 OK\r\n")[1].code)
+    assert.equals("HTTP", p:feed("P/1.0 200 OK\r\n")[1].problem.code)
   end)
 end)
 
@@ -177,7 +180,7 @@ describe("xmpp against Prosody", function()
   it("c2s: STARTTLS required and no SASL before TLS, SASL after", function()
     local s = connect(server.ports.c2s)
     local r = xmpp.negotiate_starttls(s, { to = "localhost", timeout = 5 })
-    assert.is_nil(r.finding, r.finding and r.finding.message)
+    assert.is_nil(r.failure, r.failure and r.failure.message)
     assert.same({}, r.problems)
     assert.equals("localhost", r.header.from)
     assert.equals("1.0", r.header.version)
@@ -188,7 +191,7 @@ describe("xmpp against Prosody", function()
     local conn = start_tls(s, "localhost")
     local after = xmpp.features(conn, { to = "localhost", timeout = 5 })
     conn:close()
-    assert.is_nil(after.finding)
+    assert.is_nil(after.failure)
     assert.is_false(after.features.starttls)
     assert.is_true(has(after.features.mechanisms, "PLAIN"))
     assert.is_true(has(after.features.mechanisms, "SCRAM-SHA-1"))
@@ -210,14 +213,14 @@ describe("xmpp against Prosody", function()
     local function run(cert)
       local s = connect(server.ports.s2s)
       local r = xmpp.negotiate_starttls(s, { kind = "s2s", to = "localhost", from = "remote.test", timeout = 5 })
-      assert.is_nil(r.finding, r.finding and r.finding.message)
+      assert.is_nil(r.failure, r.failure and r.failure.message)
       assert.equals("jabber:server", r.header.xmlns)
       assert.equals("jabber:server:dialback", r.header.db)
       assert.is_true(r.starttls_required and r.features.dialback and r.proceed)
       local conn = start_tls(s, "localhost", cert)
       local after = xmpp.features(conn, { kind = "s2s", to = "localhost", from = "remote.test", timeout = 5 })
       conn:close()
-      assert.is_nil(after.finding, after.finding and after.finding.message)
+      assert.is_nil(after.failure, after.failure and after.failure.message)
       return after.features
     end
     local plain = run(nil)
@@ -235,7 +238,7 @@ describe("xmpp against Prosody", function()
     local s = connect(server.ports.c2s)
     local r = xmpp.negotiate_starttls(s, { to = "nowhere.example", timeout = 5 })
     s:close()
-    assert.equals("stream_error", r.finding.code)
+    assert.equals("STREAM_ERROR", r.failure.code)
     assert.equals("host-unknown", r.stream_error.condition)
     assert.matches("nowhere.example", r.stream_error.text, 1, true)
     assert.is_false(r.proceed)
@@ -245,8 +248,8 @@ describe("xmpp against Prosody", function()
     local s = connect(server.ports.c2s_direct_tls)
     local r = xmpp.negotiate_starttls(s, { to = "localhost", timeout = 5 })
     s:close()
-    assert.equals("closed", r.finding.code)
-    assert.matches("before any reply", r.finding.message, 1, true)
+    assert.equals("CLOSED", r.failure.code)
+    assert.matches("before any reply", r.failure.message, 1, true)
   end)
 
   it("works over any object with send and receive", function()
@@ -278,28 +281,28 @@ describe("xmpp against peers that are no XMPP server", function()
     local r = xmpp.negotiate_starttls(s, { to = "localhost", timeout = 0.3 })
     s:close()
     listener:close()
-    assert.equals("timeout", r.finding.code)
-    assert.equals("no answer within 0.3s before any reply", r.finding.message)
+    assert.equals("TIMEOUT", r.failure.code)
+    assert.equals("no answer within 0.3s before any reply", r.failure.message)
     assert.is_nil(r.header)
   end)
 
   it("reports a peer that hangs up, sends garbage, TLS records or an old stream", function()
     local cases = {
-      { nil, true, "closed" },
-      { "\0\1\2garbage\255", false, "not_xml" },
-      { "\21\3\3\0\2\2\70", true, "tls" },  -- a TLS alert record (protocol_version)
-      { "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", true, "http" },
+      { nil, true, "CLOSED" },
+      { "\0\1\2garbage\255", false, "NOT_XML" },
+      { "\21\3\3\0\2\2\70", true, "TLS" },  -- a TLS alert record (protocol_version)
+      { "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", true, "HTTP" },
       { "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
-        .. " id='old' from='localhost'>", false, "old_version" },
+        .. " id='old' from='localhost'>", false, "OLD_VERSION" },
       { "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
-        .. " id='x' from='localhost' version='1.0'></stream:stream>", true, "closed" },
+        .. " id='x' from='localhost' version='1.0'></stream:stream>", true, "CLOSED" },
     }
     for _, c in ipairs(cases) do
       local s, peer = peer_sending(c[1], c[2])
       local r = xmpp.negotiate_starttls(s, { to = "localhost", timeout = 2 })
       s:close()
       peer:close()
-      assert.equals(c[3], r.finding and r.finding.code, r.finding and r.finding.message)
+      assert.equals(c[3], r.failure and r.failure.code, r.failure and r.failure.message)
       assert.is_false(r.proceed)
     end
   end)
@@ -313,8 +316,9 @@ describe("xmpp against peers that are no XMPP server", function()
     peer:close()
     local codes = {}
     for _, p in ipairs(r.problems) do codes[#codes + 1] = p.code end
-    assert.same({ "no_stream_id", "wrong_namespace", "from_mismatch", "no_starttls" }, codes)
-    assert.is_nil(r.finding)
+    assert.same({ "NO_STREAM_ID", "WRONG_NAMESPACE", "FROM_MISMATCH", "NO_STARTTLS" }, codes)
+    for _, p in ipairs(r.problems) do assert.same({ true }, { problems.check(p) }) end
+    assert.is_nil(r.failure)
     assert.is_false(r.starttls)
   end)
 end)

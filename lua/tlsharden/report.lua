@@ -6,6 +6,7 @@
 local errors = require "tlsharden.errors"
 local grade = require "tlsharden.grade"
 local results = require "tlsharden.survey.results"
+local problems = require "tlsharden.problems"
 
 local M = {}
 
@@ -28,6 +29,15 @@ local function is_table(v) return type(v) == "table" end
 local function str(v) return type(v) == "string" and v or nil end
 -- A number from JSON: whole numbers as integers where Lua has them (a
 -- decoder may give 256.0).
+-- A problem record of a results file, as the report shows it: a file
+-- written by hand or by another tool may hold anything.
+local function record_of(p, severity)
+  local out = problems.copy({ code = type(p.code) == "string" and p.code ~= "" and p.code or "UNKNOWN",
+    message = type(p.message) == "string" and p.message ~= "" and p.message or "(no message)",
+    severity = problems.is_severity(p.severity) and p.severity or severity })
+  return out
+end
+
 local function number(v)
   local n = tonumber(v)
   if n and math.tointeger then n = math.tointeger(n) or n end
@@ -84,7 +94,7 @@ function M.row(rec, n)
     reason = str(rec.reason),
     grade = g and str(g.grade), grade_if_trusted = g and str(g.grade_if_trusted), score = g and number(g.score),
     caps = {}, protocols = protocols, protocol_set = protocol_set, suites = accepted_suites(rec.probe),
-    cert_failures = {}, chain = {}, chain_problems = {}, findings = {},
+    cert_failures = {}, chain = {}, chain_problems = problems.list(), problems = problems.list(),
     -- features before TLS were read: the STARTTLS questions apply
     features_before_tls = is_table(x.mechanisms_before_tls),
     starttls = x.starttls, starttls_required = x.starttls_required,
@@ -123,8 +133,7 @@ function M.row(rec, n)
     for _, p in ipairs(is_table(chain.problems) and chain.problems or {}) do
       if is_table(p) then
         codes[tostring(p.code)] = true
-        row.chain_problems[#row.chain_problems + 1] = { severity = str(p.severity), code = tostring(p.code),
-          message = str(p.message) }
+        row.chain_problems[#row.chain_problems + 1] = record_of(p, "error")
       end
     end
     for _, f in ipairs(M.CERT_FAILURES) do
@@ -137,11 +146,8 @@ function M.row(rec, n)
     end
     row.cert_ok = #row.cert_failures == 0 and row.trusted
   end
-  for _, f in ipairs(is_table(rec.findings) and rec.findings or {}) do
-    if is_table(f) then
-      row.findings[#row.findings + 1] = { severity = str(f.severity) or "info", code = tostring(f.code or "?"),
-        message = tostring(f.message or "") }
-    end
+  for _, p in ipairs(is_table(rec.problems) and rec.problems or {}) do
+    if is_table(p) then row.problems[#row.problems + 1] = record_of(p, "info") end
   end
   return row
 end

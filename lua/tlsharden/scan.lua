@@ -10,6 +10,7 @@ local errors = require "tlsharden.errors"
 local grade = require "tlsharden.grade"
 local dns = require "tlsharden.scan.dns"
 local json = require "tlsharden.json"
+local problems = require "tlsharden.problems"
 local net = require "tlsharden.scan.net"
 local sock = require "tlsharden.scan.sock"
 local endpoint = require "tlsharden.scan.endpoint"
@@ -193,14 +194,15 @@ local function trim_query(r)
   end
   return { name = r.name, type = r.type, records = records, authenticated = r.authenticated == true,
     rcode = r.rcode, server = r.server, transport = r.transport, cnames = r.cnames and list { table.unpack(r.cnames) },
-    finding = r.finding and { code = r.finding.code, message = r.finding.message } or nil }
+    failure = r.failure and problems.copy(r.failure) or nil,
+    problems = r.problems and #r.problems > 0 and r.problems or nil }
 end
 
 local function trim_addresses(a)
   local addrs = list()
   for i, x in ipairs(a.addresses or {}) do addrs[i] = { address = x.address, family = x.family } end
   return { name = a.name, addresses = addrs, authenticated = a.authenticated == true,
-    finding = a.finding and { code = a.finding.code, message = a.finding.message } or nil }
+    failure = a.failure and problems.copy(a.failure) or nil }
 end
 
 local function resolver_for(sched, o)
@@ -233,9 +235,7 @@ local function domain_endpoints(sched, o, result)
     for name, a in pairs(f.addresses) do
       if a then result.dns.addresses[name] = trim_addresses(a) end
     end
-    for _, fd in ipairs(f.findings) do
-      result.findings[#result.findings + 1] = { code = fd.code, message = fd.message, kind = fd.kind, host = fd.host }
-    end
+    for _, p in ipairs(f.problems) do result.problems[#result.problems + 1] = p end
     result.dns.authenticated = result.dns.authenticated and f.authenticated
   end
   return eps
@@ -257,7 +257,7 @@ local function host_endpoints(sched, o, result)
     result.dns.source = "resolver"
     result.dns.addresses[o.host:lower()] = trim_addresses(a)
     addrs = a.addresses
-    if a.finding then result.findings[#result.findings + 1] = { code = a.finding.code, message = a.finding.message } end
+    if a.failure then result.problems[#result.problems + 1] = problems.copy(a.failure) end
     base.dane_host = o.host
   else
     result.dns.source = "system"
@@ -273,8 +273,8 @@ local function host_endpoints(sched, o, result)
     for i, x in ipairs(addrs) do trimmed[i] = { address = x.address, family = x.family } end
     result.dns.addresses[o.host:lower()] = { name = o.host, addresses = trimmed }
     if #addrs == 0 then
-      result.findings[#result.findings + 1] = { code = "no_address",
-        message = ("%s has no address (%s)"):format(o.host, tostring(err or "no answer")) }
+      problems.add(result.problems, "error", "NO_ADDRESS",
+        ("%s has no address (%s)"):format(o.host, tostring(err or "no answer")), { host = o.host })
     end
   end
   local eps = {}
@@ -299,7 +299,7 @@ local function new_dns()
 end
 
 -- The endpoints of a target inside a scheduler task, each carrying the
--- target and the XMPP domain. result collects dns and findings.
+-- target and the XMPP domain. result collects dns and problems.
 local function discover_in(sched, o, result)
   local eps
   if o.port then eps = host_endpoints(sched, o, result) else eps = domain_endpoints(sched, o, result) end
@@ -337,7 +337,7 @@ function M.scan(target, opts)
   local t0 = net.now()
   local result = {
     target = target, domain = o.domain, kind_requested = o.service_kind or o.kind or "both", started = socket.gettime(),
-    dns = new_dns(), endpoints = list(), findings = list(),
+    dns = new_dns(), endpoints = list(), problems = problems.list(),
   }
   -- room for the probe's connections, and one for DNS over TCP
   local sched = net.scheduler { per_host = o.jobs + 1, max_connections = o.jobs + 1, timeout = o.timeout }
@@ -347,8 +347,8 @@ function M.scan(target, opts)
     ctx.target, ctx.domain = target, o.domain
     o.progress(("%s: %d endpoint%s"):format(target, #eps, #eps == 1 and "" or "s"))
     if #eps == 0 then
-      result.findings[#result.findings + 1] = { code = "no_endpoints",
-        message = ("no %s endpoint found for %s"):format(o.kind or "XMPP", o.domain) }
+      problems.add(result.problems, "error", "NO_ENDPOINTS",
+        ("no %s endpoint found for %s"):format(o.kind or "XMPP", o.domain))
     end
     for i, ep in ipairs(eps) do
       local e = scan_endpoint(sched, ep, ctx)
@@ -375,7 +375,7 @@ end
 --- The endpoints of one target and kind, inside a task of ctx.sched.
 -- target: "example.org", "host:5222", or a table with `target`; kind:
 -- "c2s" or "s2s"; ctx: { sched, options (tlsharden.scan's options),
--- timeout }. Returns { target, domain, kind, endpoints, dns, findings,
+-- timeout }. Returns { target, domain, kind, endpoints, dns, problems,
 -- reason (when there is no endpoint) }; bad options raise.
 function M.discover(target, kind, ctx)
   if type(target) == "table" then target = target.target end
@@ -384,10 +384,10 @@ function M.discover(target, kind, ctx)
   opts.timeout = opts.timeout or ctx.timeout
   opts.progress = nil
   local o = check_options(target, opts)
-  local found = { target = target, domain = o.domain, kind = kind, dns = new_dns(), findings = list() }
+  local found = { target = target, domain = o.domain, kind = kind, dns = new_dns(), problems = problems.list() }
   found.endpoints = discover_in(ctx.sched, o, found)
   if #found.endpoints == 0 then
-    local f = found.findings[1]
+    local f = found.problems[1]
     found.reason = f and f.message or ("no %s endpoint found for %s"):format(kind, o.domain)
   end
   return found

@@ -11,7 +11,7 @@
 -- may be replaced (opts.discover, opts.scan); either runs inside a task of
 -- the survey's scheduler and may yield to it.
 local errors = require "tlsharden.errors"
-local json = require "tlsharden.json"
+local problems = require "tlsharden.problems"
 local net = require "tlsharden.scan.net"
 local list = require "tlsharden.survey.list"
 local results = require "tlsharden.survey.results"
@@ -68,7 +68,7 @@ end
 local ENDPOINT_FIELDS = { "target", "domain", "kind", "tls", "host", "address", "family", "port", "srv" }
 
 local function failure_record(base, status, reason)
-  local rec = { status = status, reason = reason, findings = json.list() }
+  local rec = { status = status, reason = reason, problems = problems.list() }
   for _, k in ipairs(ENDPOINT_FIELDS) do rec[k] = base[k] end
   return rec
 end
@@ -177,7 +177,7 @@ function M.run(targets, opts)
           ok and type(found) == "table" and (found.status or "dns") or "error",
           ok and type(found) == "table" and (found.reason or "no endpoint found") or errors.shorten(found))
         if ok and type(found) == "table" then
-          rec.findings = found.findings or rec.findings
+          rec.problems = found.problems or rec.problems
           rec.dns = found.dns
         end
         record(rec, { target = t, of = 0, index = 0 }, key)

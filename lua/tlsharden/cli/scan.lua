@@ -8,9 +8,6 @@ local PROTOCOL_LABEL = { sslv2 = "SSLv2", sslv3 = "SSLv3", tlsv1 = "TLS 1.0", tl
   tlsv1_2 = "TLS 1.2", tlsv1_3 = "TLS 1.3" }
 local PROTOCOLS = { "sslv2", "sslv3", "tlsv1", "tlsv1_1", "tlsv1_2", "tlsv1_3" }
 
--- Target-level findings that do not stop a scan.
-local WARNING_CODES = { dot_target = true, too_many_targets = true }
-
 return function(cli)
   local usage_error = cli.usage_error
   local EXIT_OK, EXIT_FINDING = cli.EXIT_OK, cli.EXIT_FINDING
@@ -50,14 +47,14 @@ return function(cli)
 
   local function failing(result, min_grade)
     if #result.endpoints == 0 then return true end
-    for _, f in ipairs(result.findings) do
-      if not WARNING_CODES[f.code] then return true end
+    for _, p in ipairs(result.problems) do
+      if p.severity == "error" then return true end
     end
     for _, e in ipairs(result.endpoints) do
       if e.status ~= "ok" then return true end
       if not e.grade or cli.below(e.grade.grade, min_grade) then return true end
-      for _, f in ipairs(e.findings) do
-        if f.severity == "error" then return true end
+      for _, p in ipairs(e.problems) do
+        if p.severity == "error" then return true end
       end
     end
     return false
@@ -123,9 +120,14 @@ return function(cli)
     return table.concat(parts, "; ")
   end
 
+  local function print_problem(o, p, indent)
+    local colour = p.severity == "error" and "red" or p.severity == "warning" and "yellow" or "dim"
+    o.line(indent .. o.paint(colour, ("%s: %s: %s"):format(p.severity, p.code, p.message)))
+  end
+
   local function print_endpoint(o, e, min_grade)
     o.line()
-    local src = e.srv and (" (SRV %s, priority %d, weight %d)"):format(e.service or "?", e.srv.priority, e.srv.weight)
+    local src = e.srv and (" (SRV %s, priority %d, weight %d)"):format(e.srv.service or "?", e.srv.priority, e.srv.weight)
       or e.source == "fallback" and " (no SRV record: the default port)" or ""
     o.line(o.paint("bold", scan.label(e)) .. src)
     local g = e.grade
@@ -172,10 +174,7 @@ return function(cli)
     end
     local xt = xmpp_text(e)
     if xt ~= "" then o.line("  XMPP: " .. xt) end
-    for _, f in ipairs(e.findings) do
-      local colour = f.severity == "error" and "red" or "yellow"
-      o.line("  " .. o.paint(colour, ("%s: %s: %s"):format(f.severity, f.code, f.message)))
-    end
+    for _, p in ipairs(e.problems) do print_problem(o, p, "  ") end
     if g then
       for _, cap in ipairs(g.caps) do o.line(("  cap %s: %s"):format(cap.grade, cap.reason)) end
       for _, w in ipairs(g.warnings) do o.line(("  warning: %s"):format(w)) end
@@ -183,12 +182,7 @@ return function(cli)
   end
 
   local function json_document(result)
-    local problems = json.list()
-    for _, f in ipairs(result.findings) do
-      problems[#problems + 1] = { severity = WARNING_CODES[f.code] and "warning" or "error", code = f.code,
-        message = f.message }
-    end
-    local doc = { command = "scan", problems = problems }
+    local doc = { command = "scan" }
     for k, v in pairs(result) do doc[k] = v end
     return json.encode(doc)
   end
@@ -210,7 +204,7 @@ return function(cli)
   5), --jobs N the connections in flight (default 8). --cafile/--capath: trust
   anchors for the chain (default the system store). Progress goes to stderr
   (--quiet: none). Exit 1 when an endpoint cannot be scanned, has a grade below
-  --min-grade (default B) or a finding of severity error, or no endpoint is found.]],
+  --min-grade (default B) or a problem of severity error, or no endpoint is found.]],
     run = function(c)
       if #c.args ~= 1 then usage_error("scan needs exactly one TARGET (see tlsharden scan --help)") end
       local err = c.err
@@ -229,10 +223,7 @@ return function(cli)
       o.line(o.paint("bold", ("tlsharden scan of %s"):format(result.target)) ..
         (" (%s, %d endpoint%s, %.2f s)"):format(result.kind_requested == "both" and "c2s and s2s" or result.kind_requested,
           #result.endpoints, #result.endpoints == 1 and "" or "s", result.elapsed))
-      for _, f in ipairs(result.findings) do
-        o.line(o.paint(WARNING_CODES[f.code] and "yellow" or "red", ("%s: %s: %s"):format(
-          WARNING_CODES[f.code] and "warning" or "error", f.code, f.message)))
-      end
+      for _, p in ipairs(result.problems) do print_problem(o, p, "") end
       for _, e in ipairs(result.endpoints) do print_endpoint(o, e, c.min_grade) end
       o.line()
       o.line(("overall grade %s"):format(result.grade or "-"))

@@ -55,9 +55,9 @@ details summary { cursor: pointer; color: var(--accent); font-size: 0.9em; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 0; }
 dt { color: var(--muted); }
 dd { margin: 0; word-break: break-word; }
-ul.findings { margin: 4px 0; padding-left: 1.2em; }
-ul.findings li.error b { color: #a61e1e; }
-ul.findings li.warning b { color: #b35c00; }
+ul.problems { margin: 4px 0; padding-left: 1.2em; }
+ul.problems li.error b { color: #a61e1e; }
+ul.problems li.warning b { color: #b35c00; }
 table.small { font-size: 0.85em; }
 @media (max-width: 600px) {
   body { font-size: 14px; }

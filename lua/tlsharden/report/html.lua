@@ -2,7 +2,7 @@
 -- external script, style or font. The counts as inline SVG charts and
 -- tables, a sortable and filterable table of every endpoint (plain HTML;
 -- a small inline script sorts and filters), and each endpoint's details
--- (findings, chain, suites) under an anchor the table links to.
+-- (problems, chain, suites) under an anchor the table links to.
 local report = require "tlsharden.report"
 local grade = require "tlsharden.grade"
 local svg = require "tlsharden.report.svg"
@@ -189,9 +189,9 @@ local function detail(r)
   item("DANE", r.dane)
   if r.connections then item("connections", ("%d in %.2f s"):format(r.connections, r.elapsed or 0)) end
   out[#out + 1] = "</dl>"
-  if #r.findings > 0 then
-    out[#out + 1] = '<h4>Findings</h4><ul class="findings">'
-    for _, f in ipairs(r.findings) do
+  if #r.problems > 0 then
+    out[#out + 1] = '<h4>Problems</h4><ul class="problems">'
+    for _, f in ipairs(r.problems) do
       out[#out + 1] = ('<li class="%s"><b>%s</b> %s</li>'):format(esc(f.severity), esc(f.code), esc(f.message))
     end
     out[#out + 1] = "</ul>"
@@ -206,7 +206,7 @@ local function detail(r)
     end
     out[#out + 1] = "</tbody></table></div>"
     if #r.chain_problems > 0 then
-      out[#out + 1] = '<ul class="findings">'
+      out[#out + 1] = '<ul class="problems">'
       for _, p in ipairs(r.chain_problems) do
         out[#out + 1] = ('<li class="%s"><b>%s</b> %s</li>'):format(esc(p.severity or "error"), esc(p.code), esc(p.message or ""))
       end

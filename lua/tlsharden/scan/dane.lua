@@ -5,6 +5,7 @@
 -- See docs/scan.md.
 local core = require "tlsharden.core"
 local errors = require "tlsharden.errors"
+local problems = require "tlsharden.problems"
 
 local M = {}
 
@@ -75,8 +76,11 @@ function M.check(tlsa, chain, opts)
   local der = {}
   for i = 1, #chain do der[i] = to_der(fn, i, chain[i]) end
   local result = { authenticated = authenticated, matched = false, pkix_required = false,
-    matches = {}, records = {}, certs = {}, problems = {} }
-  local function problem(code, message) result.problems[#result.problems + 1] = { code = code, message = message } end
+    matches = {}, records = {}, certs = {}, problems = problems.list() }
+  -- a chain that no usable record matches is an error; the rest warn
+  local function problem(code, message)
+    problems.add(result.problems, code == "DANE_MISMATCH" and "error" or "warning", code, message)
+  end
   local tlsa_count = 0
   for _, r in ipairs(records) do
     if r.type == nil or r.type == "TLSA" then tlsa_count = tlsa_count + 1 end
@@ -93,12 +97,12 @@ function M.check(tlsa, chain, opts)
     if r.usable then
       usable = usable + 1
     elseif not r.skipped then
-      problem("dane_unusable_record", ("TLSA record %d (%d %d %d) is unusable: %s")
+      problem("DANE_UNUSABLE_RECORD", ("TLSA record %d (%d %d %d) is unusable: %s")
         :format(i, r.usage, r.selector, r.matching_type, r.reason))
     end
   end
   for j, c in ipairs(m.certs) do
-    if not c.parsed then problem("dane_bad_certificate", ("certificate %d of the chain cannot be parsed"):format(j)) end
+    if not c.parsed then problem("DANE_BAD_CERTIFICATE", ("certificate %d of the chain cannot be parsed"):format(j)) end
   end
   local dane_match, pkix_match = false, false
   for _, hit in ipairs(m.matches) do
@@ -106,7 +110,7 @@ function M.check(tlsa, chain, opts)
       chain_ok = hit.chain_ok }
     result.matches[#result.matches + 1] = entry
     if hit.usage == 2 and not hit.chain_ok then
-      problem("dane_ta_chain_broken", ("TLSA record %d names certificate %d as trust anchor, but the chain below"
+      problem("DANE_TA_CHAIN_BROKEN", ("TLSA record %d names certificate %d as trust anchor, but the chain below"
         .. " it is not issued and signed in order"):format(hit.record, hit.cert))
     elseif hit.usage == 2 or hit.usage == 3 then
       dane_match = true
@@ -118,16 +122,16 @@ function M.check(tlsa, chain, opts)
   result.pkix_required = pkix_match and not dane_match
   if usable == 0 then
     result.status = "unusable"
-    problem("dane_unusable", "no TLSA record is usable; DANE does not apply (RFC 7671 §4.1)")
+    problem("DANE_UNUSABLE", "no TLSA record is usable; DANE does not apply (RFC 7671 §4.1)")
   elseif not authenticated then
     result.status = "insecure"
-    problem("dane_not_authenticated", "the TLSA answer was not DNSSEC-authenticated (no AD bit); its records"
+    problem("DANE_NOT_AUTHENTICATED", "the TLSA answer was not DNSSEC-authenticated (no AD bit); its records"
       .. " cannot be used (RFC 6698 §4.1)")
   elseif result.matched then
     result.status = "valid"
   else
     result.status = "invalid"
-    problem("dane_mismatch", ("none of the %d usable TLSA records matches the chain served"):format(usable))
+    problem("DANE_MISMATCH", ("none of the %d usable TLSA records matches the chain served"):format(usable))
   end
   return result
 end

@@ -6,6 +6,7 @@
 -- scheduler's sockets, say). See docs/scan.md.
 local core = require "tlsharden.core"
 local errors = require "tlsharden.errors"
+local problems = require "tlsharden.problems"
 
 local M = {}
 
@@ -264,7 +265,8 @@ local RCODE_FINDINGS = {
   NOTIMP = "the resolver does not implement the query for %s (NOTIMP)",
 }
 
-local function finding(code, message) return { code = code, message = message } end
+-- Why a lookup gave no usable answer: a problem record (an error).
+local function failure(code, message) return problems.new("error", code, message) end
 
 local function server_text(s)
   return (s.family == "inet6" and "[%s]:%d" or "%s:%d"):format(s.host, s.port)
@@ -305,7 +307,8 @@ end
 
 --- Query name for qtype. Returns a result table: name, type, records (of
 -- that type, after CNAMEs in the answer), cnames, authenticated (AD),
--- rcode, finding (nil or { code, message }), server, transport, message
+-- rcode, failure (nil, or the problem record that says why there is no
+-- usable answer), server, transport, message
 -- (the parsed answer), truncated (a UDP answer had TC set).
 function Resolver:query(name, qtype, fn, argname)
   fn, argname = fn or "scan.dns.query", argname or "name"
@@ -315,7 +318,7 @@ function Resolver:query(name, qtype, fn, argname)
   local qopts = { dnssec = self.dnssec, edns = self.edns, udp_size = self.udp_size }
   build_query(fn, argname, name, qtype, 0, qopts)  -- raises for a bad name or type
   local result = { name = name, type = qtype, records = {}, cnames = {}, authenticated = false }
-  local last = finding("timeout", ("no answer for %s %s"):format(name, qtype))
+  local last = failure("TIMEOUT", ("no answer for %s %s"):format(name, qtype))
   for _, server in ipairs(self.servers) do
     local transport = self.tcp and "tcp" or "udp"
     local attempt = 1
@@ -330,12 +333,12 @@ function Resolver:query(name, qtype, fn, argname)
       if response then
         local msg, why = core.dns_parse(response)
         if not msg then
-          result.finding = finding("malformed", ("%s sent a malformed answer for %s %s: %s")
+          result.failure = failure("MALFORMED", ("%s sent a malformed answer for %s %s: %s")
             :format(result.server, name, qtype, why))
           return result
         end
         if not M.answers_query(packet, response) then
-          result.finding = finding("mismatch", ("%s answered another query than %s %s")
+          result.failure = failure("MISMATCH", ("%s answered another query than %s %s")
             :format(result.server, name, qtype))
           return result
         end
@@ -353,22 +356,22 @@ function Resolver:query(name, qtype, fn, argname)
             for _, o in ipairs(msg.edns and msg.edns.options or {}) do
               if o.info_code then reason = reason .. (": extended error %d %s"):format(o.info_code, o.text) end
             end
-            result.finding = finding(msg.rcode:lower(), reason)
+            result.failure = failure(problems.code(msg.rcode), reason)
           end
           return result
         end
       elseif err == "timeout" then
-        last = finding("timeout", ("%s did not answer %s %s in %gs (%d attempts)")
+        last = failure("TIMEOUT", ("%s did not answer %s %s in %gs (%d attempts)")
           :format(server_text(server), name, qtype, self.timeout, self.attempts))
         attempt = attempt + 1
       else
-        last = finding(err == "refused" and "unreachable" or "network",
+        last = failure(err == "refused" and "UNREACHABLE" or "NETWORK",
           ("%s: %s (%s %s over %s)"):format(server_text(server), tostring(err), name, qtype, transport))
         break
       end
     end
   end
-  result.finding = last
+  result.failure = last
   return result
 end
 
@@ -381,7 +384,8 @@ end
 
 --- SRV records of _service._proto.domain in RFC 2782 order. The result is
 -- that of query, with records ordered and no_service = true when the only
--- record has the target "." (the service is decidedly not available).
+-- record has the target "." (the service is decidedly not available), and
+-- problems (a list of problem records: NO_SERVICE, DOT_TARGET).
 function Resolver:srv(service, proto, domain)
   local fn = "scan.dns.srv"
   service = check_label(fn, 1, "service", service)
@@ -392,11 +396,12 @@ function Resolver:srv(service, proto, domain)
   local name = ("_%s._%s.%s"):format(service, proto, domain)
   local result = self:query(name, "SRV", fn, "domain")
   result.service, result.proto, result.domain = service, proto, domain
+  result.problems = problems.list()
   local records = result.records
   if #records == 1 and records[1].target == "." then
     result.no_service = true
     result.records = {}
-    result.finding = finding("no_service", ("%s says the service is not available (target \".\")"):format(name))
+    problems.add(result.problems, "info", "NO_SERVICE", ("%s says the service is not available (target \".\")"):format(name))
     return result
   end
   local usable = {}
@@ -404,7 +409,7 @@ function Resolver:srv(service, proto, domain)
     if r.target ~= "." then usable[#usable + 1] = r end
   end
   if #usable < #records then
-    result.finding = finding("dot_target", ("%s has a \".\" target beside other records; it is ignored"):format(name))
+    problems.add(result.problems, "warning", "DOT_TARGET", ("%s has a \".\" target beside other records; it is ignored"):format(name))
   end
   result.records = M.order_srv(usable, self.random)
   return result
@@ -412,8 +417,8 @@ end
 
 --- The A and AAAA records of name. Result: name, records (A first, then
 -- AAAA), addresses ({ address, family = "inet"|"inet6" }), authenticated
--- (both answers had AD), finding (when neither gave an address: the A
--- lookup's finding, or "no_address"), results = { A = ..., AAAA = ... }.
+-- (both answers had AD), failure (when neither gave an address: the A
+-- lookup's failure, or NO_ADDRESS), results = { A = ..., AAAA = ... }.
 function Resolver:addresses(name)
   local fn = "scan.dns.addresses"
   if type(name) ~= "string" then
@@ -432,7 +437,7 @@ function Resolver:addresses(name)
     result.addresses[#result.addresses + 1] = { address = r.address, family = "inet6" }
   end
   if #result.records == 0 then
-    result.finding = a.finding or aaaa.finding or finding("no_address", ("%s has no A or AAAA record"):format(name))
+    result.failure = a.failure or aaaa.failure or failure("NO_ADDRESS", ("%s has no A or AAAA record"):format(name))
   end
   return result
 end
@@ -463,7 +468,8 @@ local XMPP_SERVICES = {
 -- RFC 2782 order per kind (XEP-0368), each target with each of its
 -- addresses; without any SRV record the domain itself on 5222 or 5269
 -- with STARTTLS (RFC 6120 §3.2.2). opts.kind: "c2s", "s2s" or nil (both).
--- Returns { domain, endpoints, lookups, addresses, findings, authenticated }.
+-- Returns { domain, endpoints, lookups, addresses, problems, authenticated };
+-- each problem record carries the kind or the host it is about.
 function Resolver:xmpp_endpoints(domain, opts)
   local fn = "scan.dns.xmpp_endpoints"
   if type(domain) ~= "string" then
@@ -473,26 +479,23 @@ function Resolver:xmpp_endpoints(domain, opts)
   if opts.kind ~= nil and not XMPP_SERVICES[opts.kind] then
     errors.raise(fn, "bad option 'kind': expected 'c2s' or 's2s', got %s", errors.quote(opts.kind))
   end
-  local out = { domain = domain, endpoints = {}, lookups = {}, addresses = {}, findings = {}, authenticated = true }
+  local out = { domain = domain, endpoints = {}, lookups = {}, addresses = {}, problems = problems.list(),
+    authenticated = true }
   local resolved = 0
-  local function add_finding(f, extra)
-    if f then
-      local copy = { code = f.code, message = f.message }
-      for k, v in pairs(extra or {}) do copy[k] = v end
-      out.findings[#out.findings + 1] = copy
-    end
+  local function add_problem(p, context)
+    if p then problems.add(out.problems, p.severity, p.code, p.message, context) end
   end
   local function addresses_of(host)
     local key = lower(host)
     if out.addresses[key] == nil then
       if resolved >= self.max_targets then
-        add_finding(finding("too_many_targets", ("more than %d SRV targets; %s was not resolved")
-          :format(self.max_targets, host)))
+        problems.add(out.problems, "warning", "TOO_MANY_TARGETS", ("more than %d SRV targets; %s was not resolved")
+          :format(self.max_targets, host), { host = host })
         out.addresses[key] = false
       else
         resolved = resolved + 1
         out.addresses[key] = self:addresses(host)
-        add_finding(out.addresses[key].finding, { host = host })
+        add_problem(out.addresses[key].failure, { host = host })
       end
     end
     return out.addresses[key] or nil
@@ -505,7 +508,8 @@ function Resolver:xmpp_endpoints(domain, opts)
         out.lookups[r.name] = r
         out.authenticated = out.authenticated and r.authenticated
         if r.no_service then said_no = said_no + 1 end
-        if r.finding and r.finding.code ~= "nxdomain" then add_finding(r.finding, { kind = kind }) end
+        if r.failure and r.failure.code ~= "NXDOMAIN" then add_problem(r.failure, { kind = kind }) end
+        for _, p in ipairs(r.problems) do add_problem(p, { kind = kind }) end
         for _, rec in ipairs(r.records) do
           found_any = true
           mixed[#mixed + 1] = { priority = rec.priority, weight = rec.weight, record = rec, tls = s.tls,
@@ -523,7 +527,9 @@ function Resolver:xmpp_endpoints(domain, opts)
         for _, a in ipairs(addrs and addrs.addresses or {}) do
           out.endpoints[#out.endpoints + 1] = {
             kind = kind, tls = t.tls, host = host, address = a.address, family = a.family, port = port,
-            srv = t.record, service = t.service, source = t.fallback and "fallback" or "srv",
+            srv = t.record and { service = t.service, priority = t.record.priority, weight = t.record.weight,
+              port = t.record.port, target = t.record.target } or nil,
+            source = t.fallback and "fallback" or "srv",
             srv_authenticated = t.authenticated, address_authenticated = addrs.authenticated,
           }
         end

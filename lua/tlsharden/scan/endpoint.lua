@@ -4,7 +4,7 @@
 -- included) and the stream's features after TLS, the wire probe
 -- (tlsharden.scan.probe) over connections of its own, DANE, and the grade
 -- through pipeline.judge_observation. Whatever the peer does is a status
--- or a finding of the endpoint, never an error. See docs/scan.md.
+-- or a problem record of the endpoint, never an error. See docs/scan.md.
 local core = require "tlsharden.core"
 local net = require "tlsharden.scan.net"
 local probe = require "tlsharden.scan.probe"
@@ -14,6 +14,7 @@ local xmpp = require "tlsharden.scan.xmpp"
 local dane = require "tlsharden.scan.dane"
 local pipeline = require "tlsharden.pipeline"
 local json = require "tlsharden.json"
+local problems = require "tlsharden.problems"
 
 local M = {}
 
@@ -35,10 +36,10 @@ local function connect_status(err)
   return "error"
 end
 
--- Findings of the XMPP layer that say what the peer is; every other one
+-- Failures of the XMPP layer that say what the peer is; every other one
 -- means it does not speak XMPP as RFC 6120 has it.
-local XMPP_STATUS = { timeout = "timeout", stream_error = "stream_error", tls_failure = "tls_failed",
-  old_version = "no_starttls" }
+local XMPP_STATUS = { TIMEOUT = "timeout", STREAM_ERROR = "stream_error", TLS_FAILURE = "tls_failed",
+  OLD_VERSION = "no_starttls" }
 
 -- The probe's not_tls guesses that name another protocol.
 local OTHER_PROTOCOL = { http = true, ssh = true, xmpp = true, ["smtp or ftp"] = true, imap = true, pop3 = true }
@@ -78,14 +79,14 @@ end
 --- A new endpoint record (docs/scan.md, "Scan result") for ep, an
 -- endpoint of dns.xmpp_endpoints or of a HOST:PORT target.
 function M.record(ep, ctx)
-  local srv = ep.srv and { priority = ep.srv.priority, weight = ep.srv.weight, port = ep.srv.port,
-    target = ep.srv.target } or nil
+  local srv = ep.srv and { service = ep.srv.service, priority = ep.srv.priority, weight = ep.srv.weight,
+    port = ep.srv.port, target = ep.srv.target } or nil
   return {
     target = ep.target or ctx.target, domain = ep.domain or ctx.domain, kind = ep.kind, tls = ep.tls, host = ep.host,
-    address = ep.address, family = ep.family, port = ep.port, srv = srv, service = ep.service,
+    address = ep.address, family = ep.family, port = ep.port, srv = srv,
     source = ep.source, srv_authenticated = ep.srv_authenticated,
     address_authenticated = ep.address_authenticated,
-    connections = 0, xmpp = { plain_before_tls = false }, findings = list(),
+    connections = 0, xmpp = { plain_before_tls = false }, problems = problems.list(),
   }
 end
 
@@ -147,8 +148,8 @@ local function dane_verdict(ctx, e, host, chain_der)
   for i, m in ipairs(v.matches) do
     out.matches[i] = { record = m.record, cert = m.cert, usage = m.usage, usage_name = m.usage_name, chain_ok = m.chain_ok }
   end
-  for i, p in ipairs(v.problems) do out.problems[i] = { code = p.code, message = p.message } end
-  if tlsa.finding then out.lookup = { code = tlsa.finding.code, message = tlsa.finding.message } end
+  for i, p in ipairs(v.problems) do out.problems[i] = problems.copy(p) end
+  if tlsa.failure then out.lookup = problems.copy(tlsa.failure) end
   return out
 end
 
@@ -162,7 +163,7 @@ local function opener(ep, ctx, stream)
     local r = xmpp.negotiate_starttls(sock.plain(c), stream)
     if r.proceed then return c end
     c:close()
-    return nil, r.finding and r.finding.message or "no <proceed/> to <starttls/>"
+    return nil, r.failure and r.failure.message or "no <proceed/> to <starttls/>"
   end
 end
 
@@ -184,13 +185,13 @@ end
 local function why_no_tls(pr, hs)
   local parts, other = {}, nil
   if hs and hs.error then parts[#parts + 1] = "the TLS handshake failed: " .. hs.error end
-  for _, f in ipairs(pr and pr.findings or {}) do
-    if f.code == "not_tls" then
+  for _, f in ipairs(pr and pr.problems or {}) do
+    if f.code == "NOT_TLS" then
       local guess = f.message:match("looks like (%w+)")
       if guess and OTHER_PROTOCOL[guess] then other = guess end
     end
   end
-  local first = pr and pr.findings and pr.findings[1]
+  local first = pr and pr.problems and pr.problems[1]
   if first then parts[#parts + 1] = first.message end
   return table.concat(parts, "; "), other
 end
@@ -227,13 +228,11 @@ function M.scan(sched, ep, ctx)
           { host = ctx.domain, service = ep.kind, guide = ctx.guide, starttls_cap = ctx.starttls_cap })
         e.facts, e.grade = j.facts, j.grade
         observe.mark_lists(nil, e.facts, e.grade)
-        e.findings[#e.findings + 1] = { severity = "error", code = "NO_STARTTLS",
-          message = "the server does not offer STARTTLS: the stream stays unencrypted" }
-        observe.findings(e, nil, nil, pre)
+        observe.problems(e, nil, nil, pre)
         return finish(e, t0, "no_starttls", "the server does not offer STARTTLS")
       end
-      local f = pre.finding or { code = "closed", message = "no <proceed/>" }
-      observe.findings(e, nil, nil, pre)
+      local f = pre.failure or { code = "CLOSED", message = "no <proceed/>" }
+      observe.problems(e, nil, nil, pre)
       return finish(e, t0, XMPP_STATUS[f.code] or "not_xmpp", f.message)
     end
   end
@@ -281,16 +280,16 @@ function M.scan(sched, ep, ctx)
   observe.mark_lists(e.chain, e.facts, e.grade)
   e.chain_error = j.chain_error
   e.dane = dane_verdict(ctx, e, ep.dane_host, chain_der)
-  observe.findings(e, pr, j, pre, after, hs)
+  observe.problems(e, pr, j, pre, after, hs)
   if #pr.versions == 0 and not hs.ok then
     local reason, other = why_no_tls(pr, hs)
     e.facts, e.grade = nil, nil
     return finish(e, t0, other and "not_xmpp" or "tls_failed", reason)
   end
-  if ep.tls == "direct" and after and after.finding then
+  if ep.tls == "direct" and after and after.failure then
     -- a direct TLS port has no other sign of XMPP than the stream after TLS
-    return finish(e, t0, after.finding.code == "stream_error" and "stream_error" or "not_xmpp",
-      "TLS works, but no XMPP stream after it: " .. after.finding.message)
+    return finish(e, t0, after.failure.code == "STREAM_ERROR" and "stream_error" or "not_xmpp",
+      "TLS works, but no XMPP stream after it: " .. after.failure.message)
   end
   return finish(e, t0, "ok", nil)
 end

@@ -2,8 +2,12 @@
 -- tlsharden takes: the observed facts of the grading pipeline
 -- (facts.from_observation), the wire probe's result trimmed to plain data
 -- (no certificate bytes, every list a JSON list) and the endpoint's
--- findings. No I/O here. See docs/scan.md, "Scan result".
+-- problem records. No I/O here. See docs/scan.md, "Scan result".
 local json = require "tlsharden.json"
+local problems = require "tlsharden.problems"
+
+-- Below this, DH parameters are weak (the one limit, kept by the core).
+local DH_MIN_BITS = 2048
 
 local M = {}
 
@@ -100,11 +104,9 @@ local function trim_suite(s)
   return t
 end
 
-local function trim_findings(findings)
-  local out = list()
-  for i, f in ipairs(findings or {}) do
-    out[i] = { code = f.code, message = f.message, protocol = f.protocol }
-  end
+local function trim_problems(ps)
+  local out = problems.list()
+  for i, p in ipairs(ps or {}) do out[i] = problems.copy(p) end
   return out
 end
 
@@ -120,7 +122,7 @@ function M.trim_probe(pr)
     fallback_scsv = pr.fallback_scsv, fallback_protocol = pr.fallback_protocol,
     resumption = pr.resumption and { protocol = pr.resumption.protocol, session_id = pr.resumption.session_id,
       session_ticket = pr.resumption.session_ticket } or nil,
-    chains = list(), findings = trim_findings(pr.findings),
+    chains = list(), problems = trim_problems(pr.problems),
     connections = pr.connections, elapsed = pr.elapsed,
   }
   for _, p in ipairs(PROTOCOLS) do
@@ -166,17 +168,7 @@ function M.mark_lists(chain, facts, g)
   end
 end
 
--- ---- findings ----
-
-local function adder(e)
-  local seen = {}
-  return function(severity, code, message)
-    local key = code .. "\0" .. message
-    if seen[key] then return end
-    seen[key] = true
-    e.findings[#e.findings + 1] = { severity = severity, code = code, message = message }
-  end
-end
+-- ---- problems ----
 
 local function names(suites, limit)
   local t = {}
@@ -190,18 +182,16 @@ local function names(suites, limit)
   return table.concat(t, ", ")
 end
 
---- The endpoint's findings ({ severity, code, message }) from what was
--- observed: e is the endpoint record (xmpp, probe, chain, dane filled
--- in), pr the probe's raw result, j pipeline.judge_observation's result,
--- pre and after the XMPP exchanges before and after TLS.
-function M.findings(e, pr, j, pre, after, hs)
-  local add = adder(e)
+--- The endpoint's problem records from what was observed: e is the
+-- endpoint record (xmpp, probe, chain, dane filled in), pr the probe's raw
+-- result, j pipeline.judge_observation's result, pre and after the XMPP
+-- exchanges before and after TLS.
+function M.problems(e, pr, j, pre, after, hs)
+  local add = problems.adder(e.problems)
   local x = e.xmpp
   -- XMPP before TLS
   if pre then
-    for _, p in ipairs(pre.problems or {}) do
-      if p.code ~= "no_starttls" then add("warning", p.code:upper(), p.message) end
-    end
+    for _, p in ipairs(pre.problems or {}) do add(p.severity, p.code, p.message) end
     if pre.starttls and not pre.starttls_required then
       add("error", e.kind == "s2s" and "S2S_ENCRYPTION_OPTIONAL" or "C2S_ENCRYPTION_OPTIONAL",
         ("STARTTLS is offered but not required: a %s may go on without TLS"):format(
@@ -221,8 +211,8 @@ function M.findings(e, pr, j, pre, after, hs)
   if hs and not hs.ok and pr and #pr.versions > 0 then
     add("warning", "HANDSHAKE_FAILED", "a full TLS handshake (OpenSSL) failed: " .. tostring(hs.error))
   end
-  if after and after.finding then
-    add("warning", "AFTER_TLS_" .. after.finding.code:upper(), "the XMPP stream after TLS: " .. after.finding.message)
+  if after and after.failure then
+    add("warning", "AFTER_TLS_" .. after.failure.code, "the XMPP stream after TLS: " .. after.failure.message)
   end
   if not pr then return end
   -- protocols and suites
@@ -251,15 +241,15 @@ function M.findings(e, pr, j, pre, after, hs)
     add("warning", "NO_FALLBACK_SCSV", ("the server accepted a fallback to %s despite TLS_FALLBACK_SCSV")
       :format(tostring(pr.fallback_protocol)))
   end
-  if pr.dh_bits and pr.dh_bits < 2048 then
+  if pr.dh_bits and pr.dh_bits < DH_MIN_BITS then
     add("error", "WEAK_DH", ("a DH group of %d bits"):format(pr.dh_bits))
   end
-  -- the probe's findings, once per code with the protocols that saw it
+  -- the probe's problems, once per code with the protocols that saw it
   local by_code, order = {}, {}
-  for _, f in ipairs(pr.findings) do
+  for _, f in ipairs(pr.problems) do
     local g = by_code[f.code]
     if not g then
-      g = { message = f.message, protocols = {} }
+      g = { message = f.message, severity = f.severity, protocols = {} }
       by_code[f.code] = g
       order[#order + 1] = f.code
     end
@@ -267,7 +257,7 @@ function M.findings(e, pr, j, pre, after, hs)
   end
   for _, code in ipairs(order) do
     local g = by_code[code]
-    add("warning", code:upper(), #g.protocols > 0 and (table.concat(g.protocols, ", ") .. ": " .. g.message) or g.message)
+    add(g.severity, code, #g.protocols > 0 and (table.concat(g.protocols, ", ") .. ": " .. g.message) or g.message)
   end
   -- the chain
   if j and j.chain then
@@ -279,9 +269,7 @@ function M.findings(e, pr, j, pre, after, hs)
   end
   -- DANE
   if e.dane then
-    for _, p in ipairs(e.dane.problems or {}) do
-      add(p.code == "dane_mismatch" and "error" or "warning", p.code:upper(), p.message)
-    end
+    for _, p in ipairs(e.dane.problems or {}) do add(p.severity, p.code, p.message) end
   end
 end
 

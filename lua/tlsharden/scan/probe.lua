@@ -11,6 +11,7 @@
 -- docs/scan.md, section "wire probe".
 local core = require "tlsharden.core"
 local net = require "tlsharden.scan.net"
+local problems = require "tlsharden.problems"
 
 local M = {}
 
@@ -152,12 +153,14 @@ end
 
 -- ---- one connection: hello out, first flight in ----
 
-local function add_finding(ctx, code, message, protocol)
+-- A broken or surprising answer: a problem record (a warning) of the
+-- result, once per code and protocol.
+local function add_problem(ctx, code, message, protocol)
+  code = problems.code(code)
   local key = code .. "\0" .. (protocol or "")
-  if ctx.seen_findings[key] then return end
-  ctx.seen_findings[key] = true
-  local f = ctx.result.findings
-  f[#f + 1] = { code = code, message = message, protocol = protocol }
+  if ctx.seen_problems[key] then return end
+  ctx.seen_problems[key] = true
+  problems.add(ctx.result.problems, "warning", code, message, { protocol = protocol })
 end
 
 local function hello_for(ctx, p, extra)
@@ -236,7 +239,8 @@ local BROKEN_MESSAGES = {
 local function classify(ctx, a, p)
   local r = a.flight
   for _, f in ipairs(r and r.findings or {}) do
-    if f.code ~= "truncated" and f.code ~= "no_data" then add_finding(ctx, f.code, f.message, p) end
+    local code = problems.code(f.code)
+    if code ~= "TRUNCATED" and code ~= "NO_DATA" then add_problem(ctx, code, f.message, p) end
   end
   local answered = r and (r.server_hello and r.server_hello.protocol or r.sslv2 and "sslv2")
   if answered == p then return "accepted", answered end
@@ -245,7 +249,7 @@ local function classify(ctx, a, p)
   local msg = BROKEN_MESSAGES[a.outcome] or ("the answer was " .. tostring(a.outcome))
   if a.error then msg = msg .. " (" .. a.error .. ")" end
   if a.bytes and a.bytes > 0 then msg = msg .. (", after %d bytes"):format(a.bytes) end
-  add_finding(ctx, a.outcome, msg, p)
+  add_problem(ctx, a.outcome, msg, p)
   return "broken"
 end
 
@@ -303,7 +307,7 @@ local function enumerate(ctx, st, p, list)
         return found, "done"
       end
       if not index_of(remaining, chosen) then
-        add_finding(ctx, "unoffered_suite", ("the server chose suite 0x%04X, which was not offered")
+        add_problem(ctx, "unoffered_suite", ("the server chose suite 0x%04X, which was not offered")
           :format(chosen), p)
         return found, "broken"
       end
@@ -496,8 +500,8 @@ function M.spawn(sched, opts, on_done)
     -- timeouts); at most #protocols + 4 tasks compete for per_host slots
     slots = sched:semaphore(o.per_host),
     slot_wait = 3 * o.timeout * math.ceil((#o.protocols + 4) / o.per_host + 1),
-    groups13 = g13, groups12 = g12, groups_ec = gec, seen_findings = {}, started = net.now(),
-    result = { protocols = {}, versions = {}, chains = {}, findings = {}, connections = 0 },
+    groups13 = g13, groups12 = g12, groups_ec = gec, seen_problems = {}, started = net.now(),
+    result = { protocols = {}, versions = {}, chains = {}, problems = problems.list(), connections = 0 },
   }
   for _, p in ipairs(o.protocols) do
     ctx.result.protocols[p] = { name = p, suites = {}, connections = 0 }

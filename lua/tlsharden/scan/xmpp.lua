@@ -3,9 +3,10 @@
 -- negotiation and feature discovery over any socket-like object with
 -- send and receive (LuaSocket, LuaSec, or a coroutine scheduler's
 -- wrappers). A peer that is no XMPP server, breaks the stream or sends too
--- much is a finding, never an error. See docs/scan.md.
+-- much is a problem record of the result, never an error. See docs/scan.md.
 local lxp = require "lxp"
 local errors = require "tlsharden.errors"
+local problems = require "tlsharden.problems"
 
 local M = {}
 
@@ -23,7 +24,9 @@ M.NS = { stream = NS_STREAM, tls = NS_TLS, sasl = NS_SASL, dialback = NS_DIALBAC
 local SEP = "|"
 local DEFAULT_LIMITS = { max_depth = 16, max_element = 65536, max_nodes = 1024 }
 
-local function finding(code, message) return { code = code, message = message } end
+-- Why an exchange could not go on (an error), and what is wrong with a
+-- stream that goes on (a warning): problem records (tlsharden.problems).
+local function failure(code, message) return problems.new("error", code, message) end
 
 -- --- stream headers ---------------------------------------------------------
 
@@ -145,24 +148,24 @@ local function read_stream_error(node)
 end
 
 -- What the first bytes of a reply say when they are not XML at all: a
--- finding, nil (looks like XML) or false (too few bytes to tell).
+-- failure, nil (looks like XML) or false (too few bytes to tell).
 local function sniff(bytes)
   local s = bytes:gsub("^[%s]+", "")
   if s == "" then return nil end
   local b1, b2 = s:byte(1, 2)
   if (b1 == 0x16 or b1 == 0x15) and (b2 == 0x03 or b2 == nil) then
-    return finding("tls", "the peer sent TLS records, not an XMPP stream (a direct TLS port?)")
+    return failure("TLS", "the peer sent TLS records, not an XMPP stream (a direct TLS port?)")
   end
   if #s < 5 and (("HTTP/"):sub(1, #s) == s or ("SSH-"):sub(1, #s) == s) then return false end
   if s:sub(1, 5) == "HTTP/" then
-    return finding("http", "the peer answered with HTTP: " .. errors.quote((s:match("^[^\r\n]*"))))
+    return failure("HTTP", "the peer answered with HTTP: " .. errors.quote((s:match("^[^\r\n]*"))))
   end
-  if s:sub(1, 4) == "SSH-" then return finding("ssh", "the peer is an SSH server: " .. errors.quote((s:match("^[^\r\n]*")))) end
+  if s:sub(1, 4) == "SSH-" then return failure("SSH", "the peer is an SSH server: " .. errors.quote((s:match("^[^\r\n]*")))) end
   if s:find("^220[ -]") or s:find("^%* OK") or s:find("^%+OK") then
-    return finding("other_protocol", "the peer greeted with a mail protocol banner: " .. errors.quote((s:match("^[^\r\n]*"))))
+    return failure("OTHER_PROTOCOL", "the peer greeted with a mail protocol banner: " .. errors.quote((s:match("^[^\r\n]*"))))
   end
   if b1 ~= 0x3C and b1 ~= 0xEF and b1 ~= 0xFE and b1 ~= 0xFF then  -- "<" or a byte order mark
-    return finding("not_xml", "the peer sent bytes that are not XML: " .. errors.quote(s:sub(1, 40)))
+    return failure("NOT_XML", "the peer sent bytes that are not XML: " .. errors.quote(s:sub(1, 40)))
   end
   return nil
 end
@@ -180,7 +183,7 @@ Parser.__index = Parser
 --   { event = "stream_error", condition, text, app }
 --   { event = "element", name, ns, node }  (any other top-level element)
 --   { event = "close" }                     (</stream:stream>)
---   { event = "finding", code, message }    (the stream cannot go on)
+--   { event = "failure", problem }          (the stream cannot go on: a problem record)
 function M.parser(opts)
   local fn = "scan.xmpp.parser"
   opts = errors.options(fn, 1, "opts", opts, { max_depth = "number", max_element = "number", max_nodes = "number" })
@@ -191,7 +194,7 @@ function M.parser(opts)
     depth = 0, pending = 0, nodes = 0, events = {}, ns_decls = {}, stack = {}, started = false,
     held = "", received = 0,
   }, Parser)
-  local function stop(code, message) error({ stop = finding(code, message) }, 0) end
+  local function stop(code, message) error({ stop = failure(code, message) }, 0) end
   local callbacks = {}
   function callbacks.StartNamespaceDecl(_, prefix, uri)
     if p.depth == 0 then p.ns_decls[prefix or ""] = uri end
@@ -201,7 +204,7 @@ function M.parser(opts)
     p.depth = p.depth + 1
     if p.depth == 1 then
       if name ~= "stream" or ns ~= NS_STREAM then
-        stop("not_xmpp", ("the peer opened <%s%s> instead of an XMPP stream"):format(ns and ("{" .. ns .. "}") or "", name))
+        stop("NOT_XMPP", ("the peer opened <%s%s> instead of an XMPP stream"):format(ns and ("{" .. ns .. "}") or "", name))
       end
       local a = { xmlns = p.ns_decls[""], db = p.ns_decls.db }
       for k, v in pairs(attrs) do
@@ -215,9 +218,9 @@ function M.parser(opts)
       p.events[#p.events + 1] = { event = "header", attrs = a }
       return
     end
-    if p.depth > p.max_depth then stop("too_deep", ("an element nests deeper than %d levels"):format(p.max_depth)) end
+    if p.depth > p.max_depth then stop("TOO_DEEP", ("an element nests deeper than %d levels"):format(p.max_depth)) end
     p.nodes = p.nodes + 1
-    if p.nodes > p.max_nodes then stop("too_large", ("an element holds more than %d elements"):format(p.max_nodes)) end
+    if p.nodes > p.max_nodes then stop("TOO_LARGE", ("an element holds more than %d elements"):format(p.max_nodes)) end
     local node = { name = name, ns = ns, attrs = {}, children = {}, text = {} }
     for k, v in pairs(attrs) do
       if type(k) == "string" then node.attrs[k] = v end
@@ -242,9 +245,9 @@ function M.parser(opts)
     local node = p.stack[#p.stack]
     if node then node.text[#node.text + 1] = text end
   end
-  function callbacks.Comment() stop("restricted_xml", "the peer sent an XML comment (RFC 6120 §11.1)") end
-  function callbacks.ProcessingInstruction() stop("restricted_xml", "the peer sent a processing instruction (RFC 6120 §11.1)") end
-  function callbacks.StartDoctypeDecl() stop("restricted_xml", "the peer sent a document type declaration (RFC 6120 §11.1)") end
+  function callbacks.Comment() stop("RESTRICTED_XML", "the peer sent an XML comment (RFC 6120 §11.1)") end
+  function callbacks.ProcessingInstruction() stop("RESTRICTED_XML", "the peer sent a processing instruction (RFC 6120 §11.1)") end
+  function callbacks.StartDoctypeDecl() stop("RESTRICTED_XML", "the peer sent a document type declaration (RFC 6120 §11.1)") end
   p.lxp = lxp.new(callbacks, SEP)
   return p
 end
@@ -274,14 +277,14 @@ function Parser:feed(bytes)
     self.held = self.held .. bytes
     local f = sniff(self.held)
     if #self.held > self.max_element then
-      f = finding("too_large", ("more than %d bytes of whitespace"):format(self.max_element))
+      f = failure("TOO_LARGE", ("more than %d bytes of whitespace"):format(self.max_element))
     elseif f == false or (f == nil and not self.held:find("%S")) then
       return out
     end
     self.sniffed = true
     if f then
       self:close()
-      out[1] = { event = "finding", code = f.code, message = f.message }
+      out[1] = { event = "failure", problem = f }
       return out
     end
     bytes, self.held = self.held, nil
@@ -293,15 +296,15 @@ function Parser:feed(bytes)
   for i, e in ipairs(events) do out[i] = e end
   local stop
   if not ok then
-    stop = type(res) == "table" and res.stop or finding("not_xml", "the parser failed: " .. tostring(res))
+    stop = type(res) == "table" and res.stop or failure("NOT_XML", "the parser failed: " .. tostring(res))
   elseif not res then
-    stop = finding("not_xml", ("the peer sent malformed XML: %s at line %s, column %s"):format(msg, line, col))
+    stop = failure("NOT_XML", ("the peer sent malformed XML: %s at line %s, column %s"):format(msg, line, col))
   elseif self.pending > self.max_element then
-    stop = finding("too_large", ("an element (or the stream header) is longer than %d bytes"):format(self.max_element))
+    stop = failure("TOO_LARGE", ("an element (or the stream header) is longer than %d bytes"):format(self.max_element))
   end
   if stop then
     self:close()
-    out[#out + 1] = { event = "finding", code = stop.code, message = stop.message }
+    out[#out + 1] = { event = "failure", problem = stop }
   end
   return out
 end
@@ -347,19 +350,19 @@ local function check_stream_opts(fn, opts)
   return opts
 end
 
--- Read events until want(event) says stop; returns that event or a finding.
+-- Read events until want(event) says stop; returns that event or a failure.
 local function read_until(sock, parser, state, want)
   while true do
     while #state.queue > 0 do
       local e = table.remove(state.queue, 1)
-      if e.event == "finding" or want(e) then return e end
+      if e.event == "failure" or want(e) then return e end
     end
     local data, err = receive_some(sock, state.deadline, state.now)
     if not data then
       if err == "timeout" then
-        return { event = "finding", code = "timeout", message = ("no answer within %gs"):format(state.timeout) }
+        return { event = "failure", problem = failure("TIMEOUT", ("no answer within %gs"):format(state.timeout)) }
       end
-      return { event = "finding", code = "closed", message = ("the connection ended (%s)"):format(tostring(err)) }
+      return { event = "failure", problem = failure("CLOSED", ("the connection ended (%s)"):format(tostring(err))) }
     end
     state.received = state.received .. (#state.received < 256 and data:sub(1, 256 - #state.received) or "")
     for _, e in ipairs(parser:feed(data)) do state.queue[#state.queue + 1] = e end
@@ -368,20 +371,19 @@ end
 
 local function header_problems(result, opts, kind)
   local h = result.header
-  local problems = result.problems
-  local function add(code, message) problems[#problems + 1] = finding(code, message) end
-  if not h.id or h.id == "" then add("no_stream_id", "the stream header has no id (RFC 6120 §4.7.3)") end
+  local function add(code, message) problems.add(result.problems, "warning", code, message) end
+  if not h.id or h.id == "" then add("NO_STREAM_ID", "the stream header has no id (RFC 6120 §4.7.3)") end
   local major = tonumber(h.version and h.version:match("^(%d+)%.%d+$"))
   if not major or major < 1 then
-    result.finding = finding("old_version",
+    result.failure = failure("OLD_VERSION",
       ("the stream header has version %s, not 1.0: a server from before RFC 3920, without stream features")
         :format(errors.quote(h.version)))
   end
   if h.xmlns ~= KINDS[kind] then
-    add("wrong_namespace", ("the stream's namespace is %s, expected '%s'"):format(errors.quote(h.xmlns), KINDS[kind]))
+    add("WRONG_NAMESPACE", ("the stream's namespace is %s, expected '%s'"):format(errors.quote(h.xmlns), KINDS[kind]))
   end
   if h.from and h.from:lower() ~= opts.to:lower() then
-    add("from_mismatch", ("the stream is from %s, not %s"):format(errors.quote(h.from), errors.quote(opts.to)))
+    add("FROM_MISMATCH", ("the stream is from %s, not %s"):format(errors.quote(h.from), errors.quote(opts.to)))
   end
 end
 
@@ -390,28 +392,28 @@ local function open_stream(fn, sock, opts)
   local kind = opts.kind or "c2s"
   local now = opts.now or gettime
   local timeout = opts.timeout or 10
-  local result = { kind = kind, to = opts.to, problems = {} }
+  local result = { kind = kind, to = opts.to, problems = problems.list() }
   local parser = M.parser { max_depth = opts.max_depth, max_element = opts.max_element, max_nodes = opts.max_nodes }
   local state = { queue = {}, deadline = now() + timeout, now = now, timeout = timeout, received = "" }
   -- The newline after the header is whitespace to XMPP, and ends the
   -- line a line-based server (HTTP, SMTP) waits for before it answers.
   local ok, err = sock:send(M.stream_header { kind = kind, to = opts.to, from = opts.from, lang = opts.lang } .. "\n")
   if not ok then
-    result.finding = finding("closed", ("sending the stream header failed (%s)"):format(tostring(err)))
+    result.failure = failure("CLOSED", ("sending the stream header failed (%s)"):format(tostring(err)))
     return result, parser, state
   end
   local e = read_until(sock, parser, state, function(ev) return ev.event == "header" end)
-  if e.event == "finding" then
-    result.finding = finding(e.code, e.message)
-    if e.code == "closed" or e.code == "timeout" then
-      result.finding.message = result.finding.message .. (state.received == "" and " before any reply"
+  if e.event == "failure" then
+    result.failure = e.problem
+    if e.problem.code == "CLOSED" or e.problem.code == "TIMEOUT" then
+      e.problem.message = e.problem.message .. (state.received == "" and " before any reply"
         or (" after %s"):format(errors.quote(state.received)))
     end
     return result, parser, state
   end
   result.header = e.attrs
   header_problems(result, opts, kind)
-  if result.finding then return result, parser, state end
+  if result.failure then return result, parser, state end
   e = read_until(sock, parser, state, function(ev)
     return ev.event == "features" or ev.event == "stream_error" or ev.event == "close"
   end)
@@ -419,12 +421,12 @@ local function open_stream(fn, sock, opts)
     result.features = e.features
   elseif e.event == "stream_error" then
     result.stream_error = { condition = e.condition, text = e.text, app = e.app }
-    result.finding = finding("stream_error", ("the server closed the stream with <%s/>%s"):format(e.condition,
+    result.failure = failure("STREAM_ERROR", ("the server closed the stream with <%s/>%s"):format(e.condition,
       e.text and (": " .. e.text) or ""))
   elseif e.event == "close" then
-    result.finding = finding("closed", "the server closed the stream before its features")
+    result.failure = failure("CLOSED", "the server closed the stream before its features")
   else
-    result.finding = finding(e.code, e.message)
+    result.failure = e.problem
   end
   result.received = parser.received
   return result, parser, state
@@ -435,7 +437,7 @@ end
 -- lang, timeout (seconds for the whole exchange, default 10), max_depth,
 -- max_element, max_nodes, now (a clock). Returns { kind, to, header,
 -- features, starttls, starttls_required, proceed, tls_failure,
--- stream_error, finding, problems, received }; after proceed = true the
+-- stream_error, failure, problems, received }; after proceed = true the
 -- caller starts TLS on the same socket.
 function M.negotiate_starttls(sock, opts)
   local fn = "scan.xmpp.negotiate_starttls"
@@ -453,12 +455,12 @@ function M.negotiate_starttls(sock, opts)
   result.starttls = result.features.starttls
   result.starttls_required = result.features.starttls_required
   if not result.starttls then
-    result.problems[#result.problems + 1] = finding("no_starttls", "the server does not offer STARTTLS")
+    problems.add(result.problems, "error", "NO_STARTTLS", "the server does not offer STARTTLS: the stream stays unencrypted")
     return done()
   end
   local ok, err = sock:send(M.STARTTLS)
   if not ok then
-    result.finding = finding("closed", ("sending <starttls/> failed (%s)"):format(tostring(err)))
+    result.failure = failure("CLOSED", ("sending <starttls/> failed (%s)"):format(tostring(err)))
     return done()
   end
   local e = read_until(sock, parser, state, function(ev)
@@ -468,14 +470,14 @@ function M.negotiate_starttls(sock, opts)
     result.proceed = true
   elseif e.event == "tls_failure" then
     result.tls_failure = true
-    result.finding = finding("tls_failure", "the server answered <starttls/> with <failure/>")
+    result.failure = failure("TLS_FAILURE", "the server answered <starttls/> with <failure/>")
   elseif e.event == "stream_error" then
     result.stream_error = { condition = e.condition, text = e.text, app = e.app }
-    result.finding = finding("stream_error", ("the server closed the stream with <%s/>"):format(e.condition))
+    result.failure = failure("STREAM_ERROR", ("the server closed the stream with <%s/>"):format(e.condition))
   elseif e.event == "close" then
-    result.finding = finding("closed", "the server closed the stream instead of answering <starttls/>")
+    result.failure = failure("CLOSED", "the server closed the stream instead of answering <starttls/>")
   else
-    result.finding = finding(e.code, e.message)
+    result.failure = e.problem
   end
   result.received = parser.received
   return done()
@@ -484,7 +486,7 @@ end
 --- Open a stream on an established (TLS) connection and read its
 -- features: SASL mechanisms (EXTERNAL), dialback, and the rest. opts as
 -- for negotiate_starttls. Returns { kind, to, header, features,
--- stream_error, finding, problems, received }.
+-- stream_error, failure, problems, received }.
 function M.features(conn, opts)
   local fn = "scan.xmpp.features"
   if conn == nil or (type(conn) ~= "table" and type(conn) ~= "userdata") then
