@@ -162,8 +162,8 @@ local ok, err = pcall(function()
   local next_sample = 0.1
   local t0, c0, p0 = socket.gettime(), os.clock(), cpu_of(server.pid())
   local st = survey.run(targets, {
-    kinds = { "c2s" }, jobs = jobs, per_server = jobs * (connections or 4), timeout = TIMEOUT,
-    scan_connections = connections, scan_options = { resolver = dns.address, cafile = ca.cert, order = order or false },
+    kind = "c2s", jobs = jobs, per_server = jobs * (connections or 4), timeout = TIMEOUT,
+    connections = connections, scan_options = { resolver = dns.address, cafile = ca.cert, order = order or false },
     write = function(rec)
       write(rec)
       done = done + 1

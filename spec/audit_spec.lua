@@ -1,4 +1,5 @@
 local cjson = require "cjson"
+local problem_walk = require "spec.helpers.problem_walk"
 local tlsharden = require "tlsharden"
 local audit = require "tlsharden.prosody.audit"
 local prosody_config = require "tlsharden.prosody.config"
@@ -45,7 +46,7 @@ VirtualHost "weak.test"
 Component "conference.good.test" "muc"
 ]]
 
-describe("tlsharden.prosody.audit", function()
+describe("tlsharden.audit", function()
   local dir, ca, report
   setup(function()
     dir, ca = setup_dir({ "good.test", "weak.test" }, BASIC)
@@ -425,6 +426,10 @@ describe("tlsharden audit and grade commands", function()
     assert.equal("A+", s.grade)
     assert.is_table(s.layers)
     assert.is_table(s.problems)
+    -- one problem record everywhere in the document, and some of them
+    local bad, seen = problem_walk.walk(out)
+    assert.same({}, bad)
+    assert.is_true(seen > 3, tostring(seen))
   end)
 
   it("grade prints scores, caps and reasons", function()

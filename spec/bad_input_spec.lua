@@ -46,7 +46,7 @@ local FUNCTIONS = {
   { "key_kind", "tlsharden.key_kind" },
   { "chain", "tlsharden.chain" },
   { "grade", "tlsharden.grade" },
-  { "audit", "tlsharden.prosody.audit" },
+  { "audit", "tlsharden.audit" },
   { "new_context", "tlsharden.new_context" },
   { "profile", "tlsharden.profile" },
   { "layer", "tlsharden.layer" },
@@ -267,11 +267,11 @@ describe("the error rule", function()
     { "audit", { "text", "env", "dir", "name", "cafile", "capath", "at", "guide", "starttls_cap" },
       function(o) return tlsharden.audit("-- empty\n", o) end },
     -- an address without xmpphost: refused even when every option passes, so nothing is sent
-    { "scan", { "kind", "starttls", "xmpphost", "resolver", "resolv_conf", "timeout", "jobs", "cafile", "capath",
-      "from", "at", "guide", "starttls_cap", "protocols", "max_suites", "order", "progress" },
+    { "scan", { "kind", "starttls", "xmpphost", "resolver", "resolv_conf", "timeout", "connections", "cafile", "capath",
+      "from", "at", "guide", "starttls_cap", "protocols", "max_suites", "order", "on_progress" },
       function(o) return tlsharden.scan("127.0.0.1:1", o) end },
     -- without write every call is refused before anything runs
-    { "survey.run", { "kinds", "jobs", "per_server", "resolvers", "timeout", "scan_connections", "write", "resume",
+    { "survey.run", { "kind", "jobs", "per_server", "resolvers", "timeout", "connections", "write", "resume",
       "discover", "scan", "on_progress", "scan_options", "now" },
       function(o) return require("tlsharden.survey").run({}, o) end },
   }
@@ -308,7 +308,7 @@ describe("the error rule", function()
     refused("survey.parse_list", survey.parse_list, "a.org\n" .. HUGE .. " x")
     refused("survey.parse_list", survey.parse_list, "a.org", { HUGE })
     refused("survey.run", survey.run, { HUGE })
-    refused("survey.run", survey.run, {}, { write = print, kinds = { HUGE } })
+    refused("survey.run", survey.run, {}, { write = print, kind = HUGE })
     refused("survey.read", survey.read, HUGE, print)
     refused("survey.read", survey.read, "/nonexistent/" .. HUGE, print)
     refused("report.build", require("tlsharden.report").build, "/nonexistent/" .. HUGE)

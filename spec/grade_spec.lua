@@ -8,7 +8,7 @@ local function strong(over)
       { name = "TLS_AES_256_GCM_SHA384", bits = 256, aead = true, fs = true, weak = {} },
       { name = "ECDHE-ECDSA-AES128-GCM-SHA256", bits = 128, aead = true, fs = true, weak = {} },
     },
-    key = { type = "EC", bits = 256 },
+    key_type = "EC", key_bits = 256,
     kx_bits = 3072,
     cert = { trusted = true, self_signed = false, expired = false, host_match = true, signature_digest = "SHA256" },
     compression = false, secure_renegotiation = true, fallback_scsv = true,
@@ -47,14 +47,14 @@ describe("tlsharden.grade", function()
       { 384, 20 }, { 512, 40 }, { 1024, 80 }, { 2048, 90 }, { 3072, 90 }, { 4096, 100 }, { 7680, 100 },
     } do
       it(("scores a %d-bit key exchange %d"):format(case[1], case[2]), function()
-        local r = tlsharden.grade(strong { key = { type = "RSA", bits = 8192 }, kx_bits = case[1] })
+        local r = tlsharden.grade(strong { key_type = "RSA", key_bits = 8192, kx_bits = case[1] })
         assert.equal(case[2], r.kx_score)
       end)
     end
 
     it("takes the weaker of the certificate key and the ephemeral key, RSA-equivalent", function()
-      assert.equal(80, tlsharden.grade(strong { key = { type = "RSA", bits = 1024 } }).kx_score)
-      assert.equal(100, tlsharden.grade(strong { key = { type = "EC", bits = 384 }, kx_bits = 7680 }).kx_score)
+      assert.equal(80, tlsharden.grade(strong { key_type = "RSA", key_bits = 1024 }).kx_score)
+      assert.equal(100, tlsharden.grade(strong { key_type = "EC", key_bits = 384, kx_bits = 7680 }).kx_score)
     end)
 
     for _, case in ipairs { { 0, 0 }, { 56, 20 }, { 112, 20 }, { 128, 80 }, { 256, 100 } } do
@@ -71,7 +71,7 @@ describe("tlsharden.grade", function()
         assert.equal(case[2], grade.letter(case[1]), "score " .. case[1])
       end
       -- and the weighting: 0.3 protocol + 0.3 key exchange + 0.4 cipher
-      local r = tlsharden.grade(strong { key = { type = "RSA", bits = 8192 }, kx_bits = 1024,
+      local r = tlsharden.grade(strong { key_type = "RSA", key_bits = 8192, kx_bits = 1024,
         suites = { { name = "X", bits = 128, aead = true, fs = true, weak = {} } } })
       assert.equal(86, r.score)  -- 0.3*100 + 0.3*80 + 0.4*80
       assert.equal("B", r.grade) -- capped by the key exchange

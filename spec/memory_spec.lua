@@ -237,7 +237,7 @@ describe("memory #memory", function()
       local path = dir .. "/s.jsonl"
       os.remove(path)
       local f = results.open_append(path)
-      survey.run(targets, { kinds = { "c2s" }, write = results.writer(f), scan_options = { resolver = "127.0.0.1:1" },
+      survey.run(targets, { kind = "c2s", write = results.writer(f), scan_options = { resolver = "127.0.0.1:1" },
         discover = function(t, kind, c)
           return { endpoints = { { target = t.target, domain = t.host, kind = kind, tls = "starttls", host = t.host,
             address = "127.0.0.1", family = "inet", port = t.port } } }

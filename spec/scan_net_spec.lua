@@ -19,7 +19,7 @@ describe("tlsharden.scan.net", function()
   end)
 
   it("runs many tasks, each with its own connection, to the end", function()
-    local sched = net.scheduler { per_host = 8 }
+    local sched = net.scheduler { per_server = 8 }
     local done = 0
     for _ = 1, 20 do
       sched:spawn(function()
@@ -35,8 +35,8 @@ describe("tlsharden.scan.net", function()
     assert.equal(20, done)
   end)
 
-  it("keeps at most per_host connections open to one host", function()
-    local sched = net.scheduler { per_host = 2 }
+  it("keeps at most per_server connections open to one server address", function()
+    local sched = net.scheduler { per_server = 2 }
     local open, most = 0, 0
     for _ = 1, 8 do
       sched:spawn(function()
@@ -123,19 +123,19 @@ describe("tlsharden.scan.net", function()
 
   it("refuses bad options and arguments", function()
     for _, c in ipairs {
-      { { per_host = 0 }, "bad option 'per_host': expected an integer of at least 1, got 0" },
-      { { timeout = "x" }, "bad option 'timeout': expected a number of at least 0, got 'x'" },
-      { { colour = 1 }, "bad argument #1 'opts': unknown option 'colour' (known: per_host, max_connections, timeout)" },
+      { { per_server = 0 }, "bad option 'per_server': expected a whole number from 1 to 65536, got 0" },
+      { { timeout = "x" }, "bad option 'timeout': expected a number, got 'x'" },
+      { { colour = 1 }, "bad argument #1 'opts': unknown option 'colour' (known: max_connections, per_server, timeout)" },
     } do
       local ok, err = pcall(net.scheduler, c[1])
       assert.is_false(ok)
-      assert.matches("tlsharden.scan.net: " .. c[2], err, 1, true)
+      assert.matches("tlsharden.scan.net.scheduler: " .. c[2], err, 1, true)
     end
     local sched = net.scheduler()
     local ok, err
     sched:spawn(function() ok, err = pcall(sched.connect, sched, "127.0.0.1", 0) end)
     sched:run()
     assert.is_false(ok)
-    assert.matches("bad argument #2 'port': expected a port number, got 0", err, 1, true)
+    assert.matches("tlsharden.scan.net.connect: bad argument #2 'port': expected a port number, got 0", err, 1, true)
   end)
 end)

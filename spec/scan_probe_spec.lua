@@ -150,7 +150,7 @@ describe("the wire probe against openssl s_server", function()
         { quick.dh_bits, quick.secure_renegotiation, quick.compression, quick.fallback_scsv })
       assert.is_true(quick.connections < full.connections)
       assert.has_error(function() scan(server.port, { order = "no" }) end,
-        "tlsharden.scan.probe: bad option 'order': expected a boolean, got 'no'")
+        "tlsharden.scan.probe.run: bad option 'order': expected a boolean, got 'no'")
     end)
   end)
 
@@ -279,7 +279,7 @@ describe("the wire probe against the responder", function()
         against(responder(('{ mode = %q }'):format(c[1])), function(server)
           local r = scan(server.port, { timeout = 1 })
           assert.same({}, r.versions)
-          for _, p in ipairs(probe.protocols) do
+          for _, p in ipairs(require("tlsharden.protocols").names) do
             assert.equal(c[3], r.protocols[p].accepted, p)
           end
           local codes = {}
@@ -309,17 +309,17 @@ describe("tlsharden.scan.probe options", function()
   local open = function() return nil, "unused" end
   for _, c in ipairs {
     { { open = open, colour = 1 }, "bad argument #1 'opts': unknown option 'colour'" },
-    { { }, "bad option 'open': expected a function(sched) returning a connection, got a nil" },
-    { { open = open, timeout = 0 }, "bad option 'timeout': expected a number of seconds above 0, got 0" },
-    { { open = open, per_host = 1.5 }, "bad option 'per_host': expected an integer of at least 1, got 1.5" },
-    { { open = open, protocols = { "tls1.2" } }, "bad option 'protocols': expected names from sslv2, sslv3, tlsv1, tlsv1_1, tlsv1_2, tlsv1_3 (item #1), got 'tls1.2'" },
-    { { open = open, server_name = 42 }, "bad option 'server_name': expected a host name, got 42" },
-    { { open = open, max_suites = 5000 }, "bad option 'max_suites': expected an integer of at most 4000, got 5000" },
+    { { }, "bad option 'open': expected a function(sched) returning a connection, got nil" },
+    { { open = open, timeout = 0 }, "bad option 'timeout': expected a number from 0.001 to 3600, got 0" },
+    { { open = open, per_server = 1.5 }, "bad option 'per_server': expected a whole number from 1 to 1024, got 1.5" },
+    { { open = open, protocols = { "tls1.2" } }, "bad option 'protocols': item #1: expected sslv2, sslv3, tlsv1, tlsv1_1, tlsv1_2, tlsv1_3, got 'tls1.2'" },
+    { { open = open, server_name = 42 }, "bad option 'server_name': expected a string, got 42" },
+    { { open = open, max_suites = 5000 }, "bad option 'max_suites': expected a whole number from 1 to 4000, got 5000" },
   } do
     it(c[2]:sub(1, 60), function()
       local ok, err = pcall(probe.run, c[1])
       assert.is_false(ok)
-      assert.matches("tlsharden.scan.probe: " .. c[2], err, 1, true)
+      assert.matches("tlsharden.scan.probe.run: " .. c[2], err, 1, true)
     end)
   end
 

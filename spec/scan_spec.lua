@@ -9,6 +9,7 @@
 local socket = require "socket"
 local tlsharden = require "tlsharden"
 local json = require "tlsharden.json"
+local problem_walk = require "spec.helpers.problem_walk"
 local prosody = require "spec.helpers.prosody"
 local servers = require "spec.helpers.servers"
 local dns_servers = require "spec.helpers.dns_servers"
@@ -74,13 +75,14 @@ describe("tlsharden.scan arguments", function()
     { { "127.0.0.1" }, "an address needs a port" },
     { { "127.0.0.1:5222" }, "is an address: the XMPP domain (the stream's 'to') must be given as xmpphost" },
     { { "example.org", { bogus = 1 } }, "bad argument #2 'opts': unknown option 'bogus'" },
-    { { "example.org", { kind = "c2c" } }, "bad option 'kind': expected 'c2s' or 's2s' (nil: both), got 'c2c'" },
+    { { "example.org", { kind = "c2c" } }, "bad option 'kind': expected 'c2s', 's2s' or 'both', got 'c2c'" },
     { { "example.org", { starttls = "c2s" } }, "bad option 'starttls': is for HOST:PORT targets" },
     { { "example.org", { xmpphost = "x" } }, "bad option 'xmpphost': is for HOST:PORT targets" },
     { { "h.example:5222", { starttls = "tls" } }, "bad option 'starttls': expected 'c2s', 's2s' or 'none', got 'tls'" },
     { { "h.example:5222", { starttls = "c2s", kind = "s2s" } }, "bad option 'starttls': 'c2s' STARTTLS contradicts kind 's2s'" },
     { { "h.example:5222", { timeout = 0 } }, "bad option 'timeout': expected a number from 0.01 to 3600, got 0" },
-    { { "h.example:5222", { jobs = 2.5 } }, "bad option 'jobs': expected a whole number, got 2.5" },
+    { { "h.example:5222", { connections = 2.5 } }, "bad option 'connections': expected a whole number from 1 to 256, got 2.5" },
+    { { "h.example:5222", { jobs = 2 } }, "bad argument #2 'opts': unknown option 'jobs'" },
     { { "h.example:5222", { resolver = "not an address" } }, "bad option 'resolver': item 1: expected an IPv4 or IPv6 address" },
     { { "h.example:5222", { cafile = "/nonexistent/ca.pem" } }, "bad option 'cafile': cannot read '/nonexistent/ca.pem'" },
     { { "h.example:5222", { protocols = { "tls1.2" } } }, "bad option 'protocols': item #1: expected sslv2" },
@@ -98,7 +100,7 @@ describe("tlsharden.scan arguments", function()
   it("says on the command line what is wrong, with exit code 2", function()
     for _, args in ipairs {
       { "scan" }, { "scan", "127.0.0.1:5222" }, { "scan", "example.org", "--timeout", "soon" },
-      { "scan", "example.org", "--jobs", "0" }, { "scan", "example.org", "--starttls", "none" },
+      { "scan", "example.org", "--connections", "0" }, { "scan", "example.org", "--starttls", "none" },
       { "scan", "a.example", "b.example" },
     } do
       local code, out, err = run(table.unpack(args))
@@ -373,6 +375,16 @@ prosody.each_version(describe, pending, "tlsharden.scan against Prosody", functi
     assert.equal("error", c.NO_FORWARD_SECRECY.severity)
   end)
 
+  it("prints one problem record everywhere in its JSON", function()
+    local code, out = run("--json", "scan", "127.0.0.1:" .. weak.ports.c2s, "--xmpphost", "localhost",
+      "--cafile", weak.ca, "--quiet")
+    assert.equal(1, code, out)
+    local bad, seen = problem_walk.walk(out)
+    assert.same({}, bad)
+    assert.is_true(seen >= 3, tostring(seen))
+    assert.equal("OLD_PROTOCOL", codes(json.decode(out).endpoints[1].problems).OLD_PROTOCOL.code)
+  end)
+
   it("reports a stream error for a host the server does not serve", function()
     local _, e = scan_port(default.ports.c2s, { xmpphost = "nowhere.example" })
     assert.equal("stream_error", e.status)
@@ -424,14 +436,14 @@ prosody.each_version(describe, pending, "tlsharden.scan against Prosody", functi
       assert.equal(2, #doc.dns.srv["_xmpp-client._tcp.example.test"].records)
       assert.equal(7, #doc.endpoints)
       -- and the command line, with one kind only
-      local code, out, stderr = run("scan", "example.test", "--c2s", "--resolver", dm.address, "--cafile", default.ca,
+      local code, out, stderr = run("scan", "example.test", "--kind", "c2s", "--resolver", dm.address, "--cafile", default.ca,
         "--json")
       assert.equal(1, code)  -- the dead target
       local d = json.decode(out)
-      assert.same({ "scan", "c2s", 5 }, { d.command, d.kind_requested, #d.endpoints })
+      assert.same({ "scan", "c2s", 5 }, { d.command, d.kind, #d.endpoints })
       assert.matches("tlsharden scan: example.test: 5 endpoints", stderr, 1, true)
       -- the same from a caller's own scheduler, as a survey runs many scans
-      local sched = net.scheduler { per_host = 8, max_connections = 16, timeout = 5 }
+      local sched = net.scheduler { per_server = 8, max_connections = 16, timeout = 5 }
       local ctx = { sched = sched, options = { resolver = dm.address, cafile = default.ca }, timeout = 5, connections = 4 }
       local recs, found = {}, nil
       sched:spawn(function()

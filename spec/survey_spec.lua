@@ -5,6 +5,7 @@
 -- against what was served, a survey killed midway and resumed, two
 -- surveys compared, and the HTML page in a real browser.
 local json = require "tlsharden.json"
+local problem_walk = require "spec.helpers.problem_walk"
 local survey = require "tlsharden.survey"
 local results = require "tlsharden.survey.results"
 local progress = require "tlsharden.survey.progress"
@@ -39,18 +40,42 @@ describe("survey list", function()
     assert.same({ 5 }, dups)
   end)
 
+  it("takes what tlsharden scan takes: an address with --xmpphost, --starttls and --kind", function()
+    local targets, dups = survey.parse_list("192.0.2.10:5222 --xmpphost Example.ORG\n"
+      .. "[2001:db8::1]:5223 --starttls none --xmpphost example.org --kind s2s\n"
+      .. "192.0.2.10:5269 --starttls=s2s --xmpphost example.org\n"
+      .. "example.net --kind c2s\n"
+      .. "192.0.2.10:5222 --xmpphost example.org\n")
+    assert.equal(4, #targets)
+    assert.same({ 5 }, dups)
+    assert.same({ "192.0.2.10:5222", "example.org", { xmpphost = "Example.ORG" } },
+      { targets[1].target, targets[1].domain, targets[1].options })
+    assert.same({ "s2s", "none", "example.org" }, { targets[2].kind, targets[2].options.starttls, targets[2].domain })
+    assert.equal("s2s", targets[3].kind)   -- an s2s STARTTLS port is scanned as s2s only
+    assert.same({ "example.net", "c2s" }, { targets[4].target, targets[4].kind })
+    -- what a scan of the same arguments would see
+    local scan = require "tlsharden.scan"
+    for _, t in ipairs(targets) do assert.is_table(scan.parse_target(t.target)) end
+  end)
+
   it("refuses a line that is no target, naming the file and the line", function()
     for _, c in ipairs {
-      { "a.org\nnot a name\n", "list.txt, line 2: not a domain name: 'not a name'" },
-      { "192.0.2.1:5222", "an address is no XMPP domain" },
-      { "[2001:db8::1]:5222", "an address is no XMPP domain" },
-      { "a.org:70000", "the port must be from 1 to 65535" },
-      { "a.org:x", "expected a domain or HOST:PORT" },
+      { "a.org\nnot a name\n", "list.txt, line 2: expected an option such as --xmpphost NAME, got 'a'" },
+      { "a.org\nnot_a/name\n", "list.txt, line 2: expected DOMAIN or HOST:PORT, without spaces, '/' or '@'" },
+      { "192.0.2.1:5222", "list.txt, line 1: '192.0.2.1:5222' is an address: the XMPP domain" },
+      { "[2001:db8::1]:5222", "is an address: the XMPP domain (the stream's 'to') must be given as xmpphost" },
+      { "a.org:70000", "port out of range (1-65535)" },
+      { "a.org:x", "expected a port number after ':'" },
+      { "a.org --starttls none", "option --starttls is for HOST:PORT targets" },
+      { "h.org:5222 --starttls tls", "option --starttls expected 'c2s', 's2s' or 'none', got 'tls'" },
+      { "h.org:5222 --colour red", "unknown option --colour" },
+      { "h.org:5222 --xmpphost", "option --xmpphost needs a value" },
+      { "h.org:5222 --kind c2s --kind s2s", "option --kind given twice" },
     } do
       local ok, err = pcall(survey.parse_list, c[1], "list.txt")
       assert.is_false(ok)
-      assert.matches("^tlsharden%.survey%.parse_list: ", err)
-      assert.matches(c[2], err, 1, true)
+      assert.matches("^tlsharden%.survey%.parse_list: ", tostring(err))
+      assert.matches(c[2], tostring(err), 1, true)
     end
     assert.has_error(function() survey.parse_list(42) end,
       "tlsharden.survey.parse_list: bad argument #1 'text': expected a string, got 42")
@@ -183,6 +208,19 @@ describe("a survey of a loopback Prosody with hosts of known faults", function()
     assert.equal(#fx.endpoints, #rep.rows)
   end)
 
+  it("uses one problem record in every line and in the report", function()
+    local records = 0
+    for i, line in ipairs(lines_of(first.path)) do
+      local bad, seen = problem_walk.walk(line)
+      assert.same({}, bad, "line " .. i)
+      records = records + seen
+    end
+    assert.is_true(records > #fx.endpoints, tostring(records))
+    local bad, seen = problem_walk.walk(json.encode(rep.rows))
+    assert.same({}, bad)
+    assert.is_true(seen > #fx.endpoints, tostring(seen))
+  end)
+
   it("shows its progress on stderr, a line per 5 % off a terminal", function()
     local steps = 0
     for line in first.stderr:gmatch("[^\n]+") do
@@ -273,7 +311,7 @@ describe("a survey of a loopback Prosody with hosts of known faults", function()
 
   it("counts protocols, keys and suites", function()
     local rows = {}
-    for _, p in ipairs(report.PROTOCOLS) do rows[p] = function(e) return e.protocols[p] == true end end
+    for _, p in ipairs(require("tlsharden.protocols").names) do rows[p] = function(e) return e.protocols[p] == true end end
     check("protocols", ok, rows)
     check("keys", ok, {
       ["EC 256"] = function(e) return e.key == "EC 256" end,

@@ -84,4 +84,14 @@ function errors.number(fn, opts, key, lo, hi, default)
   return v
 end
 
+--- The whole-number option key of opts in lo..hi, or default when absent.
+function errors.integer(fn, opts, key, lo, hi, default)
+  local v = opts[key]
+  if v == nil then return default end
+  if type(v) ~= "number" or v ~= v or v % 1 ~= 0 or v < lo or v > hi then
+    errors.option(fn, key, "expected a whole number from %s to %s, got %s", lo, hi, errors.quote(v))
+  end
+  return v
+end
+
 return errors

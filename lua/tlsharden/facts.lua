@@ -6,18 +6,16 @@ local grade = require "tlsharden.grade"
 
 local facts = {}
 
--- Key sizes of the groups OpenSSL knows, for the RSA-equivalent strength
--- of an ephemeral key exchange.
-local GROUP_BITS = {
-  X25519 = 253, X448 = 448,
-  ["P-256"] = 256, prime256v1 = 256, secp256r1 = 256,
-  ["P-384"] = 384, secp384r1 = 384,
-  ["P-521"] = 521, secp521r1 = 521,
-  ffdhe2048 = 2048, ffdhe3072 = 3072, ffdhe4096 = 4096, ffdhe6144 = 6144, ffdhe8192 = 8192,
+-- OpenSSL's names of the groups it knows, by the registry's (IANA) name;
+-- the registry (core.groups) owns their sizes.
+local OPENSSL_NAMES = {
+  X25519 = "x25519", X448 = "x448",
+  ["P-256"] = "secp256r1", prime256v1 = "secp256r1",
+  ["P-384"] = "secp384r1", ["P-521"] = "secp521r1",
 }
 
 -- The registry's elliptic-curve and finite-field groups by IANA name
--- (x25519, brainpoolP256r1, ...), as a scanner names what it saw.
+-- (x25519, brainpoolP256r1, ffdhe2048, ...), as a scanner names what it saw.
 local REGISTRY_GROUPS
 local function registry_group(name)
   if not REGISTRY_GROUPS then
@@ -26,21 +24,16 @@ local function registry_group(name)
       if g.kind == "ec" or g.kind == "ecx" or g.kind == "ffdhe" then REGISTRY_GROUPS[g.name] = g end
     end
   end
-  return REGISTRY_GROUPS[name]
+  return REGISTRY_GROUPS[OPENSSL_NAMES[name] or name]
 end
 
 --- The RSA-equivalent strength of a group name (OpenSSL's or IANA's), or
 -- nil for a group without one (post-quantum and hybrid groups).
 function facts.group_strength(name)
-  local bits = GROUP_BITS[name]
-  if not bits then
-    local g = registry_group(name)
-    if not g then return nil end
-    if g.kind == "ffdhe" then return g.bits end
-    return grade.rsa_equivalent("EC", g.bits)
-  end
-  if name:find("^ffdhe") then return bits end
-  return grade.rsa_equivalent("EC", bits)
+  local g = registry_group(name)
+  if not g then return nil end
+  if g.kind == "ffdhe" then return g.bits end
+  return grade.rsa_equivalent("EC", g.bits)
 end
 
 -- The weakest group in a ':'-separated list.

@@ -46,6 +46,23 @@ grade.guides = {
 }
 grade.default_guide = "2009q"
 
+--- The guide names, sorted.
+function grade.guide_names()
+  local t = {}
+  for name in pairs(grade.guides) do t[#t + 1] = name end
+  table.sort(t)
+  return t
+end
+
+--- Raise "tlsharden.<fn>: bad option 'guide': ..." unless name is nil or
+-- a guide.
+function grade.check_guide(fn, name)
+  if name ~= nil and not grade.guides[name] then
+    errors.option(fn, "guide", "unknown guide %s (known: %s)", errors.quote(name),
+      table.concat(grade.guide_names(), ", "))
+  end
+end
+
 --- RSA-equivalent strength of a key (NIST SP 800-57 comparable strengths).
 function grade.rsa_equivalent(key_type, bits)
   if not bits then return nil end
@@ -120,7 +137,7 @@ local function has_weak(suite, reason)
   return has(suite.weak, reason)
 end
 
-local FACTS = { "protocols", "suites", "key_type", "key_bits", "key", "kx_bits", "anonymous", "cert",
+local FACTS = { "protocols", "suites", "key_type", "key_bits", "kx_bits", "anonymous", "cert",
   "compression", "secure_renegotiation", "fallback_scsv", "starttls", "vulnerabilities" }
 local FACT_SET = {}
 for _, k in ipairs(FACTS) do FACT_SET[k] = true end
@@ -135,21 +152,9 @@ function grade.grade(facts, opts)
         table.concat(FACTS, ", "))
     end
   end
-  -- key = { type, bits } is the older spelling of key_type and key_bits
-  if facts.key ~= nil and facts.key_type == nil and facts.key_bits == nil then
-    if type(facts.key) ~= "table" then
-      errors.argument("grade", 1, "facts", "key: expected a table, got %s", errors.quote(facts.key))
-    end
-    local f = {}
-    for k, v in pairs(facts) do f[k] = v end
-    f.key_type, f.key_bits = facts.key.type, facts.key.bits
-    facts = f
-  end
+  grade.check_guide("grade", opts.guide)
   local guide_name = opts.guide or grade.default_guide
   local guide = grade.guides[guide_name]
-  if not guide then
-    errors.option("grade", "guide", "unknown guide %s (known: 2009q, 2009r)", errors.quote(guide_name))
-  end
   local protocols = facts.protocols or {}
   local suites = facts.suites or {}
   local cert = facts.cert or {}

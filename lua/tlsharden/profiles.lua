@@ -2,6 +2,7 @@
 -- table with a `name` and a `_profile` marker, so that tlsharden.merge knows
 -- when a later layer replaces a profile's cipher list wholesale).
 local ssl = require "ssl"
+local core = require "tlsharden.core"
 local errors = require "tlsharden.errors"
 
 local profiles = {}
@@ -42,6 +43,37 @@ local function copy(v)
   local t = {}
   for k, x in pairs(v) do t[k] = copy(x) end
   return t
+end
+
+local function split(list)
+  local t = {}
+  for item in list:gmatch("[^:]+") do t[#t + 1] = item end
+  return t
+end
+
+-- The hardened profile: the default harden policy's floor, TLS 1.3 suites,
+-- groups, depth and switches, so that the two cannot drift apart.
+local function hardened_layer()
+  local d = core.harden_defaults()
+  local tls13_off  -- nil: the profile says nothing of TLS 1.3
+  if d.tls13 then tls13_off = false end
+  return {
+    protocol = d.min_version .. "+",
+    options = {
+      no_compression = not d.compression, no_renegotiation = not d.renegotiation,
+      cipher_server_preference = d.server_preference, no_tlsv1_3 = tls13_off,
+      no_tlsv1_2 = false,
+    },
+    -- what filter_ciphers keeps of Mozilla's intermediate list, AEAD only
+    ciphers = {
+      "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+      "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+      "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+    },
+    ciphersuites = split(d.ciphersuites),
+    curveslist = split(d.groups),
+    depth = d.depth,
+  }
 end
 
 local definitions = {
@@ -94,25 +126,12 @@ local definitions = {
       ciphersuites = MOZILLA_TLS13,
     },
   },
-  -- tlsharden's own default: TLS 1.2 floor with TLS 1.3, only forward-secret
-  -- AEAD suites, fast groups first, no compression or renegotiation.
+  -- tlsharden's own default: the rules of the default harden policy
+  -- (core.harden_defaults, owned by the core) as a merge layer, with only
+  -- forward-secret AEAD suites for TLS 1.2.
   hardened = {
     source = "tlsharden hardened 1",
-    layer = {
-      protocol = "tlsv1_2+",
-      options = {
-        no_compression = true, no_renegotiation = true, cipher_server_preference = true,
-        no_tlsv1_3 = false, no_tlsv1_2 = false,
-      },
-      ciphers = {
-        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
-        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
-        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
-      },
-      ciphersuites = MOZILLA_TLS13,
-      curveslist = { "X25519", "P-256", "P-384" },
-      depth = 9,
-    },
+    layer = hardened_layer(),
   },
 }
 

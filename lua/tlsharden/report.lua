@@ -7,12 +7,10 @@ local errors = require "tlsharden.errors"
 local grade = require "tlsharden.grade"
 local results = require "tlsharden.survey.results"
 local problems = require "tlsharden.problems"
+local protocols = require "tlsharden.protocols"
 
 local M = {}
 
-M.PROTOCOLS = { "sslv2", "sslv3", "tlsv1", "tlsv1_1", "tlsv1_2", "tlsv1_3" }
-M.PROTOCOL_NAMES = { sslv2 = "SSL 2.0", sslv3 = "SSL 3.0", tlsv1 = "TLS 1.0", tlsv1_1 = "TLS 1.1",
-  tlsv1_2 = "TLS 1.2", tlsv1_3 = "TLS 1.3" }
 M.KINDS = { "c2s", "s2s" }
 
 -- Why a certificate fails, from the chain's problem codes (docs/chain.md).
@@ -49,7 +47,7 @@ M.number = number
 local function accepted_suites(probe)
   local out, seen = {}, {}
   if not is_table(probe) or not is_table(probe.protocols) then return out end
-  for _, p in ipairs(M.PROTOCOLS) do
+  for _, p in ipairs(protocols.names) do
     local st = probe.protocols[p]
     if is_table(st) and st.accepted and is_table(st.suites) then
       for _, s in ipairs(st.suites) do
@@ -70,7 +68,7 @@ local function protocols_of(rec)
   local list = is_table(probe) and probe.versions or (is_table(rec.facts) and rec.facts.protocols)
   local out, set = {}, {}
   for _, p in ipairs(is_table(list) and list or {}) do
-    if M.PROTOCOL_NAMES[p] and not set[p] then
+    if protocols.label[p] and not set[p] then
       set[p] = true
       out[#out + 1] = p
     end
@@ -258,8 +256,8 @@ function M.counts(rows)
   add("certificates", tally(rows, "Certificates", function(r) return r.trusted ~= nil end, cert_defs,
     "an endpoint may fail for more than one reason"))
   local proto_defs = {}
-  for _, p in ipairs(M.PROTOCOLS) do
-    proto_defs[#proto_defs + 1] = { p, M.PROTOCOL_NAMES[p], function(r) return r.protocol_set[p] == true end }
+  for _, p in ipairs(protocols.names) do
+    proto_defs[#proto_defs + 1] = { p, protocols.label[p], function(r) return r.protocol_set[p] == true end }
   end
   add("protocols", tally(rows, "Protocol support", tls, proto_defs))
   add("keys", tally(rows, "Certificate keys", function(r) return r.cert_key ~= nil end, key_defs(rows)))

@@ -4,7 +4,7 @@
 --
 --   local survey = require "tlsharden.survey"
 --   local targets = survey.parse_list(text)
---   survey.run(targets, { kinds = { "c2s" }, jobs = 32, write = write_line })
+--   survey.run(targets, { kind = "c2s", jobs = 32, write = write_line })
 --
 -- The work of one list entry and kind: discover (DNS: its endpoints),
 -- then scan each endpoint. Both come from the live scanner by default and
@@ -15,6 +15,7 @@ local problems = require "tlsharden.problems"
 local net = require "tlsharden.scan.net"
 local list = require "tlsharden.survey.list"
 local results = require "tlsharden.survey.results"
+local scan_target = require "tlsharden.scan.target"
 
 local M = {}
 
@@ -23,27 +24,24 @@ M.read = results.read
 M.key = results.key
 
 local FN = "survey.run"
-local KINDS = { c2s = true, s2s = true }
 
 local DEFAULTS = {
   jobs = 32,        -- endpoints scanned at once
   per_server = 8,   -- connections open to one server address at once
   resolvers = 16,   -- list entries resolved at once
   timeout = 5,      -- seconds, every wait of the scan
-  scan_connections = 4, -- connections one endpoint scan keeps open at once
+  connections = 4,  -- connections one endpoint scan keeps open at once
 }
 
 local OPTIONS = {
-  kinds = "table", jobs = "number", per_server = "number", resolvers = "number",
-  timeout = "number", scan_connections = "number", write = "function", resume = "table",
+  kind = "string", jobs = "number", per_server = "number", resolvers = "number",
+  timeout = "number", connections = "number", write = "function", resume = "table",
   discover = "function", scan = "function", on_progress = "function",
   scan_options = "table", now = "function",
 }
 
 local function integer_option(opts, name, lo, hi)
-  local v = errors.number(FN, opts, name, lo, hi, DEFAULTS[name])
-  if v % 1 ~= 0 then errors.option(FN, name, "expected an integer, got %s", errors.quote(v)) end
-  return v
+  return errors.integer(FN, opts, name, lo, hi, DEFAULTS[name])
 end
 
 local function check_targets(targets)
@@ -74,14 +72,15 @@ local function failure_record(base, status, reason)
 end
 
 --- Run a survey of targets (survey.parse_list's). opts:
---   kinds: { "c2s", "s2s" } (the default) or one of them;
+--   kind: "c2s", "s2s" or "both" (the default); a target's own kind (its
+--     list line's --kind, or --starttls c2s|s2s) wins;
 --   jobs: endpoints scanned at once (default 32);
 --   per_server: connections open to one server address at once (default
 --     8); endpoints of one address are scanned at most
---     per_server / scan_connections at a time (at least one);
+--     per_server / connections at a time (at least one);
 --   resolvers: list entries resolved at once (default 16);
 --   timeout: seconds for every wait (default 5);
---   scan_connections: connections one endpoint scan keeps open (default 4);
+--   connections: connections one endpoint scan keeps open (default 4);
 --   write(rec): called with every result as it comes in (required);
 --   resume: results.progress_of(file): what an earlier run did;
 --   discover(target, kind, ctx), scan(endpoint, ctx): see M.scanner;
@@ -94,15 +93,14 @@ end
 function M.run(targets, opts)
   check_targets(targets)
   opts = errors.options(FN, 2, "opts", opts, OPTIONS)
-  local kinds = opts.kinds or { "c2s", "s2s" }
-  for i, k in ipairs(kinds) do
-    if not KINDS[k] then errors.option(FN, "kinds", "item #%d: expected 'c2s' or 's2s', got %s", i, errors.quote(k)) end
+  local kinds = scan_target.kinds(opts.kind)
+  if not kinds then
+    errors.option(FN, "kind", "expected 'c2s', 's2s' or 'both', got %s", errors.quote(opts.kind))
   end
-  if #kinds == 0 then errors.option(FN, "kinds", "expected 'c2s', 's2s' or both, got none") end
   local jobs = integer_option(opts, "jobs", 1, 512)
   local per_server = integer_option(opts, "per_server", 1, 1024)
   local resolvers = integer_option(opts, "resolvers", 1, 256)
-  local scan_connections = integer_option(opts, "scan_connections", 1, 64)
+  local connections = integer_option(opts, "connections", 1, 64)
   local timeout = errors.number(FN, opts, "timeout", 0.001, 3600, DEFAULTS.timeout)
   if not opts.write then errors.option(FN, "write", "expected a function(rec), got nil") end
   local write, on_progress = opts.write, opts.on_progress or function() end
@@ -120,12 +118,12 @@ function M.run(targets, opts)
   local now = opts.now or net.now
   local resume = opts.resume or { done = {}, groups = {} }
   local done, groups = resume.done or {}, resume.groups or {}
-  local per_address = math.max(1, math.floor(per_server / scan_connections))
+  local per_address = math.max(1, math.floor(per_server / connections))
 
-  local sched = net.scheduler { per_host = per_server, timeout = timeout,
-    max_connections = math.min(900, math.max(64, jobs * scan_connections + resolvers * 2)) }
+  local sched = net.scheduler { per_server = per_server, timeout = timeout,
+    max_connections = math.min(900, math.max(64, jobs * connections + resolvers * 2)) }
   local ctx = { sched = sched, options = scan_options, timeout = timeout,
-    connections = scan_connections }
+    connections = connections }
 
   local st = { entries = #targets, lookups = 0, resolved = 0, found = 0, scanned = 0,
     resumed = 0, ok = 0, failed = 0, statuses = {}, started = now() }
@@ -136,17 +134,18 @@ function M.run(targets, opts)
   end
 
   -- The lookups still to do: every list entry and kind not finished before.
-  local lookups = {}
+  local lookups, total = {}, 0
   for _, t in ipairs(targets) do
-    for _, kind in ipairs(kinds) do
-      local g = groups[t.target .. "|" .. kind]
+    for _, kind in ipairs(t.kind and { t.kind } or kinds) do
+      total = total + 1
+      local g = groups[(t.key or t.target) .. "|" .. kind]
       if not (g and g.of and g.count >= math.max(g.of, 1)) then
         lookups[#lookups + 1] = { target = t, kind = kind }
       end
     end
   end
   -- lookups finished in an earlier run count as resolved
-  st.lookups = #targets * #kinds
+  st.lookups = total
   st.resolved = st.lookups - #lookups
 
   local queue = {}             -- endpoints found, waiting for a scan
@@ -155,7 +154,7 @@ function M.run(targets, opts)
   local event = sched:semaphore(0)
 
   local function record(rec, meta, key)
-    rec.survey = { key = key, target = meta.target.target, line = meta.target.line,
+    rec.survey = { key = key, target = meta.target.key or meta.target.target, line = meta.target.line,
       of = meta.of, index = meta.index }
     write(rec)
     local status = rec.status or "error"
@@ -169,11 +168,11 @@ function M.run(targets, opts)
     local eps = ok and type(found) == "table" and found.endpoints or {}
     if not ok or type(found) ~= "table" or #eps == 0 then
       -- no endpoint: one line with the reason
-      local key = results.endpoint_key(t.target, kind, nil)
+      local key = results.endpoint_key(t.key or t.target, kind, nil)
       if not done[key] then
         done[key] = true
         st.found = st.found + 1
-        local rec = failure_record({ target = t.target, domain = t.host, kind = kind },
+        local rec = failure_record({ target = t.target, domain = t.domain or t.host, kind = kind },
           ok and type(found) == "table" and (found.status or "dns") or "error",
           ok and type(found) == "table" and (found.reason or "no endpoint found") or errors.shorten(found))
         if ok and type(found) == "table" then
@@ -185,7 +184,7 @@ function M.run(targets, opts)
       end
     else
       for i, ep in ipairs(eps) do
-        local key = results.endpoint_key(t.target, kind, ep)
+        local key = results.endpoint_key(t.key or t.target, kind, ep)
         if not done[key] then
           done[key] = true
           queue[#queue + 1] = { ep = ep, key = key, meta = { target = t, of = #eps, index = i } }

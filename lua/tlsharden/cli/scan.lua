@@ -4,9 +4,9 @@ local json = require "tlsharden.json"
 local scan = require "tlsharden.scan"
 local compat = require "tlsharden.compat"
 
-local PROTOCOL_LABEL = { sslv2 = "SSLv2", sslv3 = "SSLv3", tlsv1 = "TLS 1.0", tlsv1_1 = "TLS 1.1",
-  tlsv1_2 = "TLS 1.2", tlsv1_3 = "TLS 1.3" }
-local PROTOCOLS = { "sslv2", "sslv3", "tlsv1", "tlsv1_1", "tlsv1_2", "tlsv1_3" }
+local protocols = require "tlsharden.protocols"
+
+local PROTOCOL_LABEL, PROTOCOLS = protocols.label, protocols.names
 
 return function(cli)
   local usage_error = cli.usage_error
@@ -26,7 +26,7 @@ return function(cli)
   -- survey): their kinds for the argument parser, and the tlsharden.scan
   -- options they give.
   local SHARED = { resolver = "value", timeout = "value", cafile = "value", capath = "value", from = "value",
-    guide = "value", ["starttls-cap"] = "flag", at = "value" }
+    guide = "value", ["starttls-cap"] = "flag", at = "value", kind = "value", connections = "value" }
 
   --- The shared options' kinds, with extra (a command's own) on top.
   function cli.scan_options(extra)
@@ -40,9 +40,13 @@ return function(cli)
   function cli.scan_options_of(c)
     local at = c.opts.at and compat.tointeger(tonumber(c.opts.at))
     if c.opts.at and not at then usage_error("option --at needs a time in seconds since the epoch, got '%s'", c.opts.at) end
+    local kind = c.opts.kind
+    if kind ~= nil and kind ~= "c2s" and kind ~= "s2s" and kind ~= "both" then
+      usage_error("option --kind needs c2s, s2s or both, got '%s'", kind)
+    end
     return { resolver = c.opts.resolver, cafile = c.opts.cafile, capath = c.opts.capath, from = c.opts.from,
-      guide = c.opts.guide, starttls_cap = c.opts["starttls-cap"], at = at,
-      timeout = number_option(c.opts, "timeout") }
+      guide = c.opts.guide, starttls_cap = c.opts["starttls-cap"], at = at, kind = kind,
+      timeout = number_option(c.opts, "timeout"), connections = number_option(c.opts, "connections", true) }
   end
 
   local function failing(result, min_grade)
@@ -189,19 +193,18 @@ return function(cli)
 
   cli.command("scan", {
     summary = "scan a running XMPP server from outside: protocols, suites, chain, DANE, XMPP, the grade",
-    usage = "scan TARGET [--c2s] [--s2s] [--starttls c2s|s2s|none] [--xmpphost NAME] [--resolver ADDR[:PORT]]"
-      .. " [--timeout S] [--jobs N] [--cafile F] [--capath D] [--from NAME] [--guide 2009q|2009r]"
+    usage = "scan TARGET [--kind c2s|s2s|both] [--starttls c2s|s2s|none] [--xmpphost NAME] [--resolver ADDR[:PORT]]"
+      .. " [--timeout S] [--connections N] [--cafile F] [--capath D] [--from NAME] [--guide 2009q|2009r]"
       .. " [--starttls-cap] [--at EPOCH] [--quiet]",
-    options = cli.scan_options { c2s = "flag", s2s = "flag", starttls = "value", xmpphost = "value", jobs = "value",
-      quiet = "flag" },
+    options = cli.scan_options { starttls = "value", xmpphost = "value", quiet = "flag" },
     help = [[TARGET is a DOMAIN (its SRV records _xmpp-client._tcp, _xmpps-client._tcp,
   _xmpp-server._tcp and _xmpps-server._tcp, or ports 5222 and 5269 without any;
   every target and address is scanned) or HOST:PORT ([::1]:5222 for IPv6) with
   --starttls c2s|s2s|none (none: direct TLS; default c2s) and --xmpphost NAME,
   the XMPP domain (the stream's 'to'; default HOST; required for an address).
-  --c2s or --s2s scan one kind (default both). --resolver ADDR[:PORT] asks that
-  DNS server (default /etc/resolv.conf). --timeout S bounds every wait (default
-  5), --jobs N the connections in flight (default 8). --cafile/--capath: trust
+  --kind c2s or s2s scans one kind (default both). --resolver ADDR[:PORT] asks
+  that DNS server (default /etc/resolv.conf). --timeout S bounds every wait
+  (default 5), --connections N the connections in flight (default 8). --cafile/--capath: trust
   anchors for the chain (default the system store). Progress goes to stderr
   (--quiet: none). Exit 1 when an endpoint cannot be scanned, has a grade below
   --min-grade (default B) or a problem of severity error, or no endpoint is found.]],
@@ -209,10 +212,8 @@ return function(cli)
       if #c.args ~= 1 then usage_error("scan needs exactly one TARGET (see tlsharden scan --help)") end
       local err = c.err
       local opts = cli.scan_options_of(c)
-      if c.opts.c2s and not c.opts.s2s then opts.kind = "c2s" elseif c.opts.s2s and not c.opts.c2s then opts.kind = "s2s" end
       opts.starttls, opts.xmpphost = c.opts.starttls, c.opts.xmpphost
-      opts.jobs = number_option(c.opts, "jobs", true)
-      if not c.opts.quiet then opts.progress = function(line) err.line("tlsharden scan: " .. line) end end
+      if not c.opts.quiet then opts.on_progress = function(line) err.line("tlsharden scan: " .. line) end end
       local result = cli.input(tlsharden.scan, c.args[1], opts)
       local exit = failing(result, c.min_grade) and EXIT_FINDING or EXIT_OK
       if c.json then
@@ -221,7 +222,7 @@ return function(cli)
       end
       local o = c.out
       o.line(o.paint("bold", ("tlsharden scan of %s"):format(result.target)) ..
-        (" (%s, %d endpoint%s, %.2f s)"):format(result.kind_requested == "both" and "c2s and s2s" or result.kind_requested,
+        (" (%s, %d endpoint%s, %.2f s)"):format(result.kind == "both" and "c2s and s2s" or result.kind,
           #result.endpoints, #result.endpoints == 1 and "" or "s", result.elapsed))
       for _, p in ipairs(result.problems) do print_problem(o, p, "") end
       for _, e in ipairs(result.endpoints) do print_endpoint(o, e, c.min_grade) end

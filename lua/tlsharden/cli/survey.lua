@@ -25,20 +25,16 @@ return function(cli)
     return os.execute("test -t 2") == true
   end
 
-  local function kinds_of(v)
-    if v == nil or v == "both" then return { "c2s", "s2s" } end
-    if v == "c2s" or v == "s2s" then return { v } end
-    usage_error("option --kind needs c2s, s2s or both, got '%s'", v)
-  end
-
   cli.command("survey", {
     summary = "scan many XMPP servers at once; one JSON line per endpoint, resumable",
     usage = "survey LIST|- [--out FILE.jsonl [--resume]] [--kind c2s|s2s|both] [--jobs N] [--per-server N]"
-      .. " [--order] [--timeout S] [scan options]",
-    options = cli.scan_options { out = "value", resume = "flag", kind = "value", jobs = "value",
+      .. " [--connections N] [--order] [--timeout S] [scan options]",
+    options = cli.scan_options { out = "value", resume = "flag", jobs = "value",
       ["per-server"] = "value", quiet = "flag", order = "flag" },
-    help = [[LIST holds one target a line: a domain (its SRV records say where its endpoints
-  are) or HOST:PORT; "#" starts a comment. "-" reads it from stdin. Every endpoint
+    help = [[LIST holds one target a line, as `tlsharden scan` takes it: a domain (its SRV
+  records say where its endpoints are), or HOST:PORT with its own --starttls
+  c2s|s2s|none, --xmpphost NAME (required for an address) and --kind; "#" starts
+  a comment. "-" reads it from stdin. Every endpoint
   found is scanned (--jobs at once, default 32; at most --per-server connections
   to one server address at a time, default 8) and written as one JSON line to
   --out (stdout without it) as soon as it is done; a failure (DNS, refused,
@@ -47,8 +43,9 @@ return function(cli)
   progress bar (a line per 5 % when stderr is not a terminal) goes to stderr;
   --quiet turns it off. --order also finds each server's order of suites and
   groups (more connections; no count of a report needs it). The other options
-  (--resolver, --cafile, --capath, --from, --guide, --starttls-cap, --at,
-  --timeout) are those of `tlsharden scan`. Feed the file to `tlsharden report`.]],
+  (--kind, --connections per endpoint scan (default 4), --resolver, --cafile,
+  --capath, --from, --guide, --starttls-cap, --at, --timeout) are those of
+  `tlsharden scan`. Feed the file to `tlsharden report`.]],
     run = function(c)
       if #c.args ~= 1 then usage_error("survey needs exactly one LIST file, or - for stdin (see tlsharden survey --help)") end
       local text, name = read_list(c.args[1])
@@ -94,10 +91,13 @@ return function(cli)
       end
       local scan_options = cli.scan_options_of(c)
       scan_options.order = c.opts.order == true
+      local kind, connections = scan_options.kind, scan_options.connections
+      scan_options.kind, scan_options.connections = nil, nil
       local ok, st = pcall(survey.run, targets, {
-        kinds = kinds_of(c.opts.kind),
+        kind = kind,
         jobs = integer_option(c.opts, "jobs"),
         per_server = integer_option(c.opts, "per-server"),
+        connections = connections,
         timeout = scan_options.timeout,
         write = write, resume = resume, scan_options = scan_options,
         on_progress = reporter and reporter.update or nil,

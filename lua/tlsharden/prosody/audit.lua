@@ -10,6 +10,7 @@ local errors = require "tlsharden.errors"
 local prosody_config = require "tlsharden.prosody.config"
 local prosody_model = require "tlsharden.prosody.model"
 local pipeline = require "tlsharden.pipeline"
+local protocols = require "tlsharden.protocols"
 local grade = require "tlsharden.grade"
 
 local audit = {}
@@ -161,7 +162,7 @@ local function judgement_problems(model, merge, j, info, list)
       :format(#fs.unusable, table.concat(fs.unusable, ", ")))
   end
   for _, v in ipairs(info.versions) do
-    if v == "tlsv1" or v == "tlsv1_1" or v == "sslv3" then
+    if protocols.old[v] then
       problem(list, "error", "OLD_PROTOCOL", ("%s is enabled"):format(v))
     end
   end
@@ -286,9 +287,7 @@ function audit.audit(source, opts)
       errors.quote(source))
   end
   opts = errors.options("audit", 2, "opts", opts, AUDIT_OPTIONS)
-  if opts.guide ~= nil and not grade.guides[opts.guide] then
-    errors.option("audit", "guide", "unknown guide %s (known: 2009q, 2009r)", errors.quote(opts.guide))
-  end
+  grade.check_guide("audit", opts.guide)
   local version, version_from = opts.prosody, "opts.prosody"
   if version == nil then
     version, version_from = audit.default_prosody()

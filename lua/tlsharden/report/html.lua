@@ -3,6 +3,7 @@
 -- tables, a sortable and filterable table of every endpoint (plain HTML;
 -- a small inline script sorts and filters), and each endpoint's details
 -- (problems, chain, suites) under an anchor the table links to.
+local protocols = require "tlsharden.protocols"
 local report = require "tlsharden.report"
 local grade = require "tlsharden.grade"
 local svg = require "tlsharden.report.svg"
@@ -82,7 +83,7 @@ end
 
 local function short_protocols(r)
   local t = {}
-  for _, p in ipairs(r.protocols) do t[#t + 1] = report.PROTOCOL_NAMES[p]:gsub("^TLS ", ""):gsub("^SSL ", "SSL") end
+  for _, p in ipairs(r.protocols) do t[#t + 1] = protocols.label[p]:gsub("^TLS ", ""):gsub("^SSL ", "SSL") end
   return table.concat(t, " ")
 end
 
@@ -218,7 +219,7 @@ local function detail(r)
       .. "<th>protocol</th><th>key exchange</th><th>bits</th><th>FS</th><th>weak</th></tr></thead><tbody>"
     for _, s in ipairs(r.suites) do
       out[#out + 1] = ("<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>"):format(
-        esc(s.name), esc(report.PROTOCOL_NAMES[s.protocol] or s.protocol), esc(s.kx or ""), esc(s.bits or ""),
+        esc(s.name), esc(protocols.label[s.protocol] or s.protocol), esc(s.kx or ""), esc(s.bits or ""),
         s.fs and "yes" or "no", esc((s.export and "EXPORT " or "") .. s.weak))
     end
     out[#out + 1] = "</tbody></table></div>"

@@ -102,50 +102,20 @@ function M.answers_query(query, response)
   return response:sub(13, 12 + qlen):lower() == query:sub(13, 12 + qlen):lower()
 end
 
--- The one place that does network I/O: send a query to a server and wait
--- for the answer until the timeout. req: host, port, family, transport
--- ("udp" or "tcp"), packet, timeout (seconds), accept (for UDP: whether a
--- datagram answers the query; others are ignored). Returns the response
--- bytes, or nil and "timeout", "refused", "closed" or another reason.
+-- The I/O of a query: send it to a server and wait for the answer until
+-- the timeout. req: host, port, family, transport ("udp" or "tcp"),
+-- packet, timeout (seconds), accept (for UDP: whether a datagram answers
+-- the query; others are ignored). Returns the response bytes, or nil and
+-- "timeout", "refused", "closed" or another reason. The exchange itself is
+-- the scan scheduler's (tlsharden.scan.sock.dns_exchange), run here in a
+-- scheduler of its own, so that there is one DNS exchange in tlsharden.
 local function socket_exchange(req)
-  local socket = require "socket"
-  local deadline = socket.gettime() + req.timeout
-  local function left() return math.max(0, deadline - socket.gettime()) end
-  if req.transport == "udp" then
-    local u = assert(req.family == "inet6" and socket.udp6() or socket.udp())
-    local ok, err = u:setpeername(req.host, req.port)
-    if ok then ok, err = u:send(req.packet) end
-    while ok do
-      u:settimeout(left())
-      local data, rerr = u:receive()
-      if data and req.accept(data) then
-        u:close()
-        return data
-      elseif not data then
-        ok, err = nil, rerr
-      elseif left() == 0 then
-        ok, err = nil, "timeout"
-      end
-    end
-    u:close()
-    return nil, (err == "connection refused") and "refused" or err
-  end
-  local t = assert(req.family == "inet6" and socket.tcp6() or socket.tcp())
-  t:settimeout(left())
-  local ok, err = t:connect(req.host, req.port)
-  local n = #req.packet
-  if ok then ok, err = t:send(string.char(math.floor(n / 256), n % 256) .. req.packet) end
-  local data
-  if ok then
-    t:settimeout(left())
-    data, err = t:receive(2)
-    if data then
-      t:settimeout(left())
-      data, err = t:receive(data:byte(1) * 256 + data:byte(2))
-    end
-  end
-  t:close()
-  if err == "connection refused" then err = "refused" end
+  local net = require "tlsharden.scan.net"
+  local sock = require "tlsharden.scan.sock"
+  local sched = net.scheduler { timeout = req.timeout }
+  local data, err
+  sched:spawn(function() data, err = sock.dns_exchange(sched)(req) end)
+  sched:run()
   return data, err
 end
 M.socket_exchange = socket_exchange

@@ -200,7 +200,7 @@ end
 -- dns.xmpp_endpoints (kind, tls, host, address, family, port, srv, ...)
 -- with dane_host (the name whose TLSA records apply, or nil), and target
 -- and domain when they are not the scan's. ctx: the scan's settings
--- (target, domain, timeout, jobs, from, cafile, capath, at, guide,
+-- (target, domain, timeout, connections, from, cafile, capath, at, guide,
 -- starttls_cap, protocols, max_suites, order, resolver, tlsa_cache, on_tlsa).
 -- Returns the endpoint record.
 function M.scan(sched, ep, ctx)
@@ -267,7 +267,7 @@ function M.scan(sched, ep, ctx)
   conn:close()
   local pr = await(sched, function(on_done)
     probe.spawn(sched, { open = opener(ep, ctx, stream), server_name = ctx.sni, timeout = ctx.timeout,
-      per_host = ctx.jobs, protocols = ctx.protocols, max_suites = ctx.max_suites, order = ctx.order,
+      per_server = ctx.connections, protocols = ctx.protocols, max_suites = ctx.max_suites, order = ctx.order,
       alpn = alpn }, on_done)
   end)
   e.connections = e.connections + pr.connections

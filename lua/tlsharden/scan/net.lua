@@ -1,44 +1,24 @@
 --- A small coroutine scheduler over LuaSocket for the live scanner: many
 -- connections in flight from one thread, each wait (connect, send,
 -- receive, a free connection slot, sleep) bounded by a deadline, and a
--- limit on the connections open to one host at a time. See docs/scan.md.
+-- limit on the connections open to one server address at a time. See
+-- docs/scan.md.
 --
---   local sched = net.scheduler { per_host = 4 }
+--   local sched = net.scheduler { per_server = 4 }
 --   sched:spawn(function()
 --     local conn, err = sched:connect("127.0.0.1", 5222, 5)
 --     ...
 --   end)
 --   sched:run()
 local socket = require "socket"
+local errors = require "tlsharden.errors"
 
 local unpack = table.unpack or unpack
 
 local M = {}
 
-local DEFAULTS = { per_host = 4, max_connections = 64, timeout = 5 }
-
---- A value for an error message (the error rule of docs/api.md): strings
--- quoted, cut to 40 bytes, non-printable bytes escaped.
-function M.quote(v)
-  if type(v) ~= "string" then return type(v) == "number" and tostring(v) or "a " .. type(v) end
-  local s = v:sub(1, 40):gsub("[^\32-\126]", function(c) return "\\" .. c:byte() end)
-  return "'" .. s .. (#v > 40 and "..." or "") .. "'"
-end
-
-local function fail(fmt, ...)
-  error("tlsharden.scan.net: " .. fmt:format(...), 0)
-end
-
-local function check_number(opts, name, min, integer)
-  local v = opts[name]
-  if v == nil then return DEFAULTS[name] end
-  if type(v) ~= "number" or v < min or v ~= v or v == math.huge
-      or (integer and v % 1 ~= 0) then
-    fail("bad option '%s': expected %s of at least %s, got %s", name,
-      integer and "an integer" or "a number", tostring(min), M.quote(v))
-  end
-  return v
-end
+local DEFAULTS = { per_server = 4, max_connections = 64, timeout = 5 }
+local OPTIONS = { per_server = "number", max_connections = "number", timeout = "number" }
 
 local Scheduler = {}
 Scheduler.__index = Scheduler
@@ -46,21 +26,16 @@ Scheduler.__index = Scheduler
 local Conn = {}
 Conn.__index = Conn
 
---- A new scheduler. opts: per_host (connections open to one host at once,
--- default 4), max_connections (in all, default 64: select() has limits),
--- timeout (default for every wait, seconds, default 5).
+--- A new scheduler. opts: per_server (connections open to one server
+-- address at once, default 4), max_connections (in all, default 64:
+-- select() has limits), timeout (default for every wait, seconds, default 5).
 function M.scheduler(opts)
-  opts = opts or {}
-  if type(opts) ~= "table" then fail("bad argument #1 'opts': expected a table, got %s", type(opts)) end
-  for k in pairs(opts) do
-    if DEFAULTS[k] == nil then
-      fail("bad argument #1 'opts': unknown option %s (known: per_host, max_connections, timeout)", M.quote(k))
-    end
-  end
+  local fn = "scan.net.scheduler"
+  opts = errors.options(fn, 1, "opts", opts, OPTIONS)
   return setmetatable({
-    per_host = check_number(opts, "per_host", 1, true),
-    max_connections = check_number(opts, "max_connections", 1, true),
-    timeout = check_number(opts, "timeout", 0, false),
+    per_server = errors.integer(fn, opts, "per_server", 1, 65536, DEFAULTS.per_server),
+    max_connections = errors.integer(fn, opts, "max_connections", 1, 65536, DEFAULTS.max_connections),
+    timeout = errors.number(fn, opts, "timeout", 0, 86400, DEFAULTS.timeout),
     ready = {},       -- tasks to resume: { co, value }
     waiting = {},     -- tasks parked on a socket, a slot or a timer
     open = {},        -- host -> connections open
@@ -101,7 +76,7 @@ end
 -- when it is ready, false on timeout.
 function Scheduler:wait(sock, kind, timeout)
   if kind ~= "read" and kind ~= "write" then
-    fail("bad argument #2 'kind': expected 'read' or 'write', got %s", M.quote(kind))
+    errors.argument("scan.net.wait", 2, "kind", "expected 'read' or 'write', got %s", errors.quote(kind))
   end
   return park(self, { kind = kind, sock = sock, deadline = deadline_of(self, timeout) }) == true
 end
@@ -113,7 +88,7 @@ end
 
 -- Wait for a connection slot to host; false on timeout.
 local function acquire(self, host, deadline)
-  while (self.open[host] or 0) >= self.per_host or self.total >= self.max_connections do
+  while (self.open[host] or 0) >= self.per_server or self.total >= self.max_connections do
     if not park(self, { kind = "slot", deadline = deadline }) then return false end
   end
   self.open[host] = (self.open[host] or 0) + 1
@@ -132,9 +107,11 @@ end
 --- Connect to host:port within timeout seconds (default: the scheduler's).
 -- Returns a connection, or nil and "timeout", "connection refused", ....
 function Scheduler:connect(host, port, timeout)
-  if type(host) ~= "string" then fail("bad argument #1 'host': expected a string, got %s", type(host)) end
+  if type(host) ~= "string" then
+    errors.argument("scan.net.connect", 1, "host", "expected a string, got %s", errors.quote(host))
+  end
   if type(port) ~= "number" or port % 1 ~= 0 or port < 1 or port > 65535 then
-    fail("bad argument #2 'port': expected a port number, got %s", M.quote(port))
+    errors.argument("scan.net.connect", 2, "port", "expected a port number, got %s", errors.quote(port))
   end
   local deadline = deadline_of(self, timeout)
   if not acquire(self, host, deadline) then return nil, "timeout" end

@@ -5,6 +5,7 @@
 -- problem records. No I/O here. See docs/scan.md, "Scan result".
 local json = require "tlsharden.json"
 local problems = require "tlsharden.problems"
+local protocols = require "tlsharden.protocols"
 
 -- Below this, DH parameters are weak (the one limit, kept by the core).
 local DH_MIN_BITS = 2048
@@ -13,8 +14,7 @@ local M = {}
 
 local list = json.list
 
-local PROTOCOLS = { "sslv2", "sslv3", "tlsv1", "tlsv1_1", "tlsv1_2", "tlsv1_3" }
-local OLD = { sslv2 = "SSL 2.0", sslv3 = "SSL 3.0", tlsv1 = "TLS 1.0", tlsv1_1 = "TLS 1.1" }
+local PROTOCOLS = protocols.names
 
 -- Ciphers with a 64-bit block (SWEET32): DES, 3DES, IDEA, RC2.
 local function block_bits(s)
@@ -217,7 +217,7 @@ function M.problems(e, pr, j, pre, after, hs)
   if not pr then return end
   -- protocols and suites
   for _, p in ipairs(pr.versions) do
-    if OLD[p] then add("error", "OLD_PROTOCOL", ("%s is accepted"):format(OLD[p])) end
+    if protocols.old[p] then add("error", "OLD_PROTOCOL", ("%s is accepted"):format(protocols.label[p])) end
   end
   local suites = M.accepted_suites(pr)
   local non_fs, weak = {}, {}

@@ -10,17 +10,19 @@
 -- (direct TLS, or after STARTTLS). The result's fields are in
 -- docs/scan.md, section "wire probe".
 local core = require "tlsharden.core"
+local errors = require "tlsharden.errors"
 local net = require "tlsharden.scan.net"
 local problems = require "tlsharden.problems"
+local protocols = require "tlsharden.protocols"
 
 local M = {}
 
-local PROTOCOLS = { "sslv2", "sslv3", "tlsv1", "tlsv1_1", "tlsv1_2", "tlsv1_3" }
-local RANK = {}
-for i, p in ipairs(PROTOCOLS) do RANK[p] = i end
+local PROTOCOLS = protocols.names
+local RANK = protocols.rank
 
-local DEFAULTS = { timeout = 5, per_host = 4, max_suites = 128, max_flight = 262144 }
-local KNOWN = "open, server_name, protocols, timeout, per_host, max_suites, max_flight, alpn, order"
+local DEFAULTS = { timeout = 5, per_server = 4, max_suites = 128, max_flight = 262144 }
+local OPTIONS = { open = "function", server_name = "string", protocols = "table", timeout = "number",
+  per_server = "number", max_suites = "number", max_flight = "number", alpn = "table", order = "boolean" }
 
 -- Groups in the order a current client offers them; the rest follow by id.
 local GROUP_ORDER = { "x25519", "secp256r1", "secp384r1", "secp521r1", "x448", "X25519MLKEM768",
@@ -28,60 +30,22 @@ local GROUP_ORDER = { "x25519", "secp256r1", "secp384r1", "secp521r1", "x448", "
   "brainpoolP512r1tls13", "brainpoolP256r1", "brainpoolP384r1", "brainpoolP512r1",
   "ffdhe2048", "ffdhe3072", "ffdhe4096", "ffdhe6144", "ffdhe8192" }
 
-local quote = net.quote
-
-local function bad(name, want, v)
-  error(("tlsharden.scan.probe: bad option '%s': expected %s, got %s"):format(name, want, quote(v)), 0)
-end
-
-local function check_opts(opts)
-  if type(opts) ~= "table" then
-    error(("tlsharden.scan.probe: bad argument #1 'opts': expected a table, got %s"):format(type(opts)), 0)
-  end
-  for k in pairs(opts) do
-    if DEFAULTS[k] == nil and k ~= "open" and k ~= "server_name" and k ~= "protocols" and k ~= "alpn"
-        and k ~= "order" then
-      error(("tlsharden.scan.probe: bad argument #1 'opts': unknown option %s (known: %s)"):format(
-        quote(k), KNOWN), 0)
-    end
-  end
-  local o = {}
-  if type(opts.open) ~= "function" then bad("open", "a function(sched) returning a connection", opts.open) end
-  o.open = opts.open
-  if opts.server_name ~= nil and (type(opts.server_name) ~= "string" or opts.server_name == "") then
-    bad("server_name", "a host name", opts.server_name)
-  end
-  o.server_name = opts.server_name
-  for name, min in pairs { timeout = 0, per_host = 1, max_suites = 1, max_flight = 1024 } do
-    local v = opts[name]
-    if v == nil then v = DEFAULTS[name] end
-    if type(v) ~= "number" or v ~= v or v == math.huge or v < min or (name ~= "timeout" and v % 1 ~= 0)
-        or (name == "timeout" and v == 0) then
-      bad(name, name == "timeout" and "a number of seconds above 0" or ("an integer of at least " .. min), v)
-    end
-    o[name] = v
-  end
-  if o.max_suites > 4000 then bad("max_suites", "an integer of at most 4000", o.max_suites) end
-  o.protocols = {}
-  if opts.protocols == nil then
-    for i, p in ipairs(PROTOCOLS) do o.protocols[i] = p end
-  else
-    if type(opts.protocols) ~= "table" then bad("protocols", "a list of protocol names", opts.protocols) end
-    for i, p in ipairs(opts.protocols) do
-      if not RANK[p] then
-        bad("protocols", "names from sslv2, sslv3, tlsv1, tlsv1_1, tlsv1_2, tlsv1_3 (item #" .. i .. ")", p)
-      end
-      o.protocols[i] = p
-    end
-  end
-  if opts.order ~= nil and type(opts.order) ~= "boolean" then bad("order", "a boolean", opts.order) end
+local function check_opts(fn, opts)
+  errors.table(fn, 1, "opts", opts)
+  opts = errors.options(fn, 1, "opts", opts, OPTIONS)
+  local o = { open = opts.open, server_name = opts.server_name, alpn = opts.alpn }
+  if o.open == nil then errors.option(fn, "open", "expected a function(sched) returning a connection, got nil") end
+  if o.server_name == "" then errors.option(fn, "server_name", "expected a host name, got ''") end
+  o.timeout = errors.number(fn, opts, "timeout", 0.001, 3600, DEFAULTS.timeout)
+  o.per_server = errors.integer(fn, opts, "per_server", 1, 1024, DEFAULTS.per_server)
+  o.max_suites = errors.integer(fn, opts, "max_suites", 1, 4000, DEFAULTS.max_suites)
+  o.max_flight = errors.integer(fn, opts, "max_flight", 1024, 64 * 1048576, DEFAULTS.max_flight)
+  o.protocols = { table.unpack(protocols.check_option(fn, opts, "protocols") or PROTOCOLS) }
   o.order = opts.order ~= false
-  if opts.alpn ~= nil then
-    if type(opts.alpn) ~= "table" then bad("alpn", "a list of protocol names", opts.alpn) end
-    for _, a in ipairs(opts.alpn) do
-      if type(a) ~= "string" then bad("alpn", "a list of protocol names", a) end
+  for i, a in ipairs(o.alpn or {}) do
+    if type(a) ~= "string" or a == "" then
+      errors.option(fn, "alpn", "item #%d: expected a protocol name, got %s", i, errors.quote(a))
     end
-    o.alpn = opts.alpn
   end
   return o
 end
@@ -491,15 +455,15 @@ end
 --- Probe one endpoint inside an existing scheduler: starts a task on
 -- sched and calls on_done(result) when the probe has finished.
 function M.spawn(sched, opts, on_done)
-  local o = check_opts(opts)
+  local o = check_opts("scan.probe.spawn", opts)
   local g13, g12, gec = group_lists()
   local ctx = {
     sched = sched, open = o.open, server_name = o.server_name, alpn = o.alpn,
     timeout = o.timeout, max_suites = o.max_suites, max_flight = o.max_flight, order = o.order,
     -- a slot frees within one attempt (connect, send, answer: three
-    -- timeouts); at most #protocols + 4 tasks compete for per_host slots
-    slots = sched:semaphore(o.per_host),
-    slot_wait = 3 * o.timeout * math.ceil((#o.protocols + 4) / o.per_host + 1),
+    -- timeouts); at most #protocols + 4 tasks compete for per_server slots
+    slots = sched:semaphore(o.per_server),
+    slot_wait = 3 * o.timeout * math.ceil((#o.protocols + 4) / o.per_server + 1),
     groups13 = g13, groups12 = g12, groups_ec = gec, seen_problems = {}, started = net.now(),
     result = { protocols = {}, versions = {}, chains = {}, problems = problems.list(), connections = 0 },
   }
@@ -536,15 +500,12 @@ end
 
 --- Probe one endpoint and return the result (see docs/scan.md).
 function M.run(opts)
-  local o = check_opts(opts)
-  local sched = net.scheduler { per_host = o.per_host, timeout = o.timeout }
+  local o = check_opts("scan.probe.run", opts)
+  local sched = net.scheduler { per_server = o.per_server, timeout = o.timeout }
   local result
   M.spawn(sched, opts, function(r) result = r end)
   sched:run()
   return result
 end
-
---- The protocols the probe knows, lowest first.
-M.protocols = PROTOCOLS
 
 return M

@@ -137,9 +137,11 @@ function M.handshake(sched, conn, timeout, opts)
   return out
 end
 
---- A DNS exchange function for tlsharden.dns resolvers (the `exchange`
--- option) that runs inside a scheduler task: UDP and TCP, every wait
--- parked with the query's timeout. Same contract as dns.socket_exchange.
+--- The DNS exchange of tlsharden.scan.dns resolvers (their `exchange`
+-- option; dns.socket_exchange runs it in a scheduler of its own): one
+-- query over UDP or TCP inside a scheduler task, every wait parked with the
+-- query's timeout. req: host, port, family, transport, packet, timeout,
+-- accept; returns the response bytes, or nil and why.
 function M.dns_exchange(sched)
   local socket = require "socket"
   return function(req)

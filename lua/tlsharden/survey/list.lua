@@ -1,46 +1,64 @@
---- The list a survey reads: one target a line, a domain ("example.org")
--- or a host name and port ("xmpp.example.org:5223", which is also the
--- XMPP domain); "#" starts a comment, blank lines are skipped.
--- Pure: text in, targets out. See docs/survey.md.
+--- The list a survey reads: one target a line, said as `tlsharden scan`'s
+-- arguments say it: a domain ("example.org"), or HOST:PORT with its own
+-- target options --starttls c2s|s2s|none, --xmpphost NAME (required for an
+-- address: "192.0.2.10:5222 --xmpphost example.org") and --kind
+-- c2s|s2s|both; "#" starts a comment, blank lines are skipped. Pure: text
+-- in, targets out (tlsharden.scan.target reads each one). See
+-- docs/survey.md.
 local errors = require "tlsharden.errors"
+local scan_target = require "tlsharden.scan.target"
 
 local M = {}
 
 local FN = "survey.parse_list"
 
--- A DNS name as a survey takes it: letters, digits, "-", "_" and dots,
--- labels of 1 to 63 bytes, at most 253 bytes.
-local function valid_name(s)
-  if #s == 0 or #s > 253 or s:find("[^%w%.%-_]") then return false end
-  for label in (s .. "."):gmatch("([^%.]*)%.") do
-    if #label == 0 or #label > 63 then return false end
-  end
-  return true
-end
-
-local ADDRESS = "an address is no XMPP domain: give the host's name (HOST:PORT)"
+-- The options a line may give, as the command line spells them.
+local LINE_OPTIONS = { starttls = "starttls", xmpphost = "xmpphost", kind = "kind" }
 
 --- Parse one entry (a line without its comment, trimmed). Returns a
--- target { target, host, port (or nil) }, or nil and why not.
+-- target { target, host, port (or nil), domain, kind (or nil: the
+-- survey's), options (the target options for tlsharden.scan), key (what
+-- tells repeats apart) }, or nil and why not.
 function M.entry(s)
-  if s:find("^%[") then return nil, ADDRESS end
-  local host, port = s, nil
-  if s:find(":", 1, true) then
-    host, port = s:match("^([^:]+):(%d+)$")
-    if not host then
-      if s:find("^[%x:%.]+$") then return nil, ADDRESS end
-      return nil, "expected a domain or HOST:PORT"
+  local words = {}
+  for w in s:gmatch("%S+") do words[#words + 1] = w end
+  local target, opts = words[1], {}
+  local i = 2
+  while i <= #words do
+    local w = words[i]
+    local name, value = w:match("^%-%-([%w-]+)=(.*)$")
+    if not name then
+      name = w:match("^%-%-([%w-]+)$")
+      if not name then return nil, ("expected an option such as --xmpphost NAME, got %s"):format(errors.quote(w)) end
+      i = i + 1
+      value = words[i]
+      if value == nil then return nil, ("option --%s needs a value"):format(name) end
     end
+    local key = LINE_OPTIONS[name]
+    if not key then
+      return nil, ("unknown option --%s (a line takes --starttls, --xmpphost and --kind)"):format(name)
+    end
+    if opts[key] ~= nil then return nil, ("option --%s given twice"):format(name) end
+    opts[key] = value
+    i = i + 1
   end
-  host = host:gsub("%.$", ""):lower()
-  -- the stream's 'to' and the certificate's name are the XMPP domain
-  if host:match("^%d+%.%d+%.%d+%.%d+$") then return nil, ADDRESS end
-  if not valid_name(host) then return nil, "not a domain name" end
-  if port then
-    port = tonumber(port)
-    if port < 1 or port > 65535 then return nil, "the port must be from 1 to 65535" end
+  local o, what, why = scan_target.resolve(target, opts)
+  if not o then return nil, what == "target" and why or ("option --%s %s"):format(what, why) end
+  local t = { target = target:lower(), options = opts, domain = o.domain, kind = o.kind }
+  if o.port then
+    t.host, t.port = o.host:lower(), o.port
+    -- a STARTTLS port serves the kind it says
+    if opts.starttls == "c2s" or opts.starttls == "s2s" then t.kind = t.kind or opts.starttls end
+  else
+    t.target = o.domain
+    t.host = o.domain
   end
-  return { target = port and (host .. ":" .. port) or host, host = host, port = port }
+  local parts = { t.target }
+  for _, k in ipairs { "starttls", "xmpphost", "kind" } do
+    if opts[k] then parts[#parts + 1] = "--" .. k .. " " .. (k == "xmpphost" and o.domain or opts[k]) end
+  end
+  t.key = table.concat(parts, " ")
+  return t
 end
 
 --- Parse a list. text: the file's contents; name: how to call it in
@@ -62,12 +80,12 @@ function M.parse(text, name)
     if entry ~= "" then
       local t, why = M.entry(entry)
       if not t then
-        errors.raise(FN, "%s, line %d: %s: %s", name, n, why, errors.quote(entry))
+        errors.raise(FN, "%s, line %d: %s", name, n, why)
       end
-      if seen[t.target] then
+      if seen[t.key] then
         duplicates[#duplicates + 1] = n
       else
-        seen[t.target] = true
+        seen[t.key] = true
         t.line = n
         targets[#targets + 1] = t
       end

@@ -1,0 +1,145 @@
+--- Where a scan's target is: the endpoints of a DOMAIN through SRV (both
+-- kinds at once), or the addresses of HOST:PORT (the address itself, the
+-- given resolver's answer, or the system's), with what DNS said trimmed
+-- to plain data for the scan result. Runs inside a scan scheduler's task.
+-- See docs/scan.md, "Targets".
+local socket = require "socket"
+local dns = require "tlsharden.scan.dns"
+local json = require "tlsharden.json"
+local problems = require "tlsharden.problems"
+local sock = require "tlsharden.scan.sock"
+local target = require "tlsharden.scan.target"
+
+local M = {}
+
+local list = json.list
+
+--- A DNS query result as plain data (records, flags, failure).
+function M.trim_query(r)
+  local records = list()
+  for i, rr in ipairs(r.records or {}) do
+    local t = { type = rr.type, ttl = rr.ttl }
+    for _, k in ipairs { "priority", "weight", "port", "target", "address", "usage", "selector", "matching_type", "data" } do
+      t[k] = rr[k]
+    end
+    records[i] = t
+  end
+  return { name = r.name, type = r.type, records = records, authenticated = r.authenticated == true,
+    rcode = r.rcode, server = r.server, transport = r.transport, cnames = r.cnames and list { table.unpack(r.cnames) },
+    failure = r.failure and problems.copy(r.failure) or nil,
+    problems = r.problems and #r.problems > 0 and r.problems or nil }
+end
+
+local function trim_addresses(a)
+  local addrs = list()
+  for i, x in ipairs(a.addresses or {}) do addrs[i] = { address = x.address, family = x.family } end
+  return { name = a.name, addresses = addrs, authenticated = a.authenticated == true,
+    failure = a.failure and problems.copy(a.failure) or nil }
+end
+
+function M.resolver(sched, o)
+  return dns.resolver { resolver = o.resolver, resolv_conf = o.resolv_conf, timeout = o.timeout, attempts = 1,
+    exchange = sock.dns_exchange(sched) }
+end
+
+-- The endpoints of a domain, both kinds looked up at once.
+local function domain_endpoints(sched, o, result)
+  local r = M.resolver(sched, o)
+  o.dns_resolver = r
+  result.dns.resolver = list()
+  for i, s in ipairs(r.servers) do
+    result.dns.resolver[i] = (s.family == "inet6" and "[%s]:%d" or "%s:%d"):format(s.host, s.port)
+  end
+  local kinds = target.kinds(o.kind)
+  local found, g = {}, sched:group()
+  for i, kind in ipairs(kinds) do
+    g:spawn(function() found[i] = r:xmpp_endpoints(o.domain, { kind = kind }) end)
+  end
+  g:wait()
+  local eps = {}
+  result.dns.authenticated = true
+  for _, f in ipairs(found) do
+    for _, ep in ipairs(f.endpoints) do
+      ep.dane_host = ep.host
+      eps[#eps + 1] = ep
+    end
+    for name, q in pairs(f.lookups) do result.dns.srv[name] = M.trim_query(q) end
+    for name, a in pairs(f.addresses) do
+      if a then result.dns.addresses[name] = trim_addresses(a) end
+    end
+    for _, p in ipairs(f.problems) do result.problems[#result.problems + 1] = p end
+    result.dns.authenticated = result.dns.authenticated and f.authenticated
+  end
+  return eps
+end
+
+-- The addresses of a HOST:PORT target: the address itself, the resolver's
+-- answer when one was given, else the system's (getaddrinfo: /etc/hosts).
+local function host_endpoints(sched, o, result)
+  local base = { kind = o.service_kind, tls = o.tls, host = o.host, port = o.port, source = "target" }
+  local addrs = {}
+  if o.literal then
+    local p = dns.parse_server(o.host)
+    addrs[1] = { address = p.host, family = p.family }
+    result.dns.source = "literal"
+  elseif o.resolver then
+    local r = M.resolver(sched, o)
+    o.dns_resolver = r
+    local a = r:addresses(o.host)
+    result.dns.source = "resolver"
+    result.dns.addresses[o.host:lower()] = trim_addresses(a)
+    addrs = a.addresses
+    if a.failure then result.problems[#result.problems + 1] = problems.copy(a.failure) end
+    base.dane_host = o.host
+  else
+    result.dns.source = "system"
+    local info, err = socket.dns.getaddrinfo(o.host)
+    local seen = {}
+    for _, x in ipairs(info or {}) do
+      if not seen[x.addr] then
+        seen[x.addr] = true
+        addrs[#addrs + 1] = { address = x.addr, family = x.family }
+      end
+    end
+    local trimmed = list()
+    for i, x in ipairs(addrs) do trimmed[i] = { address = x.address, family = x.family } end
+    result.dns.addresses[o.host:lower()] = { name = o.host, addresses = trimmed }
+    if #addrs == 0 then
+      problems.add(result.problems, "error", "NO_ADDRESS",
+        ("%s has no address (%s)"):format(o.host, tostring(err or "no answer")), { host = o.host })
+    end
+  end
+  local eps = {}
+  for _, a in ipairs(addrs) do
+    local ep = {}
+    for k, v in pairs(base) do ep[k] = v end
+    ep.address, ep.family = a.address, a.family
+    eps[#eps + 1] = ep
+  end
+  return eps
+end
+
+function M.label(e)
+  local addr = (e.family == "inet6" and "[%s]:%d" or "%s:%d"):format(e.address, e.port)
+  local name = e.host ~= e.address and e.host or e.domain
+  return ("%s %s %s %s"):format(e.kind, e.tls == "starttls" and "STARTTLS" or "direct TLS", name, addr)
+end
+
+function M.new_dns()
+  return { srv = {}, addresses = {}, tlsa = {} }
+end
+
+--- The endpoints of a checked target (tlsharden.scan.target's check, with
+-- the scan's settings) inside a scheduler task, each carrying the target
+-- and the XMPP domain. result collects dns and problems.
+function M.endpoints(sched, o, result)
+  local eps
+  if o.port then eps = host_endpoints(sched, o, result) else eps = domain_endpoints(sched, o, result) end
+  for _, ep in ipairs(eps) do
+    ep.target, ep.domain = o.target, o.domain
+  end
+  return eps
+end
+
+-- What endpoint.scan needs of a scan's settings.
+return M
