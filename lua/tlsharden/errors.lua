@@ -12,12 +12,12 @@ errors.quote = core.quote
 
 --- A message from elsewhere (Lua's parser, a configuration's own error)
 -- cut to a length a message may have.
+local MESSAGE_MAX = 300
 function errors.shorten(msg)
   msg = tostring(msg)
-  if #msg > errors.MESSAGE_MAX then msg = msg:sub(1, errors.MESSAGE_MAX - 3) .. "..." end
+  if #msg > MESSAGE_MAX then msg = msg:sub(1, MESSAGE_MAX - 3) .. "..." end
   return msg
 end
-errors.MESSAGE_MAX = 300
 
 --- Raise "tlsharden.<fn>: <message>".
 function errors.raise(fn, fmt, ...)

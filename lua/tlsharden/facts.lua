@@ -29,7 +29,7 @@ end
 
 --- The RSA-equivalent strength of a group name (OpenSSL's or IANA's), or
 -- nil for a group without one (post-quantum and hybrid groups).
-function facts.group_strength(name)
+local function group_strength(name)
   local g = registry_group(name)
   if not g then return nil end
   if g.kind == "ffdhe" then return g.bits end
@@ -40,7 +40,7 @@ end
 local function weakest_group(list)
   local weakest
   for g in (list or ""):gmatch("[^:]+") do
-    local eq = facts.group_strength(g)
+    local eq = group_strength(g)
     if eq and (not weakest or eq < weakest) then weakest = eq end
   end
   return weakest
@@ -119,7 +119,7 @@ function facts.from_observation(observed, chain)
   if key_type == nil and key_bits == nil and leaf then key_type, key_bits = leaf.key_type, leaf.key_bits end
   local kx
   for _, g in ipairs(observed.groups or {}) do
-    local eq = facts.group_strength(g)
+    local eq = group_strength(g)
     if eq and (not kx or eq < kx) then kx = eq end
   end
   if observed.dh_bits and (not kx or observed.dh_bits < kx) then kx = observed.dh_bits end

@@ -46,8 +46,8 @@ grade.guides = {
 }
 grade.default_guide = "2009q"
 
---- The guide names, sorted.
-function grade.guide_names()
+-- The guide names, sorted.
+local function guide_names()
   local t = {}
   for name in pairs(grade.guides) do t[#t + 1] = name end
   table.sort(t)
@@ -59,7 +59,7 @@ end
 function grade.check_guide(fn, name)
   if name ~= nil and not grade.guides[name] then
     errors.option(fn, "guide", "unknown guide %s (known: %s)", errors.quote(name),
-      table.concat(grade.guide_names(), ", "))
+      table.concat(guide_names(), ", "))
   end
 end
 

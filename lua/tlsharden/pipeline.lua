@@ -20,13 +20,13 @@ local pipeline = {}
 
 --- The XMPP service a certificate must name for a tlsharden service name
 -- ("c2s", "s2s_in", "s2s_out", "c2s_direct_tls", ...): RFC 6120 SRV-IDs.
-function pipeline.xmpp_service(service)
+local function xmpp_service(service)
   if type(service) == "string" and service:match("^s2s") then return "xmpp-server" end
   return "xmpp-client"
 end
 
 --- Whether a service starts TLS inside the XMPP stream.
-function pipeline.is_starttls(service)
+local function is_starttls(service)
   return service == "c2s" or service == "s2s_in" or service == "s2s_out"
 end
 
@@ -148,7 +148,7 @@ end
 -- parameters tlsharden did not set are invisible to inspect: dh_source
 -- names them (nil: unknown, and then there is no fingerprint); so are
 -- groups harden did not set (no fingerprint either).
-function pipeline.fingerprint(info, dh_source)
+local function fingerprint(info, dh_source)
   if not info.groups or (info.dh ~= "auto" and dh_source == nil) then return nil end
   local cert = info.certificate
   local parts = { info.mode, table.concat(info.versions, ","), info.groups, tostring(info.security_level),
@@ -172,14 +172,14 @@ end
 function pipeline.judge(ctx, opts, info)
   info = info or remembered(opts.cache, ctx, "inspect", function() return core.inspect(ctx) end)
   local memo = opts.memo
-  local fs_key = memo and pipeline.fingerprint(info, opts.dh_source)
+  local fs_key = memo and fingerprint(info, opts.dh_source)
   local _, fs = remembered(opts.cache, ctx, "fs", function()
     return memoised(memo, fs_key and "fs " .. fs_key, function() return core.forward_secrecy(ctx) end)
   end)
   local out = { forward_secrecy = fs }
   local host = opts.host
   if info.mode == "server" and info.certificate and host and not host:find(" ", 1, true) then
-    local xmpp = pipeline.xmpp_service(opts.service)
+    local xmpp = xmpp_service(opts.service)
     local cert = info.certificate
     local chain_key = opts.cert_id and table.concat({ "chain", tostring(opts.cert_id), cert.not_after,
       tostring(cert.key_type), host, xmpp, tostring(opts.cafile), tostring(opts.capath), tostring(opts.at) }, " ")
@@ -192,7 +192,7 @@ function pipeline.judge(ctx, opts, info)
     if ok then out.chain = c else out.chain_error = tostring(c) end
   end
   out.facts = facts.from_context(info, fs, out.chain, { curveslist = opts.curveslist,
-    starttls = opts.starttls ~= nil and opts.starttls or pipeline.is_starttls(opts.service) })
+    starttls = opts.starttls ~= nil and opts.starttls or is_starttls(opts.service) })
   out.grade = grade.grade(out.facts, { guide = opts.guide, starttls_cap = opts.starttls_cap })
   return out
 end
@@ -205,7 +205,7 @@ function pipeline.judge_observation(observed, chain_der, opts)
   local out = {}
   if chain_der and #chain_der > 0 then
     local ok, c = pcall(core.chain, chain_der, { host = opts.host,
-      service = pipeline.xmpp_service(opts.service), cafile = opts.cafile, capath = opts.capath,
+      service = xmpp_service(opts.service), cafile = opts.cafile, capath = opts.capath,
       at = opts.at })
     if ok then out.chain = c else out.chain_error = tostring(c) end
   end

@@ -11,10 +11,9 @@ local protocols = require "tlsharden.protocols"
 
 local M = {}
 
-M.KINDS = { "c2s", "s2s" }
 
 -- Why a certificate fails, from the chain's problem codes (docs/chain.md).
-M.CERT_FAILURES = {
+local CERT_FAILURES = {
   { "expired", "expired (or not yet valid)", { EXPIRED = true, NOT_YET_VALID = true } },
   { "self_signed", "self-signed", { SELF_SIGNED = true } },
   { "self_signed_chain", "self-signed certificate in the chain", { UNTRUSTED = true } },
@@ -134,7 +133,7 @@ function M.row(rec, n)
         row.chain_problems[#row.chain_problems + 1] = record_of(p, "error")
       end
     end
-    for _, f in ipairs(M.CERT_FAILURES) do
+    for _, f in ipairs(CERT_FAILURES) do
       for code in pairs(f[3]) do
         if codes[code] then
           row.cert_failures[#row.cert_failures + 1] = f[1]
@@ -250,7 +249,7 @@ function M.counts(rows)
       return defs
     end)()))
   local cert_defs = { { "any", "any certificate problem", function(r) return not r.cert_ok end } }
-  for _, f in ipairs(M.CERT_FAILURES) do
+  for _, f in ipairs(CERT_FAILURES) do
     cert_defs[#cert_defs + 1] = { f[1], f[2], function(r) return has_value(r.cert_failures, f[1]) end }
   end
   add("certificates", tally(rows, "Certificates", function(r) return r.trusted ~= nil end, cert_defs,

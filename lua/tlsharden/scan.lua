@@ -29,7 +29,7 @@ local OPTIONS = {
   order = "boolean", on_progress = "function",
 }
 
-M.DEFAULTS = { timeout = 5, connections = 8 }
+local DEFAULTS = { timeout = 5, connections = 8 }
 
 -- What a scan's target says, and how an endpoint is named in progress
 -- lines (for the command line and surveys).
@@ -38,8 +38,8 @@ M.label = discovery.label
 
 local function check_common(opts, needs_resolver)
   local o = { on_progress = opts.on_progress or function() end }
-  o.timeout = errors.number(FN, opts, "timeout", 0.01, 3600, M.DEFAULTS.timeout)
-  o.connections = errors.integer(FN, opts, "connections", 1, 256, M.DEFAULTS.connections)
+  o.timeout = errors.number(FN, opts, "timeout", 0.01, 3600, DEFAULTS.timeout)
+  o.connections = errors.integer(FN, opts, "connections", 1, 256, DEFAULTS.connections)
   o.max_suites = errors.integer(FN, opts, "max_suites", 1, 4000, nil)
   grade.check_guide(FN, opts.guide)
   for _, k in ipairs { "cafile", "capath", "from", "at", "guide", "starttls_cap", "resolv_conf", "order" } do

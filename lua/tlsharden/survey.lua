@@ -54,9 +54,9 @@ local function check_targets(targets)
   end
 end
 
---- The live scanner's discover and scan functions, and its check of
+-- The live scanner's discover and scan functions, and its check of
 -- the scan options.
-function M.scanner()
+local function scanner()
   local scan = require "tlsharden.scan"
   return scan.discover, scan.endpoint, scan.check_options
 end
@@ -83,7 +83,7 @@ end
 --   connections: connections one endpoint scan keeps open (default 4);
 --   write(rec): called with every result as it comes in (required);
 --   resume: results.progress_of(file): what an earlier run did;
---   discover(target, kind, ctx), scan(endpoint, ctx): see M.scanner;
+--   discover(target, kind, ctx), scan(endpoint, ctx): see the live scanner (tlsharden.scan);
 --     ctx = { sched, options = scan_options, timeout, connections };
 --   on_progress(state): after every change;
 --   scan_options: the options of tlsharden.scan, passed to discover and
@@ -111,7 +111,7 @@ function M.run(targets, opts)
   if scan_options.order == nil then scan_options.order = false end
   local discover, scan = opts.discover, opts.scan
   if not discover or not scan then
-    local d, s, check = M.scanner()
+    local d, s, check = scanner()
     check(scan_options)
     discover, scan = discover or d, scan or s
   end

@@ -268,7 +268,7 @@ end
 --- The Prosody version the audit models when opts.prosody is not given:
 -- the installed one's (prosody_model.installed), else the newest.
 -- Returns version, and how it was chosen.
-function audit.default_prosody()
+local function default_prosody()
   local found = installed_prosody()
   if found then
     local version, exact = prosody_model.version_of(found.release)
@@ -290,7 +290,7 @@ function audit.audit(source, opts)
   grade.check_guide("audit", opts.guide)
   local version, version_from = opts.prosody, "opts.prosody"
   if version == nil then
-    version, version_from = audit.default_prosody()
+    version, version_from = default_prosody()
   elseif not prosody_model.known_version(version) then
     errors.option("audit", "prosody", "unknown Prosody version %s (known: %s)", errors.quote(version),
       table.concat(prosody_model.versions, ", "))

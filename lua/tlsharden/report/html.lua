@@ -15,7 +15,6 @@ local esc = svg.escape
 
 local GRADE_COLOURS = { ["A+"] = "#1a7f37", A = "#2f9e44", ["A-"] = "#66a80f", B = "#e8a317",
   C = "#e67700", D = "#d9480f", E = "#c92a2a", F = "#a61e1e", T = "#6c757d", M = "#495057" }
-M.GRADE_COLOURS = GRADE_COLOURS
 
 local function percent_cell(n, base)
   return ("%d <span class=\"pct\">%s</span>"):format(n, report.percent(n, base))

@@ -36,7 +36,7 @@ end
 
 --- Every suite the probe saw accepted, once each (the first protocol that
 -- accepted it), lowest protocol first.
-function M.accepted_suites(pr)
+local function accepted_suites(pr)
   local seen, out = {}, {}
   for _, p in ipairs(PROTOCOLS) do
     local st = pr.protocols[p]
@@ -56,7 +56,7 @@ end
 -- starttls: the endpoint starts TLS inside the XMPP stream.
 function M.facts(pr, starttls)
   local suites, anonymous = {}, false
-  for _, s in ipairs(M.accepted_suites(pr)) do
+  for _, s in ipairs(accepted_suites(pr)) do
     suites[#suites + 1] = { name = s.name, bits = s.bits, aead = s.aead, fs = s.fs,
       weak = s.weak, block_bits = block_bits(s) }
     if s.auth == "None" then anonymous = true end
@@ -72,7 +72,7 @@ function M.facts(pr, starttls)
       end
     end
   end
-  for _, s in ipairs(M.accepted_suites(pr)) do
+  for _, s in ipairs(accepted_suites(pr)) do
     if s.group and not seen[s.group] and type(s.group) == "string" then
       seen[s.group] = true
       groups[#groups + 1] = s.group
@@ -219,7 +219,7 @@ function M.problems(e, pr, j, pre, after, hs)
   for _, p in ipairs(pr.versions) do
     if protocols.old[p] then add("error", "OLD_PROTOCOL", ("%s is accepted"):format(protocols.label[p])) end
   end
-  local suites = M.accepted_suites(pr)
+  local suites = accepted_suites(pr)
   local non_fs, weak = {}, {}
   for _, s in ipairs(suites) do
     if not s.fs then non_fs[#non_fs + 1] = s end

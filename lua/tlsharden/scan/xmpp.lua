@@ -10,6 +10,8 @@ local problems = require "tlsharden.problems"
 
 local M = {}
 
+local read_features, interpret  -- defined below
+
 local NS_STREAM = "http://etherx.jabber.org/streams"
 local NS_STREAM_ERRORS = "urn:ietf:params:xml:ns:xmpp-streams"
 local NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls"
@@ -91,7 +93,7 @@ end
 -- starttls_required, mechanisms, external, dialback, dialback_errors,
 -- compression, bind, sm, elements = { { name, ns, required } },
 -- namespaces }.
-function M.read_features(node)
+function read_features(node)
   local f = { starttls = false, starttls_required = false, mechanisms = {}, external = false, dialback = false,
     dialback_errors = false, compression = {}, bind = false, sm = false, elements = {}, namespaces = {} }
   local seen = {}
@@ -238,7 +240,7 @@ function M.parser(opts)
     local node = table.remove(p.stack)
     if p.depth == 1 then
       p.pending, p.nodes = 0, 0
-      p.events[#p.events + 1] = M.interpret(node)
+      p.events[#p.events + 1] = interpret(node)
     end
   end
   function callbacks.CharacterData(_, text)
@@ -253,9 +255,9 @@ function M.parser(opts)
 end
 
 --- The event for one complete top-level element.
-function M.interpret(node)
+function interpret(node)
   if node.ns == NS_STREAM and node.name == "features" then
-    return { event = "features", features = M.read_features(node), node = node }
+    return { event = "features", features = read_features(node), node = node }
   elseif node.ns == NS_STREAM and node.name == "error" then
     local e = read_stream_error(node)
     return { event = "stream_error", condition = e.condition, text = e.text, app = e.app, node = node }

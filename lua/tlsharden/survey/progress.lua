@@ -10,13 +10,12 @@ local function clock_text(seconds)
   if h > 0 then return ("%d:%02d:%02d"):format(h, m, s) end
   return ("%d:%02d"):format(m, s)
 end
-M.clock_text = clock_text
 
 --- The figures of a survey's state: done (endpoints finished in all,
 -- resumed ones included), total (done + known to do + an estimate for the
 -- lookups (list entry and kind) not resolved yet), percent, rate (endpoints per second in this
 -- run), eta (seconds).
-function M.figures(st, now)
+local function figures(st, now)
   local per_lookup = st.resolved > 0 and (st.found + st.resumed) / st.resolved or 1
   local unresolved = math.max(0, st.lookups - st.resolved)
   local total = st.resumed + st.found + math.floor(unresolved * per_lookup + 0.5)
@@ -59,7 +58,7 @@ function M.reporter(stream, opts)
 
   function r.update(st, force)
     local t = now()
-    local f = M.figures(st, t)
+    local f = figures(st, t)
     if opts.terminal then
       if not force and t - r.last_draw < 0.1 then return end
       r.last_draw = t
@@ -77,7 +76,7 @@ function M.reporter(stream, opts)
   end
 
   function r.finish(st)
-    local f = M.figures(st, now())
+    local f = figures(st, now())
     if opts.terminal and r.drawn then stream:write("\r\27[K") end
     local failures = failures_text(st)
     stream:write(("survey: %d endpoints of %d targets in %.1f s%s: ok %d, failed %d%s\n"):format(
