@@ -141,40 +141,25 @@ static void read_policy(lua_State *L, int argn, policy *p) {
   check_policy_list(&o, "groups", p->groups, 1);
 }
 
-static void set_int_or_false(lua_State *L, const char *name, int v) {
-  if (v < 0) lua_pushboolean(L, 0); else lua_pushinteger(L, v);
-  lua_setfield(L, -2, name);
-}
-
-static void set_string_or_false(lua_State *L, const char *name, const char *v) {
-  if (v) lua_pushstring(L, v); else lua_pushboolean(L, 0);
-  lua_setfield(L, -2, name);
-}
-
-static void set_bool(lua_State *L, const char *name, int v) {
-  lua_pushboolean(L, v);
-  lua_setfield(L, -2, name);
-}
-
 /* Push the complete policy p as the table a caller could pass back. */
 static void push_policy(lua_State *L, const policy *p) {
   lua_createtable(L, 0, 15);
   if (p->min_version >= 0) lua_pushstring(L, th_versions[p->min_version].name);
   else lua_pushboolean(L, 0);
   lua_setfield(L, -2, "min_version");
-  set_bool(L, "tls13", p->tls13);
-  set_bool(L, "compression", p->compression);
-  set_bool(L, "renegotiation", p->renegotiation);
-  set_int_or_false(L, "security_level", p->security_level);
-  set_bool(L, "filter_ciphers", p->filter_ciphers);
-  set_bool(L, "aead_only", p->aead_only);
-  set_string_or_false(L, "ciphersuites", p->ciphersuites);
-  set_string_or_false(L, "groups", p->groups);
-  set_int_or_false(L, "depth", p->depth);
-  set_int_or_false(L, "depth_min", p->depth_min);
-  set_int_or_false(L, "depth_max", p->depth_max);
-  set_bool(L, "server_preference", p->server_preference);
-  set_int_or_false(L, "num_tickets", p->num_tickets);
+  th_set_bool(L, "tls13", p->tls13);
+  th_set_bool(L, "compression", p->compression);
+  th_set_bool(L, "renegotiation", p->renegotiation);
+  th_set_int_or_false(L, "security_level", p->security_level);
+  th_set_bool(L, "filter_ciphers", p->filter_ciphers);
+  th_set_bool(L, "aead_only", p->aead_only);
+  th_set_string_or_false(L, "ciphersuites", p->ciphersuites);
+  th_set_string_or_false(L, "groups", p->groups);
+  th_set_int_or_false(L, "depth", p->depth);
+  th_set_int_or_false(L, "depth_min", p->depth_min);
+  th_set_int_or_false(L, "depth_max", p->depth_max);
+  th_set_bool(L, "server_preference", p->server_preference);
+  th_set_int_or_false(L, "num_tickets", p->num_tickets);
   lua_pushstring(L, dhe_names[p->dhe]);
   lua_setfield(L, -2, "dhe");
 }

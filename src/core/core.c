@@ -1,62 +1,11 @@
 /* tlsharden.core: the C half of tlsharden. Each capability lives in its own
- * file; this one only holds shared helpers and the module table. */
+ * file, in a folder named for its job; this one holds the module table and
+ * the guard every function of it runs behind. */
 #include <string.h>
-#include <time.h>
-#include <openssl/x509.h>
-#include <openssl/err.h>
+
 #include <openssl/opensslv.h>
 
 #include "core/tlsharden.h"
-
-void th_push_asn1_time(lua_State *L, const ASN1_TIME *t) {
-  struct tm tm;
-  char buf[32];
-  if (!t || !ASN1_TIME_to_tm(t, &tm)) {
-    lua_pushnil(L);
-    return;
-  }
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  lua_pushstring(L, buf);
-}
-
-void th_push_x509_name(lua_State *L, const X509_NAME *name) {
-  BIO *bio = BIO_new(BIO_s_mem());
-  char *data;
-  long len;
-  if (!bio) {
-    lua_pushnil(L);
-    return;
-  }
-  X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
-  len = BIO_get_mem_data(bio, &data);
-  lua_pushlstring(L, data, (size_t)len);
-  BIO_free(bio);
-}
-
-#define TH_OWNED "tlsharden.owned"
-
-static int owned_gc(lua_State *L) {
-  th_release((th_owned *)luaL_checkudata(L, 1, TH_OWNED));
-  return 0;
-}
-
-th_owned *th_own(lua_State *L, void *ptr, void (*free_fn)(void *)) {
-  th_owned *o = (th_owned *)lua_newuserdatauv(L, sizeof *o, 0);
-  o->ptr = NULL;
-  o->free_fn = free_fn;
-  luaL_setmetatable(L, TH_OWNED);
-  o->ptr = ptr;
-  return o;
-}
-
-void th_release(th_owned *o) {
-  if (o->ptr && o->free_fn) o->free_fn(o->ptr);
-  o->ptr = NULL;
-}
-
-void th_free_ssl_ctx(void *p) { SSL_CTX_free((SSL_CTX *)p); }
-void th_free_ssl(void *p) { SSL_free((SSL *)p); }
-void th_free_cipher_stack(void *p) { sk_SSL_CIPHER_free((STACK_OF(SSL_CIPHER) *)p); }
 
 static const luaL_Reg core_funcs[] = {
   {"protocol", th_protocol},
@@ -143,13 +92,7 @@ static int guard(lua_State *L) {
 
 int luaopen_tlsharden_core(lua_State *L) {
   const luaL_Reg *f;
-  if (luaL_newmetatable(L, TH_OWNED)) {
-    lua_pushcfunction(L, owned_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, owned_gc);
-    lua_setfield(L, -2, "__close");
-  }
-  lua_pop(L, 1);
+  th_owned_register(L);
   lua_createtable(L, 0, (int)(sizeof core_funcs / sizeof core_funcs[0]) + 3);
   for (f = core_funcs; f->name; f++) {
     lua_pushcfunction(L, f->func);

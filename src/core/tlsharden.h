@@ -101,18 +101,32 @@ int th_opt_bool(th_opts *o, const char *name, int dflt);
 /* The index of the value in names (NULL-terminated), or dflt when absent. */
 int th_opt_enum(th_opts *o, const char *name, const char *const names[], int dflt);
 
+/* --- C values into Lua (push.c) ----------------------------------------------
+ * The th_set_* functions set field k of the table on top of the stack. */
+void th_set_int(lua_State *L, const char *k, lua_Integer v);
+void th_set_bool(lua_State *L, const char *k, int v);
+/* Nothing is set when v is NULL. */
+void th_set_string(lua_State *L, const char *k, const char *v);
+void th_set_bytes(lua_State *L, const char *k, const void *p, size_t n);
+/* false for a negative v (a rule or limit that is off), else the integer. */
+void th_set_int_or_false(lua_State *L, const char *k, lua_Integer v);
+/* false for a NULL v, else the string. */
+void th_set_string_or_false(lua_State *L, const char *k, const char *v);
 /* Push an ASN1 time as ISO 8601 UTC ("2026-11-24T00:00:00Z"), or nil. */
 void th_push_asn1_time(lua_State *L, const ASN1_TIME *t);
 /* Push an X509 name in RFC 2253 form. */
 void th_push_x509_name(lua_State *L, const X509_NAME *name);
 
-/* A userdata that owns one C object and frees it in __gc, so that nothing
+/* --- owned objects (owned.c) -------------------------------------------------
+ * A userdata that owns one C object and frees it in __gc, so that nothing
  * leaks when a Lua error unwinds the stack. th_own pushes it; th_release
  * frees the object at once (and is idempotent). */
 typedef struct th_owned {
   void *ptr;
   void (*free_fn)(void *);
 } th_owned;
+/* Create the owned objects' metatable (luaopen_tlsharden_core). */
+void th_owned_register(lua_State *L);
 th_owned *th_own(lua_State *L, void *ptr, void (*free_fn)(void *));
 void th_release(th_owned *o);
 void th_free_ssl_ctx(void *p);

@@ -44,16 +44,6 @@ static void push_rcode(lua_State *L, int value) {
   else lua_pushfstring(L, "RCODE%d", value);
 }
 
-static void set_int(lua_State *L, const char *k, lua_Integer v) {
-  lua_pushinteger(L, v);
-  lua_setfield(L, -2, k);
-}
-
-static void set_bool(lua_State *L, const char *k, int v) {
-  lua_pushboolean(L, v);
-  lua_setfield(L, -2, k);
-}
-
 static void push_hex(lua_State *L, const uint8_t *p, size_t n) {
   static const char digits[] = "0123456789abcdef";
   luaL_Buffer b;
@@ -184,15 +174,15 @@ static int parse_rdata(parser *p, lua_State *L, int type, size_t start, size_t e
       break;
     case TYPE_MX:
       if (n < 3) break;
-      set_int(L, "preference", get16(p->msg + pos));
+      th_set_int(L, "preference", get16(p->msg + pos));
       pos += 2;
       if (!push_name_field(p, L, &pos, end, "exchange")) return 0;
       break;
     case TYPE_SRV:
       if (n < 7) break;
-      set_int(L, "priority", get16(p->msg + pos));
-      set_int(L, "weight", get16(p->msg + pos + 2));
-      set_int(L, "port", get16(p->msg + pos + 4));
+      th_set_int(L, "priority", get16(p->msg + pos));
+      th_set_int(L, "weight", get16(p->msg + pos + 2));
+      th_set_int(L, "port", get16(p->msg + pos + 4));
       pos += 6;
       if (!push_name_field(p, L, &pos, end, "target")) return 0;
       break;
@@ -200,11 +190,11 @@ static int parse_rdata(parser *p, lua_State *L, int type, size_t start, size_t e
       if (!push_name_field(p, L, &pos, end, "mname")) return 0;
       if (!push_name_field(p, L, &pos, end, "rname")) return 0;
       if (end - pos != 20) break;
-      set_int(L, "serial", get32(p->msg + pos));
-      set_int(L, "refresh", get32(p->msg + pos + 4));
-      set_int(L, "retry", get32(p->msg + pos + 8));
-      set_int(L, "expire", get32(p->msg + pos + 12));
-      set_int(L, "minimum", get32(p->msg + pos + 16));
+      th_set_int(L, "serial", get32(p->msg + pos));
+      th_set_int(L, "refresh", get32(p->msg + pos + 4));
+      th_set_int(L, "retry", get32(p->msg + pos + 8));
+      th_set_int(L, "expire", get32(p->msg + pos + 12));
+      th_set_int(L, "minimum", get32(p->msg + pos + 16));
       pos += 20;
       break;
     case TYPE_TXT: {
@@ -230,9 +220,9 @@ static int parse_rdata(parser *p, lua_State *L, int type, size_t start, size_t e
     }
     case TYPE_TLSA:
       if (n < 3) break;
-      set_int(L, "usage", p->msg[pos]);
-      set_int(L, "selector", p->msg[pos + 1]);
-      set_int(L, "matching_type", p->msg[pos + 2]);
+      th_set_int(L, "usage", p->msg[pos]);
+      th_set_int(L, "selector", p->msg[pos + 1]);
+      th_set_int(L, "matching_type", p->msg[pos + 2]);
       push_hex(L, p->msg + pos + 3, n - 3);
       lua_setfield(L, -2, "data");
       pos = end;
@@ -251,10 +241,10 @@ static int parse_rdata(parser *p, lua_State *L, int type, size_t start, size_t e
 static int parse_opt(parser *p, lua_State *L, unsigned cls, uint32_t ttl, size_t start, size_t end) {
   size_t pos = start;
   int i = 0;
-  set_int(L, "udp_size", cls);
-  set_int(L, "extended_rcode", (lua_Integer)(ttl >> 24));
-  set_int(L, "version", (lua_Integer)((ttl >> 16) & 0xff));
-  set_bool(L, "dnssec", (ttl >> 15) & 1);
+  th_set_int(L, "udp_size", cls);
+  th_set_int(L, "extended_rcode", (lua_Integer)(ttl >> 24));
+  th_set_int(L, "version", (lua_Integer)((ttl >> 16) & 0xff));
+  th_set_bool(L, "dnssec", (ttl >> 15) & 1);
   lua_newtable(L);
   while (pos < end) {
     unsigned code, olen;
@@ -269,11 +259,11 @@ static int parse_opt(parser *p, lua_State *L, unsigned cls, uint32_t ttl, size_t
       return TRUNCATED(p, end, ": EDNS option data");
     }
     lua_createtable(L, 0, 4);
-    set_int(L, "code", code);
+    th_set_int(L, "code", code);
     push_hex(L, p->msg + pos + 4, olen);
     lua_setfield(L, -2, "data");
     if (code == EDNS_OPT_EDE && olen >= 2) {
-      set_int(L, "info_code", get16(p->msg + pos + 4));
+      th_set_int(L, "info_code", get16(p->msg + pos + 4));
       lua_pushlstring(L, (const char *)p->msg + pos + 6, olen - 2);
       lua_setfield(L, -2, "text");
     }
@@ -307,7 +297,7 @@ static int parse_section(parser *p, lua_State *L, size_t *pos, unsigned count, c
     if (*pos + rdlen > p->len) return TRUNCATED(p, p->len, ": rdata");
     push_type(L, (int)type);
     lua_setfield(L, -2, "type");
-    set_int(L, "type_code", type);
+    th_set_int(L, "type_code", type);
     if (type == TYPE_OPT) {
       lua_getfield(L, -1, "name");
       if (!allow_opt || *opt_index || strcmp(lua_tostring(L, -1), ".") != 0)
@@ -319,7 +309,7 @@ static int parse_section(parser *p, lua_State *L, size_t *pos, unsigned count, c
     } else {
       push_class(L, (int)cls);
       lua_setfield(L, -2, "class");
-      set_int(L, "ttl", (lua_Integer)ttl);
+      th_set_int(L, "ttl", (lua_Integer)ttl);
       if (!parse_rdata(p, L, (int)type, *pos, *pos + rdlen)) return 0;
     }
     *pos += rdlen;
@@ -339,7 +329,7 @@ static int parse_questions(parser *p, lua_State *L, size_t *pos, unsigned count)
     if (*pos + 4 > p->len) return TRUNCATED(p, p->len, ": type and class");
     push_type(L, (int)get16(p->msg + *pos));
     lua_setfield(L, -2, "type");
-    set_int(L, "type_code", get16(p->msg + *pos));
+    th_set_int(L, "type_code", get16(p->msg + *pos));
     push_class(L, (int)get16(p->msg + *pos + 2));
     lua_setfield(L, -2, "class");
     *pos += 4;
@@ -362,7 +352,7 @@ static int parse_message(parser *p, lua_State *L) {
   counts[3] = get16(h + 10);
   lua_createtable(L, 0, 12);
   result = lua_gettop(L);
-  set_int(L, "id", get16(h));
+  th_set_int(L, "id", get16(h));
   opcode = (flags >> 11) & 15;
   if (opcode < sizeof opcode_names / sizeof opcode_names[0] && opcode_names[opcode])
     lua_pushstring(L, opcode_names[opcode]);
@@ -370,14 +360,14 @@ static int parse_message(parser *p, lua_State *L) {
     lua_pushfstring(L, "OPCODE%d", (int)opcode);
   lua_setfield(L, -2, "opcode");
   lua_createtable(L, 0, 8);
-  set_bool(L, "qr", flags & 0x8000);
-  set_bool(L, "aa", flags & 0x0400);
-  set_bool(L, "tc", flags & 0x0200);
-  set_bool(L, "rd", flags & 0x0100);
-  set_bool(L, "ra", flags & 0x0080);
-  set_bool(L, "z", flags & 0x0040);
-  set_bool(L, "ad", flags & 0x0020);
-  set_bool(L, "cd", flags & 0x0010);
+  th_set_bool(L, "qr", flags & 0x8000);
+  th_set_bool(L, "aa", flags & 0x0400);
+  th_set_bool(L, "tc", flags & 0x0200);
+  th_set_bool(L, "rd", flags & 0x0100);
+  th_set_bool(L, "ra", flags & 0x0080);
+  th_set_bool(L, "z", flags & 0x0040);
+  th_set_bool(L, "ad", flags & 0x0020);
+  th_set_bool(L, "cd", flags & 0x0010);
   lua_setfield(L, -2, "flags");
   if (!parse_questions(p, L, &pos, counts[0])) return 0;
   lua_setfield(L, result, "questions");
@@ -398,9 +388,9 @@ static int parse_message(parser *p, lua_State *L) {
   lua_setfield(L, result, "additional");
   push_rcode(L, rcode);
   lua_setfield(L, result, "rcode");
-  set_int(L, "rcode_code", rcode);
-  set_int(L, "size", (lua_Integer)p->len);
-  set_int(L, "trailing", (lua_Integer)(p->len - pos));
+  th_set_int(L, "rcode_code", rcode);
+  th_set_int(L, "size", (lua_Integer)p->len);
+  th_set_int(L, "trailing", (lua_Integer)(p->len - pos));
   return 1;
 }
 

@@ -30,7 +30,7 @@ void th_flight_finding(flight *f, const char *code, const char *fmt, ...) {
   lua_State *L = f->L;
   va_list ap;
   lua_createtable(L, 0, 3);
-  set_str(L, "code", code);
+  th_set_string(L, "code", code);
   va_start(ap, fmt);
   lua_pushvfstring(L, fmt, ap);
   va_end(ap);
@@ -63,7 +63,7 @@ static void not_tls(flight *f, const unsigned char *p, size_t n) {
     finding_open(f, "not_tls", "the answer is not TLS (it looks like %s): %s", guess, preview);
   else
     finding_open(f, "not_tls", "the answer is not TLS: %s", preview);
-  set_str(L, "guess", guess);
+  th_set_string(L, "guess", guess);
   lua_pushvalue(L, -2);
   lua_setfield(L, -2, "preview");
   lua_pop(L, 2);
@@ -97,8 +97,8 @@ static void parse_sslv2(flight *f, const unsigned char *p, size_t n) {
   if (type == 0) {
     unsigned code = u16(&r);
     lua_createtable(L, 0, 2);
-    set_int(L, "code", code);
-    set_str(L, "name", lookup(sslv2_errors, code));
+    th_set_int(L, "code", code);
+    th_set_string(L, "name", lookup(sslv2_errors, code));
     lua_setfield(L, f->result, "sslv2_error");
     if (r.bad) finding(f, "malformed", "sslv2: an ERROR message of %d bytes", (int)rlen);
     return;
@@ -112,12 +112,12 @@ static void parse_sslv2(flight *f, const unsigned char *p, size_t n) {
       return;
     }
     lua_createtable(L, 0, 7);
-    set_int(L, "version", version);
-    set_str(L, "protocol", version_name(version));
-    set_bool(L, "session_id_hit", hit != 0);
-    set_int(L, "certificate_type", cert_type);
-    if (cert_len > 0) set_bytes(L, "certificate", cert, cert_len);
-    set_int(L, "connection_id_length", (lua_Integer)conn_len);
+    th_set_int(L, "version", version);
+    th_set_string(L, "protocol", version_name(version));
+    th_set_bool(L, "session_id_hit", hit != 0);
+    th_set_int(L, "certificate_type", cert_type);
+    if (cert_len > 0) th_set_bytes(L, "certificate", cert, cert_len);
+    th_set_int(L, "connection_id_length", (lua_Integer)conn_len);
     lua_createtable(L, (int)(specs_len / 3), 0);
     for (i = 0; i < specs_len / 3; i++) {
       lua_pushinteger(L, ((lua_Integer)specs[3 * i] << 16) | (specs[3 * i + 1] << 8) |
@@ -288,10 +288,10 @@ int th_parse_server_flight(lua_State *L) {
   lua_pushvalue(L, f.alerts);
   lua_setfield(L, f.result, "alerts");
   lua_pushvalue(L, f.result);
-  set_bool(L, "done", f.done);
-  if (!f.done) set_int(L, "need", (lua_Integer)f.need);
-  set_int(L, "consumed", (lua_Integer)consumed);
-  set_int(L, "records", f.records);
-  set_str(L, "outcome", outcome(&f, L));
+  th_set_bool(L, "done", f.done);
+  if (!f.done) th_set_int(L, "need", (lua_Integer)f.need);
+  th_set_int(L, "consumed", (lua_Integer)consumed);
+  th_set_int(L, "records", f.records);
+  th_set_string(L, "outcome", outcome(&f, L));
   return 1;
 }

@@ -74,24 +74,6 @@ typedef struct flight {
   uint32_t suite;
 } flight;
 
-static inline void set_int(lua_State *L, const char *k, lua_Integer v) {
-  lua_pushinteger(L, v);
-  lua_setfield(L, -2, k);
-}
-static inline void set_bool(lua_State *L, const char *k, int v) {
-  lua_pushboolean(L, v);
-  lua_setfield(L, -2, k);
-}
-static inline void set_str(lua_State *L, const char *k, const char *v) {
-  if (!v) return;
-  lua_pushstring(L, v);
-  lua_setfield(L, -2, k);
-}
-static inline void set_bytes(lua_State *L, const char *k, const unsigned char *p, size_t n) {
-  lua_pushlstring(L, (const char *)p, n);
-  lua_setfield(L, -2, k);
-}
-
 /* Append { code = code, message = ... } to the findings; leaves it on top
  * of the stack for extra fields, popped by the caller with lua_pop. */
 void th_flight_finding(flight *f, const char *code, const char *fmt, ...);

@@ -80,9 +80,9 @@ static void parse_extensions(flight *f, reader *r, int *reneg) {
         finding(f, "malformed", "server_hello: extension %d appears twice", (int)type);
     if (nseen < MAX_EXT_TYPES) seen[nseen++] = type;
     lua_createtable(L, 0, 3);
-    set_int(L, "type", type);
-    set_str(L, "name", lookup(extension_names, type));
-    set_int(L, "length", (lua_Integer)elen);
+    th_set_int(L, "type", type);
+    th_set_string(L, "name", lookup(extension_names, type));
+    th_set_int(L, "length", (lua_Integer)elen);
     lua_rawseti(L, -2, ++n);
     reader_init(&d, data, elen);
     lua_pushvalue(L, -2);  /* the server_hello table */
@@ -90,20 +90,20 @@ static void parse_extensions(flight *f, reader *r, int *reneg) {
       case 0xFF01: {
         size_t rn;
         const unsigned char *rc = vec(&d, 1, &rn);
-        if (rc) set_bytes(L, "renegotiation_info", rc, rn);
+        if (rc) th_set_bytes(L, "renegotiation_info", rc, rn);
         *reneg = 1;
         break;
       }
       case 43:
-        set_int(L, "selected_version", u16(&d));
+        th_set_int(L, "selected_version", u16(&d));
         break;
       case 51:
         if (elen == 2) {
-          set_int(L, "key_share_group", u16(&d));
+          th_set_int(L, "key_share_group", u16(&d));
         } else {
           size_t kn;
-          set_int(L, "key_share_group", u16(&d));
-          if (vec(&d, 2, &kn)) set_int(L, "key_share_length", (lua_Integer)kn);
+          th_set_int(L, "key_share_group", u16(&d));
+          if (vec(&d, 2, &kn)) th_set_int(L, "key_share_length", (lua_Integer)kn);
         }
         break;
       case 16: {
@@ -113,7 +113,7 @@ static void parse_extensions(flight *f, reader *r, int *reneg) {
         if (!list) break;
         reader_init(&lr, list, ln);
         proto = vec(&lr, 1, &pn);
-        if (proto) set_bytes(L, "alpn", proto, pn);
+        if (proto) th_set_bytes(L, "alpn", proto, pn);
         break;
       }
       case 11: {
@@ -128,14 +128,14 @@ static void parse_extensions(flight *f, reader *r, int *reneg) {
         lua_setfield(L, -2, "ec_point_formats");
         break;
       }
-      case 15: set_int(L, "heartbeat", u8(&d)); break;
-      case 1: set_int(L, "max_fragment_length", u8(&d)); break;
-      case 23: set_bool(L, "extended_master_secret", 1); break;
-      case 35: set_bool(L, "session_ticket", 1); break;
-      case 22: set_bool(L, "encrypt_then_mac", 1); break;
-      case 0: set_bool(L, "server_name", 1); break;
-      case 5: set_bool(L, "status_request", 1); break;
-      case 44: set_bool(L, "cookie", 1); break;
+      case 15: th_set_int(L, "heartbeat", u8(&d)); break;
+      case 1: th_set_int(L, "max_fragment_length", u8(&d)); break;
+      case 23: th_set_bool(L, "extended_master_secret", 1); break;
+      case 35: th_set_bool(L, "session_ticket", 1); break;
+      case 22: th_set_bool(L, "encrypt_then_mac", 1); break;
+      case 0: th_set_bool(L, "server_name", 1); break;
+      case 5: th_set_bool(L, "status_request", 1); break;
+      case 44: th_set_bool(L, "cookie", 1); break;
       default: break;
     }
     if (d.bad) finding(f, "malformed", "server_hello: extension %d is malformed", (int)type);
@@ -167,42 +167,42 @@ static void parse_server_hello(flight *f, const unsigned char *body, size_t n) {
   f->seen_sh = 1;
   f->suite = suite;
   lua_createtable(L, 0, 24);
-  set_int(L, "version", version);
-  set_bytes(L, "random", random, 32);
-  set_bytes(L, "session_id", sid, sid_len);
-  set_int(L, "suite", suite);
+  th_set_int(L, "version", version);
+  th_set_bytes(L, "random", random, 32);
+  th_set_bytes(L, "session_id", sid, sid_len);
+  th_set_int(L, "suite", suite);
   s = th_suite_find(suite);
-  if (s) set_str(L, "suite_name", s->openssl ? s->openssl : s->iana);
-  set_int(L, "compression", comp);
-  set_str(L, "compression_name", lookup(compression_names, comp));
+  if (s) th_set_string(L, "suite_name", s->openssl ? s->openssl : s->iana);
+  th_set_int(L, "compression", comp);
+  th_set_string(L, "compression_name", lookup(compression_names, comp));
   f->hrr = memcmp(random, hrr_random, 32) == 0;
-  set_bool(L, "hello_retry_request", f->hrr);
-  set_bool(L, "extended_master_secret", 0);
-  set_bool(L, "session_ticket", 0);
-  set_bool(L, "encrypt_then_mac", 0);
-  if (memcmp(random + 24, "DOWNGRD\001", 8) == 0) set_str(L, "downgrade", "tlsv1_2");
-  else if (memcmp(random + 24, "DOWNGRD\000", 8) == 0) set_str(L, "downgrade", "tlsv1_1");
+  th_set_bool(L, "hello_retry_request", f->hrr);
+  th_set_bool(L, "extended_master_secret", 0);
+  th_set_bool(L, "session_ticket", 0);
+  th_set_bool(L, "encrypt_then_mac", 0);
+  if (memcmp(random + 24, "DOWNGRD\001", 8) == 0) th_set_string(L, "downgrade", "tlsv1_2");
+  else if (memcmp(random + 24, "DOWNGRD\000", 8) == 0) th_set_string(L, "downgrade", "tlsv1_1");
   if (left(&r) > 0) parse_extensions(f, &r, &reneg);
   else {
     lua_newtable(L);
     lua_setfield(L, -2, "extensions");
   }
-  set_bool(L, "secure_renegotiation", reneg);
+  th_set_bool(L, "secure_renegotiation", reneg);
   lua_getfield(L, -1, "selected_version");
   if (lua_type(L, -1) == LUA_TNUMBER) {
     unsigned sel = (unsigned)lua_tointeger(L, -1);
     f->tls13 = sel == 0x0304;
     lua_pop(L, 1);
-    set_str(L, "protocol", version_name(sel));
+    th_set_string(L, "protocol", version_name(sel));
   } else {
     lua_pop(L, 1);
-    set_str(L, "protocol", version_name(version));
+    th_set_string(L, "protocol", version_name(version));
   }
   lua_getfield(L, -1, "key_share_group");
   if (lua_type(L, -1) == LUA_TNUMBER) {
     const th_group *g = th_group_find((unsigned)lua_tointeger(L, -1));
     lua_pop(L, 1);
-    if (g) set_str(L, "key_share_group_name", g->name);
+    if (g) th_set_string(L, "key_share_group_name", g->name);
   } else {
     lua_pop(L, 1);
   }
@@ -252,53 +252,53 @@ static void parse_server_key_exchange(flight *f, const unsigned char *body, size
             strcmp(kx, "PSK") == 0 || strcmp(kx, "RSA-PSK") == 0;
   reader_init(&r, body, n);
   lua_createtable(L, 0, 6);
-  set_int(L, "length", (lua_Integer)n);
+  th_set_int(L, "length", (lua_Integer)n);
   if (psk) {
     p = vec(&r, 2, &len);
-    if (p) set_bytes(L, "psk_identity_hint", p, len);
+    if (p) th_set_bytes(L, "psk_identity_hint", p, len);
   }
   if (strcmp(kx, "DHE") == 0 || strcmp(kx, "DHE-PSK") == 0) {
     const unsigned char *g;
     size_t glen, ylen;
-    set_str(L, "kind", "dhe");
+    th_set_string(L, "kind", "dhe");
     p = vec(&r, 2, &len);
     g = vec(&r, 2, &glen);
     vec(&r, 2, &ylen);
     if (!r.bad) {
-      set_int(L, "dh_bits", bit_length(p, len));
-      set_bytes(L, "dh_p", p, len);
-      set_bytes(L, "dh_g", g, glen);
+      th_set_int(L, "dh_bits", bit_length(p, len));
+      th_set_bytes(L, "dh_p", p, len);
+      th_set_bytes(L, "dh_g", g, glen);
     }
   } else if (strcmp(kx, "ECDHE") == 0 || strcmp(kx, "ECDHE-PSK") == 0) {
     unsigned type = u8(&r);
-    set_str(L, "kind", "ecdhe");
+    th_set_string(L, "kind", "ecdhe");
     if (type == 3) {
       unsigned group = u16(&r);
-      set_str(L, "curve_type", "named_curve");
+      th_set_string(L, "curve_type", "named_curve");
       if (!r.bad) {
         const th_group *gr = th_group_find(group);
-        set_int(L, "group", group);
-        if (gr) set_str(L, "group_name", gr->name);
+        th_set_int(L, "group", group);
+        if (gr) th_set_string(L, "group_name", gr->name);
       }
     } else {
-      set_str(L, "curve_type", type == 1 ? "explicit_prime" : type == 2 ? "explicit_char2" :
+      th_set_string(L, "curve_type", type == 1 ? "explicit_prime" : type == 2 ? "explicit_char2" :
               "unknown");
     }
-    if (type == 3 && vec(&r, 1, &len)) set_int(L, "point_length", (lua_Integer)len);
+    if (type == 3 && vec(&r, 1, &len)) th_set_int(L, "point_length", (lua_Integer)len);
   } else if (strcmp(kx, "RSA") == 0) {
     size_t elen;
-    set_str(L, "kind", "rsa");
+    th_set_string(L, "kind", "rsa");
     p = vec(&r, 2, &len);
     vec(&r, 2, &elen);
-    if (!r.bad) set_int(L, "rsa_bits", bit_length(p, len));
+    if (!r.bad) th_set_int(L, "rsa_bits", bit_length(p, len));
   } else if (strcmp(kx, "SRP") == 0) {
-    set_str(L, "kind", "srp");
+    th_set_string(L, "kind", "srp");
     p = vec(&r, 2, &len);
-    if (!r.bad) set_int(L, "srp_bits", bit_length(p, len));
+    if (!r.bad) th_set_int(L, "srp_bits", bit_length(p, len));
   } else if (psk) {
-    set_str(L, "kind", "psk");
+    th_set_string(L, "kind", "psk");
   } else {
-    set_str(L, "kind", "unknown");
+    th_set_string(L, "kind", "unknown");
   }
   if (r.bad) finding(f, "malformed", "server_key_exchange: %d bytes do not hold what the"
                      " suite's key exchange (%s) needs", (int)n, kx[0] ? kx : "unknown");
@@ -309,9 +309,9 @@ void th_flight_message(flight *f, unsigned type, const unsigned char *body, size
   lua_State *L = f->L;
   const char *name = lookup(message_names, type);
   lua_createtable(L, 0, 3);
-  set_int(L, "type", type);
-  set_str(L, "name", name);
-  set_int(L, "length", (lua_Integer)n);
+  th_set_int(L, "type", type);
+  th_set_string(L, "name", name);
+  th_set_int(L, "length", (lua_Integer)n);
   lua_rawseti(L, f->messages, ++f->nmessages);
   if (type == 0) return;  /* HelloRequest: may come at any time */
   if (!f->seen_sh && type != 2) {
@@ -354,10 +354,10 @@ void th_flight_alert(flight *f, const unsigned char *p, size_t n) {
     return;
   }
   lua_createtable(L, 0, 4);
-  set_int(L, "level", p[0]);
-  set_str(L, "level_name", p[0] == 1 ? "warning" : p[0] == 2 ? "fatal" : NULL);
-  set_int(L, "description", p[1]);
-  set_str(L, "name", lookup(alert_names, p[1]));
+  th_set_int(L, "level", p[0]);
+  th_set_string(L, "level_name", p[0] == 1 ? "warning" : p[0] == 2 ? "fatal" : NULL);
+  th_set_int(L, "description", p[1]);
+  th_set_string(L, "name", lookup(alert_names, p[1]));
   lua_pushvalue(L, -1);
   lua_rawseti(L, f->alerts, ++f->nalerts);
   if (p[0] != 1 || p[1] == 0) {  /* fatal, unknown level, or close_notify: the end */

@@ -91,18 +91,12 @@ const th_group *th_group_named(const char *name, size_t len) {
 
 void th_push_group(lua_State *L, const th_group *g) {
   lua_createtable(L, 0, 6);
-  lua_pushinteger(L, (lua_Integer)g->id);
-  lua_setfield(L, -2, "id");
-  lua_pushstring(L, g->name);
-  lua_setfield(L, -2, "name");
-  lua_pushstring(L, g->kind);
-  lua_setfield(L, -2, "kind");
-  lua_pushinteger(L, g->bits);
-  lua_setfield(L, -2, "bits");
-  lua_pushboolean(L, g->tls13);
-  lua_setfield(L, -2, "tls13");
-  lua_pushboolean(L, g->alg != NULL);
-  lua_setfield(L, -2, "key_share");
+  th_set_int(L, "id", (lua_Integer)g->id);
+  th_set_string(L, "name", g->name);
+  th_set_string(L, "kind", g->kind);
+  th_set_int(L, "bits", g->bits);
+  th_set_bool(L, "tls13", g->tls13);
+  th_set_bool(L, "key_share", g->alg != NULL);
 }
 
 /* tlsharden.groups(): the group registry, in id order. */

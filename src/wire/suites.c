@@ -457,47 +457,34 @@ static unsigned suite_weakness(const th_suite *s) {
   return w;
 }
 
-static void set_bool(lua_State *L, const char *k, int v) {
-  lua_pushboolean(L, v);
-  lua_setfield(L, -2, k);
-}
-
-static void set_string(lua_State *L, const char *k, const char *v) {
-  lua_pushstring(L, v);
-  lua_setfield(L, -2, k);
-}
-
 void th_push_suite(lua_State *L, const th_suite *s) {
   char hex[24];
   lua_createtable(L, 0, 20);
-  lua_pushinteger(L, (lua_Integer)s->id);
-  lua_setfield(L, -2, "id");
+  th_set_int(L, "id", (lua_Integer)s->id);
   if (s->flags & TH_SUITE_SSLV2)
     snprintf(hex, sizeof hex, "0x%02X,0x%02X,0x%02X", (unsigned)(s->id >> 16),
              (unsigned)(s->id >> 8) & 0xFF, (unsigned)s->id & 0xFF);
   else
     snprintf(hex, sizeof hex, "0x%02X,0x%02X", (unsigned)(s->id >> 8), (unsigned)s->id & 0xFF);
-  set_string(L, "hex", hex);
-  set_string(L, "iana", s->iana);
-  set_string(L, "name", s->openssl ? s->openssl : s->iana);
-  if (s->openssl) set_string(L, "openssl", s->openssl);
-  set_bool(L, "registered", !(s->flags & TH_SUITE_UNREGISTERED));
-  set_bool(L, "scsv", (s->flags & TH_SUITE_SCSV) != 0);
+  th_set_string(L, "hex", hex);
+  th_set_string(L, "iana", s->iana);
+  th_set_string(L, "name", s->openssl ? s->openssl : s->iana);
+  if (s->openssl) th_set_string(L, "openssl", s->openssl);
+  th_set_bool(L, "registered", !(s->flags & TH_SUITE_UNREGISTERED));
+  th_set_bool(L, "scsv", (s->flags & TH_SUITE_SCSV) != 0);
   if (s->flags & TH_SUITE_SCSV) return;
-  set_string(L, "protocol", th_suite_version_name(s->version));
-  set_bool(L, "tls13", (s->flags & TH_SUITE_TLS13) != 0);
-  set_bool(L, "sslv2", (s->flags & TH_SUITE_SSLV2) != 0);
-  set_string(L, "kx", s->kx);
-  set_string(L, "auth", s->auth);
-  set_string(L, "encryption", s->enc);
-  lua_pushinteger(L, s->bits);
-  lua_setfield(L, -2, "bits");
-  lua_pushinteger(L, s->alg_bits);
-  lua_setfield(L, -2, "alg_bits");
-  set_string(L, "mac", s->mac);
-  set_bool(L, "aead", (s->flags & TH_SUITE_AEAD) != 0);
-  set_bool(L, "export", (s->flags & TH_SUITE_EXPORT) != 0);
-  set_bool(L, "fs", (s->flags & TH_SUITE_FS) != 0);
+  th_set_string(L, "protocol", th_suite_version_name(s->version));
+  th_set_bool(L, "tls13", (s->flags & TH_SUITE_TLS13) != 0);
+  th_set_bool(L, "sslv2", (s->flags & TH_SUITE_SSLV2) != 0);
+  th_set_string(L, "kx", s->kx);
+  th_set_string(L, "auth", s->auth);
+  th_set_string(L, "encryption", s->enc);
+  th_set_int(L, "bits", s->bits);
+  th_set_int(L, "alg_bits", s->alg_bits);
+  th_set_string(L, "mac", s->mac);
+  th_set_bool(L, "aead", (s->flags & TH_SUITE_AEAD) != 0);
+  th_set_bool(L, "export", (s->flags & TH_SUITE_EXPORT) != 0);
+  th_set_bool(L, "fs", (s->flags & TH_SUITE_FS) != 0);
   th_push_weak_list(L, suite_weakness(s));
   lua_setfield(L, -2, "weak");
 }
