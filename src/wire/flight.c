@@ -6,38 +6,19 @@
  * a record length past the limit, a truncated flight) becomes a finding in
  * the result, never an error. Handshake messages may span records and a
  * record may hold several messages. The messages themselves are read in
- * flight_messages.c. */
-#include <stdarg.h>
+ * flight_messages.c; findings go through flight_result.c. */
 #include <stdio.h>
 #include <string.h>
 
 #include "wire/flight.h"
 
-static const named sslv2_errors[] = {
+#define FN "parse_server_flight"
+#define RECORD_LIMIT (16384 + 2048)  /* RFC 5246 6.2.3: a record's largest payload */
+
+static const th_named sslv2_errors[] = {
   {1, "no_cipher"}, {2, "no_certificate"}, {4, "bad_certificate"},
   {6, "unsupported_certificate_type"}, {0, NULL}
 };
-
-const char *th_flight_lookup(const named *t, unsigned code) {
-  for (; t->name; t++)
-    if (t->code == code) return t->name;
-  return NULL;
-}
-
-/* Append { code = code, message = ... } to the findings; leaves it on top
- * of the stack for extra fields, popped by the caller with lua_pop. */
-void th_flight_finding(flight *f, const char *code, const char *fmt, ...) {
-  lua_State *L = f->L;
-  va_list ap;
-  lua_createtable(L, 0, 3);
-  th_set_string(L, "code", code);
-  va_start(ap, fmt);
-  lua_pushvfstring(L, fmt, ap);
-  va_end(ap);
-  lua_setfield(L, -2, "message");
-  lua_pushvalue(L, -1);
-  lua_rawseti(L, f->findings, ++f->nfindings);
-}
 
 /* ---- framing ---- */
 
@@ -60,9 +41,9 @@ static void not_tls(flight *f, const unsigned char *p, size_t n) {
   th_quote_lstring(L, (const char *)p, n);
   preview = lua_tostring(L, -1);
   if (guess)
-    finding_open(f, "not_tls", "the answer is not TLS (it looks like %s): %s", guess, preview);
+    th_flight_finding_open(f, "not_tls", "the answer is not TLS (it looks like %s): %s", guess, preview);
   else
-    finding_open(f, "not_tls", "the answer is not TLS: %s", preview);
+    th_flight_finding_open(f, "not_tls", "the answer is not TLS: %s", preview);
   th_set_string(L, "guess", guess);
   lua_pushvalue(L, -2);
   lua_setfield(L, -2, "preview");
@@ -74,7 +55,7 @@ static void not_tls(flight *f, const unsigned char *p, size_t n) {
 static void parse_sslv2(flight *f, const unsigned char *p, size_t n) {
   lua_State *L = f->L;
   size_t rlen;
-  reader r;
+  th_reader r;
   unsigned type;
   if (n < 3) {
     f->need = 3 - n;
@@ -92,28 +73,28 @@ static void parse_sslv2(flight *f, const unsigned char *p, size_t n) {
   f->records = 1;
   f->sslv2 = 1;
   f->done = 1;
-  reader_init(&r, p + 2, rlen);
-  type = u8(&r);
+  th_reader_init(&r, p + 2, rlen);
+  type = th_read_u8(&r);
   if (type == 0) {
-    unsigned code = u16(&r);
+    unsigned code = th_read_u16(&r);
     lua_createtable(L, 0, 2);
     th_set_int(L, "code", code);
-    th_set_string(L, "name", lookup(sslv2_errors, code));
+    th_set_string(L, "name", th_flight_lookup(sslv2_errors, code));
     lua_setfield(L, f->result, "sslv2_error");
-    if (r.bad) finding(f, "malformed", "sslv2: an ERROR message of %d bytes", (int)rlen);
+    if (r.bad) th_flight_finding(f, "malformed", "sslv2: an ERROR message of %d bytes", (int)rlen);
     return;
   } else {
-    unsigned hit = u8(&r), cert_type = u8(&r), version = u16(&r);
-    size_t cert_len = u16(&r), specs_len = u16(&r), conn_len = u16(&r), i;
-    const unsigned char *cert = take(&r, cert_len), *specs = take(&r, specs_len);
-    take(&r, conn_len);
+    unsigned hit = th_read_u8(&r), cert_type = th_read_u8(&r), version = th_read_u16(&r);
+    size_t cert_len = th_read_u16(&r), specs_len = th_read_u16(&r), conn_len = th_read_u16(&r), i;
+    const unsigned char *cert = th_read_take(&r, cert_len), *specs = th_read_take(&r, specs_len);
+    th_read_take(&r, conn_len);
     if (r.bad || specs_len % 3 != 0) {
-      finding(f, "malformed", "sslv2: a SERVER-HELLO whose lengths do not add up");
+      th_flight_finding(f, "malformed", "sslv2: a SERVER-HELLO whose lengths do not add up");
       return;
     }
     lua_createtable(L, 0, 7);
     th_set_int(L, "version", version);
-    th_set_string(L, "protocol", version_name(version));
+    th_set_string(L, "protocol", th_flight_version_name(version));
     th_set_bool(L, "session_id_hit", hit != 0);
     th_set_int(L, "certificate_type", cert_type);
     if (cert_len > 0) th_set_bytes(L, "certificate", cert, cert_len);
@@ -149,14 +130,14 @@ static size_t parse_records(flight *f, const unsigned char *p, size_t n, unsigne
       else {
         char hex[8];
         snprintf(hex, sizeof hex, "0x%04X", version);
-        finding(f, "malformed", "record #%d: type %d, version %s is not a TLS record",
+        th_flight_finding(f, "malformed", "record #%d: type %d, version %s is not a TLS record",
                 f->records + 1, (int)type, hex);
         f->done = 1;
       }
       break;
     }
     if (rlen > RECORD_LIMIT) {
-      finding(f, "record_too_long", "record #%d claims %d bytes (at most %d)", f->records + 1,
+      th_flight_finding(f, "record_too_long", "record #%d claims %d bytes (at most %d)", f->records + 1,
               (int)rlen, RECORD_LIMIT);
       f->done = 1;
       break;
@@ -173,7 +154,7 @@ static size_t parse_records(flight *f, const unsigned char *p, size_t n, unsigne
     off += 5 + rlen;
     f->records++;
     if (rlen == 0) {
-      finding(f, "malformed", "record #%d is empty", f->records);
+      th_flight_finding(f, "malformed", "record #%d is empty", f->records);
       continue;
     }
     if (type == 22) {
@@ -192,7 +173,7 @@ static size_t parse_records(flight *f, const unsigned char *p, size_t n, unsigne
     } else if (type == 20 && f->seen_sh) {
       f->done = 1;  /* an abbreviated (resumed) handshake goes on encrypted */
     } else {
-      finding(f, "unexpected_record", "record #%d: %s before the handshake finished",
+      th_flight_finding(f, "unexpected_record", "record #%d: %s before the handshake finished",
               f->records, type == 20 ? "change_cipher_spec" : type == 23 ?
               "application data" : "a heartbeat");
       if (type == 23) f->done = 1;
@@ -275,8 +256,8 @@ int th_parse_server_flight(lua_State *L) {
   if (f.not_tls) consumed = n;
   if (consumed > n) consumed = n;
   if (!f.done && eof) {
-    if (n == 0) finding(&f, "no_data", "the peer closed without sending anything");
-    else finding(&f, "truncated", "the peer closed after %d bytes, %d short of the next step",
+    if (n == 0) th_flight_finding(&f, "no_data", "the peer closed without sending anything");
+    else th_flight_finding(&f, "truncated", "the peer closed after %d bytes, %d short of the next step",
                  (int)n, (int)f.need);
     f.closed = n == 0 ? 1 : 2;
     f.done = 1;

@@ -1,13 +1,27 @@
 /* The TLS handshake messages of a server's first flight (ServerHello with
  * its extensions, HelloRetryRequest, Certificate, ServerKeyExchange,
  * ServerHelloDone) and alerts, read into the result; the records around
- * them are framed in flight.c. A malformed message is a finding. */
+ * them are framed in flight.c. A malformed message is a finding, added
+ * through flight_result.c. */
 #include <stdio.h>
 #include <string.h>
 
 #include "wire/flight.h"
 
-static const named alert_names[] = {
+#define MAX_EXT_TYPES 64
+
+/* Bit length of a big-endian unsigned integer. */
+static int bit_length(const unsigned char *p, size_t n) {
+  int bits;
+  unsigned c;
+  while (n > 0 && *p == 0) { p++; n--; }
+  if (n == 0) return 0;
+  bits = (int)(n - 1) * 8;
+  for (c = *p; c; c >>= 1) bits++;
+  return bits;
+}
+
+static const th_named alert_names[] = {
   {0, "close_notify"}, {10, "unexpected_message"}, {20, "bad_record_mac"},
   {21, "decryption_failed"}, {22, "record_overflow"}, {30, "decompression_failure"},
   {40, "handshake_failure"}, {41, "no_certificate"}, {42, "bad_certificate"},
@@ -23,7 +37,7 @@ static const named alert_names[] = {
   {120, "no_application_protocol"}, {121, "ech_required"}, {0, NULL}
 };
 
-static const named message_names[] = {
+static const th_named message_names[] = {
   {0, "hello_request"}, {1, "client_hello"}, {2, "server_hello"}, {3, "hello_verify_request"},
   {4, "new_session_ticket"}, {5, "end_of_early_data"}, {6, "hello_retry_request"},
   {8, "encrypted_extensions"}, {11, "certificate"}, {12, "server_key_exchange"},
@@ -32,7 +46,7 @@ static const named message_names[] = {
   {23, "supplemental_data"}, {24, "key_update"}, {0, NULL}
 };
 
-static const named extension_names[] = {
+static const th_named extension_names[] = {
   {0, "server_name"}, {1, "max_fragment_length"}, {5, "status_request"},
   {10, "supported_groups"}, {11, "ec_point_formats"}, {13, "signature_algorithms"},
   {15, "heartbeat"}, {16, "alpn"}, {18, "signed_certificate_timestamp"}, {21, "padding"},
@@ -43,7 +57,7 @@ static const named extension_names[] = {
   {65281, "renegotiation_info"}, {0, NULL}
 };
 
-static const named compression_names[] = {{0, "null"}, {1, "deflate"}, {64, "lzs"}, {0, NULL}};
+static const th_named compression_names[] = {{0, "null"}, {1, "deflate"}, {64, "lzs"}, {0, NULL}};
 
 /* SHA-256("HelloRetryRequest"), RFC 8446 4.1.3. */
 static const unsigned char hrr_random[32] = {
@@ -53,72 +67,72 @@ static const unsigned char hrr_random[32] = {
 
 /* ---- TLS handshake messages ---- */
 
-static void parse_extensions(flight *f, reader *r, int *reneg) {
+static void parse_extensions(flight *f, th_reader *r, int *reneg) {
   lua_State *L = f->L;
   unsigned seen[MAX_EXT_TYPES];
   int nseen = 0, n = 0, i;
   size_t total;
-  const unsigned char *all = vec(r, 2, &total);
-  reader e;
+  const unsigned char *all = th_read_vec(r, 2, &total);
+  th_reader e;
   if (!all) {
-    finding(f, "malformed", "server_hello: the extensions block is cut short");
+    th_flight_finding(f, "malformed", "server_hello: the extensions block is cut short");
     return;
   }
-  reader_init(&e, all, total);
+  th_reader_init(&e, all, total);
   lua_newtable(L);  /* extensions list */
-  while (left(&e) > 0) {
-    unsigned type = u16(&e);
+  while (th_reader_left(&e) > 0) {
+    unsigned type = th_read_u16(&e);
     size_t elen;
-    const unsigned char *data = vec(&e, 2, &elen);
-    reader d;
+    const unsigned char *data = th_read_vec(&e, 2, &elen);
+    th_reader d;
     if (!data) {
-      finding(f, "malformed", "server_hello: extension %d is cut short", (int)type);
+      th_flight_finding(f, "malformed", "server_hello: extension %d is cut short", (int)type);
       break;
     }
     for (i = 0; i < nseen; i++)
       if (seen[i] == type)
-        finding(f, "malformed", "server_hello: extension %d appears twice", (int)type);
+        th_flight_finding(f, "malformed", "server_hello: extension %d appears twice", (int)type);
     if (nseen < MAX_EXT_TYPES) seen[nseen++] = type;
     lua_createtable(L, 0, 3);
     th_set_int(L, "type", type);
-    th_set_string(L, "name", lookup(extension_names, type));
+    th_set_string(L, "name", th_flight_lookup(extension_names, type));
     th_set_int(L, "length", (lua_Integer)elen);
     lua_rawseti(L, -2, ++n);
-    reader_init(&d, data, elen);
+    th_reader_init(&d, data, elen);
     lua_pushvalue(L, -2);  /* the server_hello table */
     switch (type) {
       case 0xFF01: {
         size_t rn;
-        const unsigned char *rc = vec(&d, 1, &rn);
+        const unsigned char *rc = th_read_vec(&d, 1, &rn);
         if (rc) th_set_bytes(L, "renegotiation_info", rc, rn);
         *reneg = 1;
         break;
       }
       case 43:
-        th_set_int(L, "selected_version", u16(&d));
+        th_set_int(L, "selected_version", th_read_u16(&d));
         break;
       case 51:
         if (elen == 2) {
-          th_set_int(L, "key_share_group", u16(&d));
+          th_set_int(L, "key_share_group", th_read_u16(&d));
         } else {
           size_t kn;
-          th_set_int(L, "key_share_group", u16(&d));
-          if (vec(&d, 2, &kn)) th_set_int(L, "key_share_length", (lua_Integer)kn);
+          th_set_int(L, "key_share_group", th_read_u16(&d));
+          if (th_read_vec(&d, 2, &kn)) th_set_int(L, "key_share_length", (lua_Integer)kn);
         }
         break;
       case 16: {
         size_t ln, pn;
-        reader lr;
-        const unsigned char *list = vec(&d, 2, &ln), *proto;
+        th_reader lr;
+        const unsigned char *list = th_read_vec(&d, 2, &ln), *proto;
         if (!list) break;
-        reader_init(&lr, list, ln);
-        proto = vec(&lr, 1, &pn);
+        th_reader_init(&lr, list, ln);
+        proto = th_read_vec(&lr, 1, &pn);
         if (proto) th_set_bytes(L, "alpn", proto, pn);
         break;
       }
       case 11: {
         size_t pn, k;
-        const unsigned char *pf = vec(&d, 1, &pn);
+        const unsigned char *pf = th_read_vec(&d, 1, &pn);
         if (!pf) break;
         lua_createtable(L, (int)pn, 0);
         for (k = 0; k < pn; k++) {
@@ -128,8 +142,8 @@ static void parse_extensions(flight *f, reader *r, int *reneg) {
         lua_setfield(L, -2, "ec_point_formats");
         break;
       }
-      case 15: th_set_int(L, "heartbeat", u8(&d)); break;
-      case 1: th_set_int(L, "max_fragment_length", u8(&d)); break;
+      case 15: th_set_int(L, "heartbeat", th_read_u8(&d)); break;
+      case 1: th_set_int(L, "max_fragment_length", th_read_u8(&d)); break;
       case 23: th_set_bool(L, "extended_master_secret", 1); break;
       case 35: th_set_bool(L, "session_ticket", 1); break;
       case 22: th_set_bool(L, "encrypt_then_mac", 1); break;
@@ -138,29 +152,29 @@ static void parse_extensions(flight *f, reader *r, int *reneg) {
       case 44: th_set_bool(L, "cookie", 1); break;
       default: break;
     }
-    if (d.bad) finding(f, "malformed", "server_hello: extension %d is malformed", (int)type);
+    if (d.bad) th_flight_finding(f, "malformed", "server_hello: extension %d is malformed", (int)type);
     lua_pop(L, 1);
   }
-  if (e.bad) finding(f, "malformed", "server_hello: the extensions block is malformed");
+  if (e.bad) th_flight_finding(f, "malformed", "server_hello: the extensions block is malformed");
   lua_setfield(L, -2, "extensions");
 }
 
 static void parse_server_hello(flight *f, const unsigned char *body, size_t n) {
   lua_State *L = f->L;
-  reader r;
+  th_reader r;
   unsigned version, suite, comp;
   const unsigned char *random, *sid;
   size_t sid_len;
   int reneg = 0;
   const th_suite *s;
-  reader_init(&r, body, n);
-  version = u16(&r);
-  random = take(&r, 32);
-  sid = vec(&r, 1, &sid_len);
-  suite = u16(&r);
-  comp = u8(&r);
+  th_reader_init(&r, body, n);
+  version = th_read_u16(&r);
+  random = th_read_take(&r, 32);
+  sid = th_read_vec(&r, 1, &sid_len);
+  suite = th_read_u16(&r);
+  comp = th_read_u8(&r);
   if (r.bad) {
-    finding(f, "malformed", "server_hello: %d bytes, too short", (int)n);
+    th_flight_finding(f, "malformed", "server_hello: %d bytes, too short", (int)n);
     f->done = 1;
     return;
   }
@@ -174,7 +188,7 @@ static void parse_server_hello(flight *f, const unsigned char *body, size_t n) {
   s = th_suite_find(suite);
   if (s) th_set_string(L, "suite_name", s->openssl ? s->openssl : s->iana);
   th_set_int(L, "compression", comp);
-  th_set_string(L, "compression_name", lookup(compression_names, comp));
+  th_set_string(L, "compression_name", th_flight_lookup(compression_names, comp));
   f->hrr = memcmp(random, hrr_random, 32) == 0;
   th_set_bool(L, "hello_retry_request", f->hrr);
   th_set_bool(L, "extended_master_secret", 0);
@@ -182,7 +196,7 @@ static void parse_server_hello(flight *f, const unsigned char *body, size_t n) {
   th_set_bool(L, "encrypt_then_mac", 0);
   if (memcmp(random + 24, "DOWNGRD\001", 8) == 0) th_set_string(L, "downgrade", "tlsv1_2");
   else if (memcmp(random + 24, "DOWNGRD\000", 8) == 0) th_set_string(L, "downgrade", "tlsv1_1");
-  if (left(&r) > 0) parse_extensions(f, &r, &reneg);
+  if (th_reader_left(&r) > 0) parse_extensions(f, &r, &reneg);
   else {
     lua_newtable(L);
     lua_setfield(L, -2, "extensions");
@@ -193,10 +207,10 @@ static void parse_server_hello(flight *f, const unsigned char *body, size_t n) {
     unsigned sel = (unsigned)lua_tointeger(L, -1);
     f->tls13 = sel == 0x0304;
     lua_pop(L, 1);
-    th_set_string(L, "protocol", version_name(sel));
+    th_set_string(L, "protocol", th_flight_version_name(sel));
   } else {
     lua_pop(L, 1);
-    th_set_string(L, "protocol", version_name(version));
+    th_set_string(L, "protocol", th_flight_version_name(version));
   }
   lua_getfield(L, -1, "key_share_group");
   if (lua_type(L, -1) == LUA_TNUMBER) {
@@ -214,22 +228,22 @@ static void parse_server_hello(flight *f, const unsigned char *body, size_t n) {
 
 static void parse_certificate(flight *f, const unsigned char *body, size_t n) {
   lua_State *L = f->L;
-  reader r, list;
+  th_reader r, list;
   size_t total;
   const unsigned char *all;
   int count = 0;
-  reader_init(&r, body, n);
-  all = vec(&r, 3, &total);
+  th_reader_init(&r, body, n);
+  all = th_read_vec(&r, 3, &total);
   lua_newtable(L);
   if (!all) {
-    finding(f, "malformed", "certificate: the list is cut short");
+    th_flight_finding(f, "malformed", "certificate: the list is cut short");
   } else {
-    reader_init(&list, all, total);
-    while (left(&list) > 0) {
+    th_reader_init(&list, all, total);
+    while (th_reader_left(&list) > 0) {
       size_t cn;
-      const unsigned char *der = vec(&list, 3, &cn);
+      const unsigned char *der = th_read_vec(&list, 3, &cn);
       if (!der) {
-        finding(f, "malformed", "certificate: entry #%d is cut short", count + 1);
+        th_flight_finding(f, "malformed", "certificate: entry #%d is cut short", count + 1);
         break;
       }
       lua_pushlstring(L, (const char *)der, cn);
@@ -245,35 +259,35 @@ static void parse_server_key_exchange(flight *f, const unsigned char *body, size
   lua_State *L = f->L;
   const th_suite *s = th_suite_find(f->suite);
   const char *kx = s && s->kx ? s->kx : "";
-  reader r;
+  th_reader r;
   size_t len;
   const unsigned char *p;
   int psk = strcmp(kx, "DHE-PSK") == 0 || strcmp(kx, "ECDHE-PSK") == 0 ||
             strcmp(kx, "PSK") == 0 || strcmp(kx, "RSA-PSK") == 0;
-  reader_init(&r, body, n);
+  th_reader_init(&r, body, n);
   lua_createtable(L, 0, 6);
   th_set_int(L, "length", (lua_Integer)n);
   if (psk) {
-    p = vec(&r, 2, &len);
+    p = th_read_vec(&r, 2, &len);
     if (p) th_set_bytes(L, "psk_identity_hint", p, len);
   }
   if (strcmp(kx, "DHE") == 0 || strcmp(kx, "DHE-PSK") == 0) {
     const unsigned char *g;
     size_t glen, ylen;
     th_set_string(L, "kind", "dhe");
-    p = vec(&r, 2, &len);
-    g = vec(&r, 2, &glen);
-    vec(&r, 2, &ylen);
+    p = th_read_vec(&r, 2, &len);
+    g = th_read_vec(&r, 2, &glen);
+    th_read_vec(&r, 2, &ylen);
     if (!r.bad) {
       th_set_int(L, "dh_bits", bit_length(p, len));
       th_set_bytes(L, "dh_p", p, len);
       th_set_bytes(L, "dh_g", g, glen);
     }
   } else if (strcmp(kx, "ECDHE") == 0 || strcmp(kx, "ECDHE-PSK") == 0) {
-    unsigned type = u8(&r);
+    unsigned type = th_read_u8(&r);
     th_set_string(L, "kind", "ecdhe");
     if (type == 3) {
-      unsigned group = u16(&r);
+      unsigned group = th_read_u16(&r);
       th_set_string(L, "curve_type", "named_curve");
       if (!r.bad) {
         const th_group *gr = th_group_find(group);
@@ -284,30 +298,30 @@ static void parse_server_key_exchange(flight *f, const unsigned char *body, size
       th_set_string(L, "curve_type", type == 1 ? "explicit_prime" : type == 2 ? "explicit_char2" :
               "unknown");
     }
-    if (type == 3 && vec(&r, 1, &len)) th_set_int(L, "point_length", (lua_Integer)len);
+    if (type == 3 && th_read_vec(&r, 1, &len)) th_set_int(L, "point_length", (lua_Integer)len);
   } else if (strcmp(kx, "RSA") == 0) {
     size_t elen;
     th_set_string(L, "kind", "rsa");
-    p = vec(&r, 2, &len);
-    vec(&r, 2, &elen);
+    p = th_read_vec(&r, 2, &len);
+    th_read_vec(&r, 2, &elen);
     if (!r.bad) th_set_int(L, "rsa_bits", bit_length(p, len));
   } else if (strcmp(kx, "SRP") == 0) {
     th_set_string(L, "kind", "srp");
-    p = vec(&r, 2, &len);
+    p = th_read_vec(&r, 2, &len);
     if (!r.bad) th_set_int(L, "srp_bits", bit_length(p, len));
   } else if (psk) {
     th_set_string(L, "kind", "psk");
   } else {
     th_set_string(L, "kind", "unknown");
   }
-  if (r.bad) finding(f, "malformed", "server_key_exchange: %d bytes do not hold what the"
+  if (r.bad) th_flight_finding(f, "malformed", "server_key_exchange: %d bytes do not hold what the"
                      " suite's key exchange (%s) needs", (int)n, kx[0] ? kx : "unknown");
   lua_setfield(L, f->result, "server_key_exchange");
 }
 
 void th_flight_message(flight *f, unsigned type, const unsigned char *body, size_t n) {
   lua_State *L = f->L;
-  const char *name = lookup(message_names, type);
+  const char *name = th_flight_lookup(message_names, type);
   lua_createtable(L, 0, 3);
   th_set_int(L, "type", type);
   th_set_string(L, "name", name);
@@ -315,13 +329,13 @@ void th_flight_message(flight *f, unsigned type, const unsigned char *body, size
   lua_rawseti(L, f->messages, ++f->nmessages);
   if (type == 0) return;  /* HelloRequest: may come at any time */
   if (!f->seen_sh && type != 2) {
-    finding(f, "unexpected_message", "%s (%d) before the server_hello", name ? name : "message",
+    th_flight_finding(f, "unexpected_message", "%s (%d) before the server_hello", name ? name : "message",
             (int)type);
     return;
   }
   switch (type) {
     case 2:
-      if (f->seen_sh) finding(f, "unexpected_message", "a second server_hello");
+      if (f->seen_sh) th_flight_finding(f, "unexpected_message", "a second server_hello");
       else parse_server_hello(f, body, n);
       break;
     case 11: parse_certificate(f, body, n); break;
@@ -340,7 +354,7 @@ void th_flight_message(flight *f, unsigned type, const unsigned char *body, size
       f->done = 1;
       break;
     default:
-      finding(f, "unexpected_message", "%s (%d) in the server's first flight",
+      th_flight_finding(f, "unexpected_message", "%s (%d) in the server's first flight",
               name ? name : "message", (int)type);
       break;
   }
@@ -349,7 +363,7 @@ void th_flight_message(flight *f, unsigned type, const unsigned char *body, size
 void th_flight_alert(flight *f, const unsigned char *p, size_t n) {
   lua_State *L = f->L;
   if (n != 2) {
-    finding(f, "malformed", "an alert record of %d bytes (2 expected)", (int)n);
+    th_flight_finding(f, "malformed", "an alert record of %d bytes (2 expected)", (int)n);
     f->done = 1;
     return;
   }
@@ -357,7 +371,7 @@ void th_flight_alert(flight *f, const unsigned char *p, size_t n) {
   th_set_int(L, "level", p[0]);
   th_set_string(L, "level_name", p[0] == 1 ? "warning" : p[0] == 2 ? "fatal" : NULL);
   th_set_int(L, "description", p[1]);
-  th_set_string(L, "name", lookup(alert_names, p[1]));
+  th_set_string(L, "name", th_flight_lookup(alert_names, p[1]));
   lua_pushvalue(L, -1);
   lua_rawseti(L, f->alerts, ++f->nalerts);
   if (p[0] != 1 || p[1] == 0) {  /* fatal, unknown level, or close_notify: the end */
