@@ -39,7 +39,7 @@ build = {
         "src/core/core.c", "src/core/args.c", "src/core/owned.c", "src/core/push.c",
         "src/context/protocol.c", "src/context/luasec.c", "src/context/options.c", "src/context/harden.c",
         "src/context/inspect.c", "src/context/keys.c",
-        "src/merge/merge.c", "src/merge/settings.c",
+        "src/merge/merge.c", "src/merge/settings.c", "src/merge/report.c",
         "src/judge/ciphers.c", "src/judge/values.c", "src/judge/chain.c", "src/judge/chain_source.c",
         "src/judge/identity.c",
         "src/wire/suites.c", "src/wire/groups.c", "src/wire/hello.c", "src/wire/hello_opts.c", "src/wire/flight.c",

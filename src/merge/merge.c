@@ -6,8 +6,9 @@
  * settings are told apart by their spelling in C, the option and verifyext
  * sets are C arrays until the result is built, report lists are only made
  * when something goes into them, and what OpenSSL says about a value
- * (values.c) is remembered per Lua state. */
-#include <stdio.h>
+ * (values.c) is remembered per Lua state. Single settings are checked in
+ * settings.c; what the merge records goes into its report through
+ * report.c. */
 #include <string.h>
 
 #include "merge/merge.h"
@@ -16,116 +17,26 @@ static const char *const verifyext_names[] = {  /* sorted */
   "crl_check", "crl_check_chain", "lsec_continue", "lsec_ignore_purpose", NULL
 };
 
-const char *th_merge_layer_label(merger *m) {
-  lua_State *L = m->L;
-  int id = m->ids + m->layer - 1;
-  if (lua_type(L, id) == LUA_TSTRING) {
-    lua_pushfstring(L, "layer %s", th_quote(L, id));
-    lua_remove(L, -2);
-    return lua_tostring(L, -1);
+/* The setting a key names, told apart by its spelling (the merge runs for
+ * every key of every layer). */
+static int key_id(const char *k, size_t len) {
+#define IS(s) (memcmp(k, s, sizeof s - 1) == 0)
+  switch (len) {
+    case 3: return IS("key") ? K_KEY : K_OTHER;
+    case 4: return IS("mode") ? K_MODE : IS("name") ? K_NAME : K_OTHER;
+    case 5: return IS("depth") ? K_DEPTH : K_OTHER;
+    case 6: return IS("verify") ? K_VERIFY : IS("cafile") ? K_CAFILE :
+                   IS("capath") ? K_CAPATH : K_OTHER;
+    case 7: return IS("options") ? K_OPTIONS : IS("ciphers") ? K_CIPHERS :
+                   IS("dhparam") ? K_DHPARAM : K_OTHER;
+    case 8: return IS("protocol") ? K_PROTOCOL : IS("_profile") ? K_PROFILE : K_OTHER;
+    case 9: return IS("verifyext") ? K_VERIFYEXT : K_OTHER;
+    case 10: return IS("curveslist") ? K_CURVESLIST : K_OTHER;
+    case 11: return IS("certificate") ? K_CERTIFICATE : K_OTHER;
+    case 12: return IS("ciphersuites") ? K_CIPHERSUITES : K_OTHER;
+    default: return K_OTHER;
   }
-  return lua_pushfstring(L, "layer %d", m->layer);
-}
-
-int th_merge_error(merger *m, const char *key, const char *message) {
-  lua_State *L = m->L;
-  const char *label = th_merge_layer_label(m);
-  return th_error(L, m->fn, "%s: bad %s: %s", label, key, message);
-}
-
-void th_merge_push_layer_id(merger *m) {
-  lua_pushvalue(m->L, m->ids + m->layer - 1);
-}
-
-/* Append the table on top of the stack to the list in slot, creating the
- * list on first use. */
-static void append(merger *m, int slot, int *count) {
-  lua_State *L = m->L;
-  if (*count == 0) {
-    lua_createtable(L, 4, 0);
-    lua_replace(L, slot);
-  }
-  lua_rawseti(L, slot, ++*count);
-}
-
-/* key, old and new: the older names of a change record's setting,
- * before and after, still readable through the records' metatable. */
-static int record_alias(lua_State *L) {
-  const char *k = lua_tostring(L, 2);
-  if (!k) return 0;
-  if (strcmp(k, "key") == 0) lua_getfield(L, 1, "setting");
-  else if (strcmp(k, "old") == 0) lua_getfield(L, 1, "before");
-  else if (strcmp(k, "new") == 0) lua_getfield(L, 1, "after");
-  else lua_pushnil(L);
-  return 1;
-}
-
-static const char record_mt_key = 0;  /* registry key (its address) */
-
-/* Push a change record { setting, before, after, layer } (the shape of
- * every change record of tlsharden), with room for `extra` more fields;
- * before at -2 and after at -1 are popped. */
-static void push_record(merger *m, const char *key, int extra) {
-  lua_State *L = m->L;
-  if (lua_isnil(L, m->record_mt)) {
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &record_mt_key) != LUA_TTABLE) {
-      lua_pop(L, 1);
-      lua_createtable(L, 0, 1);
-      lua_pushcfunction(L, record_alias);
-      lua_setfield(L, -2, "__index");
-      lua_pushvalue(L, -1);
-      lua_rawsetp(L, LUA_REGISTRYINDEX, &record_mt_key);
-    }
-    lua_replace(L, m->record_mt);
-  }
-  lua_createtable(L, 0, 4 + extra);
-  lua_insert(L, -3);
-  lua_setfield(L, -3, "after");
-  lua_setfield(L, -2, "before");
-  lua_pushstring(L, key);
-  lua_setfield(L, -2, "setting");
-  th_merge_push_layer_id(m);
-  lua_setfield(L, -2, "layer");
-  lua_pushvalue(L, m->record_mt);
-  lua_setmetatable(L, -2);
-}
-
-void th_merge_record_change(merger *m, const char *key) {
-  push_record(m, key, 0);
-  append(m, m->changes, &m->nchanges);
-}
-
-void th_merge_lowering(merger *m, const char *key, int lowers, const char *message) {
-  lua_State *L = m->L;
-  if (lowers && m->strict) {
-    const char *label, *old, *new;
-    old = th_quote(L, -2);
-    new = th_quote(L, -2);
-    label = th_merge_layer_label(m);
-    th_error(L, m->fn, "%s lowers security: %s %s -> %s: %s (policy strict)", label, key,
-             old, new, message);
-  }
-  push_record(m, key, 2);
-  lua_pushstring(L, message);
-  lua_setfield(L, -2, "message");
-  lua_pushboolean(L, lowers);
-  lua_setfield(L, -2, "lowers");
-  append(m, m->warnings, &m->nwarnings);
-}
-
-/* Note in report.ignored: { layer, reason [, key] }. */
-static void ignore(merger *m, int key, const char *reason) {
-  lua_State *L = m->L;
-  lua_createtable(L, 0, 3);
-  th_merge_push_layer_id(m);
-  lua_setfield(L, -2, "layer");
-  if (key) {
-    lua_pushvalue(L, key);
-    lua_setfield(L, -2, "key");
-  }
-  lua_pushstring(L, reason);
-  lua_setfield(L, -2, "reason");
-  append(m, m->ignored, &m->nignored);
+#undef IS
 }
 
 /* --- iterating tables as pairs() does ---------------------------------------
@@ -297,7 +208,7 @@ static void apply_layer(merger *m, int layer, int position) {
   m->layer_table = layer;
   if (!lua_istable(L, layer)) {
     lua_pushfstring(L, "not a table (%s)", luaL_typename(L, layer));
-    ignore(m, 0, lua_tostring(L, -1));
+    th_merge_ignore(m, 0, lua_tostring(L, -1));
     lua_pop(L, 1);
     return;
   }
@@ -312,7 +223,7 @@ static void apply_layer(merger *m, int layer, int position) {
     int inherits = lua_getfield(L, -1, "__index") != LUA_TNIL;
     lua_pop(L, 2);
     if (inherits)
-      ignore(m, 0, "the layer's metatable has __index but no __pairs: only its own keys"
+      th_merge_ignore(m, 0, "the layer's metatable has __index but no __pairs: only its own keys"
              " are read, as Prosody reads them");
   }
   lua_pushnil(L);
@@ -331,7 +242,7 @@ static void apply_layer(merger *m, int layer, int position) {
       /* the layer's name and marker; the protocol was applied above */
     } else if (key[0] == '_') {
       /* a profile's own notes (_source ...) are not the user's settings */
-      if (!is_profile) ignore(m, lua_gettop(L) - 1, "keys starting with '_' are ignored");
+      if (!is_profile) th_merge_ignore(m, lua_gettop(L) - 1, "keys starting with '_' are ignored");
     } else {
       int v = lua_gettop(L);
       apply_key(m, id, v - 1, v, is_profile);

@@ -1,6 +1,8 @@
-/* The state of one merge, shared by merge.c (layers, sets, the report)
- * and settings.c (what each setting may hold and when it lowers
- * security). Internal to those two files. */
+/* The state of one merge, shared by the three files of the merge: merge.c
+ * (layers in order, option and verifyext sets), settings.c (what each
+ * setting may hold and when it lowers security) and report.c (the report
+ * both write to). Calls run one way: merge.c -> settings.c -> report.c,
+ * and merge.c -> report.c. Internal to those files. */
 #ifndef TLSHARDEN_MERGE_H
 #define TLSHARDEN_MERGE_H
 
@@ -14,26 +16,6 @@ enum {
   K_DEPTH, K_VERIFY, K_MODE, K_KEY, K_CERTIFICATE, K_CAFILE, K_CAPATH, K_DHPARAM,
   K_NAME, K_PROFILE
 };
-
-static inline int key_id(const char *k, size_t len) {
-#define IS(s) (memcmp(k, s, sizeof s - 1) == 0)
-  switch (len) {
-    case 3: return IS("key") ? K_KEY : K_OTHER;
-    case 4: return IS("mode") ? K_MODE : IS("name") ? K_NAME : K_OTHER;
-    case 5: return IS("depth") ? K_DEPTH : K_OTHER;
-    case 6: return IS("verify") ? K_VERIFY : IS("cafile") ? K_CAFILE :
-                   IS("capath") ? K_CAPATH : K_OTHER;
-    case 7: return IS("options") ? K_OPTIONS : IS("ciphers") ? K_CIPHERS :
-                   IS("dhparam") ? K_DHPARAM : K_OTHER;
-    case 8: return IS("protocol") ? K_PROTOCOL : IS("_profile") ? K_PROFILE : K_OTHER;
-    case 9: return IS("verifyext") ? K_VERIFYEXT : K_OTHER;
-    case 10: return IS("curveslist") ? K_CURVESLIST : K_OTHER;
-    case 11: return IS("certificate") ? K_CERTIFICATE : K_OTHER;
-    case 12: return IS("ciphersuites") ? K_CIPHERSUITES : K_OTHER;
-    default: return K_OTHER;
-  }
-#undef IS
-}
 
 typedef struct merger {
   lua_State *L;
@@ -58,6 +40,8 @@ typedef struct merger {
   signed char vx[NVERIFYEXT];
 } merger;
 
+/* --- the report (report.c) ----------------------------------------------- */
+
 /* "layer 3" or "layer 'host ssl'" (pushed) for messages. */
 const char *th_merge_layer_label(merger *m);
 /* Raise "<fn>: <layer>: bad <key>: <message>". */
@@ -69,8 +53,14 @@ void th_merge_record_change(merger *m, const char *key);
 /* A change worth a warning (old at -2 and new at -1 are popped); with
  * lowers set under policy strict, an error instead. */
 void th_merge_lowering(merger *m, const char *key, int lowers, const char *message);
-/* Apply one setting other than options and verifyext (settings.c): the
- * key at stack index key, its value at value. */
+/* Note in report.ignored: { layer, reason [, key] } (key: a stack index, or
+ * 0 for none). */
+void th_merge_ignore(merger *m, int key, const char *reason);
+
+/* --- single settings (settings.c) ------------------------------------------ */
+
+/* Apply one setting other than options and verifyext: the key at stack
+ * index key, its value at value. */
 void th_merge_setting(merger *m, int id, int key, int value, int is_profile);
 
 #endif
