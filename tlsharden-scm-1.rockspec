@@ -36,7 +36,7 @@ build = {
   modules = {
     ["tlsharden.core"] = {
       sources = {
-        "src/core/core.c", "src/core/args.c", "src/core/owned.c", "src/core/push.c",
+        "src/core/core.c", "src/core/args.c", "src/core/owned.c", "src/core/push.c", "src/core/versions.c",
         "src/context/protocol.c", "src/context/luasec.c", "src/context/options.c", "src/context/harden.c",
         "src/context/inspect.c", "src/context/keys.c",
         "src/merge/merge.c", "src/merge/settings.c", "src/merge/report.c",

@@ -74,7 +74,7 @@ typedef struct policy {
 
 /* The defaults: the rules of the `hardened` profile. */
 static const policy defaults = {
-  3 /* tlsv1_2 */, 1, 0, 0, 2, 1, 0,
+  TH_V_TLS12, 1, 0, 0, 2, 1, 0,
   "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
   "X25519:P-256:P-384",
   9, 1, 16, 1, 1, DHE_AUTO
@@ -97,6 +97,12 @@ static void check_policy_list(th_opts *o, const char *rule, const char *value, i
   lua_pop(L, 1);
 }
 
+/* The index of a wire version a context can use, or -1 (SSLv2's too). */
+static int context_version(int wire) {
+  int v = th_version_index(wire);
+  return v >= 0 && th_versions[v].context ? v : -1;
+}
+
 /* min_version: a version name ("tlsv1_2"), its wire number (0x0303) or
  * false. */
 static int read_min_version(th_opts *o, int dflt) {
@@ -104,7 +110,7 @@ static int read_min_version(th_opts *o, int dflt) {
   int t = th_opt_get(o, "min_version"), value = lua_gettop(L), v = dflt;
   th_range r;
   if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) v = -1;
-  else if (t == LUA_TNUMBER && lua_isinteger(L, -1)) v = th_version_index((int)lua_tointeger(L, -1));
+  else if (t == LUA_TNUMBER && lua_isinteger(L, -1)) v = context_version((int)lua_tointeger(L, -1));
   else if (t == LUA_TSTRING) v = th_protocol_parse(L, value, &r) && strcmp(r.form, "exact") == 0 ? r.lo : -2;
   else if (t != LUA_TNIL) v = -2;
   if (v == -2 || (t == LUA_TNUMBER && v < 0))
@@ -390,7 +396,7 @@ static void rule_versions(hardener *h, const policy *p) {
   SSL_CTX *ctx = h->ctx;
   if (p->min_version >= 0) {
     long before = SSL_CTX_get_min_proto_version(ctx);
-    int want = th_versions[p->min_version].number;
+    int want = th_versions[p->min_version].wire;
     h->step = "minimum version";
     if (before == 0 || before < want) {
       if (!SSL_CTX_set_min_proto_version(ctx, want)) fail_closed(h);

@@ -115,12 +115,14 @@ SSL *th_check_connection(lua_State *L, int idx, const char *fn) {
  * versions that lie within min/max and are not switched off by an option. */
 static int version_disabled(SSL_CTX *ctx, int i) {
   static const uint64_t no_flags[TH_NVERSIONS] = {
-    SSL_OP_NO_SSLv3, SSL_OP_NO_TLSv1, SSL_OP_NO_TLSv1_1, SSL_OP_NO_TLSv1_2,
-    SSL_OP_NO_TLSv1_3
+    [TH_V_SSL3] = SSL_OP_NO_SSLv3, [TH_V_TLS1] = SSL_OP_NO_TLSv1,
+    [TH_V_TLS11] = SSL_OP_NO_TLSv1_1, [TH_V_TLS12] = SSL_OP_NO_TLSv1_2,
+    [TH_V_TLS13] = SSL_OP_NO_TLSv1_3
   };
   long min = SSL_CTX_get_min_proto_version(ctx);
   long max = SSL_CTX_get_max_proto_version(ctx);
-  int v = th_versions[i].number;
+  int v = th_versions[i].wire;
+  if (!th_versions[i].context) return 1;
   if ((SSL_CTX_get_options(ctx) & no_flags[i]) != 0) return 1;
   if (min != 0 && v < min) return 1;
   if (max != 0 && v > max) return 1;
@@ -130,7 +132,7 @@ static int version_disabled(SSL_CTX *ctx, int i) {
   return 0;
 }
 
-int th_ctx_versions(SSL_CTX *ctx, int *lo, int *hi) {
+static int ctx_versions(SSL_CTX *ctx, int *lo, int *hi) {
   int i = 0;
   while (i < TH_NVERSIONS && version_disabled(ctx, i)) i++;
   if (i == TH_NVERSIONS) return 0;
@@ -155,7 +157,7 @@ void th_push_ctx_versions(lua_State *L, SSL_CTX *ctx) {
   lua_setfield(L, -3, "max_version");
   lua_setfield(L, -2, "max_proto_version");
   lua_createtable(L, TH_NVERSIONS, 0);
-  if (th_ctx_versions(ctx, &lo, &hi)) {
+  if (ctx_versions(ctx, &lo, &hi)) {
     for (i = lo; i <= hi; i++) {
       lua_pushstring(L, th_versions[i].name);
       lua_rawseti(L, -2, ++n);

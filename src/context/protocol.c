@@ -7,22 +7,14 @@
 
 #include "core/tlsharden.h"
 
-const th_version th_versions[] = {
-  {"sslv3", "SSL 3.0", "no_sslv3", SSL3_VERSION},
-  {"tlsv1", "TLS 1.0", "no_tlsv1", TLS1_VERSION},
-  {"tlsv1_1", "TLS 1.1", "no_tlsv1_1", TLS1_1_VERSION},
-  {"tlsv1_2", "TLS 1.2", "no_tlsv1_2", TLS1_2_VERSION},
-  {"tlsv1_3", "TLS 1.3", "no_tlsv1_3", TLS1_3_VERSION},
-  {NULL, NULL, NULL, 0}
-};
-
-/* Alternative spellings accepted for each version (lower case). */
+/* Alternative spellings accepted for each version a context can use (lower
+ * case); SSLv2 has none: OpenSSL 3 cannot speak it. */
 static const char *const version_aliases[TH_NVERSIONS][4] = {
-  {"sslv3", "ssl3", NULL, NULL},
-  {"tlsv1", "tlsv1.0", "tlsv1_0", "tls1"},
-  {"tlsv1_1", "tlsv1.1", "tls1.1", "tls1_1"},
-  {"tlsv1_2", "tlsv1.2", "tls1.2", "tls1_2"},
-  {"tlsv1_3", "tlsv1.3", "tls1.3", "tls1_3"},
+  [TH_V_SSL3] = {"sslv3", "ssl3", NULL, NULL},
+  [TH_V_TLS1] = {"tlsv1", "tlsv1.0", "tlsv1_0", "tls1"},
+  [TH_V_TLS11] = {"tlsv1_1", "tlsv1.1", "tls1.1", "tls1_1"},
+  [TH_V_TLS12] = {"tlsv1_2", "tlsv1.2", "tls1.2", "tls1_2"},
+  [TH_V_TLS13] = {"tlsv1_3", "tlsv1.3", "tls1.3", "tls1_3"},
 };
 
 #define VALID_FORMS \
@@ -32,16 +24,16 @@ static const char *const version_aliases[TH_NVERSIONS][4] = {
 
 #define MAX_TOKEN 32
 
-int th_version_index(int number) {
-  int i;
-  for (i = 0; i < TH_NVERSIONS; i++)
-    if (th_versions[i].number == number) return i;
-  return -1;
+/* The oldest version an OpenSSL 3 context can use: where "any" starts. */
+static int oldest_context_version(void) {
+  int i = 0;
+  while (!th_versions[i].context) i++;
+  return i;
 }
 
 /* Whether this OpenSSL build can negotiate the version at all. */
 static int version_compiled(int i) {
-  switch (th_versions[i].number) {
+  switch (th_versions[i].wire) {
 #ifdef OPENSSL_NO_SSL3
     case SSL3_VERSION: return 0;
 #endif
@@ -148,7 +140,8 @@ static int parse_string(lua_State *L, const char *s, size_t len, th_range *out) 
   }
   if (n > 0 && (strcmp(buf, "sslv23") == 0 || strcmp(buf, "any") == 0 ||
                 strcmp(buf, "sslv2+") == 0)) {
-    out->lo = 0; out->hi = TH_NVERSIONS - 1; out->open_lo = out->open_hi = 1;
+    out->lo = oldest_context_version(); out->hi = TH_NVERSIONS - 1;
+    out->open_lo = out->open_hi = 1;
     out->form = "any";
     return 1;
   }
@@ -219,9 +212,9 @@ int th_protocol_parse(lua_State *L, int idx, th_range *out) {
 const char *th_range_luasec(const th_range *r, const char **no_options, int *n) {
   int i;
   *n = 0;
-  if (r->lo == r->hi && !r->open_hi && th_versions[r->lo].number >= TLS1_VERSION)
+  if (r->lo == r->hi && !r->open_hi && th_versions[r->lo].wire >= TLS1_VERSION)
     return th_versions[r->lo].name;
-  if (!r->open_lo) no_options[(*n)++] = "no_sslv2";
+  /* every version the range leaves out, SSLv2 (no_sslv2) included */
   for (i = 0; i < TH_NVERSIONS; i++) {
     int below = !r->open_lo && i < r->lo;
     int above = !r->open_hi && i > r->hi;
@@ -232,7 +225,7 @@ const char *th_range_luasec(const th_range *r, const char **no_options, int *n) 
 
 /* The LuaSec 1.x protocol value and no_* options that give exactly r. */
 static void push_luasec(lua_State *L, const th_range *r) {
-  const char *opts[TH_NVERSIONS + 1];
+  const char *opts[TH_NVERSIONS];
   int i, n;
   const char *protocol = th_range_luasec(r, opts, &n);
   lua_createtable(L, 0, 2);
@@ -252,14 +245,14 @@ static void push_range(lua_State *L, const th_range *r) {
   lua_setfield(L, -2, "form");
   lua_pushstring(L, th_versions[r->lo].name);
   lua_setfield(L, -2, "min");
-  lua_pushinteger(L, th_versions[r->lo].number);
+  lua_pushinteger(L, th_versions[r->lo].wire);
   lua_setfield(L, -2, "min_version");
   if (r->open_hi) {
     lua_pushinteger(L, 0);
   } else {
     lua_pushstring(L, th_versions[r->hi].name);
     lua_setfield(L, -2, "max");
-    lua_pushinteger(L, th_versions[r->hi].number);
+    lua_pushinteger(L, th_versions[r->hi].wire);
   }
   lua_setfield(L, -2, "max_version");
   lua_newtable(L);  /* versions */

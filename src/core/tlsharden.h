@@ -13,19 +13,32 @@
 
 #define TH_VERSION "0.1.0"
 
-/* One protocol version this library knows about. */
+/* --- protocol versions (versions.c) -------------------------------------------
+ * The one table of the versions tlsharden knows, oldest first; TH_V_*
+ * index it. */
+#define TH_V_SSL2 0
+#define TH_V_SSL3 1
+#define TH_V_TLS1 2
+#define TH_V_TLS11 3
+#define TH_V_TLS12 4
+#define TH_V_TLS13 5
+#define TH_NVERSIONS 6
 typedef struct th_version {
-  const char *name;     /* canonical LuaSec-style name: "tlsv1_2" */
-  const char *label;    /* human label: "TLS 1.2" */
-  const char *no_option; /* LuaSec option that disables it: "no_tlsv1_2" */
-  int number;           /* OpenSSL wire version: TLS1_2_VERSION */
+  const char *name;      /* as LuaSec spells it: "tlsv1_2" */
+  const char *label;     /* for people: "TLS 1.2" */
+  const char *no_option; /* LuaSec's option that switches it off: "no_tlsv1_2" */
+  int wire;              /* on the wire: 0x0002 (SSLv2), 0x0300 ... 0x0304 */
+  int context;           /* 1 when an OpenSSL 3 context can use it (not SSLv2) */
 } th_version;
+extern const th_version th_versions[TH_NVERSIONS];
+/* The index of a wire version, or -1. */
+int th_version_index(int wire);
+/* Push the list core.protocols: { name, label, wire } per version, oldest
+ * first. */
+void th_push_protocols(lua_State *L);
 
-/* Versions in ascending order, terminated by a zeroed entry. */
-extern const th_version th_versions[];
-#define TH_NVERSIONS 5
-
-/* A parsed protocol specification: indices into th_versions. */
+/* A parsed protocol specification: indices into th_versions, of versions
+ * a context can use. */
 typedef struct th_range {
   int lo;        /* index of the lowest enabled version */
   int hi;        /* index of the highest enabled version */
@@ -34,15 +47,12 @@ typedef struct th_range {
   const char *form; /* "exact", "floor", "any", "set", "range", "list" */
 } th_range;
 
-/* Index of a version by wire number, or -1. */
-int th_version_index(int number);
-
 /* Parse the protocol spec at stack index idx. On failure pushes an error
  * message (without function prefix) and returns 0. */
 int th_protocol_parse(lua_State *L, int idx, th_range *out);
 
 /* The LuaSec protocol value for r, and the no_* options (at most
- * TH_NVERSIONS + 1, stored in no_options, count in *n) that give exactly r. */
+ * TH_NVERSIONS, stored in no_options, count in *n) that give exactly r. */
 const char *th_range_luasec(const th_range *r, const char **no_options, int *n);
 
 /* LuaSec's context modes (LSEC_MODE_SERVER, LSEC_MODE_CLIENT); 0 is a
@@ -164,8 +174,6 @@ SSL_CTX *th_test_context(lua_State *L, int idx, int *mode);
 int th_is_context(lua_State *L, int idx);
 SSL_CTX *th_check_context(lua_State *L, int idx, const char *fn, int *mode);
 SSL *th_check_connection(lua_State *L, int idx, const char *fn);
-/* The versions a context really enables, as indices; 0 when none. */
-int th_ctx_versions(SSL_CTX *ctx, int *lo, int *hi);
 /* Push { min, max, versions, min_proto_version, max_proto_version }. */
 void th_push_ctx_versions(lua_State *L, SSL_CTX *ctx);
 
@@ -244,12 +252,6 @@ int th_integer(lua_State *L, int idx, lua_Integer *out);
 
 /* The cipher suite registry (suites.c): IANA's TLS suites, a few widely
  * deployed unregistered ones and the SSLv2 cipher kinds, sorted by id. */
-#define TH_SV_SSL2 0   /* minimum protocol versions, ascending */
-#define TH_SV_SSL3 1
-#define TH_SV_TLS1 2
-#define TH_SV_TLS11 3
-#define TH_SV_TLS12 4
-#define TH_SV_TLS13 5
 #define TH_SUITE_AEAD 0x01u
 #define TH_SUITE_EXPORT 0x02u
 #define TH_SUITE_FS 0x04u
@@ -263,24 +265,18 @@ typedef struct th_suite {
   const char *openssl;  /* OpenSSL's name, NULL when OpenSSL never had one */
   const char *kx, *auth, *enc, *mac;  /* NULL for SCSVs */
   short bits, alg_bits; /* effective strength, algorithm key size */
-  unsigned char version; /* TH_SV_* minimum protocol */
+  unsigned char version; /* TH_V_* minimum protocol */
   unsigned char flags;   /* TH_SUITE_* */
 } th_suite;
 extern const th_suite th_suites[];
 extern const int th_nsuites;
 /* The entry for id, or NULL. */
 const th_suite *th_suite_find(uint32_t id);
-/* Whether s can be negotiated at version (TH_SV_*): no SCSV, SSLv2 kinds
+/* Whether s can be negotiated at version (TH_V_*): no SCSV, SSLv2 kinds
  * only in SSLv2, TLS 1.3 suites only in TLS 1.3. */
 int th_suite_usable(const th_suite *s, int version);
-/* "sslv2" ... "tlsv1_3" for a TH_SV_* value. */
-const char *th_suite_version_name(int v);
 /* Push the table describing s (see docs/scan.md). */
 void th_push_suite(lua_State *L, const th_suite *s);
-/* Wire version numbers: 0x0002 (SSLv2), 0x0300 ... 0x0304; TH_SV_* <-> wire. */
-int th_sv_wire(int sv);
-/* The TH_SV_* value of a wire version, or -1. */
-int th_wire_sv(int wire);
 
 /* The supported groups registry (groups.c), sorted by id. alg and curve
  * tell OpenSSL how to make a key share (alg NULL: it cannot). */

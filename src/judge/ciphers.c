@@ -267,10 +267,10 @@ static void expand(lua_State *L, const char *fn, const char *spec, const cipher_
   if (o->seclevel >= 0) SSL_CTX_set_security_level(ctx, o->seclevel);
   if (o->has_range) {
     if (!o->range.open_lo &&
-        !SSL_CTX_set_min_proto_version(ctx, th_versions[o->range.lo].number))
+        !SSL_CTX_set_min_proto_version(ctx, th_versions[o->range.lo].wire))
       fail_ssl(L, fn, "cannot set the minimum version", th_versions[o->range.lo].name, octx);
     if (!o->range.open_hi &&
-        !SSL_CTX_set_max_proto_version(ctx, th_versions[o->range.hi].number))
+        !SSL_CTX_set_max_proto_version(ctx, th_versions[o->range.hi].wire))
       fail_ssl(L, fn, "cannot set the maximum version", th_versions[o->range.hi].name, octx);
   }
   if (!SSL_CTX_set_cipher_list(ctx, spec))

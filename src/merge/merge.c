@@ -256,7 +256,7 @@ static void apply_layer(merger *m, int layer, int position) {
  * layer's {no_tlsv1 = false} cannot undo them: that conflict is reported. */
 static void finish_protocol(merger *m) {
   lua_State *L = m->L;
-  const char *no[TH_NVERSIONS + 1];
+  const char *no[TH_NVERSIONS];
   int n, i;
   const char *protocol;
   if (!m->have_range) return;
@@ -436,7 +436,7 @@ static int merge_layers(lua_State *L, const char *fn, int first, int last, const
   return 2;
 }
 
-static const merge_opts default_opts = {0, 0, TH_MODE_INVALID, 3 /* tlsv1_2 */};
+static const merge_opts default_opts = {0, 0, TH_MODE_INVALID, TH_V_TLS12};
 
 /* tlsharden.merge(layer1, ...): later layers override earlier ones. */
 int th_merge(lua_State *L) {

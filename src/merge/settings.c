@@ -18,7 +18,7 @@ static const char *const verify_names[] = {
 static void check_ciphers(merger *m, int is_profile) {
   lua_State *L = m->L;
   int new = lua_gettop(L), old;
-  int tls13_only = m->have_range && th_versions[m->range.lo].number >= TLS1_3_VERSION;
+  int tls13_only = m->have_range && th_versions[m->range.lo].wire >= TLS1_3_VERSION;
   lua_pushliteral(L, "ciphers");
   lua_rawget(L, m->cfg);
   old = lua_isnil(L, -1) ? 0 : new + 1;

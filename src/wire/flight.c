@@ -41,7 +41,8 @@ static void not_tls(flight *f, const unsigned char *p, size_t n) {
   th_quote_lstring(L, (const char *)p, n);
   preview = lua_tostring(L, -1);
   if (guess)
-    th_flight_finding_open(f, "not_tls", "the answer is not TLS (it looks like %s): %s", guess, preview);
+    th_flight_finding_open(f, "not_tls", "the answer is not TLS (it looks like %s): %s", guess,
+                           preview);
   else
     th_flight_finding_open(f, "not_tls", "the answer is not TLS: %s", preview);
   th_set_string(L, "guess", guess);
@@ -131,14 +132,14 @@ static size_t parse_records(flight *f, const unsigned char *p, size_t n, unsigne
         char hex[8];
         snprintf(hex, sizeof hex, "0x%04X", version);
         th_flight_finding(f, "malformed", "record #%d: type %d, version %s is not a TLS record",
-                f->records + 1, (int)type, hex);
+                          f->records + 1, (int)type, hex);
         f->done = 1;
       }
       break;
     }
     if (rlen > RECORD_LIMIT) {
-      th_flight_finding(f, "record_too_long", "record #%d claims %d bytes (at most %d)", f->records + 1,
-              (int)rlen, RECORD_LIMIT);
+      th_flight_finding(f, "record_too_long", "record #%d claims %d bytes (at most %d)",
+                        f->records + 1, (int)rlen, RECORD_LIMIT);
       f->done = 1;
       break;
     }
@@ -174,8 +175,8 @@ static size_t parse_records(flight *f, const unsigned char *p, size_t n, unsigne
       f->done = 1;  /* an abbreviated (resumed) handshake goes on encrypted */
     } else {
       th_flight_finding(f, "unexpected_record", "record #%d: %s before the handshake finished",
-              f->records, type == 20 ? "change_cipher_spec" : type == 23 ?
-              "application data" : "a heartbeat");
+                        f->records, type == 20 ? "change_cipher_spec" : type == 23 ?
+                        "application data" : "a heartbeat");
       if (type == 23) f->done = 1;
     }
   }
@@ -257,8 +258,8 @@ int th_parse_server_flight(lua_State *L) {
   if (consumed > n) consumed = n;
   if (!f.done && eof) {
     if (n == 0) th_flight_finding(&f, "no_data", "the peer closed without sending anything");
-    else th_flight_finding(&f, "truncated", "the peer closed after %d bytes, %d short of the next step",
-                 (int)n, (int)f.need);
+    else th_flight_finding(&f, "truncated", "the peer closed after %d bytes, %d short of the"
+                           " next step", (int)n, (int)f.need);
     f.closed = n == 0 ? 1 : 2;
     f.done = 1;
   }

@@ -152,7 +152,8 @@ static void parse_extensions(flight *f, th_reader *r, int *reneg) {
       case 44: th_set_bool(L, "cookie", 1); break;
       default: break;
     }
-    if (d.bad) th_flight_finding(f, "malformed", "server_hello: extension %d is malformed", (int)type);
+    if (d.bad)
+      th_flight_finding(f, "malformed", "server_hello: extension %d is malformed", (int)type);
     lua_pop(L, 1);
   }
   if (e.bad) th_flight_finding(f, "malformed", "server_hello: the extensions block is malformed");
@@ -315,7 +316,7 @@ static void parse_server_key_exchange(flight *f, const unsigned char *body, size
     th_set_string(L, "kind", "unknown");
   }
   if (r.bad) th_flight_finding(f, "malformed", "server_key_exchange: %d bytes do not hold what the"
-                     " suite's key exchange (%s) needs", (int)n, kx[0] ? kx : "unknown");
+                               " suite's key exchange (%s) needs", (int)n, kx[0] ? kx : "unknown");
   lua_setfield(L, f->result, "server_key_exchange");
 }
 
@@ -329,8 +330,8 @@ void th_flight_message(flight *f, unsigned type, const unsigned char *body, size
   lua_rawseti(L, f->messages, ++f->nmessages);
   if (type == 0) return;  /* HelloRequest: may come at any time */
   if (!f->seen_sh && type != 2) {
-    th_flight_finding(f, "unexpected_message", "%s (%d) before the server_hello", name ? name : "message",
-            (int)type);
+    th_flight_finding(f, "unexpected_message", "%s (%d) before the server_hello",
+                      name ? name : "message", (int)type);
     return;
   }
   switch (type) {
@@ -355,7 +356,7 @@ void th_flight_message(flight *f, unsigned type, const unsigned char *body, size
       break;
     default:
       th_flight_finding(f, "unexpected_message", "%s (%d) in the server's first flight",
-              name ? name : "message", (int)type);
+                        name ? name : "message", (int)type);
       break;
   }
 }

@@ -13,8 +13,8 @@ const char *th_flight_lookup(const th_named *t, unsigned code) {
 }
 
 const char *th_flight_version_name(unsigned wire) {
-  int sv = th_wire_sv((int)wire);
-  return sv >= 0 ? th_suite_version_name(sv) : NULL;
+  int v = th_version_index((int)wire);
+  return v >= 0 ? th_versions[v].name : NULL;
 }
 
 static void push_finding(flight *f, const char *code, const char *fmt, va_list ap) {

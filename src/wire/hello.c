@@ -178,7 +178,7 @@ static int write_tls(writer *w, const hello_opts *o, const char **failed) {
   unsigned char rnd[32], sid[32];
   size_t record, hs, list;
   int i;
-  int legacy = o->version >= TH_SV_TLS12 ? 0x0303 : th_sv_wire(o->version);
+  int legacy = o->version >= TH_V_TLS12 ? 0x0303 : th_versions[o->version].wire;
   if (o->random) memcpy(rnd, o->random, 32);
   else if (!random_bytes(rnd, 32)) { *failed = "random"; return 0; }
   if (o->session_id) memcpy(sid, o->session_id, o->session_id_len);
@@ -252,7 +252,7 @@ int th_client_hello(lua_State *L) {
   w.len = 0;
   w.overflow = 0;
   ERR_clear_error();
-  ok = o->version == TH_SV_SSL2 ? write_sslv2(&w, o, &failed) : write_tls(&w, o, &failed);
+  ok = o->version == TH_V_SSL2 ? write_sslv2(&w, o, &failed) : write_tls(&w, o, &failed);
   if (!ok) {
     th_push_ssl_errors(L, "no detail from OpenSSL");
     if (strcmp(failed, "random") == 0)
@@ -262,7 +262,7 @@ int th_client_hello(lua_State *L) {
   }
   if (w.overflow)
     return th_error(L, FN, "the hello does not fit in one record (%d bytes): offer fewer"
-                    " suites, groups or key shares", o->version == TH_SV_SSL2 ?
+                    " suites, groups or key shares", o->version == TH_V_SSL2 ?
                     SSLV2_RECORD_MAX : RECORD_MAX);
   lua_pushlstring(L, (const char *)w.buf, w.len);
   return 1;

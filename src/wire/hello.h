@@ -16,7 +16,7 @@
 #define MAX_SMALL 16             /* versions, key shares, ALPN, compression */
 
 typedef struct hello_opts {
-  int version;          /* TH_SV_* of client_version (tlsv1_3: legacy 1.2 + extension) */
+  int version;          /* TH_V_* of client_version (tlsv1_3: legacy 1.2 + extension) */
   int record_version;   /* wire; -1 default */
   int nsuites;          /* -1 default */
   uint32_t suites[MAX_SUITES];

@@ -34,10 +34,6 @@ static const named_code point_formats[] = {
   {NULL, 0}
 };
 
-static const char *const version_names[] = {
-  "sslv2", "sslv3", "tlsv1", "tlsv1_1", "tlsv1_2", "tlsv1_3", NULL
-};
-
 /* The defaults of a current client: OpenSSL 3.0's order of suites, groups
  * and signature schemes (SHA-1 last, so that old servers can answer). */
 static const uint32_t default_suites[] = {
@@ -113,17 +109,27 @@ static int read_bool(lua_State *L, int opts, const char *name) {
   return v;
 }
 
+/* A version name (TH_V_*); any version, SSLv2 too, since a scanner's
+ * hello may ask for what no OpenSSL context can. */
 static int read_version(lua_State *L, int idx, const char *opt, int item) {
+  luaL_Buffer b;
   int i;
   if (lua_type(L, idx) == LUA_TSTRING) {
     size_t n;
     const char *s = lua_tolstring(L, idx, &n);
-    for (i = 0; version_names[i]; i++)
-      if (strlen(version_names[i]) == n && memcmp(version_names[i], s, n) == 0) return i;
+    for (i = 0; i < TH_NVERSIONS; i++)
+      if (strlen(th_versions[i].name) == n && memcmp(th_versions[i].name, s, n) == 0) return i;
   }
-  if (item > 0)
-    return bad_item(L, opt, item, "one of sslv2, sslv3, tlsv1, tlsv1_1, tlsv1_2, tlsv1_3", idx);
-  return bad_option(L, opt, "one of sslv2, sslv3, tlsv1, tlsv1_1, tlsv1_2, tlsv1_3", idx);
+  idx = lua_absindex(L, idx);
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, "one of ");
+  for (i = 0; i < TH_NVERSIONS; i++) {
+    if (i > 0) luaL_addstring(&b, ", ");
+    luaL_addstring(&b, th_versions[i].name);
+  }
+  luaL_pushresult(&b);
+  if (item > 0) return bad_item(L, opt, item, lua_tostring(L, -1), idx);
+  return bad_option(L, opt, lua_tostring(L, -1), idx);
 }
 
 /* An integer code from 0 to max, or a name from table (may be NULL). */
@@ -177,8 +183,8 @@ static void read_lists(lua_State *L, int opts, hello_opts *o) {
     n = list_len(L, "suites", MAX_SUITES);
     for (i = 1; i <= n; i++) {
       lua_rawgeti(L, -1, i);
-      o->suites[i - 1] = read_code(L, -1, "suites", i, o->version == TH_SV_SSL2 ? 0xFFFFFF : 0xFFFF,
-                                   NULL, o->version == TH_SV_SSL2 ?
+      o->suites[i - 1] = read_code(L, -1, "suites", i, o->version == TH_V_SSL2 ? 0xFFFFFF : 0xFFFF,
+                                   NULL, o->version == TH_V_SSL2 ?
                                    "a suite id from 0 to 0xFFFFFF" : "a suite id from 0 to 0xFFFF");
       lua_pop(L, 1);
     }
@@ -239,9 +245,9 @@ static void read_lists(lua_State *L, int opts, hello_opts *o) {
       int v;
       lua_rawgeti(L, -1, i);
       v = read_version(L, -1, "supported_versions", i);
-      if (v == TH_SV_SSL2)
+      if (v == TH_V_SSL2)
         bad_item(L, "supported_versions", i, "a version from sslv3 to tlsv1_3", -1);
-      o->versions[i - 1] = (uint16_t)th_sv_wire(v);
+      o->versions[i - 1] = (uint16_t)th_versions[v].wire;
       lua_pop(L, 1);
     }
     o->nversions = n;
@@ -284,7 +290,7 @@ static void read_lists(lua_State *L, int opts, hello_opts *o) {
 static void read_opts(lua_State *L, int opts, hello_opts *o) {
   th_opts checked;
   int v;
-  o->version = TH_SV_TLS13;
+  o->version = TH_V_TLS13;
   o->record_version = -1;
   o->nsuites = o->ncompression = o->ngroups = o->npoint_formats = -1;
   o->nsigalgs = o->nversions = o->nkey_shares = o->nalpn = -1;
@@ -303,9 +309,9 @@ static void read_opts(lua_State *L, int opts, hello_opts *o) {
   if (get_opt(L, opts, "record_version")) {
     if (lua_type(L, -1) == LUA_TSTRING) {
       v = read_version(L, -1, "record_version", 0);
-      if (v == TH_SV_SSL2) bad_option(L, "record_version", "a version from sslv3 to tlsv1_3"
+      if (v == TH_V_SSL2) bad_option(L, "record_version", "a version from sslv3 to tlsv1_3"
                                       " or an integer from 0 to 0xFFFF", -1);
-      o->record_version = th_sv_wire(v);
+      o->record_version = th_versions[v].wire;
     } else {
       lua_Integer n;
       if (!th_integer(L, -1, &n) || n < 0 || n > 0xFFFF)
@@ -334,11 +340,11 @@ static void read_opts(lua_State *L, int opts, hello_opts *o) {
     }
     o->any_extension_option = 1;
   }
-  if (o->version == TH_SV_SSL2) read_bytes(L, opts, "random", 16, 32, &o->random, &o->random_len);
+  if (o->version == TH_V_SSL2) read_bytes(L, opts, "random", 16, 32, &o->random, &o->random_len);
   else read_bytes(L, opts, "random", 32, 32, &o->random, &o->random_len);
-  if (read_bytes(L, opts, "session_id", 0, o->version == TH_SV_SSL2 ? 16 : 32,
+  if (read_bytes(L, opts, "session_id", 0, o->version == TH_V_SSL2 ? 16 : 32,
                  &o->session_id, &o->session_id_len) &&
-      o->version == TH_SV_SSL2 && o->session_id_len != 0 && o->session_id_len != 16)
+      o->version == TH_V_SSL2 && o->session_id_len != 0 && o->session_id_len != 16)
     th_error(L, FN, "bad option 'session_id': an SSLv2 session id has 0 or 16 bytes, got %d",
              (int)o->session_id_len);
 }
@@ -370,7 +376,7 @@ static int has_group(const hello_opts *o, unsigned id) {
  * combinations that contradict each other. */
 static void resolve(lua_State *L, int opts, hello_opts *o) {
   int i, tls13 = 0, old = 0;
-  if (o->version == TH_SV_SSL2) {
+  if (o->version == TH_V_SSL2) {
     check_sslv2(L, opts, o);
     if (o->nsuites < 0) {
       o->nsuites = 0;
@@ -382,7 +388,7 @@ static void resolve(lua_State *L, int opts, hello_opts *o) {
   }
   if (o->nversions < 0) {
     o->nversions = 0;
-    if (o->version == TH_SV_TLS13) {
+    if (o->version == TH_V_TLS13) {
       o->versions[o->nversions++] = 0x0304;
       o->versions[o->nversions++] = 0x0303;
     }
@@ -392,7 +398,7 @@ static void resolve(lua_State *L, int opts, hello_opts *o) {
     else old = 1;
   }
   if (o->nversions == 0) old = 1;
-  if (o->extensions < 0) o->extensions = o->version >= TH_SV_TLS1 || o->any_extension_option;
+  if (o->extensions < 0) o->extensions = o->version >= TH_V_TLS1 || o->any_extension_option;
   if (!o->extensions && o->any_extension_option)
     th_error(L, FN, "bad option 'extensions': false, but an extension was asked for");
   if (!o->extensions && o->nversions > 0)
@@ -405,7 +411,7 @@ static void resolve(lua_State *L, int opts, hello_opts *o) {
       int ok = 0, v;
       if (!s) continue;
       if (o->nversions == 0) ok = th_suite_usable(s, o->version);
-      for (v = 0; v < o->nversions; v++) ok |= th_suite_usable(s, th_wire_sv(o->versions[v]));
+      for (v = 0; v < o->nversions; v++) ok |= th_suite_usable(s, th_version_index(o->versions[v]));
       if (ok) o->suites[o->nsuites++] = s->id;
     }
   }
@@ -415,7 +421,7 @@ static void resolve(lua_State *L, int opts, hello_opts *o) {
     o->ncompression = 1;
     o->compression[0] = 0;
   }
-  if (o->record_version < 0) o->record_version = o->version == TH_SV_SSL3 ? 0x0300 : 0x0301;
+  if (o->record_version < 0) o->record_version = o->version == TH_V_SSL3 ? 0x0300 : 0x0301;
   if (!o->extensions) {
     o->ngroups = o->npoint_formats = o->nsigalgs = o->nkey_shares = o->nalpn = 0;
     o->session_ticket = o->reneg_info = o->ems = 0;
@@ -429,7 +435,7 @@ static void resolve(lua_State *L, int opts, hello_opts *o) {
       o->point_formats[0] = 0;
     }
     if (o->nsigalgs < 0) {
-      o->nsigalgs = o->version >= TH_SV_TLS12 || tls13 ?
+      o->nsigalgs = o->version >= TH_V_TLS12 || tls13 ?
                     (int)(sizeof default_sigalgs / sizeof default_sigalgs[0]) : 0;
       memcpy(o->sigalgs, default_sigalgs, sizeof default_sigalgs);
     }
@@ -446,8 +452,8 @@ static void resolve(lua_State *L, int opts, hello_opts *o) {
         th_error(L, FN, "bad option 'key_shares': item #%d: group %s is not in 'groups'",
                  i + 1, th_group_find(o->key_shares[i])->name);
     if (o->nalpn < 0) o->nalpn = 0;
-    if (o->session_ticket < 0) o->session_ticket = old && o->version >= TH_SV_TLS1;
-    if (o->ems < 0) o->ems = old && o->version >= TH_SV_TLS1;
+    if (o->session_ticket < 0) o->session_ticket = old && o->version >= TH_V_TLS1;
+    if (o->ems < 0) o->ems = old && o->version >= TH_V_TLS1;
     if (o->reneg_info < 0) o->reneg_info = 0;
   }
   if (o->session_id_len == (size_t)-1) o->session_id_len = tls13 ? 32 : 0;
