@@ -12,6 +12,7 @@ CC          ?= cc
 # agree). Every file includes its headers by their path under src/.
 SRCS = src/core/core.c src/core/args.c src/core/owned.c src/core/push.c src/core/versions.c \
        src/context/protocol.c src/context/luasec.c src/context/options.c src/context/harden.c \
+       src/context/harden_state.c src/context/harden_policy.c src/context/harden_report.c \
        src/context/inspect.c src/context/keys.c \
        src/merge/merge.c src/merge/settings.c src/merge/report.c \
        src/judge/ciphers.c src/judge/values.c src/judge/chain.c src/judge/chain_source.c \
@@ -19,8 +20,8 @@ SRCS = src/core/core.c src/core/args.c src/core/owned.c src/core/push.c src/core
        src/wire/suites.c src/wire/groups.c src/wire/hello.c src/wire/hello_opts.c src/wire/flight.c \
        src/wire/flight_messages.c src/wire/flight_result.c \
        src/dns/dns.c src/dns/dns_parse.c src/dns/dane.c
-HDRS = src/core/tlsharden.h src/core/compat.h src/merge/merge.h src/wire/hello.h src/wire/flight.h \
-       src/wire/reader.h \
+HDRS = src/core/tlsharden.h src/core/compat.h src/context/harden.h src/merge/merge.h \
+       src/wire/hello.h src/wire/flight.h src/wire/reader.h \
        src/dns/dns.h
 
 WARN      = -std=c99 -Wall -Wextra -Werror -pedantic

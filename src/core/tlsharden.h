@@ -224,14 +224,14 @@ int th_protocol_parse_cached(lua_State *L, int idx, th_range *out);
 int th_dhparam_bits(const char *path);
 
 /* What tlsharden knows about a context that OpenSSL cannot tell back,
- * kept in tlsharden's own ex_data slot (harden.c); NULL when nothing was
- * recorded and create is 0. */
+ * kept in tlsharden's own ex_data slot (harden_state.c); NULL when nothing
+ * was recorded and create is 0. */
 typedef struct th_ctx_state {
   int unusable;          /* a hardening failed half way: every version is off */
   int dh_auto;           /* harden switched automatic DH parameters on */
   char failed_step[64];
   char groups[256];      /* the groups list harden set */
-  struct th_report *report;  /* what the latest hardening changed (harden.c) */
+  struct th_report *report;  /* what the latest hardening changed (harden_report.c) */
 } th_ctx_state;
 th_ctx_state *th_ctx_state_get(lua_State *L, SSL_CTX *ctx, int create);
 
@@ -303,8 +303,8 @@ int th_merge(lua_State *L);             /* merge.c */
 int th_merge_prosody(lua_State *L);     /* merge.c */
 int th_merge_with(lua_State *L);        /* merge.c */
 int th_harden(lua_State *L);            /* harden.c */
-int th_harden_defaults(lua_State *L);   /* harden.c */
-int th_harden_report(lua_State *L);     /* harden.c */
+int th_harden_defaults(lua_State *L);   /* harden_policy.c */
+int th_harden_report(lua_State *L);     /* harden_report.c */
 int th_inspect(lua_State *L);           /* inspect.c */
 int th_key_kind(lua_State *L);          /* inspect.c */
 int th_chain(lua_State *L);             /* chain.c */
