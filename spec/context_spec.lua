@@ -402,6 +402,24 @@ describe("tlsharden.harden and tlsharden.inspect", function()
       err = unchanged(ctx, function() tlsharden.harden(ctx, "strict") end)
       assert.matches("bad argument #2 'policy'", err, 1, true)
     end)
+
+    it("knows the same rules as harden_defaults shows, and takes the defaults back unchanged", function()
+      local ctx = server(ec, { protocol = "any", ciphers = "ALL" })
+      local err = unchanged(ctx, function() tlsharden.harden(ctx, { bogus = true }) end)
+      local known = {}
+      for name in err:match("%(known: ([^)]*)%)"):gmatch("[%w_]+") do known[#known + 1] = name end
+      local shown = {}
+      for name in pairs(tlsharden.harden_defaults()) do shown[#shown + 1] = name end
+      table.sort(known)
+      table.sort(shown)
+      assert.same(shown, known)
+      assert.equal(15, #known)
+      local report = tlsharden.harden(server(ec, { protocol = "any", ciphers = "ALL" }), tlsharden.harden_defaults())
+      assert.same(tlsharden.harden_defaults(), report.policy)
+      -- a depth outside its bounds is reported before a later bad rule
+      err = unchanged(ctx, function() tlsharden.harden(ctx, { depth = 40, num_tickets = 99 }) end)
+      assert.matches("outside depth_min..depth_max", err, 1, true)
+    end)
   end)
 end)
 
