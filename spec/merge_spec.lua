@@ -170,6 +170,9 @@ describe("tlsharden.merge", function()
         "options.no_renegotiation", "protocol" }, keys)
       assert.matches("lowers the minimum version from TLS 1.2 to TLS 1.0", warning_for(report, "protocol").message, 1, true)
       assert.matches("DH parameters of 1024 bits", warning_for(report, "dhparam").message, 1, true)
+      -- the limit is the one core.limits shows
+      assert.same({ dh_min_bits = 2048 }, tlsharden.core.limits)
+      assert.matches("(under 2048)", warning_for(report, "dhparam").message, 1, true)
     end)
 
     it("warns when a client context does not verify its peer", function()

@@ -93,7 +93,7 @@ static int guard(lua_State *L) {
 int luaopen_tlsharden_core(lua_State *L) {
   const luaL_Reg *f;
   th_owned_register(L);
-  lua_createtable(L, 0, (int)(sizeof core_funcs / sizeof core_funcs[0]) + 4);
+  lua_createtable(L, 0, (int)(sizeof core_funcs / sizeof core_funcs[0]) + 5);
   for (f = core_funcs; f->name; f++) {
     lua_pushcfunction(L, f->func);
     lua_pushstring(L, f->name);
@@ -104,6 +104,9 @@ int luaopen_tlsharden_core(lua_State *L) {
   lua_setfield(L, -2, "_VERSION");
   th_push_protocols(L);
   lua_setfield(L, -2, "protocols");
+  lua_createtable(L, 0, 1);
+  th_set_int(L, "dh_min_bits", TH_DH_MIN_BITS);
+  lua_setfield(L, -2, "limits");
   lua_pushstring(L, OpenSSL_version(OPENSSL_VERSION));
   lua_setfield(L, -2, "openssl_version");
   lua_pushinteger(L, (lua_Integer)OpenSSL_version_num());

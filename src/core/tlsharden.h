@@ -13,6 +13,10 @@
 
 #define TH_VERSION "0.1.0"
 
+/* Limits tlsharden holds every finding to, one owner each; core.limits
+ * shows them to the Lua modules. */
+#define TH_DH_MIN_BITS 2048  /* DH parameters below this lower security */
+
 /* --- protocol versions (versions.c) -------------------------------------------
  * The one table of the versions tlsharden knows, oldest first; TH_V_*
  * index it. */

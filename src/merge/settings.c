@@ -270,8 +270,9 @@ void th_merge_setting(merger *m, int id, int key, int value, int is_profile) {
       }
       if (id == K_DHPARAM) {
         int bits = th_dhparam_bits(lua_tostring(L, value));
-        if (bits > 0 && bits < 2048) {
-          const char *msg = lua_pushfstring(L, "DH parameters of %d bits (under 2048)", bits);
+        if (bits > 0 && bits < TH_DH_MIN_BITS) {
+          const char *msg = lua_pushfstring(L, "DH parameters of %d bits (under %d)", bits,
+                                            TH_DH_MIN_BITS);
           lua_pushvalue(L, key);
           lua_rawget(L, m->cfg);
           lua_pushvalue(L, value);

@@ -7,8 +7,10 @@
 
 #define G(id, name, kind, bits, tls13, alg, curve) {id, name, kind, alg, curve, bits, tls13}
 
-/* Sorted by id. alg/curve: how OpenSSL generates a key for the group (NULL
- * when it cannot here). */
+/* Sorted by id. bits: the key size as OpenSSL's EVP_PKEY_get_bits gives it
+ * (x25519: 253, as testssl.sh says too), for a hybrid its classical part's.
+ * alg/curve: how OpenSSL generates a key for the group (NULL when it cannot
+ * here). */
 const th_group th_groups[] = {
   G(1, "sect163k1", "ec", 163, 0, "EC", "sect163k1"),
   G(2, "sect163r1", "ec", 163, 0, "EC", "sect163r1"),
@@ -38,7 +40,7 @@ const th_group th_groups[] = {
   G(26, "brainpoolP256r1", "ec", 256, 0, "EC", "brainpoolP256r1"),
   G(27, "brainpoolP384r1", "ec", 384, 0, "EC", "brainpoolP384r1"),
   G(28, "brainpoolP512r1", "ec", 512, 0, "EC", "brainpoolP512r1"),
-  G(29, "x25519", "ecx", 255, 1, "X25519", NULL),
+  G(29, "x25519", "ecx", 253, 1, "X25519", NULL),
   G(30, "x448", "ecx", 448, 1, "X448", NULL),
   G(31, "brainpoolP256r1tls13", "ec", 256, 1, "EC", "brainpoolP256r1"),
   G(32, "brainpoolP384r1tls13", "ec", 384, 1, "EC", "brainpoolP384r1"),
@@ -60,9 +62,9 @@ const th_group th_groups[] = {
   G(513, "MLKEM768", "kem", 768, 1, NULL, NULL),
   G(514, "MLKEM1024", "kem", 1024, 1, NULL, NULL),
   G(4587, "SecP256r1MLKEM768", "hybrid", 256, 1, NULL, NULL),
-  G(4588, "X25519MLKEM768", "hybrid", 255, 1, NULL, NULL),
+  G(4588, "X25519MLKEM768", "hybrid", 253, 1, NULL, NULL),
   G(4589, "SecP384r1MLKEM1024", "hybrid", 384, 1, NULL, NULL),
-  G(25497, "X25519Kyber768Draft00", "hybrid", 255, 1, NULL, NULL),
+  G(25497, "X25519Kyber768Draft00", "hybrid", 253, 1, NULL, NULL),
   G(25498, "SecP256r1Kyber768Draft00", "hybrid", 256, 1, NULL, NULL),
   G(65281, "arbitrary_explicit_prime_curves", "explicit", 0, 0, NULL, NULL),
   G(65282, "arbitrary_explicit_char2_curves", "explicit", 0, 0, NULL, NULL),
