@@ -146,16 +146,9 @@ void th_push_ctx_versions(lua_State *L, SSL_CTX *ctx) {
   int lo, hi, i, n = 0;
   long max = SSL_CTX_get_max_proto_version(ctx);
   lua_createtable(L, 0, 8);
-  /* wire numbers as tlsharden.protocol names them (0: no bound);
-   * min_proto_version and max_proto_version are their older names */
-  lua_pushinteger(L, SSL_CTX_get_min_proto_version(ctx));
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "min_version");
-  lua_setfield(L, -2, "min_proto_version");
-  lua_pushinteger(L, max);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "max_version");
-  lua_setfield(L, -2, "max_proto_version");
+  /* wire numbers as tlsharden.protocol names them (0: no bound) */
+  th_set_int(L, "min_version", SSL_CTX_get_min_proto_version(ctx));
+  th_set_int(L, "max_version", max);
   lua_createtable(L, TH_NVERSIONS, 0);
   if (ctx_versions(ctx, &lo, &hi)) {
     for (i = lo; i <= hi; i++) {

@@ -178,7 +178,7 @@ SSL_CTX *th_test_context(lua_State *L, int idx, int *mode);
 int th_is_context(lua_State *L, int idx);
 SSL_CTX *th_check_context(lua_State *L, int idx, const char *fn, int *mode);
 SSL *th_check_connection(lua_State *L, int idx, const char *fn);
-/* Push { min, max, versions, min_proto_version, max_proto_version }. */
+/* Push { min, max, versions, min_version, max_version }. */
 void th_push_ctx_versions(lua_State *L, SSL_CTX *ctx);
 
 /* Cipher suites (ciphers.c). */

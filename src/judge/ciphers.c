@@ -189,11 +189,8 @@ static void push_suites(lua_State *L, STACK_OF(SSL_CIPHER) *sk, int strict,
   lua_setfield(L, -3, "suites");
   lua_setfield(L, -2, "unusable");
   n -= unusable;
-  /* the verdict; "fs" is its older name (each suite's fs is a boolean) */
-  lua_pushstring(L, n == 0 || fs == 0 ? "none" : fs == n ? "all" : "some");
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "forward_secrecy");
-  lua_setfield(L, -2, "fs");
+  /* the verdict (each suite's fs is a boolean) */
+  th_set_string(L, "forward_secrecy", n == 0 || fs == 0 ? "none" : fs == n ? "all" : "some");
   lua_pushinteger(L, n);
   lua_setfield(L, -2, "count");
   lua_pushinteger(L, unusable);
@@ -458,10 +455,7 @@ static void connection_details(lua_State *L, SSL *ssl) {
     lua_setfield(L, -2, "group_bits");
     EVP_PKEY_free(key);
   }
-  lua_pushstring(L, fs ? "all" : "none");
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "forward_secrecy");
-  lua_setfield(L, -2, "fs");
+  th_set_string(L, "forward_secrecy", fs ? "all" : "none");
   ERR_clear_error();
 }
 

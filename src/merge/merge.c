@@ -383,12 +383,11 @@ static int merge_layers(lua_State *L, const char *fn, int first, int last, const
   lua_pushnil(L); m.changes = base + 3;
   lua_pushnil(L); m.warnings = base + 4;
   lua_pushnil(L); m.ignored = base + 5;
-  lua_pushnil(L); m.record_mt = base + 6;
   /* Every layer's id (its name, or its position) and the mode the context
    * will have: the last mode in merge order, else opts.mode. The mode is
    * needed before the merge, so that "verify none on a client" is seen
    * whatever the order of the layers. */
-  m.ids = base + 7;
+  m.ids = base + 6;
   {
     int mode = 0;
     for (i = 0; i < n; i++) {

@@ -23,7 +23,6 @@ typedef struct merger {
   /* stack slots, fixed for the whole call; a list slot holds nil until
    * its first entry */
   int cfg, origin, changes, warnings, ignored;
-  int record_mt;           /* the change records' metatable, nil until needed */
   int ids;                 /* slot of layer 1's id; layer k's is ids + k - 1 */
   int nchanges, nwarnings, nignored;
   int layer;               /* position of the layer being applied */

@@ -2,8 +2,6 @@
  * record of tlsharden), warning and ignored key goes into it through here,
  * as do the errors that name a layer. merge.c (layers, option sets) and
  * settings.c (single settings) both write to it; it calls neither. */
-#include <string.h>
-
 #include "merge/merge.h"
 
 const char *th_merge_layer_label(merger *m) {
@@ -38,36 +36,11 @@ static void append(merger *m, int slot, int *count) {
   lua_rawseti(L, slot, ++*count);
 }
 
-/* key, old and new: the older names of a change record's setting,
- * before and after, still readable through the records' metatable. */
-static int record_alias(lua_State *L) {
-  const char *k = lua_tostring(L, 2);
-  if (!k) return 0;
-  if (strcmp(k, "key") == 0) lua_getfield(L, 1, "setting");
-  else if (strcmp(k, "old") == 0) lua_getfield(L, 1, "before");
-  else if (strcmp(k, "new") == 0) lua_getfield(L, 1, "after");
-  else lua_pushnil(L);
-  return 1;
-}
-
-static const char record_mt_key = 0;  /* registry key (its address) */
-
 /* Push a change record { setting, before, after, layer } (the shape of
  * every change record of tlsharden), with room for `extra` more fields;
  * before at -2 and after at -1 are popped. */
 static void push_record(merger *m, const char *key, int extra) {
   lua_State *L = m->L;
-  if (lua_isnil(L, m->record_mt)) {
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &record_mt_key) != LUA_TTABLE) {
-      lua_pop(L, 1);
-      lua_createtable(L, 0, 1);
-      lua_pushcfunction(L, record_alias);
-      lua_setfield(L, -2, "__index");
-      lua_pushvalue(L, -1);
-      lua_rawsetp(L, LUA_REGISTRYINDEX, &record_mt_key);
-    }
-    lua_replace(L, m->record_mt);
-  }
   lua_createtable(L, 0, 4 + extra);
   lua_insert(L, -3);
   lua_setfield(L, -3, "after");
@@ -76,8 +49,6 @@ static void push_record(merger *m, const char *key, int extra) {
   lua_setfield(L, -2, "setting");
   th_merge_push_layer_id(m);
   lua_setfield(L, -2, "layer");
-  lua_pushvalue(L, m->record_mt);
-  lua_setmetatable(L, -2);
 }
 
 void th_merge_record_change(merger *m, const char *key) {
