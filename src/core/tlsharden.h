@@ -194,10 +194,6 @@ void th_push_ctx_versions(lua_State *L, SSL_CTX *ctx);
 int th_cipher_is_fs(const SSL_CIPHER *c);
 /* TH_WEAK_* reasons that apply; TH_WEAK_CBC only when strict. */
 unsigned th_cipher_weakness(const SSL_CIPHER *c, int strict);
-/* Key exchange name: "ECDHE", "DHE", "RSA", "PSK", ..., "any" (TLS 1.3). */
-const char *th_cipher_kx(const SSL_CIPHER *c);
-/* Push a table describing one suite. */
-void th_push_cipher_info(lua_State *L, const SSL_CIPHER *c, int strict);
 /* Push the list of names ("NULL", "EXPORT", ...) of the TH_WEAK_* bits in w. */
 void th_push_weak_list(lua_State *L, unsigned w);
 /* Whether an in-memory TLS 1.2 handshake between a client offering only
@@ -243,7 +239,6 @@ th_ctx_state *th_ctx_state_get(lua_State *L, SSL_CTX *ctx, int create);
  * into certs, leaf first, and returns the context it came from (mode set)
  * or NULL. identity.c matches XMPP identities (RFC 6125, 6120, 7590). */
 SSL_CTX *th_chain_source(lua_State *L, STACK_OF(X509) *certs, int *mode);
-int th_dns_id_matches(const char *pattern, size_t plen, const char *host, size_t hlen);
 int th_identity_matches(X509 *leaf, const char *host, const char *service);
 #define TH_NAMES_DNS 0
 #define TH_NAMES_SRV 1
@@ -279,8 +274,6 @@ const th_suite *th_suite_find(uint32_t id);
 /* Whether s can be negotiated at version (TH_V_*): no SCSV, SSLv2 kinds
  * only in SSLv2, TLS 1.3 suites only in TLS 1.3. */
 int th_suite_usable(const th_suite *s, int version);
-/* Push the table describing s (see docs/scan.md). */
-void th_push_suite(lua_State *L, const th_suite *s);
 
 /* The supported groups registry (groups.c), sorted by id. alg and curve
  * tell OpenSSL how to make a key share (alg NULL: it cannot). */
@@ -290,12 +283,9 @@ typedef struct th_group {
   int bits;
   int tls13;  /* usable in TLS 1.3 */
 } th_group;
-extern const th_group th_groups[];
-extern const int th_ngroups;
 const th_group *th_group_find(unsigned id);
 /* By IANA name (exact, NUL-free), or NULL. */
 const th_group *th_group_named(const char *name, size_t len);
-void th_push_group(lua_State *L, const th_group *g);
 
 /* Module functions, one group per C file. */
 int th_protocol(lua_State *L);          /* protocol.c */

@@ -7,8 +7,13 @@
 
 #include "dns/dns.h"
 
+typedef struct dns_code {
+  const char *name;
+  int value;
+} dns_code;
+
 /* Types known by name (IANA "Resource Record (RR) TYPEs"). */
-const dns_code th_dns_types[] = {
+static const dns_code dns_types[] = {
   {"A", 1}, {"NS", 2}, {"CNAME", 5}, {"SOA", 6}, {"PTR", 12}, {"HINFO", 13}, {"MX", 15},
   {"TXT", 16}, {"AAAA", 28}, {"SRV", 33}, {"NAPTR", 35}, {"DNAME", 39}, {"OPT", 41},
   {"DS", 43}, {"SSHFP", 44}, {"RRSIG", 46}, {"NSEC", 47}, {"DNSKEY", 48}, {"NSEC3", 50},
@@ -18,7 +23,7 @@ const dns_code th_dns_types[] = {
 
 const char *th_dns_type_name(int value) {
   const dns_code *c;
-  for (c = th_dns_types; c->name; c++)
+  for (c = dns_types; c->name; c++)
     if (c->value == value) return c->name;
   return NULL;
 }
@@ -103,7 +108,7 @@ static int check_qtype(lua_State *L, int idx) {
     if (len < sizeof buf) {
       for (i = 0; i < len; i++) buf[i] = (char)((s[i] >= 'a' && s[i] <= 'z') ? s[i] - 32 : s[i]);
       buf[len] = '\0';
-      for (c = th_dns_types; c->name; c++)
+      for (c = dns_types; c->name; c++)
         if (strcmp(c->name, buf) == 0 && c->value != TYPE_OPT) return c->value;
       if (len > 4 && len <= 9 && strncmp(buf, "TYPE", 4) == 0) {
         long v = 0;

@@ -1,4 +1,4 @@
-/* DNS wire constants and the type table shared by dns.c (queries) and
+/* DNS wire constants and the type names shared by dns.c (queries) and
  * dns_parse.c (messages). Internal to those two files. */
 #ifndef TLSHARDEN_DNS_H
 #define TLSHARDEN_DNS_H
@@ -33,13 +33,6 @@
 
 #define EDNS_OPT_EDE 15      /* extended DNS error, RFC 8914 */
 
-typedef struct dns_code {
-  const char *name;
-  int value;
-} dns_code;
-
-/* Types known by name (IANA "Resource Record (RR) TYPEs"), NULL-terminated. */
-extern const dns_code th_dns_types[];
 /* The name of a type, or NULL. */
 const char *th_dns_type_name(int value);
 

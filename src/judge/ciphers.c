@@ -37,7 +37,8 @@ static const char *nid_lookup(const nid_name *t, int nid) {
   return "unknown";
 }
 
-const char *th_cipher_kx(const SSL_CIPHER *c) {
+/* Key exchange name: "ECDHE", "DHE", "RSA", "PSK", ..., "any" (TLS 1.3). */
+static const char *cipher_kx(const SSL_CIPHER *c) {
   return nid_lookup(kx_names, SSL_CIPHER_get_kx_nid(c));
 }
 
@@ -100,7 +101,8 @@ void th_push_weak_list(lua_State *L, unsigned w) {
   }
 }
 
-void th_push_cipher_info(lua_State *L, const SSL_CIPHER *c, int strict) {
+/* Push a table describing one suite. */
+static void push_cipher_info(lua_State *L, const SSL_CIPHER *c, int strict) {
   int alg_bits = 0, bits = SSL_CIPHER_get_bits(c, &alg_bits);
   int enc = SSL_CIPHER_get_cipher_nid(c), md = SSL_CIPHER_get_digest_nid(c);
   unsigned id = SSL_CIPHER_get_protocol_id(c);
@@ -118,7 +120,7 @@ void th_push_cipher_info(lua_State *L, const SSL_CIPHER *c, int strict) {
   lua_setfield(L, -2, "hex");
   lua_pushstring(L, min_protocol(c));
   lua_setfield(L, -2, "protocol");
-  lua_pushstring(L, th_cipher_kx(c));
+  lua_pushstring(L, cipher_kx(c));
   lua_setfield(L, -2, "kx");
   lua_pushstring(L, nid_lookup(auth_names, SSL_CIPHER_get_auth_nid(c)));
   lua_setfield(L, -2, "auth");
@@ -153,7 +155,7 @@ static void push_suites(lua_State *L, STACK_OF(SSL_CIPHER) *sk, int strict,
     unsigned w = th_cipher_weakness(c, strict);
     int is_fs = th_cipher_is_fs(c);
     if (usable && usable[i] == 0) is_fs = 0;
-    th_push_cipher_info(L, c, strict);
+    push_cipher_info(L, c, strict);
     if (usable) {
       lua_pushboolean(L, usable[i] != 0);
       lua_setfield(L, -2, "usable");
@@ -437,7 +439,7 @@ static void connection_details(lua_State *L, SSL *ssl) {
   lua_createtable(L, 0, 8);
   lua_pushstring(L, "connection");
   lua_setfield(L, -2, "source");
-  th_push_cipher_info(L, c, 0);
+  push_cipher_info(L, c, 0);
   lua_pushboolean(L, fs);
   lua_setfield(L, -2, "fs");
   lua_setfield(L, -2, "cipher");

@@ -19,7 +19,7 @@ static int label_eq(const char *a, const char *b, size_t n) {
   return 1;
 }
 
-int th_dns_id_matches(const char *pattern, size_t plen, const char *host, size_t hlen) {
+static int dns_id_matches(const char *pattern, size_t plen, const char *host, size_t hlen) {
   const char *dot;
   if (plen && pattern[plen - 1] == '.') plen--;
   if (hlen && host[hlen - 1] == '.') hlen--;
@@ -43,7 +43,7 @@ static int srv_id_matches(const char *p, size_t len, const char *host, size_t hl
   if (!dot) return 0;
   slen = (size_t)(dot - p - 1);
   if (service && !(strlen(service) == slen && strncmp(p + 1, service, slen) == 0)) return 0;
-  return th_dns_id_matches(dot + 1, len - (size_t)(dot + 1 - p), host, hlen);
+  return dns_id_matches(dot + 1, len - (size_t)(dot + 1 - p), host, hlen);
 }
 
 static const ASN1_STRING *xmpp_name(const GENERAL_NAME *g, int nid_wanted, int type_wanted) {
@@ -63,7 +63,7 @@ int th_identity_matches(X509 *leaf, const char *host, const char *service) {
     if (g->type == GEN_DNS) {
       s = g->d.dNSName;
       any = 1;
-      ok = th_dns_id_matches((const char *)ASN1_STRING_get0_data(s),
+      ok = dns_id_matches((const char *)ASN1_STRING_get0_data(s),
                              (size_t)ASN1_STRING_length(s), host, hlen);
     } else if ((s = xmpp_name(g, NID_SRVName, V_ASN1_IA5STRING)) != NULL) {
       any = 1;
@@ -79,7 +79,7 @@ int th_identity_matches(X509 *leaf, const char *host, const char *service) {
   if (!any && !ok) {
     char cn[256];
     int n = X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName, cn, sizeof cn);
-    if (n > 0) ok = th_dns_id_matches(cn, (size_t)n, host, hlen);
+    if (n > 0) ok = dns_id_matches(cn, (size_t)n, host, hlen);
   }
   return ok;
 }

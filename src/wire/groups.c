@@ -11,7 +11,7 @@
  * (x25519: 253, as testssl.sh says too), for a hybrid its classical part's.
  * alg/curve: how OpenSSL generates a key for the group (NULL when it cannot
  * here). */
-const th_group th_groups[] = {
+static const th_group registry[] = {
   G(1, "sect163k1", "ec", 163, 0, "EC", "sect163k1"),
   G(2, "sect163r1", "ec", 163, 0, "EC", "sect163r1"),
   G(3, "sect163r2", "ec", 163, 0, "EC", "sect163r2"),
@@ -71,14 +71,14 @@ const th_group th_groups[] = {
   {0, NULL, NULL, NULL, NULL, 0, 0}
 };
 
-const int th_ngroups = (int)(sizeof th_groups / sizeof th_groups[0]) - 1;
+#define NGROUPS ((int)(sizeof registry / sizeof registry[0]) - 1)
 
 const th_group *th_group_find(unsigned id) {
-  int lo = 0, hi = th_ngroups;
+  int lo = 0, hi = NGROUPS;
   while (lo < hi) {
     int mid = (lo + hi) / 2;
-    if (th_groups[mid].id == id) return &th_groups[mid];
-    if (th_groups[mid].id < id) lo = mid + 1; else hi = mid;
+    if (registry[mid].id == id) return &registry[mid];
+    if (registry[mid].id < id) lo = mid + 1; else hi = mid;
   }
   return NULL;
 }
@@ -86,12 +86,12 @@ const th_group *th_group_find(unsigned id) {
 const th_group *th_group_named(const char *name, size_t len) {
   int i;
   if (strlen(name) != len) return NULL;
-  for (i = 0; i < th_ngroups; i++)
-    if (strcmp(th_groups[i].name, name) == 0) return &th_groups[i];
+  for (i = 0; i < NGROUPS; i++)
+    if (strcmp(registry[i].name, name) == 0) return &registry[i];
   return NULL;
 }
 
-void th_push_group(lua_State *L, const th_group *g) {
+static void push_group(lua_State *L, const th_group *g) {
   lua_createtable(L, 0, 6);
   th_set_int(L, "id", (lua_Integer)g->id);
   th_set_string(L, "name", g->name);
@@ -107,9 +107,9 @@ int th_groups_list(lua_State *L) {
   if (!lua_isnoneornil(L, 1))
     return th_error(L, "groups", "bad argument #1: expected no argument, got %s",
                     luaL_typename(L, 1));
-  lua_createtable(L, th_ngroups, 0);
-  for (i = 0; i < th_ngroups; i++) {
-    th_push_group(L, &th_groups[i]);
+  lua_createtable(L, NGROUPS, 0);
+  for (i = 0; i < NGROUPS; i++) {
+    push_group(L, &registry[i]);
     lua_rawseti(L, -2, i + 1);
   }
   return 1;

@@ -431,7 +431,8 @@ static unsigned suite_weakness(const th_suite *s) {
   return w;
 }
 
-void th_push_suite(lua_State *L, const th_suite *s) {
+/* Push the table describing s (see docs/scan.md). */
+static void push_suite(lua_State *L, const th_suite *s) {
   char hex[24];
   lua_createtable(L, 0, 20);
   th_set_int(L, "id", (lua_Integer)s->id);
@@ -471,7 +472,7 @@ int th_suites_list(lua_State *L) {
                     luaL_typename(L, 1));
   lua_createtable(L, th_nsuites, 0);
   for (i = 0; i < th_nsuites; i++) {
-    th_push_suite(L, &th_suites[i]);
+    push_suite(L, &th_suites[i]);
     lua_rawseti(L, -2, i + 1);
   }
   return 1;
@@ -501,6 +502,6 @@ int th_suite_lookup(lua_State *L) {
                     luaL_typename(L, 1));
   }
   if (!s) lua_pushnil(L);
-  else th_push_suite(L, s);
+  else push_suite(L, s);
   return 1;
 }
