@@ -47,6 +47,16 @@ describe("build files", function()
     end
   end)
 
+  it("name every C file and header under src/ in docs/architecture.md, by its folder", function()
+    local page = read("docs/architecture.md")
+    local files = sh.lines("find src -name '*.c' -o -name '*.h' | sort")
+    assert.is_true(#files > 30)
+    for _, f in ipairs(files) do
+      local name = f:gsub("^src/", "")
+      assert.truthy(page:find("`" .. name .. "`", 1, true), f .. " is not named in docs/architecture.md")
+    end
+  end)
+
   it("ship every Lua module under lua/ in the rockspec", function()
     local env = {}
     assert(load(read("tlsharden-scm-1.rockspec"), "rockspec", "t", env))()

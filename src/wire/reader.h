@@ -2,8 +2,8 @@
  * messages in the flight parser, DNS messages in dns_parse.c): a
  * bounds-checked cursor over bytes. A read past the end returns 0 or NULL
  * and marks the reader bad, so that a parser can read a whole structure
- * and check once. Offsets count from the start of the bytes, so that a
- * reader over a prefix (a record's data) still reports message offsets. */
+ * and check once. A reader may start at an offset (th_reader_seek), so
+ * that one over a DNS record's data still counts the message's bytes. */
 #ifndef TLSHARDEN_READER_H
 #define TLSHARDEN_READER_H
 
