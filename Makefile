@@ -7,13 +7,26 @@ LUA_PC      ?= lua$(LUA_V)
 PKG_CONFIG  ?= pkg-config
 CC          ?= cc
 
-# The C sources of tlsharden.core; the rockspec lists the same files
-# (spec/build_spec.lua checks that they agree).
-SRCS = src/core.c src/args.c src/protocol.c src/luasec.c src/options.c src/ciphers.c src/values.c src/merge.c src/settings.c src/harden.c src/inspect.c src/chain.c src/chain_source.c src/identity.c src/keys.c src/dns.c src/dns_parse.c src/dane.c src/suites.c src/groups.c src/hello.c src/hello_opts.c src/flight.c src/flight_messages.c
-HDRS = src/tlsharden.h src/compat.h src/merge.h src/dns.h src/hello.h src/flight.h
+# The C sources of tlsharden.core, one folder per job (docs/architecture.md);
+# the rockspec lists the same files (spec/build_spec.lua checks that they
+# agree). Every file includes its headers by their path under src/.
+SRCS = src/core/core.c src/core/args.c src/core/owned.c src/core/push.c src/core/versions.c \
+       src/context/protocol.c src/context/luasec.c src/context/options.c src/context/harden.c \
+       src/context/harden_state.c src/context/harden_policy.c src/context/harden_report.c \
+       src/context/inspect.c src/context/keys.c \
+       src/merge/merge.c src/merge/settings.c src/merge/report.c \
+       src/judge/ciphers.c src/judge/values.c src/judge/chain.c src/judge/chain_source.c \
+       src/judge/identity.c \
+       src/wire/suites.c src/wire/groups.c src/wire/hello.c src/wire/hello_opts.c src/wire/flight.c \
+       src/wire/flight_messages.c src/wire/flight_result.c \
+       src/dns/dns.c src/dns/dns_parse.c src/dns/dane.c
+HDRS = src/core/tlsharden.h src/core/compat.h src/context/harden.h src/merge/merge.h \
+       src/wire/hello.h src/wire/flight.h src/wire/reader.h \
+       src/dns/dns.h
 
 WARN      = -std=c99 -Wall -Wextra -Werror -pedantic
 DEFS      = -D_POSIX_C_SOURCE=200809L -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED
+INCS      = -Isrc
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null)
 CFLAGS    ?= -O2 -g
 SAN_FLAGS  = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -40,19 +53,19 @@ all: $(CORE)
 
 build/tlsharden/core.so: $(SRCS) $(HDRS)
 	@mkdir -p $(dir $@)
-	@$(CC) $(WARN) $(DEFS) $(call lua_cflags,5.4) $(CFLAGS) -fPIC -shared -o $@ $(SRCS) $(PKG_LIBS)
+	@$(CC) $(WARN) $(DEFS) $(INCS) $(call lua_cflags,5.4) $(CFLAGS) -fPIC -shared -o $@ $(SRCS) $(PKG_LIBS)
 
 build/asan/tlsharden/core.so: $(SRCS) $(HDRS)
 	@mkdir -p $(dir $@)
-	@$(CC) $(WARN) $(DEFS) $(call lua_cflags,5.4) $(SAN_FLAGS) -fPIC -shared -o $@ $(SRCS) $(PKG_LIBS)
+	@$(CC) $(WARN) $(DEFS) $(INCS) $(call lua_cflags,5.4) $(SAN_FLAGS) -fPIC -shared -o $@ $(SRCS) $(PKG_LIBS)
 
 $(OLDER_CORES): build/%/tlsharden/core.so: $(SRCS) $(HDRS)
 	@mkdir -p $(dir $@)
-	@$(CC) $(WARN) $(DEFS) $(call lua_cflags,$*) $(CFLAGS) -fPIC -shared -o $@ $(SRCS) $(PKG_LIBS)
+	@$(CC) $(WARN) $(DEFS) $(INCS) $(call lua_cflags,$*) $(CFLAGS) -fPIC -shared -o $@ $(SRCS) $(PKG_LIBS)
 
 $(OLDER_ASAN): build/%/asan/tlsharden/core.so: $(SRCS) $(HDRS)
 	@mkdir -p $(dir $@)
-	@$(CC) $(WARN) $(DEFS) $(call lua_cflags,$*) $(SAN_FLAGS) -fPIC -shared -o $@ $(SRCS) $(PKG_LIBS)
+	@$(CC) $(WARN) $(DEFS) $(INCS) $(call lua_cflags,$*) $(SAN_FLAGS) -fPIC -shared -o $@ $(SRCS) $(PKG_LIBS)
 
 asan: $(CORE_ASAN)
 
@@ -138,7 +151,7 @@ fuzz-build: $(addprefix build/fuzz/,$(FUZZ_TARGETS))
 
 build/fuzz/%: fuzz/fuzz_lua.c fuzz/drivers/%.lua $(SRCS) $(HDRS)
 	@mkdir -p $(dir $@)
-	@$(FUZZ_CC) $(DEFS) $(call lua_cflags,5.4) $(FUZZ_FLAGS) -DFUZZ_DRIVER='"fuzz/drivers/$*.lua"' \
+	@$(FUZZ_CC) $(DEFS) $(INCS) $(call lua_cflags,5.4) $(FUZZ_FLAGS) -DFUZZ_DRIVER='"fuzz/drivers/$*.lua"' \
 		-o $@ fuzz/fuzz_lua.c $(SRCS) $(shell $(PKG_CONFIG) --libs $(call lua_pc,5.4)) $(PKG_LIBS)
 
 fuzz:
@@ -150,7 +163,7 @@ fuzz:
 THREADS_FLAGS = -g -O1 -fsanitize=thread
 build/threads: spec/threads/threads.c $(SRCS) $(HDRS)
 	@mkdir -p $(dir $@)
-	@$(CC) $(WARN) $(DEFS) $(call lua_cflags,5.4) $(THREADS_FLAGS) -pthread -o $@ spec/threads/threads.c \
+	@$(CC) $(WARN) $(DEFS) $(INCS) $(call lua_cflags,5.4) $(THREADS_FLAGS) -pthread -o $@ spec/threads/threads.c \
 		$(SRCS) $(shell $(PKG_CONFIG) --libs $(call lua_pc,5.4)) $(PKG_LIBS)
 
 .PHONY: threads

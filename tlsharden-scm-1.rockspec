@@ -35,9 +35,20 @@ build = {
   type = "builtin",
   modules = {
     ["tlsharden.core"] = {
-      sources = { "src/core.c", "src/args.c", "src/protocol.c", "src/luasec.c", "src/options.c", "src/ciphers.c", "src/values.c", "src/merge.c", "src/settings.c", "src/harden.c", "src/inspect.c", "src/chain.c", "src/chain_source.c", "src/identity.c", "src/keys.c", "src/dns.c", "src/dns_parse.c", "src/dane.c", "src/suites.c", "src/groups.c", "src/hello.c", "src/hello_opts.c", "src/flight.c", "src/flight_messages.c" },
+      sources = {
+        "src/core/core.c", "src/core/args.c", "src/core/owned.c", "src/core/push.c", "src/core/versions.c",
+        "src/context/protocol.c", "src/context/luasec.c", "src/context/options.c", "src/context/harden.c",
+        "src/context/harden_state.c", "src/context/harden_policy.c", "src/context/harden_report.c",
+        "src/context/inspect.c", "src/context/keys.c",
+        "src/merge/merge.c", "src/merge/settings.c", "src/merge/report.c",
+        "src/judge/ciphers.c", "src/judge/values.c", "src/judge/chain.c", "src/judge/chain_source.c",
+        "src/judge/identity.c",
+        "src/wire/suites.c", "src/wire/groups.c", "src/wire/hello.c", "src/wire/hello_opts.c", "src/wire/flight.c",
+        "src/wire/flight_messages.c", "src/wire/flight_result.c",
+        "src/dns/dns.c", "src/dns/dns_parse.c", "src/dns/dane.c",
+      },
       libraries = { "ssl", "crypto" },
-      incdirs = { "$(OPENSSL_INCDIR)" },
+      incdirs = { "$(OPENSSL_INCDIR)", "src" },
       libdirs = { "$(OPENSSL_LIBDIR)", "$(CRYPTO_LIBDIR)" },
       defines = { "_POSIX_C_SOURCE=200809L", "OPENSSL_API_COMPAT=30000", "OPENSSL_NO_DEPRECATED" },
     },

@@ -8,6 +8,6 @@ LUA="${LUA:-lua5.4}"
 version=$("$LUA" -e 'io.write((require "ssl")._VERSION)')
 lua_version=$("$LUA" -e 'io.write((_VERSION:gsub("^Lua ", "")))')
 config=$(mktemp)
-trap 'rm -rf "$config" src/*.o tlsharden' EXIT
+trap 'rm -rf "$config" src/*/*.o tlsharden' EXIT
 printf 'rocks_provided = { luasec = "%s-1" }\n' "$version" > "$config"
 LUAROCKS_CONFIG="$config" luarocks --lua-version "$lua_version" make "$@" tlsharden-scm-1.rockspec

@@ -7,11 +7,19 @@ local function read(path)
   return s
 end
 
+-- A variable of the Makefile (SRCS, HDRS), its continuation lines joined,
+-- as a list.
+local function make_list(name)
+  local make = read("Makefile"):gsub("\\\n", " ")
+  local list = {}
+  for src in make:match("\n" .. name .. "%s*=%s*([^\n]*)"):gmatch("%S+") do list[#list + 1] = src end
+  return list
+end
+
 describe("build files", function()
   it("list the same C sources in the Makefile and the rockspec", function()
-    local make = read("Makefile"):match("\nSRCS%s*=%s*([^\n]*)")
-    local from_make = {}
-    for src in make:gmatch("%S+") do from_make[#from_make + 1] = src end
+    local from_make = make_list("SRCS")
+    assert.is_true(#from_make > 20)
     local rock = {}
     local env = {}
     assert(load(read("tlsharden-scm-1.rockspec"), "rockspec", "t", env))()
@@ -21,11 +29,31 @@ describe("build files", function()
     assert.same(from_make, rock)
   end)
 
-  it("list every C file under src/", function()
-    local files = sh.lines("ls src/*.c")
-    local make = read("Makefile"):match("\nSRCS%s*=%s*([^\n]*)")
+  it("list every C file under src/, in its folders", function()
+    local files = sh.lines("find src -name '*.c' | sort")
+    assert.is_true(#files > 20)
+    local listed = {}
+    for _, src in ipairs(make_list("SRCS")) do listed[src] = true end
     for _, f in ipairs(files) do
-      assert.truthy(make:find(f, 1, true), f .. " is not in SRCS")
+      assert.is_true(listed[f] == true, f .. " is not in SRCS")
+    end
+  end)
+
+  it("name every header under src/ in HDRS, so that a change to one rebuilds the core", function()
+    local listed = {}
+    for _, h in ipairs(make_list("HDRS")) do listed[h] = true end
+    for _, f in ipairs(sh.lines("find src -name '*.h' | sort")) do
+      assert.is_true(listed[f] == true, f .. " is not in HDRS")
+    end
+  end)
+
+  it("name every C file and header under src/ in docs/architecture.md, by its folder", function()
+    local page = read("docs/architecture.md")
+    local files = sh.lines("find src -name '*.c' -o -name '*.h' | sort")
+    assert.is_true(#files > 30)
+    for _, f in ipairs(files) do
+      local name = f:gsub("^src/", "")
+      assert.truthy(page:find("`" .. name .. "`", 1, true), f .. " is not named in docs/architecture.md")
     end
   end)
 

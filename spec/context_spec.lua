@@ -223,7 +223,6 @@ describe("tlsharden.harden and tlsharden.inspect", function()
       assert.are_not.same(change.before, change.after)
     end
     listed.versions = listed.min  -- the versions list follows the minimum
-    listed.min_proto_version = listed.min
     listed.min_version = listed.min
     listed.groups_source = listed.groups
     for k in pairs(after) do
@@ -232,7 +231,7 @@ describe("tlsharden.harden and tlsharden.inspect", function()
       end
     end
     for field in pairs(listed) do
-      if field ~= "versions" and field ~= "groups_source" and field ~= "min_proto_version" then
+      if field ~= "versions" and field ~= "groups_source" then
         assert.is_true(differs(before[field], after[field]), "report lists '" .. field .. "' but inspect shows no change")
       end
     end
@@ -402,6 +401,24 @@ describe("tlsharden.harden and tlsharden.inspect", function()
       err = unchanged(ctx, function() tlsharden.harden(ctx, "strict") end)
       assert.matches("bad argument #2 'policy'", err, 1, true)
     end)
+
+    it("knows the same rules as harden_defaults shows, and takes the defaults back unchanged", function()
+      local ctx = server(ec, { protocol = "any", ciphers = "ALL" })
+      local err = unchanged(ctx, function() tlsharden.harden(ctx, { bogus = true }) end)
+      local known = {}
+      for name in err:match("%(known: ([^)]*)%)"):gmatch("[%w_]+") do known[#known + 1] = name end
+      local shown = {}
+      for name in pairs(tlsharden.harden_defaults()) do shown[#shown + 1] = name end
+      table.sort(known)
+      table.sort(shown)
+      assert.same(shown, known)
+      assert.equal(15, #known)
+      local report = tlsharden.harden(server(ec, { protocol = "any", ciphers = "ALL" }), tlsharden.harden_defaults())
+      assert.same(tlsharden.harden_defaults(), report.policy)
+      -- a depth outside its bounds is reported before a later bad rule
+      err = unchanged(ctx, function() tlsharden.harden(ctx, { depth = 40, num_tickets = 99 }) end)
+      assert.matches("outside depth_min..depth_max", err, 1, true)
+    end)
   end)
 end)
 
@@ -429,7 +446,7 @@ describe("tlsharden.new_context", function()
 
   it("keeps the floor even when the config asks for less, and warns", function()
     local ctx, report = tlsharden.new_context { key = ec.key, certificate = ec.cert, protocol = "tlsv1+" }
-    assert.equal("protocol", report.merge.warnings[1].key)
+    assert.equal("protocol", report.merge.warnings[1].setting)
     assert.same({ "tlsv1_2", "tlsv1_3" }, report.context.versions)
     local r = tls.handshake(ctx, tls.client { protocol = "tlsv1", ciphers = OLD })
     assert.is_false(r.ok)

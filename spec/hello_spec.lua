@@ -160,6 +160,43 @@ describe("tlsharden.client_hello", function()
     assert.is_string(tlsharden.client_hello { version = "tlsv1_2", suites = fewer })
   end)
 
+  it("reads options and their lists through metamethods, as every other option table", function()
+    local plain = { version = "tlsv1_2", random = ("R"):rep(32), session_id = "", suites = { 0xC02F, 0xC030 },
+      alpn = { "xmpp-client", "h2" }, groups = { "x25519" }, server_name = "example.com" }
+    local expected = tlsharden.client_hello(plain)
+    -- an options table that inherits every option
+    assert.equal(expected, tlsharden.client_hello(setmetatable({}, { __index = plain })))
+    -- lists read through __len and __index, whose items are made afresh (and
+    -- collected at once if nothing keeps them)
+    local function proxy(list)
+      return setmetatable({}, {
+        __len = function() return #list end,
+        __index = function(_, i)
+          collectgarbage()
+          return type(list[i]) == "string" and (list[i] .. "x"):sub(1, -2) or list[i]
+        end,
+      })
+    end
+    local o = {}
+    for k, v in pairs(plain) do o[k] = type(v) == "table" and proxy(v) or v end
+    assert.equal(expected, tlsharden.client_hello(o))
+    -- a list's length counts, not its raw contents; a bad item is named
+    local ok, err = pcall(tlsharden.client_hello, { suites = proxy { 1, "x" } })
+    assert.is_false(ok)
+    assert.matches("bad option 'suites': item #2: expected a suite id from 0 to 0xFFFF, got 'x'", err, 1, true)
+    ok, err = pcall(tlsharden.client_hello, { alpn = setmetatable({}, { __len = function() return 17 end }) })
+    assert.is_false(ok)
+    assert.matches("bad option 'alpn': at most 16 items, got 17", err, 1, true)
+    ok, err = pcall(tlsharden.client_hello, { alpn = setmetatable({}, { __len = function() return -1 end }) })
+    assert.is_false(ok)
+    assert.matches("bad option 'alpn': expected a list (a sequence without holes", err, 1, true)
+    -- a raising metamethod is an error of client_hello, naming the argument
+    ok, err = pcall(tlsharden.client_hello, { groups = setmetatable({}, { __len = function() error("no length") end }) })
+    assert.is_false(ok)
+    assert.matches("tlsharden.client_hello: bad argument #1: a metamethod of the argument raised", err, 1, true)
+    assert.matches("no length", err, 1, true)
+  end)
+
   describe("refuses bad options, naming the option and the value", function()
     local cases = {
       { { version = "tls1.2" }, "bad option 'version': expected one of sslv2, sslv3, tlsv1, tlsv1_1, tlsv1_2, tlsv1_3, got 'tls1.2'" },

@@ -5,7 +5,7 @@ local tls = require "spec.helpers.tls"
 local prosody = require "spec.helpers.prosody"
 
 local function warning_for(report, key)
-  for _, w in ipairs(report.warnings) do if w.key == key then return w end end
+  for _, w in ipairs(report.warnings) do if w.setting == key then return w end end
 end
 
 describe("tlsharden.merge", function()
@@ -127,12 +127,12 @@ describe("tlsharden.merge", function()
         { setting = "depth", before = 9, after = 5, layer = "b" },
         { setting = "options.no_ticket", before = true, after = false, layer = "b" },
       }, report.changes)
-      -- the older names still read the same values
+      -- plain tables, without the older names key, old and new
       local c = report.changes[1]
-      assert.equals("depth", c.key)
-      assert.equals(9, c.old)
-      assert.equals(5, c.new)
-      assert.is_nil(c.other)
+      assert.is_nil(getmetatable(c))
+      assert.is_nil(c.key)
+      assert.is_nil(c.old)
+      assert.is_nil(c.new)
     end)
 
     it("judges a layer's protocol together with the no_* options it sets itself", function()
@@ -162,7 +162,7 @@ describe("tlsharden.merge", function()
       pki.cleanup(dir)
       local keys = {}
       for _, w in ipairs(report.warnings) do
-        keys[#keys + 1] = w.key
+        keys[#keys + 1] = w.setting
         assert.equal("tutorial", w.layer)
       end
       table.sort(keys)
@@ -170,6 +170,9 @@ describe("tlsharden.merge", function()
         "options.no_renegotiation", "protocol" }, keys)
       assert.matches("lowers the minimum version from TLS 1.2 to TLS 1.0", warning_for(report, "protocol").message, 1, true)
       assert.matches("DH parameters of 1024 bits", warning_for(report, "dhparam").message, 1, true)
+      -- the limit is the one core.limits shows
+      assert.same({ dh_min_bits = 2048 }, tlsharden.core.limits)
+      assert.matches("(under 2048)", warning_for(report, "dhparam").message, 1, true)
     end)
 
     it("warns when a client context does not verify its peer", function()
@@ -320,7 +323,7 @@ describe("tlsharden.profile", function()
     local versions = tlsharden.protocol("tlsv1_2+")
     assert.equal(versions.luasec.protocol, cfg.protocol)
     local r = tlsharden.ciphers(cfg.ciphers, { ciphersuites = cfg.ciphersuites, protocol = "tlsv1_2+" })
-    assert.equal("all", r.fs)
+    assert.equal("all", r.forward_secrecy)
     for _, s in ipairs(r.suites) do assert.is_true(s.aead, s.name) end
     assert.equal(3, r.tls13_count)
     assert.equal("X25519:P-256:P-384", cfg.curveslist)

@@ -308,7 +308,8 @@ describe("tlsharden.versions", function()
     assert.same({ "tlsv1_2", "tlsv1_3" }, v.versions)
     assert.equal("tlsv1_2", v.min)
     assert.is_nil(v.max)
-    assert.equal(0, v.min_proto_version)
+    assert.equal(0, v.min_version)
+    assert.is_nil(v.min_proto_version)
   end)
 
   it("follows OpenSSL in stopping at the first hole", function()
@@ -323,5 +324,46 @@ describe("tlsharden.versions", function()
       assert.is_false(ok)
       assert.matches("tlsharden.versions: bad argument #1: expected a LuaSec context", err, 1, true)
     end
+  end)
+end)
+
+describe("tlsharden.core.protocols", function()
+  local core = require "tlsharden.core"
+
+  it("lists the six versions oldest first, with their labels and wire numbers", function()
+    assert.same({
+      { name = "sslv2", label = "SSL 2.0", wire = 0x0002 },
+      { name = "sslv3", label = "SSL 3.0", wire = 0x0300 },
+      { name = "tlsv1", label = "TLS 1.0", wire = 0x0301 },
+      { name = "tlsv1_1", label = "TLS 1.1", wire = 0x0302 },
+      { name = "tlsv1_2", label = "TLS 1.2", wire = 0x0303 },
+      { name = "tlsv1_3", label = "TLS 1.3", wire = 0x0304 },
+    }, core.protocols)
+    assert.equal(core.protocols, tlsharden.protocols)
+  end)
+
+  it("is the table every version name comes from", function()
+    local by_name = {}
+    for _, p in ipairs(core.protocols) do by_name[p.name] = p end
+    -- every version but SSLv2 is a spec tlsharden.protocol takes, with the same number
+    for _, p in ipairs(core.protocols) do
+      if p.name == "sslv2" then
+        assert.has_error(function() parse(p.name) end)
+      else
+        local r = parse(p.name)
+        assert.equal(p.wire, r.min_version)
+      end
+    end
+    -- the suite registry and the ClientHello writer name versions from it
+    for _, s in ipairs(core.suites()) do
+      if s.protocol then assert.truthy(by_name[s.protocol], s.iana) end
+    end
+    local _, err = pcall(core.client_hello, { version = "tlsv9" })
+    local names = {}
+    for _, p in ipairs(core.protocols) do names[#names + 1] = p.name end
+    assert.matches("expected one of " .. table.concat(names, ", ") .. ", got 'tlsv9'", err, 1, true)
+    -- a wire number in a parsed flight is named from it too
+    local flight = core.parse_server_flight("\22\3\3\0\46\2\0\0\38\3\2" .. ("R"):rep(32) .. "\0\192\47\0\14\0\0\0")
+    assert.equal("tlsv1_1", flight.server_hello.protocol)
   end)
 end)

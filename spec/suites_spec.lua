@@ -241,6 +241,16 @@ describe("tlsharden.groups", function()
     assert.is_false(by.sect163k1.tls13)
   end)
 
+  it("gives x25519 and the X25519 hybrids OpenSSL's 253 bits", function()
+    local by = {}
+    for _, g in ipairs(groups) do by[g.name] = g end
+    assert.equal(253, by.x25519.bits)
+    assert.equal(253, by.X25519MLKEM768.bits)
+    assert.equal(253, by.X25519Kyber768Draft00.bits)
+    assert.equal(448, by.x448.bits)
+    -- (spec/ciphers_spec.lua reads 253 from a real connection's X25519 key)
+  end)
+
   it("can make a key share for every group it says it can", function()
     for _, g in ipairs(groups) do
       if g.key_share then

@@ -12,7 +12,7 @@ return function(data)
   local ok, res = pcall(core.ciphers, spec, opts)
   if ok then
     assert(res.count == #res.suites, "count differs from the suites")
-    assert(res.fs == "all" or res.fs == "some" or res.fs == "none")
+    assert(res.forward_secrecy == "all" or res.forward_secrecy == "some" or res.forward_secrecy == "none")
   else
     assert(type(res) == "string" and res:find("tlsharden.ciphers", 1, true), tostring(res))
   end

@@ -15,7 +15,7 @@ local function round()
   local p = tlsharden.protocol("tlsv1_2+")
   add(p.min .. "-" .. tostring(p.max_version))
   local c = tlsharden.ciphers("HIGH:!aNULL", { seclevel = 2 })
-  add(c.count .. "/" .. c.fs)
+  add(c.count .. "/" .. c.forward_secrecy)
   add((tlsharden.forward_secrecy("ECDHE+AESGCM:AES128-SHA")))
   local cfg, report = tlsharden.merge_with({ policy = "warn" }, tlsharden.profile("hardened"),
     { name = "host", protocol = "tlsv1+", options = { no_ticket = true } })

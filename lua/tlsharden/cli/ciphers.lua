@@ -42,7 +42,7 @@ return function(cli)
       if c.json then
         for _, su in ipairs(r.suites) do json.list(su.weak) end
         c.out.line(json.encode {
-          command = "ciphers", spec = r.spec, fs = r.fs, count = r.count, fs_count = r.fs_count,
+          command = "ciphers", spec = r.spec, fs = r.forward_secrecy, count = r.count, fs_count = r.fs_count,
           seclevel = r.seclevel, suites = json.list(r.suites), non_fs = json.list(r.non_fs),
           problems = problems,
         })
@@ -56,7 +56,7 @@ return function(cli)
         end)
         o.line()
         o.line(("%d suites, forward secrecy: %s (%d of %d), security level %d"):format(
-          r.count, r.fs, r.fs_count, r.count, r.seclevel))
+          r.count, r.forward_secrecy, r.fs_count, r.count, r.seclevel))
         for _, p in ipairs(problems) do o.line(o.paint("red", "error: " .. p.message)) end
       end
       return #problems > 0 and EXIT_FINDING or EXIT_OK
