@@ -10,7 +10,7 @@ CC          ?= cc
 # The C sources of tlsharden.core, one folder per job (docs/architecture.md);
 # the rockspec lists the same files (spec/build_spec.lua checks that they
 # agree). Every file includes its headers by their path under src/.
-SRCS = src/core/core.c src/core/args.c src/core/owned.c src/core/push.c src/core/versions.c \
+SRCS = src/core/core.c src/core/args.c src/core/error.c src/core/owned.c src/core/push.c src/core/versions.c \
        src/context/protocol.c src/context/luasec.c src/context/options.c src/context/harden.c \
        src/context/harden_state.c src/context/harden_policy.c src/context/harden_report.c \
        src/context/inspect.c src/context/keys.c \

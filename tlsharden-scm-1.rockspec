@@ -36,7 +36,7 @@ build = {
   modules = {
     ["tlsharden.core"] = {
       sources = {
-        "src/core/core.c", "src/core/args.c", "src/core/owned.c", "src/core/push.c", "src/core/versions.c",
+        "src/core/core.c", "src/core/args.c", "src/core/error.c", "src/core/owned.c", "src/core/push.c", "src/core/versions.c",
         "src/context/protocol.c", "src/context/luasec.c", "src/context/options.c", "src/context/harden.c",
         "src/context/harden_state.c", "src/context/harden_policy.c", "src/context/harden_report.c",
         "src/context/inspect.c", "src/context/keys.c",
@@ -57,6 +57,8 @@ build = {
     ["tlsharden.json"] = "lua/tlsharden/json.lua",
     ["tlsharden.errors"] = "lua/tlsharden/errors.lua",
     ["tlsharden.problems"] = "lua/tlsharden/problems.lua",
+    ["tlsharden.context"] = "lua/tlsharden/context.lua",
+    ["tlsharden.wire"] = "lua/tlsharden/wire.lua",
     ["tlsharden.protocols"] = "lua/tlsharden/protocols.lua",
     ["tlsharden.compat"] = "lua/tlsharden/compat.lua",
     ["tlsharden.profiles"] = "lua/tlsharden/profiles.lua",

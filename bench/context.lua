@@ -8,7 +8,7 @@
 local bench = dofile((arg[0]:match("^(.*)/[^/]*$") or ".") .. "/common.lua")
 local ssl = require "ssl"
 local tlsharden = require "tlsharden"
-local core = tlsharden.core
+local core = require "tlsharden.core"
 local profiles = require "tlsharden.profiles"
 
 local seconds = tonumber(arg[1]) or 3
@@ -27,8 +27,7 @@ for _, kind in ipairs { "rsa", "ec" } do
   local plain_cfg = report.config
   local function plain() assert(ssl.newcontext(plain_cfg)) end
   local function steps()
-    local cfg = core.merge_with({ policy = "warn", mode = "server" }, profiles.shared("hardened"),
-      tlsharden.layer("config", files))
+    local cfg = core.merge({ profiles.shared("hardened"), tlsharden.layer("config", files) }, { policy = "warn", mode = "server" })
     cfg.mode = "server"
     local ctx = assert(ssl.newcontext(cfg))
     core.harden(ctx)

@@ -2,6 +2,7 @@
 -- parsed per second (the probe does one of each per connection).
 --   lua5.4 bench/wire.lua [SECONDS]
 local bench = dofile((arg[0]:match("^(.*)/[^/]*$") or ".") .. "/common.lua")
+local wire = require "tlsharden.wire"
 local tlsharden = require "tlsharden"
 local struct = dofile(bench.root .. "/spec/helpers/struct.lua")
 
@@ -9,7 +10,7 @@ local seconds = tonumber(arg[1]) or 3
 
 -- every pre-1.3 suite of the registry, in 128-suite hellos as the probe sends them
 local all = {}
-for _, s in ipairs(tlsharden.suites()) do
+for _, s in ipairs(wire.suites()) do
   if not s.scsv and not s.tls13 and not s.sslv2 then all[#all + 1] = s.id end
 end
 local chunk = { table.unpack(all, 1, 128) }
@@ -23,15 +24,15 @@ local flight = record(hs(2, "\3\3" .. ("r"):rep(32) .. "\0\192\47\0" .. struct.p
   .. record(hs(11, struct.pack(">s3", struct.pack(">s3", ("c"):rep(1024)))))
   .. record(hs(12, struct.pack(">B I2 s1 I2 s2", 3, 29, ("k"):rep(32), 0x0804, ("s"):rep(256))))
   .. record(hs(14, ""))
-assert(tlsharden.parse_server_flight(flight).server_hello_done)
+assert(wire.parse_server_flight(flight).server_hello_done)
 
 local rows = {
-  { "client_hello TLS 1.2, 128 suites", function() tlsharden.client_hello { version = "tlsv1_2", suites = chunk } end },
-  { "client_hello TLS 1.3, x25519 key share", function() tlsharden.client_hello { supported_versions = { "tlsv1_3" } } end },
-  { "client_hello TLS 1.3, no key share", function() tlsharden.client_hello { supported_versions = { "tlsv1_3" }, key_shares = {} } end },
-  { "client_hello SSLv2", function() tlsharden.client_hello { version = "sslv2" } end },
-  { ("parse_server_flight TLS 1.2 (%d bytes)"):format(#flight), function() tlsharden.parse_server_flight(flight) end },
-  { "suites() (the whole registry)", function() tlsharden.suites() end },
+  { "client_hello TLS 1.2, 128 suites", function() wire.client_hello { version = "tlsv1_2", suites = chunk } end },
+  { "client_hello TLS 1.3, x25519 key share", function() wire.client_hello { supported_versions = { "tlsv1_3" } } end },
+  { "client_hello TLS 1.3, no key share", function() wire.client_hello { supported_versions = { "tlsv1_3" }, key_shares = {} } end },
+  { "client_hello SSLv2", function() wire.client_hello { version = "sslv2" } end },
+  { ("parse_server_flight TLS 1.2 (%d bytes)"):format(#flight), function() wire.parse_server_flight(flight) end },
+  { "suites() (the whole registry)", function() wire.suites() end },
 }
 print("| operation | per second |")
 print("| --- | ---: |")

@@ -2,6 +2,7 @@
 -- here, with the expected digests computed by the openssl command line;
 -- and end to end, TLSA records from a validating unbound against the chain
 -- a real TLS server sent in a handshake on loopback.
+local wire = require "tlsharden.wire"
 local ssl = require "ssl"
 local core = require "tlsharden.core"
 local dane = require "tlsharden.scan.dane"
@@ -122,7 +123,7 @@ describe("dane", function()
     local x509 = assert(ssl.loadcertificate(pem))
     assert.equals("valid", dane.check({ record(3, 0, 1, data) }, { x509 }, { authenticated = true }).status)
     -- bytes that are no certificate can still be compared in full, not by key
-    local r = core.dane_match({ record(3, 0, 0, hex("junk")), record(3, 1, 1, digest("leaf", 1, "sha256")) }, { "junk" })
+    local r = wire.dane_match({ record(3, 0, 0, hex("junk")), record(3, 1, 1, digest("leaf", 1, "sha256")) }, { "junk" })
     assert.is_false(r.certs[1].parsed)
     assert.same({ { record = 1, cert = 1, usage = 3, chain_ok = true } }, r.matches)
   end)
@@ -140,9 +141,9 @@ describe("dane", function()
       { { {}, { "" } }, "item 1 has 0 bytes" },
     }
     for _, c in ipairs(cases) do
-      local ok, err = pcall(core.dane_match, table.unpack(c[1]))
+      local ok, err = pcall(wire.dane_match, table.unpack(c[1]))
       assert.is_false(ok, c[2])
-      assert.matches("tlsharden.dane_match: bad argument #", err, 1, true)
+      assert.matches("tlsharden.wire.dane_match: bad argument #", err, 1, true)
       assert.matches(c[2], err, 1, true)
     end
     local ok, err = pcall(dane.check, { record(3, 1, 1, "00") }, { {} })

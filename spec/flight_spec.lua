@@ -1,12 +1,13 @@
--- tlsharden.parse_server_flight on flights built here byte by byte (RFC 5246
+-- wire.parse_server_flight on flights built here byte by byte (RFC 5246
 -- 7.4, RFC 8446 4.1.3, the SSLv2 SERVER-HELLO), on what broken peers send,
 -- and on real servers' answers (openssl s_server).
+local wire = require "tlsharden.wire"
 local socket = require "socket"
 local tlsharden = require "tlsharden"
 local servers = require "spec.helpers.servers"
 local struct = require "spec.helpers.struct"
 
-local parse = tlsharden.parse_server_flight
+local parse = wire.parse_server_flight
 
 -- The spec's own writer for server messages.
 local function record(rtype, payload, version)
@@ -64,7 +65,7 @@ local function check_tls12(r, bytes)
   assert.same({}, r.findings)
 end
 
-describe("tlsharden.parse_server_flight", function()
+describe("wire.parse_server_flight", function()
   it("reads a TLS 1.2 first flight, one message per record", function()
     local parts = {}
     for i, m in ipairs(tls12_messages()) do parts[i] = record(22, m) end
@@ -235,12 +236,12 @@ describe("tlsharden.parse_server_flight", function()
     } do
       local ok, err = pcall(parse, table.unpack(c[1], 1, 2))
       assert.is_false(ok)
-      assert.matches("tlsharden.parse_server_flight: " .. c[2], err, 1, true)
+      assert.matches("tlsharden.wire.parse_server_flight: " .. c[2], err, 1, true)
     end
   end)
 end)
 
-describe("tlsharden.parse_server_flight on openssl s_server's answers", function()
+describe("wire.parse_server_flight on openssl s_server's answers", function()
   local fx
   setup(function() fx = servers.fixtures() end)
   teardown(function() if fx then fx.cleanup() end end)
@@ -248,7 +249,7 @@ describe("tlsharden.parse_server_flight on openssl s_server's answers", function
   local function exchange(server, opts)
     local c = assert(socket.connect("127.0.0.1", server.port))
     c:settimeout(5)
-    assert(c:send(tlsharden.client_hello(opts)))
+    assert(c:send(wire.client_hello(opts)))
     local buf, r = ""
     repeat
       r = parse(buf)

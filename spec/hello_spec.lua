@@ -1,6 +1,7 @@
--- tlsharden.client_hello: the bytes, decoded here by the spec's own reader
+-- wire.client_hello: the bytes, decoded here by the spec's own reader
 -- (RFC 5246 7.4.1.2, RFC 8446 4.1.2, the SSLv2 CLIENT-HELLO), and the same
 -- hellos read by a real OpenSSL server (s_server -trace) that answers them.
+local wire = require "tlsharden.wire"
 local socket = require "socket"
 local tlsharden = require "tlsharden"
 local servers = require "spec.helpers.servers"
@@ -52,9 +53,9 @@ local function key_shares(ext)
   return shares
 end
 
-describe("tlsharden.client_hello", function()
+describe("wire.client_hello", function()
   it("writes a TLS 1.3 hello as current clients do by default", function()
-    local b = tlsharden.client_hello()
+    local b = wire.client_hello()
     local h = decode(b)
     assert.same({ 22, 0x0301, #b - 5, 1, #b - 9, 0x0303 },
       { h.record_type, h.record_version, h.record_length, h.hs_type, h.hs_length, h.version })
@@ -71,40 +72,40 @@ describe("tlsharden.client_hello", function()
   end)
 
   it("keeps the suites in the order given and appends the SCSVs asked for", function()
-    local h = decode(tlsharden.client_hello {
+    local h = decode(wire.client_hello {
       version = "tlsv1_2", suites = { 0xC02F, 0x0035, 0x000A, 0x0004 }, fallback_scsv = true })
     assert.same({ 0xC02F, 0x0035, 0x000A, 0x0004, 0x00FF, 0x5600 }, h.suites)
     assert.same({ 0x0303, "" }, { h.version, h.session_id })
     assert.is_nil(h.extensions[43])
     assert.is_nil(h.extensions[51])
     assert.truthy(h.extensions[13])
-    local none = decode(tlsharden.client_hello { version = "tlsv1_2", suites = { 0x002F },
+    local none = decode(wire.client_hello { version = "tlsv1_2", suites = { 0x002F },
       renegotiation_scsv = false, renegotiation_info = true })
     assert.same({ 0x002F }, none.suites)
     assert.equal("\0", none.extensions[0xFF01])
   end)
 
   it("leaves signature_algorithms out below TLS 1.2 and every extension out of SSL 3.0", function()
-    local h10 = decode(tlsharden.client_hello { version = "tlsv1" })
+    local h10 = decode(wire.client_hello { version = "tlsv1" })
     assert.same({ 0x0301, 0x0301 }, { h10.record_version, h10.version })
     assert.is_nil(h10.extensions[13])
     assert.truthy(h10.extensions[10])
-    local b3 = tlsharden.client_hello { version = "sslv3" }
+    local b3 = wire.client_hello { version = "sslv3" }
     local h3 = decode(b3)
     assert.same({ 0x0300, 0x0300, #b3 + 1 }, { h3.record_version, h3.version, h3.end_ })
     assert.is_nil(h3.extensions_end)
     for _, s in ipairs(h3.suites) do
-      local info = tlsharden.suite(s)
+      local info = wire.suite(s)
       assert.is_true(info.scsv or info.protocol == "sslv3", info.name)
     end
     -- asked for explicitly, an SSL 3.0 hello carries the extension
-    local sni = decode(tlsharden.client_hello { version = "sslv3", server_name = "example.com" })
+    local sni = decode(wire.client_hello { version = "sslv3", server_name = "example.com" })
     assert.equal("\0\14\0\0\11example.com", sni.extensions[0])
   end)
 
   it("writes an SSLv2 CLIENT-HELLO with 3-byte cipher kinds", function()
     local challenge = ("c"):rep(16)
-    local b = tlsharden.client_hello { version = "sslv2", suites = { 0x0700C0, 0x020080, 0x0035 },
+    local b = wire.client_hello { version = "sslv2", suites = { 0x0700C0, 0x020080, 0x0035 },
       random = challenge }
     local len = (b:byte(1) - 0x80) * 256 + b:byte(2)
     assert.is_true(b:byte(1) >= 0x80)
@@ -114,13 +115,13 @@ describe("tlsharden.client_hello", function()
     assert.equal("\7\0\192\2\0\128\0\0\53", b:sub(12, 20))
     assert.equal(challenge, b:sub(21))
     -- by default every SSLv2 kind of the registry
-    local all = tlsharden.client_hello { version = "sslv2" }
+    local all = wire.client_hello { version = "sslv2" }
     assert.equal(3 * 8, select(3, struct.unpack(">B I2 I2", all, 3)))
   end)
 
   it("encodes server_name, alpn, groups, point formats, compression, random and session id", function()
     local random = ("r"):rep(32)
-    local h = decode(tlsharden.client_hello {
+    local h = decode(wire.client_hello {
       version = "tlsv1_2", server_name = "xmpp.example.org", alpn = { "xmpp-client", "h2" },
       groups = { "secp384r1", 0x1234 }, ec_point_formats = { "uncompressed", 1 },
       compression = { "deflate", "null" }, random = random, session_id = "abc",
@@ -138,7 +139,7 @@ describe("tlsharden.client_hello", function()
   end)
 
   it("makes real public keys for each key share", function()
-    local h = decode(tlsharden.client_hello {
+    local h = decode(wire.client_hello {
       groups = { "x25519", "secp256r1", "x448", "secp521r1", "ffdhe2048" },
       key_shares = { "secp256r1", "x448", "ffdhe2048", "secp521r1" } })
     local shares = key_shares(h.extensions[51])
@@ -146,26 +147,26 @@ describe("tlsharden.client_hello", function()
     assert.same({ 65, 56, 256, 133 }, { #shares[1].key, #shares[2].key, #shares[3].key, #shares[4].key })
     assert.equal(4, shares[1].key:byte(1))  -- uncompressed point
     -- no key share at all: the server must ask with a HelloRetryRequest
-    local none = decode(tlsharden.client_hello { key_shares = {} })
+    local none = decode(wire.client_hello { key_shares = {} })
     assert.equal("\0\0", none.extensions[51])
   end)
 
   it("refuses a hello that does not fit one record", function()
     local suites = {}
     for i = 1, 9000 do suites[i] = i end
-    local ok, err = pcall(tlsharden.client_hello, { version = "tlsv1_2", suites = suites })
+    local ok, err = pcall(wire.client_hello, { version = "tlsv1_2", suites = suites })
     assert.is_false(ok)
-    assert.matches("tlsharden.client_hello: the hello does not fit in one record", err, 1, true)
+    assert.matches("tlsharden.wire.client_hello: the hello does not fit in one record", err, 1, true)
     local fewer = { table.unpack(suites, 1, 5000) }
-    assert.is_string(tlsharden.client_hello { version = "tlsv1_2", suites = fewer })
+    assert.is_string(wire.client_hello { version = "tlsv1_2", suites = fewer })
   end)
 
   it("reads options and their lists through metamethods, as every other option table", function()
     local plain = { version = "tlsv1_2", random = ("R"):rep(32), session_id = "", suites = { 0xC02F, 0xC030 },
       alpn = { "xmpp-client", "h2" }, groups = { "x25519" }, server_name = "example.com" }
-    local expected = tlsharden.client_hello(plain)
+    local expected = wire.client_hello(plain)
     -- an options table that inherits every option
-    assert.equal(expected, tlsharden.client_hello(setmetatable({}, { __index = plain })))
+    assert.equal(expected, wire.client_hello(setmetatable({}, { __index = plain })))
     -- lists read through __len and __index, whose items are made afresh (and
     -- collected at once if nothing keeps them)
     local function proxy(list)
@@ -179,21 +180,21 @@ describe("tlsharden.client_hello", function()
     end
     local o = {}
     for k, v in pairs(plain) do o[k] = type(v) == "table" and proxy(v) or v end
-    assert.equal(expected, tlsharden.client_hello(o))
+    assert.equal(expected, wire.client_hello(o))
     -- a list's length counts, not its raw contents; a bad item is named
-    local ok, err = pcall(tlsharden.client_hello, { suites = proxy { 1, "x" } })
+    local ok, err = pcall(wire.client_hello, { suites = proxy { 1, "x" } })
     assert.is_false(ok)
     assert.matches("bad option 'suites': item #2: expected a suite id from 0 to 0xFFFF, got 'x'", err, 1, true)
-    ok, err = pcall(tlsharden.client_hello, { alpn = setmetatable({}, { __len = function() return 17 end }) })
+    ok, err = pcall(wire.client_hello, { alpn = setmetatable({}, { __len = function() return 17 end }) })
     assert.is_false(ok)
     assert.matches("bad option 'alpn': at most 16 items, got 17", err, 1, true)
-    ok, err = pcall(tlsharden.client_hello, { alpn = setmetatable({}, { __len = function() return -1 end }) })
+    ok, err = pcall(wire.client_hello, { alpn = setmetatable({}, { __len = function() return -1 end }) })
     assert.is_false(ok)
     assert.matches("bad option 'alpn': expected a list (a sequence without holes", err, 1, true)
     -- a raising metamethod is an error of client_hello, naming the argument
-    ok, err = pcall(tlsharden.client_hello, { groups = setmetatable({}, { __len = function() error("no length") end }) })
+    ok, err = pcall(wire.client_hello, { groups = setmetatable({}, { __len = function() error("no length") end }) })
     assert.is_false(ok)
-    assert.matches("tlsharden.client_hello: bad argument #1: a metamethod of the argument raised", err, 1, true)
+    assert.matches("tlsharden.wire.client_hello: bad argument #1: a metamethod of the argument raised", err, 1, true)
     assert.matches("no length", err, 1, true)
   end)
 
@@ -206,7 +207,7 @@ describe("tlsharden.client_hello", function()
       { { suites = { 1, 2, [4] = 4 } }, "bad option 'suites': expected a list (a sequence without holes" },
       { { suites = { 0x10000 } }, "bad option 'suites': item #1: expected a suite id from 0 to 0xFFFF, got 65536" },
       { { suites = { 1.5 } }, "item #1: expected a suite id from 0 to 0xFFFF, got 1.5" },
-      { { groups = { "P-256" } }, "bad option 'groups': item #1: expected a group name (see tlsharden.groups()) or an integer from 0 to 0xFFFF, got 'P-256'" },
+      { { groups = { "P-256" } }, "bad option 'groups': item #1: expected a group name (see tlsharden.wire.groups()) or an integer from 0 to 0xFFFF, got 'P-256'" },
       { { key_shares = { "X25519MLKEM768" }, groups = { "X25519MLKEM768" } }, "bad option 'key_shares': item #1: expected a group OpenSSL can make a key for" },
       { { key_shares = { "x448" }, groups = { "x25519" } }, "bad option 'key_shares': item #1: group x448 is not in 'groups'" },
       { { server_name = "" }, "bad option 'server_name': expected 1 to 255 bytes, got 0" },
@@ -229,21 +230,21 @@ describe("tlsharden.client_hello", function()
     }
     for _, c in ipairs(cases) do
       it(c[2]:sub(1, 70), function()
-        local ok, err = pcall(tlsharden.client_hello, c[1])
+        local ok, err = pcall(wire.client_hello, c[1])
         assert.is_false(ok)
-        assert.matches("^tlsharden%.client_hello: ", err)
-        assert.matches(c[2], err, 1, true)
+        assert.matches("^tlsharden%.wire%.client_hello: ", tostring(err))
+        assert.matches(c[2], tostring(err), 1, true)
       end)
     end
     it("and a non-table argument", function()
-      local ok, err = pcall(tlsharden.client_hello, "tlsv1_2")
+      local ok, err = pcall(wire.client_hello, "tlsv1_2")
       assert.is_false(ok)
-      assert.matches("tlsharden.client_hello: bad argument #1 'opts': expected a table, got 'tlsv1_2'", err, 1, true)
+      assert.matches("tlsharden.wire.client_hello: bad argument #1 'opts': expected a table, got 'tlsv1_2'", err, 1, true)
     end)
   end)
 end)
 
-describe("tlsharden.client_hello read by a real OpenSSL server", function()
+describe("wire.client_hello read by a real OpenSSL server", function()
   local fx, server
   setup(function()
     fx = servers.fixtures()
@@ -257,15 +258,15 @@ describe("tlsharden.client_hello read by a real OpenSSL server", function()
   local function exchange(opts)
     local c = assert(socket.connect("127.0.0.1", server.port))
     c:settimeout(5)
-    assert(c:send(tlsharden.client_hello(opts)))
+    assert(c:send(wire.client_hello(opts)))
     local buf = ""
     local r
     repeat
-      r = tlsharden.parse_server_flight(buf)
+      r = wire.parse_server_flight(buf)
       if not r.done then
         local data, err, partial = c:receive(r.need)
         buf = buf .. (data or partial)
-        if not data then r = tlsharden.parse_server_flight(buf, { eof = true }); assert(err) end
+        if not data then r = wire.parse_server_flight(buf, { eof = true }); assert(err) end
       end
     until r.done
     c:close()

@@ -9,6 +9,8 @@
 -- TLSHARDEN_MEMORY_SLOW sets the count for the calls that build contexts,
 -- handshake or audit, which cost a millisecond or more each (default 5,000;
 -- `make soak` runs them 100,000 times too). The counts are in the names.
+local wire = require "tlsharden.wire"
+local context = require "tlsharden.context"
 local ssl = require "ssl"
 local tlsharden = require "tlsharden"
 local pki = require "spec.helpers.pki"
@@ -128,41 +130,41 @@ describe("memory #memory", function()
     { "protocol", function() tlsharden.protocol("tlsv1_2+") end },
     { "protocol (refused)", function() pcall(tlsharden.protocol, "sslv3") end },
     { "versions", function() tlsharden.versions(ctx) end },
-    { "option_names", function() tlsharden.option_names() end },
+    { "option_names", function() context.option_names() end },
     { "ciphers", function() tlsharden.ciphers("HIGH:!aNULL", { seclevel = 1 }) end },
     { "ciphers (refused)", function() pcall(tlsharden.ciphers, "NOTHING") end },
     { "forward_secrecy (string)", function() tlsharden.forward_secrecy("ECDHE+AESGCM:AES128-SHA") end },
-    { "merge", function() tlsharden.merge(layers[1], layers[2], layers[3]) end },
-    { "merge_prosody", function() tlsharden.merge_prosody(layers[3], layers[2], layers[1]) end },
+    { "merge", function() tlsharden.merge({ layers[1], layers[2], layers[3] }) end },
+    { "merge_prosody", function() tlsharden.merge({ layers[3], layers[2], layers[1] }, { order = "prosody" }) end },
     { "merge_with", function()
-      tlsharden.merge_with({ policy = "warn" }, tlsharden.profile("hardened"), layers[2], layers[3])
+      tlsharden.merge({ tlsharden.profile("hardened"), layers[2], layers[3] }, { policy = "warn" })
     end },
     { "merge_with (strict, refused)", function()
-      pcall(tlsharden.merge_with, { policy = "strict" }, tlsharden.profile("hardened"), layers[3])
+      pcall(tlsharden.merge, { tlsharden.profile("hardened"), layers[3] }, { policy = "strict" })
     end },
     { "harden", function() tlsharden.harden(ctx) end },
     { "harden (report later)", function()
       tlsharden.harden(ctx, nil, { report = false })
-      tlsharden.harden_report(ctx)
+      context.harden_report(ctx)
     end },
     { "harden (refused)", function() pcall(tlsharden.harden, ctx, { groups = "P-999" }) end },
     { "inspect", function() tlsharden.inspect(ctx) end },
-    { "key_kind", function() tlsharden.key_kind(ctx) end },
+    { "key_kind", function() context.key_kind(ctx) end },
     { "chain", function() tlsharden.chain(pem, { cafile = leaf.ca, host = "example.com" }) end },
     { "chain (refused)", function() pcall(tlsharden.chain, "not a certificate") end },
     { "grade", function() tlsharden.grade { protocols = { "tlsv1_2" } } end },
     { "profile", function() tlsharden.profile("intermediate") end },
-    { "client_hello", function() tlsharden.client_hello() end },
-    { "client_hello (refused)", function() pcall(tlsharden.client_hello, { suites = { "x" } }) end },
-    { "parse_server_flight", function() tlsharden.parse_server_flight(flight) end },
-    { "parse_server_flight (garbage)", function() tlsharden.parse_server_flight("HTTP/1.1 400\r\n", { eof = true }) end },
-    { "suite", function() tlsharden.suite("ECDHE-RSA-AES128-GCM-SHA256") end },
-    { "groups", function() tlsharden.groups() end },
+    { "client_hello", function() wire.client_hello() end },
+    { "client_hello (refused)", function() pcall(wire.client_hello, { suites = { "x" } }) end },
+    { "parse_server_flight", function() wire.parse_server_flight(flight) end },
+    { "parse_server_flight (garbage)", function() wire.parse_server_flight("HTTP/1.1 400\r\n", { eof = true }) end },
+    { "suite", function() wire.suite("ECDHE-RSA-AES128-GCM-SHA256") end },
+    { "groups", function() wire.groups() end },
     { "layer", function() tlsharden.layer("x", layers[1]) end },
-    { "dns_query", function() tlsharden.dns_query("_xmpp-client._tcp.example.org", "SRV", 7, { dnssec = true }) end },
-    { "dns_parse", function() assert(tlsharden.dns_parse(dns_answer)) end },
-    { "dns_parse (malformed)", function() assert(not tlsharden.dns_parse(dns_answer:sub(1, 40))) end },
-    { "dane_match", function() assert(#tlsharden.dane_match(tlsa_records, { der }).matches == 1) end },
+    { "dns_query", function() wire.dns_query("_xmpp-client._tcp.example.org", "SRV", 7, { dnssec = true }) end },
+    { "dns_parse", function() assert(wire.dns_parse(dns_answer)) end },
+    { "dns_parse (malformed)", function() assert(not wire.dns_parse(dns_answer:sub(1, 40))) end },
+    { "dane_match", function() assert(#wire.dane_match(tlsa_records, { der }).matches == 1) end },
     { "xmpp parser", function()
       local p = xmpp.parser()
       assert(#p:feed(stream_bytes) == 3)
@@ -179,7 +181,7 @@ describe("memory #memory", function()
     closed_port = tonumber(port)
   end
   local slow = {
-    { "suites", function() tlsharden.suites() end },
+    { "suites", function() wire.suites() end },
     { "forward_secrecy (context)", function() tlsharden.forward_secrecy(ctx) end },
     { "forward_secrecy (context with dhparam)", function()
       local _, d = tlsharden.forward_secrecy(dh_ctx)
@@ -187,7 +189,7 @@ describe("memory #memory", function()
     end },
     { "inspect (probing)", function() tlsharden.inspect(ctx, { probe = true }) end },
     { "new_context", function() tlsharden.new_context { key = leaf.key, certificate = leaf.cert } end },
-    { "load_key", function() assert(tlsharden.load_key(bare_ctx, leaf.key)) end },
+    { "load_key", function() assert(context.load_key(bare_ctx, leaf.key)) end },
     { "audit", function() tlsharden.audit(cfg_text, { text = true, cafile = leaf.ca }) end },
   }
 

@@ -11,21 +11,21 @@ end
 describe("tlsharden.merge", function()
   describe("Prosody 0.12 semantics", function()
     it("unions option lists", function()
-      local cfg = tlsharden.merge({ options = { "no_ticket" } }, { options = { "no_compression" } })
+      local cfg = tlsharden.merge({ { options = { "no_ticket" } }, { options = { "no_compression" } } })
       assert.same({ "no_compression", "no_ticket" }, cfg.options)
     end)
 
     it("removes an option only through the map form", function()
-      local cfg = tlsharden.merge({ options = { "no_ticket", "no_compression" } }, { options = { no_ticket = false } })
+      local cfg = tlsharden.merge({ { options = { "no_ticket", "no_compression" } }, { options = { no_ticket = false } } })
       assert.same({ "no_compression" }, cfg.options)
     end)
 
     it("reads a bare string as a one-item list", function()
-      assert.same({ "no_ticket" }, (tlsharden.merge({ options = "no_ticket" })).options)
+      assert.same({ "no_ticket" }, (tlsharden.merge({ { options = "no_ticket" } })).options)
     end)
 
     it("keeps no_tlsv1 under a tlsv1_2+ floor despite {no_tlsv1 = false}, and says so", function()
-      local cfg, report = tlsharden.merge({ protocol = "tlsv1_2+" }, { name = "host", options = { no_tlsv1 = false } })
+      local cfg, report = tlsharden.merge({ { protocol = "tlsv1_2+" }, { name = "host", options = { no_tlsv1 = false } } })
       assert.equal("sslv23", cfg.protocol)
       assert.same({ "no_sslv2", "no_sslv3", "no_tlsv1", "no_tlsv1_1" }, cfg.options)
       local w = warning_for(report, "options.no_tlsv1")
@@ -35,24 +35,23 @@ describe("tlsharden.merge", function()
     end)
 
     it("lets a later cipher list replace an earlier one", function()
-      local cfg = tlsharden.merge({ ciphers = { "ECDHE+AESGCM", "ECDHE+CHACHA20" } }, { ciphers = { "ECDHE+AESGCM" } })
+      local cfg = tlsharden.merge({ { ciphers = { "ECDHE+AESGCM", "ECDHE+CHACHA20" } }, { ciphers = { "ECDHE+AESGCM" } } })
       assert.equal("ECDHE+AESGCM", cfg.ciphers)
-      cfg = tlsharden.merge({ ciphers = { "ECDHE+AESGCM", "ECDHE+CHACHA20" } })
+      cfg = tlsharden.merge({ { ciphers = { "ECDHE+AESGCM", "ECDHE+CHACHA20" } } })
       assert.equal("ECDHE+AESGCM:ECDHE+CHACHA20", cfg.ciphers)
     end)
 
     it("merges verifyext like options", function()
-      local cfg = tlsharden.merge({ verifyext = { "lsec_continue" } }, { verifyext = "lsec_ignore_purpose" },
-        { verifyext = { lsec_continue = false } })
+      local cfg = tlsharden.merge({ { verifyext = { "lsec_continue" } }, { verifyext = "lsec_ignore_purpose" }, { verifyext = { lsec_continue = false } } })
       assert.same({ "lsec_ignore_purpose" }, cfg.verifyext)
     end)
 
     it("lets the later depth win", function()
-      assert.equal(5, (tlsharden.merge({ depth = 9 }, { depth = 5 })).depth)
+      assert.equal(5, (tlsharden.merge({ { depth = 9 }, { depth = 5 } })).depth)
     end)
 
     it("ignores nil and non-table layers, and records them", function()
-      local cfg, report = tlsharden.merge(nil, { depth = 3 }, "x", false)
+      local cfg, report = tlsharden.merge({ n = 4, nil, { depth = 3 }, "x", false })
       assert.equal(3, cfg.depth)
       assert.equal(3, #report.ignored)
       assert.equal(1, report.ignored[1].layer)
@@ -60,19 +59,19 @@ describe("tlsharden.merge", function()
     end)
 
     it("ignores keys starting with _ and records them", function()
-      local cfg, report = tlsharden.merge({ _comment = "x", depth = 4 })
+      local cfg, report = tlsharden.merge({ { _comment = "x", depth = 4 } })
       assert.is_nil(cfg._comment)
       assert.equal("_comment", report.ignored[1].key)
     end)
 
     it("turns tlsv1_3+ into sslv23 with no_tlsv1_2", function()
-      local cfg = tlsharden.merge({ protocol = "tlsv1_3+" })
+      local cfg = tlsharden.merge({ { protocol = "tlsv1_3+" } })
       assert.equal("sslv23", cfg.protocol)
       assert.same({ "no_sslv2", "no_sslv3", "no_tlsv1", "no_tlsv1_1", "no_tlsv1_2" }, cfg.options)
     end)
 
     it("passes an exact tlsv1_2 through, pinning one version", function()
-      local cfg = tlsharden.merge({ protocol = "tlsv1_2" })
+      local cfg = tlsharden.merge({ { protocol = "tlsv1_2" } })
       assert.equal("tlsv1_2", cfg.protocol)
       assert.is_nil(cfg.options)
       local ctx = assert(ssl.newcontext { mode = "server", protocol = cfg.protocol })
@@ -80,14 +79,14 @@ describe("tlsharden.merge", function()
     end)
 
     it("translates forms Prosody does not know into a range LuaSec accepts", function()
-      local cfg = tlsharden.merge({ protocol = "TLSv1.2:TLSv1.3" })
+      local cfg = tlsharden.merge({ { protocol = "TLSv1.2:TLSv1.3" } })
       assert.equal("sslv23", cfg.protocol)
       assert.same({ "no_sslv2", "no_sslv3", "no_tlsv1", "no_tlsv1_1" }, cfg.options)
     end)
 
     it("never outputs Prosody's quirks: a number for options={true}, duplicates", function()
-      assert.has_error(function() tlsharden.merge({ options = { true } }) end)
-      local cfg = tlsharden.merge({ protocol = "tlsv1_2+", options = { "no_tlsv1", "no_sslv3" } })
+      assert.has_error(function() tlsharden.merge({ { options = { true } } }) end)
+      local cfg = tlsharden.merge({ { protocol = "tlsv1_2+", options = { "no_tlsv1", "no_sslv3" } } })
       local seen = {}
       for _, o in ipairs(cfg.options) do
         assert.is_nil(seen[o])
@@ -97,22 +96,29 @@ describe("tlsharden.merge", function()
   end)
 
   describe("order", function()
-    it("merge_prosody lets the first layer win", function()
-      assert.equal(1, (tlsharden.merge_prosody({ depth = 1 }, { depth = 2 }, { depth = 3 })).depth)
-      assert.equal(3, (tlsharden.merge({ depth = 1 }, { depth = 2 }, { depth = 3 })).depth)
+    it("order = \"prosody\" lets the first layer win", function()
+      assert.equal(1, (tlsharden.merge({ { depth = 1 }, { depth = 2 }, { depth = 3 } }, { order = "prosody" })).depth)
+      assert.equal(3, (tlsharden.merge({ { depth = 1 }, { depth = 2 }, { depth = 3 } })).depth)
     end)
 
-    it("merge_with takes the order and policy as options", function()
-      assert.equal(1, (tlsharden.merge_with({ order = "prosody" }, { depth = 1 }, { depth = 2 })).depth)
-      assert.has_error(function() tlsharden.merge_with({ order = "sideways" }, {}) end)
-      assert.has_error(function() tlsharden.merge_with({ ordr = "prosody" }, {}) end)
+    it("takes the order and policy as options, and a list of layers with n for holes", function()
+      assert.equal(1, (tlsharden.merge({ { depth = 1 }, { depth = 2 } }, { order = "prosody" })).depth)
+      assert.has_error(function() tlsharden.merge({ {} }, { order = "sideways" }) end)
+      assert.has_error(function() tlsharden.merge({ {} }, { ordr = "prosody" }) end)
+      assert.equal(2, (tlsharden.merge({ n = 3, { depth = 1 }, nil, { depth = 2 } })).depth)
+      local ok, err = pcall(tlsharden.merge, { depth = 1 }, { depth = 2 })
+      assert.is_false(ok)
+      assert.same({ "argument", "merge", 2 }, { err.kind, err.fn, err.argument })
+      assert.matches("tlsharden.merge: bad argument #2 'opts': unknown option 'depth'", tostring(err), 1, true)
+      ok, err = pcall(tlsharden.merge, "hardened")
+      assert.matches("tlsharden.merge: bad argument #1 'layers': expected a list of layers, got 'hardened'",
+        tostring(err), 1, true)
     end)
   end)
 
   describe("report", function()
     it("records the origin of every value, by index or name", function()
-      local _, report = tlsharden.merge({ depth = 9, options = { "no_ticket" } },
-        tlsharden.layer("host", { verify = "peer" }), { name = "svc", options = { "no_compression" } })
+      local _, report = tlsharden.merge({ { depth = 9, options = { "no_ticket" } }, tlsharden.layer("host", { verify = "peer" }), { name = "svc", options = { "no_compression" } } })
       assert.equal(1, report.origin.depth)
       assert.equal("host", report.origin.verify)
       assert.equal(1, report.origin.options.no_ticket)
@@ -120,8 +126,7 @@ describe("tlsharden.merge", function()
     end)
 
     it("lists every override with setting, before, after and layer", function()
-      local _, report = tlsharden.merge({ depth = 9, options = { "no_ticket" } },
-        { name = "b", depth = 5, options = { no_ticket = false } })
+      local _, report = tlsharden.merge({ { depth = 9, options = { "no_ticket" } }, { name = "b", depth = 5, options = { no_ticket = false } } })
       table.sort(report.changes, function(x, y) return x.setting < y.setting end)
       assert.same({
         { setting = "depth", before = 9, after = 5, layer = "b" },
@@ -139,15 +144,13 @@ describe("tlsharden.merge", function()
       -- Prosody's own port contexts: protocol = "sslv23" with no_sslv3 ... no_tlsv1_1
       local derived = { name = "port", protocol = "sslv23",
         options = { "no_sslv2", "no_sslv3", "no_tlsv1", "no_tlsv1_1", "no_compression" } }
-      local cfg, report = tlsharden.merge_with({ policy = "strict" }, tlsharden.profile("hardened"), derived)
+      local cfg, report = tlsharden.merge({ tlsharden.profile("hardened"), derived }, { policy = "strict" })
       assert.same({}, report.warnings)
       assert.equals("sslv23", cfg.protocol)
       -- a map form counts too, and only the versions it really switches off
-      local _, r = tlsharden.merge_with({ policy = "warn" }, tlsharden.profile("hardened"),
-        { name = "admin", protocol = "sslv23", options = { no_sslv3 = true } })
+      local _, r = tlsharden.merge({ tlsharden.profile("hardened"), { name = "admin", protocol = "sslv23", options = { no_sslv3 = true } } }, { policy = "warn" })
       assert.matches("lowers the minimum version from TLS 1.2 to TLS 1.0", r.warnings[1].message, 1, true)
-      _, r = tlsharden.merge_with({ policy = "warn" }, tlsharden.profile("hardened"),
-        { name = "admin", protocol = "sslv23" })
+      _, r = tlsharden.merge({ tlsharden.profile("hardened"), { name = "admin", protocol = "sslv23" } }, { policy = "warn" })
       assert.matches("to SSL 3.0", r.warnings[1].message, 1, true)
     end)
 
@@ -155,10 +158,10 @@ describe("tlsharden.merge", function()
       local dir = pki.tmpdir()
       local dh = dir .. "/dh1024.pem"
       pki.run("openssl genpkey -genparam -algorithm DH -pkeyopt dh_paramgen_prime_len:1024 -out " .. pki.quote(dh))
-      local _, report = tlsharden.merge(tlsharden.profile("hardened"), {
+      local _, report = tlsharden.merge({ tlsharden.profile("hardened"), {
         name = "tutorial", protocol = "tlsv1+", options = { no_compression = false, no_renegotiation = false },
         ciphers = "ECDHE+AESGCM:AES128-SHA", depth = 0, dhparam = dh,
-      })
+      } })
       pki.cleanup(dir)
       local keys = {}
       for _, w in ipairs(report.warnings) do
@@ -171,70 +174,70 @@ describe("tlsharden.merge", function()
       assert.matches("lowers the minimum version from TLS 1.2 to TLS 1.0", warning_for(report, "protocol").message, 1, true)
       assert.matches("DH parameters of 1024 bits", warning_for(report, "dhparam").message, 1, true)
       -- the limit is the one core.limits shows
-      assert.same({ dh_min_bits = 2048 }, tlsharden.core.limits)
+      assert.same({ dh_min_bits = 2048 }, require("tlsharden.core").limits)
       assert.matches("(under 2048)", warning_for(report, "dhparam").message, 1, true)
     end)
 
     it("warns when a client context does not verify its peer", function()
-      local _, report = tlsharden.merge({ mode = "client", verify = "none" })
+      local _, report = tlsharden.merge({ { mode = "client", verify = "none" } })
       assert.truthy(warning_for(report, "verify"))
-      _, report = tlsharden.merge({ mode = "server", verify = "none" })
+      _, report = tlsharden.merge({ { mode = "server", verify = "none" } })
       assert.is_nil(warning_for(report, "verify"))
-      _, report = tlsharden.merge({ mode = "client", verify = { "peer", "fail_if_no_peer_cert" } })
+      _, report = tlsharden.merge({ { mode = "client", verify = { "peer", "fail_if_no_peer_cert" } } })
       assert.is_nil(warning_for(report, "verify"))
     end)
 
     it("warns when a layer turns TLS 1.3 off", function()
-      local _, report = tlsharden.merge(tlsharden.profile("hardened"), { name = "global", options = { "no_tlsv1_3" } })
+      local _, report = tlsharden.merge({ tlsharden.profile("hardened"), { name = "global", options = { "no_tlsv1_3" } } })
       assert.matches("sets option no_tlsv1_3", warning_for(report, "options.no_tlsv1_3").message, 1, true)
     end)
 
     it("judges verify by the mode the context ends up with, in either order", function()
-      local _, report = tlsharden.merge({ mode = "client", verify = "none" }, { mode = "server" })
+      local _, report = tlsharden.merge({ { mode = "client", verify = "none" }, { mode = "server" } })
       assert.is_nil(warning_for(report, "verify"))
-      _, report = tlsharden.merge({ mode = "server", verify = "none" }, { mode = "client" })
+      _, report = tlsharden.merge({ { mode = "server", verify = "none" }, { mode = "client" } })
       assert.truthy(warning_for(report, "verify"))
-      _, report = tlsharden.merge_prosody({ mode = "client" }, { mode = "server", verify = "none" })
+      _, report = tlsharden.merge({ { mode = "client" }, { mode = "server", verify = "none" } }, { order = "prosody" })
       assert.truthy(warning_for(report, "verify"))
       -- opts.mode only when no layer sets one
-      _, report = tlsharden.merge_with({ mode = "client" }, { mode = "server", verify = "none" })
+      _, report = tlsharden.merge({ { mode = "server", verify = "none" } }, { mode = "client" })
       assert.is_nil(warning_for(report, "verify"))
-      _, report = tlsharden.merge_with({ mode = "client" }, { verify = "none" })
+      _, report = tlsharden.merge({ { verify = "none" } }, { mode = "client" })
       assert.truthy(warning_for(report, "verify"))
     end)
 
     it("gives the same verdict on a pair of cipher strings every time, in its direction", function()
       local weak = "ECDHE+AESGCM:AES128-SHA"
       for _ = 1, 3 do
-        local _, report = tlsharden.merge({ ciphers = "ECDHE+AESGCM" }, { ciphers = weak })
+        local _, report = tlsharden.merge({ { ciphers = "ECDHE+AESGCM" }, { ciphers = weak } })
         assert.matches("adds 1 suite without forward secrecy or weak: AES128-SHA (no forward secrecy)",
           warning_for(report, "ciphers").message, 1, true)
         -- the first layer adds the weak suite; the second only removes it
-        _, report = tlsharden.merge({ ciphers = weak }, { ciphers = "ECDHE+AESGCM" })
+        _, report = tlsharden.merge({ { ciphers = weak }, { ciphers = "ECDHE+AESGCM" } })
         assert.equal(1, #report.warnings)
         assert.equal(1, report.warnings[1].layer)
       end
     end)
 
     it("credits options a protocol floor adds to the layer that set the protocol", function()
-      local _, report = tlsharden.merge({ options = { "no_ticket" } }, { name = "floor", protocol = "tlsv1_2+" })
+      local _, report = tlsharden.merge({ { options = { "no_ticket" } }, { name = "floor", protocol = "tlsv1_2+" } })
       assert.equal("floor", report.origin.options.no_tlsv1_1)
       assert.equal(1, report.origin.options.no_ticket)
     end)
 
     it("does not list a profile's own notes (_source ...) as ignored settings", function()
-      local _, report = tlsharden.merge(tlsharden.profile("hardened"), { _note = "mine" })
+      local _, report = tlsharden.merge({ tlsharden.profile("hardened"), { _note = "mine" } })
       assert.equal(1, #report.ignored)
       assert.equal("_note", report.ignored[1].key)
     end)
 
     it("does not warn about a forward-secret cipher list that replaces nothing", function()
-      local _, report = tlsharden.merge({ ciphers = "ECDHE+AESGCM", protocol = "tlsv1_2+", depth = 9 })
+      local _, report = tlsharden.merge({ { ciphers = "ECDHE+AESGCM", protocol = "tlsv1_2+", depth = 9 } })
       assert.same({}, report.warnings)
     end)
 
     it("marks a wholesale replacement of a profile's list, lowering or not", function()
-      local _, report = tlsharden.merge(tlsharden.profile("hardened"), { ciphers = "ECDHE+AESGCM" })
+      local _, report = tlsharden.merge({ tlsharden.profile("hardened"), { ciphers = "ECDHE+AESGCM" } })
       local w = warning_for(report, "ciphers")
       assert.is_false(w.lowers)
       assert.matches("wholesale", w.message, 1, true)
@@ -243,14 +246,15 @@ describe("tlsharden.merge", function()
 
   describe("policy strict", function()
     it("raises on the first lowering, naming layer, key, old and new value", function()
-      local ok, err = pcall(tlsharden.merge_with, { policy = "strict" }, tlsharden.profile("hardened"),
-        { name = "legacy host", protocol = "tlsv1+" })
+      local ok, err = pcall(tlsharden.merge, { tlsharden.profile("hardened"), { name = "legacy host", protocol = "tlsv1+" } }, { policy = "strict" })
       assert.is_false(ok)
-      assert.matches("tlsharden.merge_with: layer 'legacy host' lowers security: protocol 'tlsv1_2+' -> 'tlsv1+'", err, 1, true)
+      assert.matches("tlsharden.merge: layer 'legacy host' lowers security: protocol 'tlsv1_2+' -> 'tlsv1+'", tostring(err), 1, true)
+      -- a refusal is an error of its own kind, which a program can test
+      assert.same({ "refused", "merge" }, { err.kind, err.fn })
     end)
 
     it("passes a configuration that lowers nothing", function()
-      local cfg, report = tlsharden.merge_with({ policy = "strict" }, tlsharden.profile("hardened"), { depth = 5 })
+      local cfg, report = tlsharden.merge({ tlsharden.profile("hardened"), { depth = 5 } }, { policy = "strict" })
       assert.equal(5, cfg.depth)
       assert.equal("strict", report.policy)
     end)
@@ -258,7 +262,7 @@ describe("tlsharden.merge", function()
 
   describe("bad input", function()
     local function fails(pattern, ...)
-      local ok, err = pcall(tlsharden.merge, ...)
+      local ok, err = pcall(tlsharden.merge, { ... })
       assert.is_false(ok)
       assert.matches(pattern, err, 1, true)
     end
@@ -289,7 +293,7 @@ describe("tlsharden.merge", function()
     it("hardened profile plus certificate: a real handshake at TLS 1.2 and 1.3", function()
       local dir = pki.tmpdir()
       local leaf = pki.simple(dir, "localhost", "ec256")
-      local cfg = tlsharden.merge(tlsharden.profile("hardened"), { mode = "server", key = leaf.key, certificate = leaf.cert })
+      local cfg = tlsharden.merge({ tlsharden.profile("hardened"), { mode = "server", key = leaf.key, certificate = leaf.cert } })
       local ctx = assert(ssl.newcontext(cfg))
       assert.same({ "tlsv1_2", "tlsv1_3" }, tlsharden.versions(ctx).versions)
       for _, proto in ipairs { "tlsv1_2", "tlsv1_3" } do
@@ -319,7 +323,7 @@ describe("tlsharden.profile", function()
   end)
 
   it("hardened: TLS 1.2 floor, TLS 1.3 on, forward-secret AEAD only, three TLS 1.3 suites", function()
-    local cfg = tlsharden.merge(tlsharden.profile("hardened"))
+    local cfg = tlsharden.merge({ tlsharden.profile("hardened") })
     local versions = tlsharden.protocol("tlsv1_2+")
     assert.equal(versions.luasec.protocol, cfg.protocol)
     local r = tlsharden.ciphers(cfg.ciphers, { ciphersuites = cfg.ciphersuites, protocol = "tlsv1_2+" })
@@ -370,7 +374,7 @@ describe_prosody("compatibility with Prosody's util.sslconfig", function()
   end
 
   local function ours(layers)
-    local cfg = tlsharden.merge(table.unpack(layers, 1, layers.n or #layers))
+    local cfg = tlsharden.merge(layers)
     if cfg.options and #cfg.options == 0 then cfg.options = nil end
     if cfg.verifyext and #cfg.verifyext == 0 then cfg.verifyext = nil end
     return cfg

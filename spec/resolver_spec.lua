@@ -3,6 +3,7 @@
 -- unbound (Debian) validating a zone signed here for the authenticated
 -- (AD) answers and for SERVFAIL on a zone whose signatures no longer fit;
 -- a bound UDP socket that never answers for timeouts.
+local wire = require "tlsharden.wire"
 local socket = require "socket"
 local core = require "tlsharden.core"
 local dns = require "tlsharden.scan.dns"
@@ -50,10 +51,10 @@ describe("resolver", function()
   end
 
   it("parses what dnsmasq sends: flags, the answer and the addresses it adds", function()
-    local q = core.dns_query("_xmpp-client._tcp.example.test", "SRV", 4242)
+    local q = wire.dns_query("_xmpp-client._tcp.example.test", "SRV", 4242)
     local bytes = assert(dns.socket_exchange { host = dm.host, port = dm.port, family = "inet", transport = "udp",
       packet = q, timeout = 2, accept = function(b) return dns.answers_query(q, b) end })
-    local m = assert(core.dns_parse(bytes))
+    local m = assert(wire.dns_parse(bytes))
     assert.equals(4242, m.id)
     assert.is_true(m.flags.qr and m.flags.aa and m.flags.rd)
     assert.is_false(m.flags.ad)

@@ -2,6 +2,7 @@
 -- and gnutls-serv variants, compared with what sslscan finds on the same
 -- port; for SSLv2, SSL 3.0 and export suites, which no library here
 -- serves, and for broken peers, the spec responder (spec/helpers/responder.lua).
+local wire = require "tlsharden.wire"
 local probe = require "tlsharden.scan.probe"
 local problems = require "tlsharden.problems"
 local tlsharden = require "tlsharden"
@@ -58,7 +59,7 @@ end
 
 local function group_ids(names)
   local by = {}
-  for _, g in ipairs(tlsharden.groups()) do by[g.name] = g.id end
+  for _, g in ipairs(wire.groups()) do by[g.name] = g.id end
   local t = {}
   for i, n in ipairs(names) do t[i] = by[n] end
   return t
@@ -200,7 +201,7 @@ describe("the wire probe against gnutls-serv", function()
       for _, id in ipairs { 0x0005, 0x000A, 0x0016, 0xC011, 0xC012 } do
         assert.is_truthy(table.concat(t10, " "):find(tostring(id), 1, true), ("0x%04X"):format(id))
       end
-      local rc4 = tlsharden.suite(0x0005)
+      local rc4 = wire.suite(0x0005)
       for _, s in ipairs(r.protocols.tlsv1.suites) do
         if s.id == 0x0005 then assert.same(rc4.weak, s.weak) end
       end

@@ -1,5 +1,6 @@
 -- The cipher suite and group registries, cross-checked against two real
 -- peers' data: testssl.sh's mapping file and what this OpenSSL knows.
+local wire = require "tlsharden.wire"
 local tlsharden = require "tlsharden"
 local sh = require "spec.helpers.sh"
 
@@ -7,7 +8,7 @@ local TESTSSL_MAPPING = "/etc/testssl/cipher-mapping.txt"
 
 local function by_id()
   local t = {}
-  for _, s in ipairs(tlsharden.suites()) do t[s.id] = s end
+  for _, s in ipairs(wire.suites()) do t[s.id] = s end
   return t
 end
 
@@ -48,8 +49,8 @@ local function openssl_rows()
   return rows
 end
 
-describe("tlsharden.suites", function()
-  local suites = tlsharden.suites()
+describe("wire.suites", function()
+  local suites = wire.suites()
 
   it("holds every IANA suite, sorted by id, each id once", function()
     assert.is_true(#suites >= 340, "only " .. #suites .. " entries")
@@ -76,13 +77,13 @@ describe("tlsharden.suites", function()
   end)
 
   it("describes a suite the way tlsharden.ciphers does", function()
-    local s = tlsharden.suite(0xC02F)
+    local s = wire.suite(0xC02F)
     assert.same({ "ECDHE", "RSA", "aes-128-gcm", 128, "AEAD", true, true, "tlsv1_2", "0xC0,0x2F" },
       { s.kx, s.auth, s.encryption, s.bits, s.mac, s.aead, s.fs, s.protocol, s.hex })
-    local rc4 = tlsharden.suite("EXP-RC4-MD5")
+    local rc4 = wire.suite("EXP-RC4-MD5")
     assert.same({ 40, 128, true, false }, { rc4.bits, rc4.alg_bits, rc4.export, rc4.fs })
     assert.same({ "EXPORT", "RC4", "MD5", "BITS<128" }, rc4.weak)
-    local t13 = tlsharden.suite("TLS_CHACHA20_POLY1305_SHA256")
+    local t13 = wire.suite("TLS_CHACHA20_POLY1305_SHA256")
     assert.same({ true, "tlsv1_3", "any" }, { t13.tls13, t13.protocol, t13.kx })
   end)
 
@@ -96,26 +97,26 @@ describe("tlsharden.suites", function()
     assert.same({ "sslv2", 112, 168 }, { reg[0x0700C0].protocol, reg[0x0700C0].bits, reg[0x0700C0].alg_bits })
     assert.is_true(reg[0x020080].export)
     -- a name both SSLv2 and TLS use finds the TLS suite
-    assert.equal(0x0004, tlsharden.suite("RC4-MD5").id)
+    assert.equal(0x0004, wire.suite("RC4-MD5").id)
   end)
 
   it("looks suites up by id, IANA name and OpenSSL name", function()
-    assert.equal(0x009E, tlsharden.suite("DHE-RSA-AES128-GCM-SHA256").id)
-    assert.equal(0x009E, tlsharden.suite("TLS_DHE_RSA_WITH_AES_128_GCM_SHA256").id)
-    assert.is_nil(tlsharden.suite(0x1234))
-    assert.is_nil(tlsharden.suite("NO-SUCH-SUITE"))
-    assert.is_nil(tlsharden.suite("RC4-MD5\0"))
+    assert.equal(0x009E, wire.suite("DHE-RSA-AES128-GCM-SHA256").id)
+    assert.equal(0x009E, wire.suite("TLS_DHE_RSA_WITH_AES_128_GCM_SHA256").id)
+    assert.is_nil(wire.suite(0x1234))
+    assert.is_nil(wire.suite("NO-SUCH-SUITE"))
+    assert.is_nil(wire.suite("RC4-MD5\0"))
   end)
 
   it("refuses what is not a suite id or name", function()
     for _, bad in ipairs { -1, 0x1000000, 1.5, true, {} } do
-      local ok, err = pcall(tlsharden.suite, bad)
+      local ok, err = pcall(wire.suite, bad)
       assert.is_false(ok)
-      assert.matches("^tlsharden%.suite: bad argument #1", err)
+      assert.matches("^tlsharden%.wire%.suite: bad argument #1", err)
     end
-    local ok, err = pcall(tlsharden.suites, {})
+    local ok, err = pcall(wire.suites, {})
     assert.is_false(ok)
-    assert.matches("tlsharden.suites: bad argument #1: expected no argument", err, 1, true)
+    assert.matches("tlsharden.wire.suites: bad argument #1: expected no argument", err, 1, true)
   end)
 end)
 
@@ -181,7 +182,7 @@ describe("the suite registry against testssl.sh's mapping", function()
       in_testssl[r.id] = true
       if not reg[r.id] then only_testssl[#only_testssl + 1] = r.id end
     end
-    for _, s in ipairs(tlsharden.suites()) do
+    for _, s in ipairs(wire.suites()) do
       if not in_testssl[s.id] then only_here[#only_here + 1] = s.id end
     end
     table.sort(only_testssl)
@@ -228,8 +229,8 @@ describe("the suite registry against this OpenSSL", function()
   end)
 end)
 
-describe("tlsharden.groups", function()
-  local groups = tlsharden.groups()
+describe("wire.groups", function()
+  local groups = wire.groups()
 
   it("lists IANA's supported groups by id, each once", function()
     for i = 2, #groups do assert.is_true(groups[i - 1].id < groups[i].id) end
@@ -254,7 +255,7 @@ describe("tlsharden.groups", function()
   it("can make a key share for every group it says it can", function()
     for _, g in ipairs(groups) do
       if g.key_share then
-        local ok, hello = pcall(tlsharden.client_hello, {
+        local ok, hello = pcall(wire.client_hello, {
           version = "tlsv1_3", groups = { g.name }, key_shares = { g.name } })
         assert.is_true(ok, g.name .. ": " .. tostring(hello))
       end

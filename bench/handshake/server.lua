@@ -6,8 +6,8 @@
 --
 -- MODE "prosody": the context Prosody 0.12 builds for c2s by default (its
 --   core defaults and the Mozilla intermediate profile, merged in Prosody's
---   order by tlsharden.merge_prosody, which the specs compare with Prosody's
---   own util.sslconfig).
+--   order by tlsharden.merge with order "prosody", which the specs compare
+--   with Prosody's own util.sslconfig).
 -- MODE "tlsharden": tlsharden.new_context with its defaults.
 local socket = require "socket"
 local ssl = require "ssl"
@@ -20,7 +20,7 @@ assert(port and cert and key and (mode == "prosody" or mode == "tlsharden"),
 local ctx
 local files = { mode = "server", certificate = cert, key = key }
 if mode == "prosody" then
-  local cfg = tlsharden.merge_prosody(files, tlsharden.profile("intermediate"), tlsharden.profile("prosody"))
+  local cfg = tlsharden.merge({ files, tlsharden.profile("intermediate"), tlsharden.profile("prosody") }, { order = "prosody" })
   ctx = assert(ssl.newcontext(cfg))
 else
   ctx = tlsharden.new_context(files)

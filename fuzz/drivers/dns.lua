@@ -2,12 +2,13 @@
 -- message behind a fixed header (so that the fuzzer spends its bytes on the
 -- sections), and split into a name and a type for dns_query, whose output
 -- must parse back to the same question.
+local wire = require "tlsharden.wire"
 local core = require "tlsharden.core"
 
 local HEADER = "\0\1\129\128\0\1\0\2\0\1\0\1"
 
 local function check(bytes)
-  local ok, msg, why = pcall(core.dns_parse, bytes)
+  local ok, msg, why = pcall(wire.dns_parse, bytes)
   assert(ok, msg)
   if msg then
     assert(type(msg.answers) == "table" and type(msg.flags) == "table" and msg.size == #bytes)
@@ -21,12 +22,12 @@ return function(data)
   check(data)
   check(HEADER .. data)
   local name, qtype = data:match("^([^%z]*)%z(.*)$")
-  local ok, q = pcall(core.dns_query, name or data, qtype ~= "" and qtype or "A", #data % 65536,
+  local ok, q = pcall(wire.dns_query, name or data, qtype ~= "" and qtype or "A", #data % 65536,
     { dnssec = #data % 2 == 0 })
   if ok then
-    local m = assert(core.dns_parse(q))
+    local m = assert(wire.dns_parse(q))
     assert(#m.questions == 1 and m.edns and m.id == #data % 65536)
   else
-    assert(type(q) == "string" and q:find("tlsharden.dns_query", 1, true), tostring(q))
+    assert(type(q) == "string" and q:find("wire.dns_query", 1, true), tostring(q))
   end
 end

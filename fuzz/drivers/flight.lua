@@ -3,6 +3,7 @@
 -- body of a ServerHello, and as a ServerKeyExchange after a ServerHello
 -- whose suite (taken from the first byte) makes it DHE, ECDHE, RSA export,
 -- PSK or SRP.
+local wire = require "tlsharden.wire"
 local core = require "tlsharden.core"
 
 local OUTCOMES = { server_hello = true, hello_retry_request = true, alert = true,
@@ -11,7 +12,7 @@ local OUTCOMES = { server_hello = true, hello_retry_request = true, alert = true
 local SUITES = { 0x009E, 0xC02F, 0x0003, 0x00A8, 0xC01D, 0x00B2, 0xC035, 0x1301, 0x0000 }
 
 local function check(bytes, eof)
-  local r = core.parse_server_flight(bytes, { eof = eof })
+  local r = wire.parse_server_flight(bytes, { eof = eof })
   assert(OUTCOMES[r.outcome], tostring(r.outcome))
   assert(r.done or (not eof and r.need > 0), "neither done nor needing bytes")
   assert(r.consumed >= 0 and r.consumed <= #bytes)

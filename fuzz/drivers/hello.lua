@@ -2,6 +2,7 @@
 -- suite and group lists, names and key shares, strings taken from the
 -- input), written, checked for consistent framing, and read back by the
 -- flight parser (which must call a ClientHello an unexpected message).
+local wire = require "tlsharden.wire"
 local core = require "tlsharden.core"
 
 local VERSIONS = { "sslv2", "sslv3", "tlsv1", "tlsv1_1", "tlsv1_2", "tlsv1_3", "tlsv9", 3 }
@@ -47,9 +48,9 @@ return function(data)
   for i, name in ipairs(BOOLS) do
     if bit(b, i - 1) then opts[name] = byte() % 2 == 0 end
   end
-  local ok, hello = pcall(core.client_hello, opts)
+  local ok, hello = pcall(wire.client_hello, opts)
   if not ok then
-    assert(type(hello) == "string" and hello:find("tlsharden.client_hello", 1, true), tostring(hello))
+    assert(type(hello) == "string" and hello:find("wire.client_hello", 1, true), tostring(hello))
     return
   end
   if hello:byte(1) >= 0x80 then
@@ -57,7 +58,7 @@ return function(data)
   else
     assert(hello:byte(1) == 22 and #hello == 5 + hello:byte(4) * 256 + hello:byte(5), "record length")
     assert(#hello - 9 == hello:byte(7) * 65536 + hello:byte(8) * 256 + hello:byte(9), "handshake length")
-    local r = core.parse_server_flight(hello)
+    local r = wire.parse_server_flight(hello)
     assert(r.findings[1] and r.findings[1].code == "unexpected_message", "a ClientHello read as a flight")
   end
 end

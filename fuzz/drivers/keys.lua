@@ -1,7 +1,8 @@
--- Fuzz target: the input as a private key file for tlsharden.load_key, into
+-- Fuzz target: the input as a private key file for context.load_key, into
 -- a LuaSec context without a certificate and into one with a certificate
 -- (whose key the input almost never is). Loaded or "not a PKCS#8 key" or an
 -- error naming load_key are the only outcomes.
+local context = require "tlsharden.context"
 local core = require "tlsharden.core"
 local ssl = require "ssl"
 
@@ -18,11 +19,11 @@ return function(data)
   f:write(data)
   f:close()
   for _, ctx in ipairs { bare, paired } do
-    local ok, loaded, why = pcall(core.load_key, ctx, path)
+    local ok, loaded, why = pcall(context.load_key, ctx, path)
     if ok then
       assert(loaded == true or (loaded == false and type(why) == "string"), "load_key returned nonsense")
     else
-      assert(type(loaded) == "string" and loaded:find("tlsharden.load_key", 1, true), tostring(loaded))
+      assert(type(loaded) == "string" and loaded:find("context.load_key", 1, true), tostring(loaded))
     end
   end
   os.remove(path)

@@ -48,14 +48,14 @@ return function(data)
   local next_layer = decoder(data)
   local layers = {}
   for i = 1, (data:byte(1) or 0) % 5 + 1 do layers[i] = next_layer() end
-  for _, f in ipairs { core.merge, core.merge_prosody } do
-    local ok, cfg, report = pcall(f, table.unpack(layers))
+  for _, order in ipairs { "later", "prosody" } do
+    local ok, cfg, report = pcall(core.merge, layers, { order = order })
     if ok then
       assert(type(cfg) == "table" and type(report.warnings) == "table")
     else
-      assert(type(cfg) == "string" and cfg:find("tlsharden.merge", 1, true), tostring(cfg))
+      assert(core.is_error(cfg) and cfg.fn == "merge" and cfg.kind == "argument", tostring(cfg))
     end
   end
-  local ok, err = pcall(core.merge_with, { policy = "strict" }, table.unpack(layers))
-  assert(ok or err:find("tlsharden.merge", 1, true), tostring(err))
+  local ok, err = pcall(core.merge, layers, { policy = "strict" })
+  assert(ok or (core.is_error(err) and err.fn == "merge"), tostring(err))
 end

@@ -7,15 +7,17 @@
 --   1  a finding: a grade below --min-grade or a problem of severity error
 --   2  usage or input error (one line on stderr)
 local compat = require "tlsharden.compat"
+local errors = require "tlsharden.errors"
 local grade = require "tlsharden.grade"
 
 local cli = {}
 
 local EXIT_OK, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
 
--- A usage or input error: raised as a table so it is told apart from bugs.
+-- A usage or input error of the command line itself: an error object of
+-- kind "input" without a function, told apart from bugs by its kind.
 local function usage_error(fmt, ...)
-  error({ usage = fmt:format(...) }, 0)
+  error(errors.new("input", nil, "", fmt:format(...)), 0)
 end
 
 --- Output -----------------------------------------------------------------
@@ -189,8 +191,8 @@ function cli.main(argv, stdout, stderr)
     }
   end)
   if ok then return code end
-  if type(code) == "table" and code.usage then
-    stderr:write("tlsharden: ", (code.usage:gsub("\n", " ")), "\n")
+  if errors.is(code) then
+    stderr:write("tlsharden: ", (code.message:gsub("\n", " ")), "\n")
     return EXIT_USAGE
   end
   stderr:write("tlsharden: internal error: ", tostring(code), "\n")
@@ -200,10 +202,12 @@ end
 cli.usage_error = usage_error
 cli.EXIT_OK, cli.EXIT_FINDING, cli.EXIT_USAGE = EXIT_OK, EXIT_FINDING, EXIT_USAGE
 
---- Call f(...) and turn a tlsharden input error into a usage error.
+--- Call f(...); its errors (tlsharden's own: bad input, a refusal, a
+-- file that cannot be read) end the command with exit code 2, anything
+-- else is an internal error.
 function cli.input(f, ...)
   local ok, res, extra = pcall(f, ...)
-  if not ok then usage_error("%s", tostring(res)) end
+  if not ok then error(res, 0) end
   return res, extra
 end
 

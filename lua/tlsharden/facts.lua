@@ -7,7 +7,7 @@ local grade = require "tlsharden.grade"
 local facts = {}
 
 -- OpenSSL's names of the groups it knows, by the registry's (IANA) name;
--- the registry (core.groups) owns their sizes.
+-- the registry (core.wire.groups) owns their sizes.
 local OPENSSL_NAMES = {
   X25519 = "x25519", X448 = "x448",
   ["P-256"] = "secp256r1", prime256v1 = "secp256r1",
@@ -20,7 +20,7 @@ local REGISTRY_GROUPS
 local function registry_group(name)
   if not REGISTRY_GROUPS then
     REGISTRY_GROUPS = {}
-    for _, g in ipairs(require("tlsharden.core").groups()) do
+    for _, g in ipairs(require("tlsharden.core").wire.groups()) do
       if g.kind == "ec" or g.kind == "ecx" or g.kind == "ffdhe" then REGISTRY_GROUPS[g.name] = g end
     end
   end

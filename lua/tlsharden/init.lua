@@ -1,35 +1,40 @@
 --- tlsharden: hard-to-get-wrong TLS for LuaSec servers such as Prosody.
--- This module is the public API. It re-exports the C core (tlsharden.core)
--- and adds the parts that are policy and report shaping, which live in Lua.
+-- This module is the public API: the capabilities, from the C core
+-- (tlsharden.core) and from the Lua modules that shape policy and reports.
+-- The lower-level tools live in submodules: tlsharden.context (LuaSec
+-- contexts), tlsharden.wire (wire formats), tlsharden.scan, tlsharden.survey,
+-- tlsharden.report. See docs/reference/api.md.
 local core = require "tlsharden.core"
-
-local M = {}
-
-for name, value in pairs(core) do
-  M[name] = value
-end
-
-M.core = core
-
 local errors = require "tlsharden.errors"
 local profiles = require "tlsharden.profiles"
 local pipeline = require "tlsharden.pipeline"
 local grade = require "tlsharden.grade"
 
+local M = {
+  _VERSION = core._VERSION,
+  openssl_version = core.openssl_version,
+}
+
+-- The capabilities the C core owns.
+for _, name in ipairs { "protocol", "versions", "ciphers", "forward_secrecy", "merge", "harden", "inspect",
+    "chain" } do
+  M[name] = core[name]
+end
+
 --- A fresh merge layer for a named profile: "hardened", "intermediate",
--- "modern", "old" or "prosody". See docs/merge.md.
+-- "modern", "old" or "prosody". See docs/reference/merge.md.
 M.profile = profiles.get
 M.profile_names = profiles.names
 
---- Grade the facts of a server; see docs/grading.md.
+--- Grade the facts of a server; see docs/reference/grading.md.
 M.grade = grade.grade
 
---- Audit a Prosody configuration; see docs/audit.md.
+--- Audit a Prosody configuration; see docs/reference/audit.md.
 function M.audit(source, opts)
   return require("tlsharden.prosody.audit").audit(source, opts)
 end
 
---- Scan a running XMPP server from outside; see docs/scan.md.
+--- Scan a running XMPP server from outside; see docs/reference/scan.md.
 function M.scan(target, opts)
   return require("tlsharden.scan").scan(target, opts)
 end
@@ -74,7 +79,7 @@ function M.new_context(cfg, opts)
     end,
   }
   if not ctx then
-    errors.raise("new_context", "LuaSec refused the merged configuration: %s", tostring(report))
+    errors.input("new_context", "LuaSec refused the merged configuration: %s", tostring(report))
   end
   return ctx, report
 end
@@ -95,43 +100,11 @@ function layer(name, tbl)
 end
 M.layer = layer
 
--- The functions written in Lua run behind the same guard as the C core's:
--- an error raised by an argument's own metamethod comes out as an error of
--- the tlsharden function that was called, not unchanged.
-local function failed(name, e, ...)
-  if type(e) == "string" and e:find("tlsharden.", 1, true) then error(e, 0) end
-  if type(e) ~= "string" then e = ("(an error object of type %s)"):format(type(e)) end
-  -- name the argument when only one of them is a table or userdata
-  local arg, n = nil, 0
-  for i = 1, select("#", ...) do
-    local t = type((select(i, ...)))
-    if t == "table" or t == "userdata" then arg, n = i, n + 1 end
-  end
-  if n == 1 then
-    error(("tlsharden.%s: bad argument #%d: a metamethod of the argument raised: %s"):format(name, arg, e), 0)
-  end
-  error(("tlsharden.%s: a metamethod of an argument raised: %s"):format(name, e), 0)
-end
-
--- Each of these returns one value, new_context two; the wrappers keep that
--- count and allocate nothing on the way.
-local function guarded(name, f, two)
-  if two then
-    return function(...)
-      local ok, r1, r2 = pcall(f, ...)
-      if ok then return r1, r2 end
-      return failed(name, r1, ...)
-    end
-  end
-  return function(...)
-    local ok, r = pcall(f, ...)
-    if ok then return r end
-    return failed(name, r, ...)
-  end
-end
-
+-- The functions written in Lua run behind the core's own guard: an error
+-- raised by an argument's own metamethod comes out as an error of the
+-- tlsharden function that was called, not unchanged.
 for _, name in ipairs { "profile", "grade", "audit", "scan", "new_context", "layer" } do
-  M[name] = guarded(name, M[name], name == "new_context")
+  M[name] = core.guard(name, M[name])
 end
 
 return M

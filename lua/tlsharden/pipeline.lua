@@ -1,7 +1,7 @@
 --- The one path from settings to a grade. Every door of tlsharden runs
 -- its steps through here, in this order (docs/architecture.md):
 --
---   1. merge    the layers, with provenance and policy      (core.merge_with)
+--   1. merge    the layers, with provenance and policy      (core.merge)
 --   2. build    a LuaSec context from the merged config     (LuaSec, or the caller's builder)
 --   3. harden   the live context, failing closed            (core.harden)
 --   4. inspect  what the context really has in force        (core.inspect)
@@ -13,6 +13,7 @@
 -- change); the scanner has no context and enters at 5 with observed facts
 -- (pipeline.judge_observation).
 local core = require "tlsharden.core"
+local errors = require "tlsharden.errors"
 local facts = require "tlsharden.facts"
 local grade = require "tlsharden.grade"
 
@@ -87,7 +88,7 @@ end
 --- Step 2 for new_context: ssl.newcontext(cfg), sparing LuaSec two pieces
 -- of work:
 -- * the groups, when harden sets them anyway (sets_groups);
--- * an unencrypted PKCS#8 key, which core.load_key decodes for its own
+-- * an unencrypted PKCS#8 key, which core.context.load_key decodes for its own
 --   key type in a third of the time LuaSec's loader takes; any other key
 --   goes through LuaSec's own loader, exactly as ssl.newcontext loads it.
 -- Returns the context, or nil and LuaSec's message; raises (as fn) for a
@@ -101,11 +102,8 @@ function pipeline.build(cfg, sets_groups, fn)
   local ctx, err = ssl.newcontext(cfg)
   cfg.curveslist, cfg.key = groups, key
   if not (ctx and own_key) then return ctx, err end
-  local ok, loaded = pcall(core.load_key, ctx, key)
-  if not ok then
-    error(("tlsharden.%s: %s"):format(fn or "new_context",
-      (tostring(loaded):gsub("^tlsharden%.load_key: ", ""))), 0)
-  end
+  local ok, loaded = pcall(core.context.load_key, ctx, key)
+  if not ok then errors.reraise(loaded, fn or "new_context") end
   if loaded then return ctx end
   local context = require "ssl.context"
   ok, err = context.loadkey(ctx, key, nil)
@@ -214,12 +212,10 @@ function pipeline.judge_observation(observed, chain_der, opts)
   return out
 end
 
--- An error of a step, reworded as an error of the door the caller used
+-- An error of a step, raised as an error of the door the caller used
 -- (fn), so that the message names the function that was called.
 local function reraise(fn, err)
-  if fn and type(err) == "string" then
-    err = err:gsub("^tlsharden%.[%w_]+: ", "tlsharden." .. fn .. ": ", 1)
-  end
+  if fn then errors.reraise(err, fn) end
   error(err, 0)
 end
 
@@ -243,11 +239,11 @@ function pipeline.merge(job)
     end
     m = merges[key]
     if not m then
-      m = { pcall(core.merge_with, opts, table.unpack(job.layers, 1, n)) }
+      m = { pcall(core.merge, job.layers, opts) }
       merges[key] = m
     end
   else
-    m = { pcall(core.merge_with, opts, table.unpack(job.layers, 1, n)) }
+    m = { pcall(core.merge, job.layers, opts) }
   end
   if not m[1] then reraise(job.fn, m[2]) end
   return m[2], m[3]
@@ -257,7 +253,7 @@ end
 -- with it. job:
 --   fn       the public function running them, named in their errors
 --   layers   the merge layers (step 1; omitted: job.config is used as is)
---   merge    merge_with's options (order, policy, mode, floor)
+--   merge    merge's options (order, policy, mode, floor)
 --   cache    a table in which merges of the same layers are remembered
 --   build    function(cfg, job) -> ctx | nil, err (step 2; default pipeline.build)
 --   harden   a harden policy (or a function(cfg, ctx, job) returning one,
@@ -300,7 +296,7 @@ end
 -- returns report.
 function pipeline.finish(ctx, report, judge, unchanged)
   local cache = unchanged and judge and judge.cache or nil
-  if report.harden == false then report.harden = core.harden_report(ctx) end
+  if report.harden == false then report.harden = core.context.harden_report(ctx) end
   report.context = remembered(cache, ctx, "inspect", function() return core.inspect(ctx) end)
   if judge then report.judgement = pipeline.judge(ctx, judge, report.context) end
   return report

@@ -54,7 +54,7 @@ end
 -- The hardened profile: the default harden policy's floor, TLS 1.3 suites,
 -- groups, depth and switches, so that the two cannot drift apart.
 local function hardened_layer()
-  local d = core.harden_defaults()
+  local d = core.context.harden_defaults()
   local tls13_off  -- nil: the profile says nothing of TLS 1.3
   if d.tls13 then tls13_off = false end
   return {
@@ -127,7 +127,7 @@ local definitions = {
     },
   },
   -- tlsharden's own default: the rules of the default harden policy
-  -- (core.harden_defaults, owned by the core) as a merge layer, with only
+  -- (core.context.harden_defaults, owned by the core) as a merge layer, with only
   -- forward-secret AEAD suites for TLS 1.2.
   hardened = {
     source = "tlsharden hardened 1",

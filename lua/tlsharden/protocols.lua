@@ -9,10 +9,7 @@ local M = {}
 
 --- { name = "tlsv1_2", label = "TLS 1.2", wire = 0x0303 } for every
 -- version from SSL 2.0 to TLS 1.3, lowest first.
-M.list = core.protocols or { -- TEMP until the core exports them
-  { name = "sslv2", label = "SSL 2.0", wire = 0x0002 }, { name = "sslv3", label = "SSL 3.0", wire = 0x0300 },
-  { name = "tlsv1", label = "TLS 1.0", wire = 0x0301 }, { name = "tlsv1_1", label = "TLS 1.1", wire = 0x0302 },
-  { name = "tlsv1_2", label = "TLS 1.2", wire = 0x0303 }, { name = "tlsv1_3", label = "TLS 1.3", wire = 0x0304 } }
+M.list = core.protocols
 
 M.names, M.label, M.rank, M.wire = {}, {}, {}, {}
 for i, p in ipairs(M.list) do

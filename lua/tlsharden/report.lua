@@ -305,7 +305,7 @@ end
 function M.build(path)
   if type(path) ~= "string" then errors.argument("report.build", 1, "path", "expected a string, got %s", errors.quote(path)) end
   local f, err = io.open(path, "rb")
-  if not f then errors.raise("report.build", "cannot read %s: %s", errors.quote(path), errors.shorten(err)) end
+  if not f then errors.input("report.build", "cannot read %s: %s", errors.quote(path), errors.shorten(err)) end
   f:close()
   local rows, seen, repeated, targets, ntargets = {}, {}, 0, {}, 0
   local started

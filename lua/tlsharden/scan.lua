@@ -61,8 +61,8 @@ local function check_common(opts, needs_resolver)
     -- the resolver's own reader says what is wrong with an address or resolv.conf
     local ok, err = pcall(dns.resolver, { resolver = opts.resolver, resolv_conf = opts.resolv_conf })
     if not ok then
-      local name, rest = tostring(err):match("^tlsharden%.scan%.dns%.resolver: bad option '([%w_]+)': (.*)$")
-      errors.option(FN, name or "resolver", "%s", rest or tostring(err))
+      if errors.is(err) and err.option then errors.option(FN, err.option, "%s", err.reason) end
+      errors.reraise(err, FN)
     end
   end
   return o

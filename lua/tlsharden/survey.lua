@@ -249,7 +249,13 @@ function M.run(targets, opts)
     end
   end)
   on_progress(st)
-  sched:run()
+  local ok, err = pcall(sched.run, sched)
+  if not ok then
+    -- an interrupt (the interpreter's SIGINT) ends the survey as one of
+    -- its own errors; what was written so far stays, --resume goes on
+    if errors.is_interrupt(err) then errors.raise_kind("interrupted", FN, "interrupted") end
+    error(err, 0)
+  end
   st.elapsed = now() - st.started
   return st
 end

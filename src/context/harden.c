@@ -48,7 +48,7 @@ static int fail_closed(hardener *h) {
   h->st->unusable = 1;
   snprintf(h->st->failed_step, sizeof h->st->failed_step, "%s", h->step);
   ERR_clear_error();
-  return th_error(L, "harden", "step '%s' failed: %s; the context has been made unusable"
+  return th_raise(L, "failed", "harden", "step '%s' failed: %s; the context has been made unusable"
                   " (every protocol version is off)", h->step, lua_tostring(L, -1));
 }
 
@@ -329,7 +329,7 @@ int th_harden(lua_State *L) {
     return th_arg_error(L, "harden", 1, NULL, "the context was made unusable by a failed"
                         " hardening (step '%s'); build a new one", h.st->failed_step);
   h.r = th_report_new(&p);
-  if (!h.r) return th_error(L, "harden", "out of memory (the context was not changed)");
+  if (!h.r) return th_raise(L, "failed", "harden", "out of memory (the context was not changed)");
   th_report_free(h.st->report);
   h.st->report = h.r;
   ERR_clear_error();

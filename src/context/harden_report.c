@@ -140,7 +140,7 @@ void th_report_push(lua_State *L, const struct th_report *r) {
  * hardening, as harden returned it or would have; nil if it was never
  * hardened. */
 int th_harden_report(lua_State *L) {
-  SSL_CTX *ctx = th_check_context(L, 1, "harden_report", NULL);
+  SSL_CTX *ctx = th_check_context(L, 1, "context.harden_report", NULL);
   th_ctx_state *st = th_ctx_state_get(L, ctx, 0);
   if (!st || !st->report) {
     lua_pushnil(L);

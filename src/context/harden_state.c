@@ -26,7 +26,7 @@ static int exdata_index(lua_State *L) {
   }
   lua_pop(L, 1);
   idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, state_free);
-  if (idx < 0) th_error(L, "harden", "cannot allocate OpenSSL ex_data");
+  if (idx < 0) th_raise(L, "failed", "harden", "cannot allocate OpenSSL ex_data");
   lua_pushinteger(L, idx);
   lua_setfield(L, LUA_REGISTRYINDEX, EXDATA_KEY);
   return idx;
@@ -39,7 +39,7 @@ th_ctx_state *th_ctx_state_get(lua_State *L, SSL_CTX *ctx, int create) {
     st = (th_ctx_state *)calloc(1, sizeof *st);
     if (!st || !SSL_CTX_set_ex_data(ctx, idx, st)) {
       free(st);
-      th_error(L, "harden", "out of memory");
+      th_raise(L, "failed", "harden", "out of memory");
     }
   }
   return st;

@@ -68,7 +68,7 @@ static void push_suite_list(lua_State *L, SSL_CTX *ctx, int tls13) {
  * strings and integers): a caller that decides per key on every context
  * can ask before the context serves. */
 int th_key_kind(lua_State *L) {
-  SSL_CTX *ctx = th_check_context(L, 1, "key_kind", NULL);
+  SSL_CTX *ctx = th_check_context(L, 1, "context.key_kind", NULL);
   X509 *cert = SSL_CTX_get0_certificate(ctx);
   EVP_PKEY *key = cert ? X509_get0_pubkey(cert) : NULL;
   if (!key) {

@@ -65,7 +65,7 @@ static EVP_PKEY *read_pkcs8(const char *path) {
  * way LuaSec does). A key that does not match the context's certificate is
  * an error, worded as LuaSec words it. */
 int th_load_key(lua_State *L) {
-  SSL_CTX *ctx = th_check_context(L, 1, "load_key", NULL);
+  SSL_CTX *ctx = th_check_context(L, 1, "context.load_key", NULL);
   size_t len;
   const char *path = lua_tolstring(L, 2, &len);
   EVP_PKEY *pkey;
@@ -73,7 +73,7 @@ int th_load_key(lua_State *L) {
   int ok;
   char why[256] = "refused by OpenSSL";
   if (lua_type(L, 2) != LUA_TSTRING || len == 0 || strlen(path) != len)
-    return th_error(L, "load_key", "bad argument #2 'path': expected a file path, got %s",
+    return th_arg_error(L, "context.load_key", 2, "path", "expected a file path, got %s",
                     lua_type(L, 2) == LUA_TSTRING ? "a string with a NUL byte or empty"
                                                   : luaL_typename(L, 2));
   ERR_clear_error();
@@ -93,7 +93,7 @@ int th_load_key(lua_State *L) {
     unsigned long e = ERR_peek_last_error();
     if (e) ERR_error_string_n(e, why, sizeof why);
     ERR_clear_error();
-    return th_error(L, "load_key", "private key does not match public key (%s: %s)", path, why);
+    return th_error(L, "context.load_key", "private key does not match public key (%s: %s)", path, why);
   }
   ERR_clear_error();
   lua_pushboolean(L, 1);

@@ -322,7 +322,7 @@ int th_protocol(lua_State *L) {
       return th_error(L, "protocol", "bad argument #1 'spec' %s: %s (" VALID_FORMS ")",
                       lua_tostring(L, -1), why);
     }
-    return th_error(L, "protocol", "bad argument #1 'spec': %s (" VALID_FORMS ")", why);
+    return th_arg_error(L, "protocol", 1, "spec", "%s (" VALID_FORMS ")", why);
   }
   lua_createtable(L, 0, 12);
   if (lua_type(L, 1) == LUA_TSTRING) {
@@ -346,7 +346,7 @@ int th_protocol(lua_State *L) {
       } else {
         lua_pushliteral(L, "(list)");
       }
-      return th_error(L, "protocol", "spec %s enables %s, below the floor %s; set"
+      return th_raise(L, "refused", "protocol", "spec %s enables %s, below the floor %s; set"
                       " opts.allow_insecure = true to accept it",
                       lua_tostring(L, -1), lua_tostring(L, -2), th_versions[floor].label);
     }

@@ -13,10 +13,7 @@
 #include "core/tlsharden.h"
 
 int th_verror(lua_State *L, const char *fn, const char *fmt, va_list ap) {
-  lua_pushfstring(L, "tlsharden.%s: ", fn);
-  lua_pushvfstring(L, fmt, ap);
-  lua_concat(L, 2);
-  return lua_error(L);
+  return th_vraise(L, "argument", fn, 0, NULL, NULL, fmt, ap);
 }
 
 int th_error(lua_State *L, const char *fn, const char *fmt, ...) {
@@ -93,13 +90,13 @@ const char *th_quote(lua_State *L, int idx) {
 
 int th_arg_error(lua_State *L, const char *fn, int argn, const char *argname, const char *fmt, ...) {
   va_list ap;
-  if (argname) lua_pushfstring(L, "tlsharden.%s: bad argument #%d '%s': ", fn, argn, argname);
-  else lua_pushfstring(L, "tlsharden.%s: bad argument #%d: ", fn, argn);
+  char what[TH_WHAT_MAX];
+  if (argname) snprintf(what, sizeof what, "bad argument #%d '%s': ", argn, argname);
+  else snprintf(what, sizeof what, "bad argument #%d: ", argn);
   va_start(ap, fmt);
-  lua_pushvfstring(L, fmt, ap);
+  th_vraise(L, "argument", fn, argn, NULL, what, fmt, ap);
   va_end(ap);
-  lua_concat(L, 2);
-  return lua_error(L);
+  return 0;
 }
 
 /* --- option tables ---------------------------------------------------------- */
@@ -168,14 +165,13 @@ int th_opt_get(th_opts *o, const char *name) {
 }
 
 int th_opt_error(th_opts *o, const char *name, const char *fmt, ...) {
-  lua_State *L = o->L;
   va_list ap;
-  lua_pushfstring(L, "tlsharden.%s: bad %s '%s': ", o->fn, o->noun, name);
+  char what[TH_WHAT_MAX];
+  snprintf(what, sizeof what, "bad %s '%s': ", o->noun, name);
   va_start(ap, fmt);
-  lua_pushvfstring(L, fmt, ap);
+  th_vraise(o->L, "argument", o->fn, 0, name, what, fmt, ap);
   va_end(ap);
-  lua_concat(L, 2);
-  return lua_error(L);
+  return 0;
 }
 
 const char *th_opt_string(th_opts *o, const char *name, int flags, const char *dflt) {

@@ -1,37 +1,46 @@
 /* tlsharden.core: the C half of tlsharden. Each capability lives in its own
  * file, in a folder named for its job; this one holds the module table and
  * the guard every function of it runs behind. */
-#include <string.h>
 
 #include <openssl/opensslv.h>
 
 #include "core/tlsharden.h"
 
+/* The capabilities: tlsharden's own public functions (init.lua shows them
+ * at the top of the tlsharden module). */
 static const luaL_Reg core_funcs[] = {
   {"protocol", th_protocol},
   {"versions", th_versions_in_force},
-  {"option_names", th_option_names},
   {"ciphers", th_ciphers},
   {"forward_secrecy", th_forward_secrecy},
   {"merge", th_merge},
-  {"merge_prosody", th_merge_prosody},
-  {"merge_with", th_merge_with},
   {"harden", th_harden},
+  {"inspect", th_inspect},
+  {"chain", th_chain},
+  {"quote", th_quote_value},
+  {NULL, NULL}
+};
+
+/* tlsharden.context: the lower-level tools for LuaSec contexts. */
+static const luaL_Reg context_funcs[] = {
   {"harden_defaults", th_harden_defaults},
   {"harden_report", th_harden_report},
-  {"inspect", th_inspect},
   {"key_kind", th_key_kind},
-  {"chain", th_chain},
   {"load_key", th_load_key},
-  {"quote", th_quote_value},
-  {"dns_query", th_dns_query},
-  {"dns_parse", th_dns_parse},
-  {"dane_match", th_dane_match},
+  {"option_names", th_option_names},
+  {NULL, NULL}
+};
+
+/* tlsharden.wire: the wire formats, bytes in and tables or bytes out. */
+static const luaL_Reg wire_funcs[] = {
   {"suites", th_suites_list},
   {"suite", th_suite_lookup},
   {"groups", th_groups_list},
   {"client_hello", th_client_hello},
   {"parse_server_flight", th_parse_server_flight},
+  {"dns_query", th_dns_query},
+  {"dns_parse", th_dns_parse},
+  {"dane_match", th_dane_match},
   {NULL, NULL}
 };
 
@@ -79,27 +88,58 @@ static int guard(lua_State *L) {
   for (i = 1; i <= n; i++) lua_pushvalue(L, i);
   status = lua_pcall(L, n, LUA_MULTRET, 0);
   if (status == LUA_OK) return lua_gettop(L) - n;
+  if (status == LUA_ERRMEM || th_is_error(L, -1)) return lua_error(L);
   msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-  if (status == LUA_ERRMEM || (msg && strstr(msg, "tlsharden.") != NULL))
-    return lua_error(L);
   if (!msg) msg = lua_pushfstring(L, "(an error object of type %s)", luaL_typename(L, -1));
   arg = arg_with_metatable(L, 1, n);
   if (arg > 0)
-    return luaL_error(L, "tlsharden.%s: bad argument #%d: a metamethod of the argument"
-                      " raised: %s", name, arg, msg);
-  return luaL_error(L, "tlsharden.%s: a metamethod of an argument raised: %s", name, msg);
+    return th_arg_error(L, name, arg, NULL, "a metamethod of the argument raised: %s", msg);
+  return th_error(L, name, "a metamethod of an argument raised: %s", msg);
+}
+
+/* Push f (at idx) behind the guard, named name. */
+static void push_guarded(lua_State *L, int idx, const char *name) {
+  lua_pushvalue(L, idx);
+  lua_pushstring(L, name);
+  lua_pushcclosure(L, guard, 2);
+}
+
+/* core.guard(name, f): f behind the same guard, for the functions the Lua
+ * modules write (one rule for both halves). */
+static int guard_function(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  push_guarded(L, 2, name);
+  return 1;
+}
+
+/* The functions of list into the table on top of the stack, each behind
+ * the guard under its public name (prefix .. name). */
+static void set_guarded(lua_State *L, const luaL_Reg *list, const char *prefix) {
+  const luaL_Reg *f;
+  for (f = list; f->name; f++) {
+    lua_pushcfunction(L, f->func);
+    lua_pushfstring(L, "%s%s", prefix, f->name);
+    push_guarded(L, -2, lua_tostring(L, -1));
+    lua_setfield(L, -4, f->name);
+    lua_pop(L, 2);
+  }
 }
 
 int luaopen_tlsharden_core(lua_State *L) {
-  const luaL_Reg *f;
   th_owned_register(L);
-  lua_createtable(L, 0, (int)(sizeof core_funcs / sizeof core_funcs[0]) + 5);
-  for (f = core_funcs; f->name; f++) {
-    lua_pushcfunction(L, f->func);
-    lua_pushstring(L, f->name);
-    lua_pushcclosure(L, guard, 2);
-    lua_setfield(L, -2, f->name);
-  }
+  th_error_register(L);
+  lua_createtable(L, 0, (int)(sizeof core_funcs / sizeof core_funcs[0]) + 10);
+  set_guarded(L, core_funcs, "");
+  lua_createtable(L, 0, (int)(sizeof context_funcs / sizeof context_funcs[0]));
+  set_guarded(L, context_funcs, "context.");
+  lua_setfield(L, -2, "context");
+  lua_createtable(L, 0, (int)(sizeof wire_funcs / sizeof wire_funcs[0]));
+  set_guarded(L, wire_funcs, "wire.");
+  lua_setfield(L, -2, "wire");
+  lua_pushcfunction(L, guard_function);
+  lua_setfield(L, -2, "guard");
+  th_error_functions(L);
   lua_pushliteral(L, TH_VERSION);
   lua_setfield(L, -2, "_VERSION");
   th_push_protocols(L);

@@ -74,7 +74,26 @@ const char *th_mode_name(int mode);
  * writes them; other values by their type ("a table"). */
 #define TH_QUOTE_MAX 40
 
-/* Raise "tlsharden.<fn>: <message>" with lua_pushfstring-style arguments. */
+/* Every error is an object (error.c): a table { kind, fn, message, reason
+ * [, argument] [, option] } with one metatable whose __tostring gives the
+ * message "tlsharden.<fn>: <what><reason>". kind is "argument" (bad input),
+ * "refused" (a policy refusal: less than the floor, or strict), "input" (a
+ * file or text that cannot be read), "failed" (OpenSSL or the system
+ * failed) or "interrupted". what (may be NULL) names what is wrong: "bad
+ * argument #1 'spec': ". */
+#define TH_WHAT_MAX 160
+int th_vraise(lua_State *L, const char *kind, const char *fn, int argn, const char *option,
+              const char *what, const char *fmt, va_list ap);
+/* Raise an error of kind, lua_pushfstring-style. */
+int th_raise(lua_State *L, const char *kind, const char *fn, const char *fmt, ...);
+/* Whether the value at idx is an error object of tlsharden. */
+int th_is_error(lua_State *L, int idx);
+/* The error metatable, and core.error_new and core.is_error into the table
+ * on top of the stack (for luaopen). */
+void th_error_register(lua_State *L);
+void th_error_functions(lua_State *L);
+
+/* Raise a bad-input error ("argument") "tlsharden.<fn>: <message>". */
 int th_error(lua_State *L, const char *fn, const char *fmt, ...);
 int th_verror(lua_State *L, const char *fn, const char *fmt, va_list ap);
 /* Raise "tlsharden.<fn>: bad argument #<n> '<name>': <message>" (no
@@ -294,8 +313,6 @@ int th_option_names(lua_State *L);      /* options.c */
 int th_ciphers(lua_State *L);           /* ciphers.c */
 int th_forward_secrecy(lua_State *L);   /* ciphers.c */
 int th_merge(lua_State *L);             /* merge.c */
-int th_merge_prosody(lua_State *L);     /* merge.c */
-int th_merge_with(lua_State *L);        /* merge.c */
 int th_harden(lua_State *L);            /* harden.c */
 int th_harden_defaults(lua_State *L);   /* harden_policy.c */
 int th_harden_report(lua_State *L);     /* harden_report.c */

@@ -11,7 +11,7 @@
 
 #include "core/tlsharden.h"
 
-#define FN "dane_match"
+#define FN "wire.dane_match"
 #define MAX_RECORDS 256
 #define MAX_CERTS 32
 #define MAX_DER (1 << 20)
@@ -53,7 +53,7 @@ static int int_field(lua_State *L, int t, int item, const char *key) {
   lua_Integer v;
   lua_getfield(L, t, key);
   if (!th_integer(L, -1, &v) || v < 0 || v > 255)
-    return th_error(L, FN, "bad argument #1 'records': item %d field '%s': expected an integer"
+    return th_arg_error(L, FN, 1, "records", "item %d field '%s': expected an integer"
                     " 0-255, got %s", item, key, th_quote(L, -1));
   lua_pop(L, 1);
   return (int)v;
@@ -65,7 +65,7 @@ static void read_record(lua_State *L, int i, tlsa_rec *r) {
   int t;
   lua_rawgeti(L, 1, i);
   if (lua_type(L, -1) != LUA_TTABLE)
-    th_error(L, FN, "bad argument #1 'records': item %d is %s, expected a TLSA record table", i,
+    th_arg_error(L, FN, 1, "records", "item %d is %s, expected a TLSA record table", i,
              th_quote(L, -1));
   t = lua_gettop(L);
   memset(r, 0, sizeof *r);
@@ -82,13 +82,13 @@ static void read_record(lua_State *L, int i, tlsa_rec *r) {
   r->mtype = int_field(L, t, i, "matching_type");
   lua_getfield(L, t, "data");
   if (lua_type(L, -1) != LUA_TSTRING)
-    th_error(L, FN, "bad argument #1 'records': item %d field 'data': expected a hex string, got %s",
+    th_arg_error(L, FN, 1, "records", "item %d field 'data': expected a hex string, got %s",
              i, th_quote(L, -1));
   r->hex = lua_tolstring(L, -1, &r->hexlen);
   for (k = 0; k < r->hexlen; k++)
     if (hexval((unsigned char)r->hex[k]) < 0) break;
   if (k < r->hexlen || r->hexlen % 2 != 0 || r->hexlen > 2 * MAX_DER)
-    th_error(L, FN, "bad argument #1 'records': item %d field 'data': expected a hex string of"
+    th_arg_error(L, FN, 1, "records", "item %d field 'data': expected a hex string of"
              " whole bytes, got %s", i, th_quote(L, -1));
   lua_remove(L, t);  /* keep the data string, drop the record table */
   if (r->usage > 3) r->unusable = "unknown certificate usage";
@@ -148,18 +148,18 @@ int th_dane_match(lua_State *L) {
   unsigned char *hit;
   X509 *x509[MAX_CERTS];
   if (lua_type(L, 1) != LUA_TTABLE)
-    return th_error(L, FN, "bad argument #1 'records': expected a list of TLSA records, got %s",
+    return th_arg_error(L, FN, 1, "records", "expected a list of TLSA records, got %s",
                     th_quote(L, 1));
   if (lua_type(L, 2) != LUA_TTABLE)
-    return th_error(L, FN, "bad argument #2 'chain': expected a list of DER certificates, got %s",
+    return th_arg_error(L, FN, 2, "chain", "expected a list of DER certificates, got %s",
                     th_quote(L, 2));
   lua_settop(L, 2);
   nrec = (int)lua_rawlen(L, 1);
   ncert = (int)lua_rawlen(L, 2);
   if (nrec > MAX_RECORDS)
-    return th_error(L, FN, "bad argument #1 'records': %d records (at most %d)", nrec, MAX_RECORDS);
+    return th_arg_error(L, FN, 1, "records", "%d records (at most %d)", nrec, MAX_RECORDS);
   if (ncert == 0 || ncert > MAX_CERTS)
-    return th_error(L, FN, "bad argument #2 'chain': %d certificates (1 to %d)", ncert, MAX_CERTS);
+    return th_arg_error(L, FN, 2, "chain", "%d certificates (1 to %d)", ncert, MAX_CERTS);
   luaL_checkstack(L, nrec + ncert + 8, "too many records");
   /* Scratch space owned by Lua: records, certificates, the match matrix. */
   recs = (tlsa_rec *)lua_newuserdata(L, sizeof(tlsa_rec) * (size_t)(nrec + 1) +
@@ -172,11 +172,11 @@ int th_dane_match(lua_State *L) {
   for (j = 0; j < ncert; j++) {
     lua_rawgeti(L, 2, j + 1);
     if (lua_type(L, -1) != LUA_TSTRING)
-      return th_error(L, FN, "bad argument #2 'chain': item %d is %s, expected a DER certificate"
+      return th_arg_error(L, FN, 2, "chain", "item %d is %s, expected a DER certificate"
                       " string", j + 1, th_quote(L, -1));
     certs[j].der = (const unsigned char *)lua_tolstring(L, -1, &certs[j].derlen);
     if (certs[j].derlen == 0 || certs[j].derlen > MAX_DER)
-      return th_error(L, FN, "bad argument #2 'chain': item %d has %d bytes (1 to %d)", j + 1,
+      return th_arg_error(L, FN, 2, "chain", "item %d has %d bytes (1 to %d)", j + 1,
                       (int)certs[j].derlen, MAX_DER);
   }
   /* From here to the frees nothing raises. */

@@ -30,11 +30,12 @@ const char *th_dns_type_name(int value) {
 
 /* --- dns_query -------------------------------------------------------------- */
 
-/* Raise a bad-name error (the type keeps encode_name's returns short). */
+/* Raise a bad-name error of argument #1 (the type keeps encode_name's
+ * returns short). */
 static size_t name_error(lua_State *L, const char *fn, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  th_verror(L, fn, fmt, ap);
+  th_vraise(L, "argument", fn, 1, NULL, "bad argument #1 'name': ", fmt, ap);
   va_end(ap);
   return 0;
 }
@@ -54,7 +55,7 @@ static size_t encode_name(lua_State *L, int idx, uint8_t *out) {
   if (len > 0 && s[len - 1] == '.') len--;
   if (len == 0) {
     th_quote(L, idx);
-    return name_error(L, FN_QUERY, "bad argument #1 'name': empty name %s (the root is '.')",
+    return name_error(L, FN_QUERY, "empty name %s (the root is '.')",
                             lua_tostring(L, -1));
   }
   for (i = 0; i <= len; i++) {
@@ -63,19 +64,19 @@ static size_t encode_name(lua_State *L, int idx, uint8_t *out) {
       size_t label = i - start;
       if (label == 0) {
         th_quote(L, idx);
-        return name_error(L, FN_QUERY, "bad argument #1 'name': empty label in %s",
+        return name_error(L, FN_QUERY, "empty label in %s",
                                 lua_tostring(L, -1));
       }
       if (label > DNS_MAX_LABEL) {
         th_quote(L, idx);
         return name_error(L, FN_QUERY,
-                                "bad argument #1 'name': label of %d bytes (at most %d) in %s",
+                                "label of %d bytes (at most %d) in %s",
                                 (int)label, DNS_MAX_LABEL, lua_tostring(L, -1));
       }
       if (n + 1 + label + 1 > DNS_MAX_NAME) {
         th_quote(L, idx);
         return name_error(L, FN_QUERY,
-                                "bad argument #1 'name': longer than %d bytes on the wire: %s",
+                                "longer than %d bytes on the wire: %s",
                                 DNS_MAX_NAME, lua_tostring(L, -1));
       }
       out[n++] = (uint8_t)label;
@@ -85,7 +86,7 @@ static size_t encode_name(lua_State *L, int idx, uint8_t *out) {
     } else if (c <= 0x20 || c >= 0x7f || c == '\\') {
       th_quote(L, idx);
       return name_error(L, FN_QUERY,
-                              "bad argument #1 'name': byte %d at position %d is not allowed"
+                              "byte %d at position %d is not allowed"
                               " (ASCII without spaces or escapes; IDNs as xn-- labels) in %s",
                               (int)c, (int)i + 1, lua_tostring(L, -1));
     }
@@ -117,8 +118,8 @@ static int check_qtype(lua_State *L, int idx) {
       }
     }
   }
-  return th_error(L, FN_QUERY,
-                  "bad argument #2 'qtype': unknown type %s (a name such as A, AAAA, SRV, TLSA,"
+  return th_arg_error(L, FN_QUERY, 2, "qtype",
+                  "unknown type %s (a name such as A, AAAA, SRV, TLSA,"
                   " TYPEn, or a number 1-65535 other than OPT)", th_quote(L, idx));
 }
 
@@ -150,7 +151,7 @@ int th_dns_query(lua_State *L) {
   if (!lua_isnoneornil(L, 3)) {
     lua_Integer v;
     if (!th_integer(L, 3, &v) || v < 0 || v > 65535)
-      return th_error(L, FN_QUERY, "bad argument #3 'id': expected an integer 0-65535, got %s",
+      return th_arg_error(L, FN_QUERY, 3, "id", "expected an integer 0-65535, got %s",
                       th_quote(L, 3));
     id = (int)v;
   }

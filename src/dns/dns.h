@@ -7,8 +7,8 @@
 
 #include "core/tlsharden.h"
 
-#define FN_QUERY "dns_query"
-#define FN_PARSE "dns_parse"
+#define FN_QUERY "wire.dns_query"
+#define FN_PARSE "wire.dns_parse"
 
 #define DNS_HEADER 12
 #define DNS_MAX_MESSAGE 65535

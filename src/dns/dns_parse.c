@@ -413,7 +413,7 @@ int th_dns_parse(lua_State *L) {
   parser p;
   int top;
   if (lua_type(L, 1) != LUA_TSTRING)
-    return th_error(L, FN_PARSE, "bad argument #1 'bytes': expected a string, got %s",
+    return th_arg_error(L, FN_PARSE, 1, "bytes", "expected a string, got %s",
                     th_quote(L, 1));
   p.msg = (const uint8_t *)lua_tolstring(L, 1, &p.len);
   p.err[0] = '\0';

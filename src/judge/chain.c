@@ -214,7 +214,7 @@ static X509_STORE *cached_store(lua_State *L, const chain_opts *o) {
     ERR_clear_error();
     store = X509_STORE_new();
     th_own(L, store, free_store);
-    if (!store) th_error(L, FN, "out of memory");
+    if (!store) th_raise(L, "failed", FN, "out of memory");
     if (o->cafile || o->capath) {
       if (!X509_STORE_load_locations(store, o->cafile, o->capath)) {
         th_push_ssl_errors(L, "cannot load");
@@ -223,12 +223,12 @@ static X509_STORE *cached_store(lua_State *L, const chain_opts *o) {
       }
     } else if (!X509_STORE_set_default_paths(store)) {
       th_push_ssl_errors(L, "cannot load the system store");
-      th_error(L, FN, "cannot load the system trust store: %s", lua_tostring(L, -1));
+      th_raise(L, "failed", FN, "cannot load the system trust store: %s", lua_tostring(L, -1));
     }
     lua_rawset(L, -3);  /* cache[key] = owner */
     lua_pop(L, 1);
   }
-  if (!X509_STORE_up_ref(store)) th_error(L, FN, "cannot reference the trust store");
+  if (!X509_STORE_up_ref(store)) th_raise(L, "failed", FN, "cannot reference the trust store");
   return store;
 }
 
@@ -257,7 +257,7 @@ static void verify(lua_State *L, chain_job *j, const chain_opts *o) {
   if (!j->sctx || !untrusted ||
       !X509_STORE_CTX_init(j->sctx, j->store, sk_X509_value(j->certs, 0), untrusted)) {
     sk_X509_free(untrusted);
-    th_error(L, FN, "cannot set up verification");
+    th_raise(L, "failed", FN, "cannot set up verification");
   }
   X509_STORE_CTX_set_app_data(j->sctx, j);
   X509_STORE_CTX_set_verify_cb(j->sctx, verify_cb);
@@ -439,7 +439,7 @@ int th_chain(lua_State *L) {
   read_opts(L, &o);
   j = (chain_job *)OPENSSL_zalloc(sizeof *j);
   th_own(L, j, job_free);
-  if (!j || !(j->certs = sk_X509_new_null())) th_error(L, FN, "out of memory");
+  if (!j || !(j->certs = sk_X509_new_null())) th_raise(L, "failed", FN, "out of memory");
   ctx = th_chain_source(L, j->certs, &mode);
   verify(L, j, &o);
   built = X509_STORE_CTX_get0_chain(j->sctx);

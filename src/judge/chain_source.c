@@ -19,7 +19,7 @@ static void add_pem(lua_State *L, STACK_OF(X509) *certs, const char *data, size_
                     const char *what) {
   BIO *bio = BIO_new_mem_buf(data, (int)len);
   X509 *x;
-  if (!bio) th_error(L, FN, "out of memory");
+  if (!bio) th_raise(L, "failed", FN, "out of memory");
   while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
     if (!sk_X509_push(certs, x)) {
       X509_free(x);
@@ -44,7 +44,7 @@ static void add_file(lua_State *L, STACK_OF(X509) *certs, int path) {
   out = BIO_new(BIO_s_mem());
   if (!out) {
     BIO_free(bio);
-    th_error(L, FN, "out of memory");
+    th_raise(L, "failed", FN, "out of memory");
   }
   while ((n = BIO_read(bio, buf, sizeof buf)) > 0) BIO_write(out, buf, n);
   BIO_free(bio);
@@ -57,10 +57,10 @@ static void add_file(lua_State *L, STACK_OF(X509) *certs, int path) {
 }
 
 static void add_x509(lua_State *L, STACK_OF(X509) *certs, X509 *x) {
-  if (!X509_up_ref(x)) th_error(L, FN, "cannot reference a certificate");
+  if (!X509_up_ref(x)) th_raise(L, "failed", FN, "cannot reference a certificate");
   if (!sk_X509_push(certs, x)) {
     X509_free(x);
-    th_error(L, FN, "out of memory");
+    th_raise(L, "failed", FN, "out of memory");
   }
 }
 
@@ -77,7 +77,7 @@ static void add_der(lua_State *L, STACK_OF(X509) *certs, int item, lua_Integer i
   if (!x) th_arg_error(L, FN, 1, "source", "item %d is not one DER certificate", (int)i);
   if (!sk_X509_push(certs, x)) {
     X509_free(x);
-    th_error(L, FN, "out of memory");
+    th_raise(L, "failed", FN, "out of memory");
   }
 }
 

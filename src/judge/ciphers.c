@@ -385,7 +385,7 @@ static void context_suites(lua_State *L, SSL_CTX *ctx, int mode) {
   ssl = SSL_new(ctx);
   if (!ssl) {
     th_push_ssl_errors(L, "SSL_new failed");
-    th_error(L, "forward_secrecy", "cannot use the context: %s", lua_tostring(L, -1));
+    th_raise(L, "failed", "forward_secrecy", "cannot use the context: %s", lua_tostring(L, -1));
   }
   ossl = th_own(L, ssl, th_free_ssl);
   sk = SSL_get1_supported_ciphers(ssl);
@@ -430,7 +430,7 @@ static void connection_details(lua_State *L, SSL *ssl) {
   const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
   EVP_PKEY *key = NULL;
   int group, fs;
-  if (!c) th_error(L, "forward_secrecy", "bad argument #1: the connection has not"
+  if (!c) th_arg_error(L, "forward_secrecy", 1, NULL, "the connection has not"
                    " completed its handshake");
   group = (int)SSL_get_negotiated_group(ssl);
   fs = th_cipher_is_fs(c);

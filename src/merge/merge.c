@@ -112,7 +112,7 @@ static void set_option(merger *m, const char *name, int on) {
   lua_State *L = m->L;
   int i = th_option_index(name), was;
   if (i < 0) {
-    lua_pushfstring(L, "unknown option %s (see tlsharden.option_names())",
+    lua_pushfstring(L, "unknown option %s (see tlsharden.context.option_names())",
                     th_quote_lstring(L, name, strlen(name)));
     th_merge_error(m, "options", lua_tostring(L, -1));
   }
@@ -329,7 +329,7 @@ static int mode_number(lua_State *L, int idx) {
                                                                                : TH_MODE_INVALID;
 }
 
-/* What merge_with's options ask for. */
+/* What merge's options ask for. */
 typedef struct merge_opts {
   int prosody_order, strict, mode, floor;
 } merge_opts;
@@ -341,9 +341,7 @@ static void read_opts(lua_State *L, merge_opts *mo) {
   static const char *const modes[] = {"server", "client", NULL};
   th_opts o;
   int mode, t;
-  if (!lua_istable(L, 1))
-    th_arg_error(L, "merge_with", 1, "opts", "expected a table, got %s", th_quote(L, 1));
-  th_opts_open(L, &o, 1, "merge_with", "opts", "option", known);
+  th_opts_open(L, &o, 2, "merge", "opts", "option", known);
   mo->prosody_order = th_opt_enum(&o, "order", orders, 0) == 1;
   mo->strict = th_opt_enum(&o, "policy", policies, 0) == 1;
   mode = th_opt_enum(&o, "mode", modes, -1);
@@ -437,23 +435,32 @@ static int merge_layers(lua_State *L, const char *fn, int first, int last, const
 
 static const merge_opts default_opts = {0, 0, TH_MODE_INVALID, TH_V_TLS12};
 
-/* tlsharden.merge(layer1, ...): later layers override earlier ones. */
+/* The most layers one merge takes: more is a caller's mistake, not a
+ * configuration. */
+#define MAX_LAYERS 1000
+
+/* tlsharden.merge(layers [, opts]): the layers of the list (layers.n of
+ * them when given, which may hold nil), later ones winning unless
+ * opts.order is "prosody". */
 int th_merge(lua_State *L) {
-  return merge_layers(L, "merge", 1, lua_gettop(L), &default_opts);
-}
-
-/* tlsharden.merge_prosody(layer1, ...): the first layer wins, as in the
- * extra arguments of Prosody's certmanager.create_context. */
-int th_merge_prosody(lua_State *L) {
   merge_opts mo = default_opts;
-  mo.prosody_order = 1;
-  return merge_layers(L, "merge_prosody", 1, lua_gettop(L), &mo);
-}
-
-/* tlsharden.merge_with(opts, layer1, ...) */
-int th_merge_with(lua_State *L) {
-  int last = lua_gettop(L);
-  merge_opts mo = default_opts;
+  lua_Integer n, i;
+  int first;
+  if (!lua_istable(L, 1))
+    return th_arg_error(L, "merge", 1, "layers", "expected a list of layers, got %s", th_quote(L, 1));
   read_opts(L, &mo);
-  return merge_layers(L, "merge_with", 2, last, &mo);
+  lua_settop(L, 2);
+  if (lua_getfield(L, 1, "n") == LUA_TNUMBER) {
+    if (!th_integer(L, -1, &n) || n < 0)
+      return th_arg_error(L, "merge", 1, "layers", "n: expected a count, got %s", th_quote(L, -1));
+  } else {
+    n = luaL_len(L, 1);
+  }
+  lua_pop(L, 1);
+  if (n > MAX_LAYERS)
+    return th_arg_error(L, "merge", 1, "layers", "more than %d layers", MAX_LAYERS);
+  luaL_checkstack(L, (int)n + 40, "too many layers");
+  first = lua_gettop(L) + 1;
+  for (i = 1; i <= n; i++) lua_geti(L, 1, i);
+  return merge_layers(L, "merge", first, first + (int)n - 1, &mo);
 }

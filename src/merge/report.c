@@ -63,7 +63,7 @@ void th_merge_lowering(merger *m, const char *key, int lowers, const char *messa
     old = th_quote(L, -2);
     new = th_quote(L, -2);
     label = th_merge_layer_label(m);
-    th_error(L, m->fn, "%s lowers security: %s %s -> %s: %s (policy strict)", label, key,
+    th_raise(L, "refused", m->fn, "%s lowers security: %s %s -> %s: %s (policy strict)", label, key,
              old, new, message);
   }
   push_record(m, key, 2);

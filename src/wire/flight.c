@@ -12,7 +12,7 @@
 
 #include "wire/flight.h"
 
-#define FN "parse_server_flight"
+#define FN "wire.parse_server_flight"
 #define RECORD_LIMIT (16384 + 2048)  /* RFC 5246 6.2.3: a record's largest payload */
 
 static const th_named sslv2_errors[] = {

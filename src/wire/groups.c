@@ -101,11 +101,11 @@ static void push_group(lua_State *L, const th_group *g) {
   th_set_bool(L, "key_share", g->alg != NULL);
 }
 
-/* tlsharden.groups(): the group registry, in id order. */
+/* tlsharden.wire.groups(): the group registry, in id order. */
 int th_groups_list(lua_State *L) {
   int i;
   if (!lua_isnoneornil(L, 1))
-    return th_error(L, "groups", "bad argument #1: expected no argument, got %s",
+    return th_arg_error(L, "wire.groups", 1, NULL, "expected no argument, got %s",
                     luaL_typename(L, 1));
   lua_createtable(L, NGROUPS, 0);
   for (i = 0; i < NGROUPS; i++) {

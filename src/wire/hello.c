@@ -256,7 +256,7 @@ int th_client_hello(lua_State *L) {
   if (!ok) {
     th_push_ssl_errors(L, "no detail from OpenSSL");
     if (strcmp(failed, "random") == 0)
-      return th_error(L, FN, "cannot get random bytes: %s", lua_tostring(L, -1));
+      return th_raise(L, "failed", FN, "cannot get random bytes: %s", lua_tostring(L, -1));
     return th_error(L, FN, "bad option 'key_shares': cannot make a key for %s: %s", failed,
                     lua_tostring(L, -1));
   }

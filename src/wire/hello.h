@@ -8,7 +8,7 @@
 
 #include "core/tlsharden.h"
 
-#define FN "client_hello"
+#define FN "wire.client_hello"
 #define RECORD_MAX 16384         /* a TLS record's payload, RFC 5246 6.2.1 */
 #define SSLV2_RECORD_MAX 32767   /* a 2-byte SSLv2 header's length */
 #define MAX_SUITES 10922         /* what one SSLv2 record can carry */

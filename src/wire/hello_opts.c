@@ -183,7 +183,7 @@ static unsigned read_group(reading *rd, int idx, const char *opt, int item) {
     return read_code(rd, idx, opt, item, 0xFFFF, NULL,
                      "a group name or an integer from 0 to 0xFFFF");
   }
-  return (unsigned)bad_item(rd, opt, item, "a group name (see tlsharden.groups()) or an"
+  return (unsigned)bad_item(rd, opt, item, "a group name (see tlsharden.wire.groups()) or an"
                             " integer from 0 to 0xFFFF", idx);
 }
 

@@ -464,11 +464,11 @@ static void push_suite(lua_State *L, const th_suite *s) {
   lua_setfield(L, -2, "weak");
 }
 
-/* tlsharden.suites(): the whole registry, in id order. */
+/* tlsharden.wire.suites(): the whole registry, in id order. */
 int th_suites_list(lua_State *L) {
   int i;
   if (!lua_isnoneornil(L, 1))
-    return th_error(L, "suites", "bad argument #1: expected no argument, got %s",
+    return th_arg_error(L, "wire.suites", 1, NULL, "expected no argument, got %s",
                     luaL_typename(L, 1));
   lua_createtable(L, th_nsuites, 0);
   for (i = 0; i < th_nsuites; i++) {
@@ -478,7 +478,7 @@ int th_suites_list(lua_State *L) {
   return 1;
 }
 
-/* tlsharden.suite(id or name): one suite, or nil when the registry has
+/* tlsharden.wire.suite(id or name): one suite, or nil when the registry has
  * none by that id or name (IANA or OpenSSL spelling; for a name both TLS
  * and SSLv2 use, the TLS suite). */
 int th_suite_lookup(lua_State *L) {
@@ -486,7 +486,7 @@ int th_suite_lookup(lua_State *L) {
   if (lua_type(L, 1) == LUA_TNUMBER) {
     lua_Integer id;
     if (!th_integer(L, 1, &id) || id < 0 || id > 0xFFFFFF)
-      return th_error(L, "suite", "bad argument #1 'id': expected an integer from 0 to"
+      return th_arg_error(L, "wire.suite", 1, "id", "expected an integer from 0 to"
                       " 0xFFFFFF, got %s", th_quote(L, 1));
     s = th_suite_find((uint32_t)id);
   } else if (lua_type(L, 1) == LUA_TSTRING) {
@@ -498,7 +498,7 @@ int th_suite_lookup(lua_State *L) {
           (th_suites[i].openssl && strcmp(th_suites[i].openssl, name) == 0))
         s = &th_suites[i];
   } else {
-    return th_error(L, "suite", "bad argument #1: expected a suite id or name, got %s",
+    return th_arg_error(L, "wire.suite", 1, NULL, "expected a suite id or name, got %s",
                     luaL_typename(L, 1));
   }
   if (!s) lua_pushnil(L);

@@ -4,6 +4,7 @@ local survey = require "tlsharden.survey"
 local results = require "tlsharden.survey.results"
 local progress = require "tlsharden.survey.progress"
 local json = require "tlsharden.json"
+local errors = require "tlsharden.errors"
 
 return function(cli)
   local usage_error, integer_option = cli.usage_error, cli.integer_option
@@ -104,10 +105,9 @@ return function(cli)
       })
       if file then file:close() end
       if not ok then
-        if tostring(st):find("interrupted", 1, true) then
+        if errors.is(st, "interrupted") then
           usage_error("survey interrupted%s", out_path and ("; `--resume --out " .. out_path .. "` goes on with it") or "")
         end
-        if tostring(st):match("^tlsharden%.") then usage_error("%s", tostring(st)) end
         error(st, 0)
       end
       if reporter then reporter.finish(st) end

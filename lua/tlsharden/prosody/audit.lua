@@ -52,8 +52,7 @@ end
 --- The effective configuration of one service, merged as Prosody would
 -- (version: "0.12" or "13", default "13"): returns cfg, merge report.
 function audit.effective(config, svc, policy, version)
-  local cfg, report = core.merge_with({ policy = policy or "warn", mode = svc.mode },
-    table.unpack(ordered_layers(svc)))
+  local cfg, report = core.merge(ordered_layers(svc), { policy = policy or "warn", mode = svc.mode })
   return resolve_paths(config, cfg, version or "13"), report
 end
 

@@ -65,7 +65,7 @@ function M.load(source, opts)
     local err
     text, err = read_file(source)
     if not text then
-      errors.raise("audit", "cannot read the configuration %s: %s", errors.quote(source),
+      errors.input("audit", "cannot read the configuration %s: %s", errors.quote(source),
         errors.shorten((err or ""):gsub("^.-: ", "")))
     end
   end
@@ -207,7 +207,7 @@ function M.load(source, opts)
     })
 
     local chunk, err = load(data, "@" .. file, "t", env)
-    if not chunk then errors.raise("audit", "%s", errors.shorten(err)) end
+    if not chunk then errors.input("audit", "%s", errors.shorten(err)) end
     local count = 0
     local co = coroutine.create(chunk)
     debug.sethook(co, function()
@@ -225,7 +225,7 @@ function M.load(source, opts)
           msg = file .. ": " .. msg
         end
       end
-      errors.raise("audit", "%s", errors.shorten(msg))
+      errors.input("audit", "%s", errors.shorten(msg))
     end
   end
 
@@ -245,7 +245,7 @@ end
 function M:path_option(host, key)
   local v = self:get(host, key)
   if v ~= nil and type(v) ~= "string" then
-    errors.raise("audit", "option '%s'%s must be a file or folder path, got %s", key,
+    errors.input("audit", "option '%s'%s must be a file or folder path, got %s", key,
       host == "*" and "" or (" of " .. errors.shorten(host)), type(v))
   end
   return v

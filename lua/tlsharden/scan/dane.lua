@@ -42,7 +42,7 @@ local function to_der(fn, i, item)
   local ok, pem = pcall(function() return item:pem() end)
   local der = ok and type(pem) == "string" and M.der_from_pem(pem)
   if not der then
-    errors.raise(fn, "bad argument #2 'chain': item %d is %s, expected DER, PEM or a LuaSec certificate", i, errors.quote(item))
+    errors.argument(fn, 2, "chain", "item %d is %s, expected DER, PEM or a LuaSec certificate", i, errors.quote(item))
   end
   return der
 end
@@ -62,10 +62,10 @@ local USAGE = { [0] = "PKIX-TA", [1] = "PKIX-EE", [2] = "DANE-TA", [3] = "DANE-E
 function M.check(tlsa, chain, opts)
   local fn = "scan.dane.check"
   if type(tlsa) ~= "table" then
-    errors.raise(fn, "bad argument #1 'tlsa': expected a TLSA lookup result or a list of records, got %s", errors.quote(tlsa))
+    errors.argument(fn, 1, "tlsa", "expected a TLSA lookup result or a list of records, got %s", errors.quote(tlsa))
   end
   if type(chain) ~= "table" then
-    errors.raise(fn, "bad argument #2 'chain': expected a list of certificates, got %s", errors.quote(chain))
+    errors.argument(fn, 2, "chain", "expected a list of certificates, got %s", errors.quote(chain))
   end
   opts = errors.options(fn, 3, "opts", opts, { authenticated = "boolean" })
   local records, authenticated = tlsa, opts.authenticated == true
@@ -89,8 +89,8 @@ function M.check(tlsa, chain, opts)
     result.status = "none"
     return result
   end
-  if #der == 0 then errors.raise(fn, "bad argument #2 'chain': no certificate") end
-  local m = core.dane_match(records, der)
+  if #der == 0 then errors.argument(fn, 2, "chain", "no certificate") end
+  local m = core.wire.dane_match(records, der)
   result.records, result.certs = m.records, m.certs
   local usable = 0
   for i, r in ipairs(m.records) do

@@ -191,28 +191,28 @@ function M.resolver(opts)
   if list == nil then
     local path = opts.resolv_conf or "/etc/resolv.conf"
     local text = read_file(path)
-    if not text then errors.raise(fn, "bad option 'resolv_conf': cannot read %s", errors.quote(path)) end
+    if not text then errors.option(fn, "resolv_conf", "cannot read %s", errors.quote(path)) end
     list = M.parse_resolv_conf(text)
-    if #list == 0 then errors.raise(fn, "bad option 'resolv_conf': %s names no nameserver", errors.quote(path)) end
+    if #list == 0 then errors.option(fn, "resolv_conf", "%s names no nameserver", errors.quote(path)) end
   elseif type(list) == "string" then
     list = { list }
   elseif type(list) ~= "table" or #list == 0 then
-    errors.raise(fn, "bad option 'resolver': expected an address string or a list of them, got %s", errors.quote(list))
+    errors.option(fn, "resolver", "expected an address string or a list of them, got %s", errors.quote(list))
   end
   local servers = {}
   for i, s in ipairs(list) do
     local server, why = M.parse_server(s)
     if not server then
-      errors.raise(fn, "bad option 'resolver': item %d: expected an IPv4 or IPv6 address with an optional port, got %s (%s)",
+      errors.option(fn, "resolver", "item %d: expected an IPv4 or IPv6 address with an optional port, got %s (%s)",
         i, errors.quote(s), why)
     end
     servers[i] = server
   end
   if opts.dnssec and opts.edns == false then
-    errors.raise(fn, "bad option 'dnssec': the DO bit needs EDNS (edns = false was given)")
+    errors.option(fn, "dnssec", "the DO bit needs EDNS (edns = false was given)")
   end
   local udp_size = errors.number(fn, opts, "udp_size", 512, 65535, 1232)
-  if udp_size % 1 ~= 0 then errors.raise(fn, "bad option 'udp_size': expected an integer, got %s", errors.quote(udp_size)) end
+  if udp_size % 1 ~= 0 then errors.option(fn, "udp_size", "expected an integer, got %s", errors.quote(udp_size)) end
   return setmetatable({
     servers = servers,
     timeout = errors.number(fn, opts, "timeout", 0.001, 3600, 2),
@@ -265,14 +265,15 @@ local function select_records(msg, name, qtype)
   return records, chain
 end
 
--- Rewrite dns_query's argument errors to name the calling function.
+-- The query's bytes; dns_query's errors raised as errors of the calling
+-- function fn, its name argument as the caller's argname.
 local function build_query(fn, argname, name, qtype, id, qopts)
-  local ok, packet = pcall(core.dns_query, name, qtype, id, qopts)
+  local ok, packet = pcall(core.wire.dns_query, name, qtype, id, qopts)
   if ok then return packet end
-  local msg = tostring(packet):gsub("^.-tlsharden%.dns_query: bad argument #1 'name'",
-    ("tlsharden.%s: bad argument '%s'"):format(fn, argname))
-  msg = msg:gsub("^.-tlsharden%.dns_query: ", ("tlsharden.%s: "):format(fn))
-  error(msg, 0)
+  if errors.is(packet) and packet.argument == 1 then
+    errors.raise(fn, "bad argument '%s': %s", argname, packet.reason)
+  end
+  errors.reraise(packet, fn)
 end
 
 --- Query name for qtype. Returns a result table: name, type, records (of
@@ -301,7 +302,7 @@ function Resolver:query(name, qtype, fn, argname)
       }
       result.server, result.transport = server_text(server), transport
       if response then
-        local msg, why = core.dns_parse(response)
+        local msg, why = core.wire.dns_parse(response)
         if not msg then
           result.failure = failure("MALFORMED", ("%s sent a malformed answer for %s %s: %s")
             :format(result.server, name, qtype, why))
@@ -347,7 +348,7 @@ end
 
 local function check_label(fn, n, argname, v)
   if type(v) ~= "string" or not v:find("^_?[%w][%w-]*$") or #v > 63 then
-    errors.raise(fn, "bad argument #%d '%s': expected a label such as 'xmpp-client', got %s", n, argname, errors.quote(v))
+    errors.argument(fn, n, argname, "expected a label such as 'xmpp-client', got %s", errors.quote(v))
   end
   return (v:gsub("^_", ""))
 end
@@ -361,7 +362,7 @@ function Resolver:srv(service, proto, domain)
   service = check_label(fn, 1, "service", service)
   proto = check_label(fn, 2, "proto", proto)
   if type(domain) ~= "string" then
-    errors.raise(fn, "bad argument #3 'domain': expected a domain name string, got %s", errors.quote(domain))
+    errors.argument(fn, 3, "domain", "expected a domain name string, got %s", errors.quote(domain))
   end
   local name = ("_%s._%s.%s"):format(service, proto, domain)
   local result = self:query(name, "SRV", fn, "domain")
@@ -392,7 +393,7 @@ end
 function Resolver:addresses(name)
   local fn = "scan.dns.addresses"
   if type(name) ~= "string" then
-    errors.raise(fn, "bad argument #1 'name': expected a domain name string, got %s", errors.quote(name))
+    errors.argument(fn, 1, "name", "expected a domain name string, got %s", errors.quote(name))
   end
   local a = self:query(name, "A", fn, "name")
   local aaaa = self:query(name, "AAAA", fn, "name")
@@ -417,11 +418,11 @@ end
 function Resolver:tlsa(port, proto, host)
   local fn = "scan.dns.tlsa"
   if type(port) ~= "number" or port % 1 ~= 0 or port < 1 or port > 65535 then
-    errors.raise(fn, "bad argument #1 'port': expected a port number 1-65535, got %s", errors.quote(port))
+    errors.argument(fn, 1, "port", "expected a port number 1-65535, got %s", errors.quote(port))
   end
   proto = check_label(fn, 2, "proto", proto)
   if type(host) ~= "string" then
-    errors.raise(fn, "bad argument #3 'host': expected a domain name string, got %s", errors.quote(host))
+    errors.argument(fn, 3, "host", "expected a domain name string, got %s", errors.quote(host))
   end
   local result = self:query(("_%d._%s.%s"):format(port, proto, host), "TLSA", fn, "host")
   result.port, result.proto, result.host = port, proto, host
@@ -443,11 +444,11 @@ local XMPP_SERVICES = {
 function Resolver:xmpp_endpoints(domain, opts)
   local fn = "scan.dns.xmpp_endpoints"
   if type(domain) ~= "string" then
-    errors.raise(fn, "bad argument #1 'domain': expected a domain name string, got %s", errors.quote(domain))
+    errors.argument(fn, 1, "domain", "expected a domain name string, got %s", errors.quote(domain))
   end
   opts = errors.options(fn, 2, "opts", opts, { kind = "string" })
   if opts.kind ~= nil and not XMPP_SERVICES[opts.kind] then
-    errors.raise(fn, "bad option 'kind': expected 'c2s' or 's2s', got %s", errors.quote(opts.kind))
+    errors.option(fn, "kind", "expected 'c2s' or 's2s', got %s", errors.quote(opts.kind))
   end
   local out = { domain = domain, endpoints = {}, lookups = {}, addresses = {}, problems = problems.list(),
     authenticated = true }

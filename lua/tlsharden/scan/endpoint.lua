@@ -170,11 +170,11 @@ end
 -- Send one ClientHello (TLS 1.2 and 1.3) and read the first flight;
 -- returns whether the peer stayed silent for the whole timeout.
 local function silent_to_hello(conn, ctx, alpn)
-  local ok, err = conn:send(core.client_hello { server_name = ctx.sni, alpn = alpn }, ctx.timeout)
+  local ok, err = conn:send(core.wire.client_hello { server_name = ctx.sni, alpn = alpn }, ctx.timeout)
   if not ok then return err == "timeout" end
   local have, deadline = "", net.now() + ctx.timeout
   while true do
-    local r = core.parse_server_flight(have)
+    local r = core.wire.parse_server_flight(have)
     if r.done or #have >= 65536 then return false end
     local data, rerr = conn:receive(math.min(r.need, 65536 - #have), math.max(0, deadline - net.now()))
     if not data then return rerr == "timeout" and #have == 0 end

@@ -8,7 +8,7 @@ local problems = require "tlsharden.problems"
 local protocols = require "tlsharden.protocols"
 
 -- Below this, DH parameters are weak (the one limit, kept by the core).
-local DH_MIN_BITS = 2048
+local DH_MIN_BITS = require("tlsharden.core").limits.dh_min_bits
 
 local M = {}
 

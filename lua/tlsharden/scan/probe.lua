@@ -78,7 +78,7 @@ end
 -- what its version allows).
 local function candidates(p)
   local ids = {}
-  for _, s in ipairs(core.suites()) do
+  for _, s in ipairs(core.wire.suites()) do
     if not s.scsv then
       if p == "sslv2" then
         if s.sslv2 then ids[#ids + 1] = s.id end
@@ -94,11 +94,11 @@ end
 
 local function group_lists()
   local by_name, ordered, seen = {}, {}, {}
-  for _, g in ipairs(core.groups()) do by_name[g.name] = g end
+  for _, g in ipairs(core.wire.groups()) do by_name[g.name] = g end
   for _, name in ipairs(GROUP_ORDER) do
     if by_name[name] then ordered[#ordered + 1] = by_name[name]; seen[name] = true end
   end
-  for _, g in ipairs(core.groups()) do
+  for _, g in ipairs(core.wire.groups()) do
     if not seen[g.name] then ordered[#ordered + 1] = g end
   end
   local tls13, tls12, ec = {}, {}, {}
@@ -111,7 +111,7 @@ local function group_lists()
 end
 
 local function group_name(id)
-  for _, g in ipairs(core.groups()) do if g.id == id then return g.name end end
+  for _, g in ipairs(core.wire.groups()) do if g.id == id then return g.name end end
   return id
 end
 
@@ -148,7 +148,7 @@ end
 -- flight's (server_hello, alert, ...) or connect_failed, send_failed,
 -- timeout.
 local function attempt(ctx, p, hello_opts)
-  local hello = core.client_hello(hello_for(ctx, p, hello_opts))
+  local hello = core.wire.client_hello(hello_for(ctx, p, hello_opts))
   if not ctx.slots:acquire(ctx.slot_wait) then
     return { outcome = "timeout", error = "no free connection slot" }
   end
@@ -170,17 +170,17 @@ local function attempt(ctx, p, hello_opts)
   -- that sends a byte now and then must not hold the probe
   local have, r, deadline = "", nil, net.now() + ctx.timeout
   while true do
-    r = core.parse_server_flight(have)
+    r = core.wire.parse_server_flight(have)
     if r.done then break end
     if #have >= ctx.max_flight then
-      r = core.parse_server_flight(have, { eof = true })
+      r = core.wire.parse_server_flight(have, { eof = true })
       r.outcome = "too_large"
       break
     end
     local data, rerr = conn:receive(math.min(r.need, ctx.max_flight - #have),
       math.max(0, deadline - net.now()))
     if not data then
-      r = core.parse_server_flight(have, { eof = true })
+      r = core.wire.parse_server_flight(have, { eof = true })
       if rerr == "timeout" then r.outcome = "timeout" end
       err = rerr
       break
@@ -228,13 +228,13 @@ local function remember_chain(ctx, p, a, suite)
   for _, c in ipairs(ctx.result.chains) do
     if c.certificates[1] == certs[1] then return end
   end
-  local s = core.suite(suite)
+  local s = core.wire.suite(suite)
   ctx.result.chains[#ctx.result.chains + 1] = { certificates = certs, protocol = p, suite = suite,
     auth = s and s.auth }
 end
 
 local function suite_entry(p, id, a)
-  local s = core.suite(id) or { id = id, name = ("0x%04X"):format(id), registered = false }
+  local s = core.wire.suite(id) or { id = id, name = ("0x%04X"):format(id), registered = false }
   local ske, sh = a.flight.server_key_exchange, a.flight.server_hello
   if ske then
     s.dh_bits = ske.dh_bits

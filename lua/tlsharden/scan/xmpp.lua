@@ -39,7 +39,7 @@ end
 local function check_domain(fn, key, v, required)
   if v == nil and not required then return nil end
   if type(v) ~= "string" or v == "" or #v > 1023 or v:find("[%z\1-\32\127]") then
-    errors.raise(fn, "bad option '%s': expected a domain name, got %s", key, errors.quote(v))
+    errors.option(fn, key, "expected a domain name, got %s", errors.quote(v))
   end
   return v
 end
@@ -48,7 +48,7 @@ local KINDS = { c2s = "jabber:client", s2s = "jabber:server" }
 
 local function check_kind(fn, kind)
   if kind == nil then return "c2s" end
-  if not KINDS[kind] then errors.raise(fn, "bad option 'kind': expected 'c2s' or 's2s', got %s", errors.quote(kind)) end
+  if not KINDS[kind] then errors.option(fn, "kind", "expected 'c2s' or 's2s', got %s", errors.quote(kind)) end
   return kind
 end
 
@@ -62,9 +62,9 @@ function M.stream_header(opts)
   local to = check_domain(fn, "to", opts.to, true)
   local from = check_domain(fn, "from", opts.from, false)
   local version = opts.version or "1.0"
-  if not version:find("^%d+%.%d+$") then errors.raise(fn, "bad option 'version': expected 'N.N', got %s", errors.quote(version)) end
+  if not version:find("^%d+%.%d+$") then errors.option(fn, "version", "expected 'N.N', got %s", errors.quote(version)) end
   if opts.lang and not opts.lang:find("^[%w-]+$") then
-    errors.raise(fn, "bad option 'lang': expected a language tag, got %s", errors.quote(opts.lang))
+    errors.option(fn, "lang", "expected a language tag, got %s", errors.quote(opts.lang))
   end
   local parts = { "<?xml version='1.0'?><stream:stream xmlns='", KINDS[kind], "'" }
   if kind == "s2s" then parts[#parts + 1] = " xmlns:db='" .. NS_DB .. "'" end
@@ -444,7 +444,7 @@ end
 function M.negotiate_starttls(sock, opts)
   local fn = "scan.xmpp.negotiate_starttls"
   if sock == nil or (type(sock) ~= "table" and type(sock) ~= "userdata") then
-    errors.raise(fn, "bad argument #1 'sock': expected a socket with send and receive, got %s", errors.quote(sock))
+    errors.argument(fn, 1, "sock", "expected a socket with send and receive, got %s", errors.quote(sock))
   end
   opts = check_stream_opts(fn, opts)
   local result, parser, state = open_stream(fn, sock, opts)
@@ -492,7 +492,7 @@ end
 function M.features(conn, opts)
   local fn = "scan.xmpp.features"
   if conn == nil or (type(conn) ~= "table" and type(conn) ~= "userdata") then
-    errors.raise(fn, "bad argument #1 'conn': expected a connection with send and receive, got %s", errors.quote(conn))
+    errors.argument(fn, 1, "conn", "expected a connection with send and receive, got %s", errors.quote(conn))
   end
   opts = check_stream_opts(fn, opts)
   local result, parser = open_stream(fn, conn, opts)

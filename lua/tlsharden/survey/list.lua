@@ -80,7 +80,7 @@ function M.parse(text, name)
     if entry ~= "" then
       local t, why = M.entry(entry)
       if not t then
-        errors.raise(FN, "%s, line %d: %s", name, n, why)
+        errors.input(FN, "%s, line %d: %s", name, n, why)
       end
       if seen[t.key] then
         duplicates[#duplicates + 1] = n

@@ -43,7 +43,7 @@ function M.read(path, each)
   if type(path) ~= "string" then errors.argument("survey.read", 1, "path", "expected a string, got %s", errors.quote(path)) end
   if type(each) ~= "function" then errors.argument("survey.read", 2, "each", "expected a function, got %s", errors.quote(each)) end
   local f, err = io.open(path, "rb")
-  if not f then errors.raise("survey.read", "cannot read %s: %s", errors.quote(path), errors.shorten(err)) end
+  if not f then errors.input("survey.read", "cannot read %s: %s", errors.quote(path), errors.shorten(err)) end
   local out = { count = 0, bad = {}, tail = "", good_bytes = 0 }
   local n, offset, pending = 0, 0, ""
   local function line_of(line)
@@ -130,7 +130,7 @@ function M.open_append(path, file)
     assert(os.rename(tmp, path))
   end
   local f, err = io.open(path, "ab")
-  if not f then errors.raise("survey.run", "cannot write %s: %s", errors.quote(path), tostring(err)) end
+  if not f then errors.input("survey.run", "cannot write %s: %s", errors.quote(path), tostring(err)) end
   return f
 end
 
