@@ -62,7 +62,7 @@ local function check_tls12(r, bytes)
   local names = {}
   for i, m in ipairs(r.messages) do names[i] = m.name end
   assert.same({ "server_hello", "certificate", "server_key_exchange", "server_hello_done" }, names)
-  assert.same({}, r.findings)
+  assert.same({}, r.problems)
 end
 
 describe("wire.parse_server_flight", function()
@@ -99,7 +99,7 @@ describe("wire.parse_server_flight", function()
         assert.is_true(#have + r.need <= #bytes)
         local cut = parse(have, { eof = true })
         assert.same({ true, #have == 0 and "closed" or "truncated" }, { cut.done, cut.outcome })
-        assert.equal(#have == 0 and "no_data" or "truncated", cut.findings[#cut.findings].code)
+        assert.equal(#have == 0 and "NO_DATA" or "TRUNCATED", cut.problems[#cut.problems].code)
         have = bytes:sub(1, #have + r.need)
       end
       steps = steps + 1
@@ -165,51 +165,54 @@ describe("wire.parse_server_flight", function()
     assert.same({ "sslv2_error", "no_cipher" }, { r.outcome, r.sslv2_error.name })
   end)
 
-  describe("turns what broken peers send into findings", function()
+  describe("turns what broken peers send into problem records", function()
     local function finding(bytes, code)
       local r = parse(bytes)
       assert.is_true(r.done)
       local codes = {}
-      for i, f in ipairs(r.findings) do codes[i] = f.code end
+      for i, f in ipairs(r.problems) do
+        assert.same({ true }, { require("tlsharden.problems").check(f) })
+        codes[i] = f.code
+      end
       assert.is_truthy(table.concat(codes, " "):find(code, 1, true), table.concat(codes, " "))
       return r
     end
 
     it("an HTTP answer", function()
-      local r = finding("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", "not_tls")
-      assert.same({ "not_tls", "http" }, { r.outcome, r.findings[1].guess })
-      assert.equal("'HTTP/1.1 400 Bad Request\\13\\10Content-Length...'", r.findings[1].preview)
+      local r = finding("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", "NOT_TLS")
+      assert.same({ "not_tls", "http" }, { r.outcome, r.problems[1].guess })
+      assert.equal("'HTTP/1.1 400 Bad Request\\13\\10Content-Length...'", r.problems[1].preview)
     end)
 
     it("an XMPP stream error", function()
-      local r = finding("<?xml version='1.0'?><stream:stream xmlns='jabber:client'><stream:error/>", "not_tls")
-      assert.equal("xmpp", r.findings[1].guess)
+      local r = finding("<?xml version='1.0'?><stream:stream xmlns='jabber:client'><stream:error/>", "NOT_TLS")
+      assert.equal("xmpp", r.problems[1].guess)
     end)
 
     it("garbage", function()
-      assert.equal("not_tls", finding("\0\1\2\3\4\5\6\7", "not_tls").outcome)
-      assert.equal("not_tls", finding("\22\0\0\0\5hello", "not_tls").outcome)
-      assert.equal("not_tls", finding("\128\5\9\9\9\9\9", "not_tls").outcome)
+      assert.equal("not_tls", finding("\0\1\2\3\4\5\6\7", "NOT_TLS").outcome)
+      assert.equal("not_tls", finding("\22\0\0\0\5hello", "NOT_TLS").outcome)
+      assert.equal("not_tls", finding("\128\5\9\9\9\9\9", "NOT_TLS").outcome)
     end)
 
     it("a record longer than the limit", function()
-      local r = finding("\22\3\3\255\255" .. ("x"):rep(100), "record_too_long")
+      local r = finding("\22\3\3\255\255" .. ("x"):rep(100), "RECORD_TOO_LONG")
       assert.equal("malformed", r.outcome)
     end)
 
     it("a ServerHello cut short, and a duplicated extension", function()
-      finding(record(22, hs(2, "\3\3abc")), "malformed")
-      local r = finding(record(22, server_hello { extensions = { ext(23, ""), ext(23, "") } } .. SHD), "malformed")
+      finding(record(22, hs(2, "\3\3abc")), "MALFORMED")
+      local r = finding(record(22, server_hello { extensions = { ext(23, ""), ext(23, "") } } .. SHD), "MALFORMED")
       assert.equal("server_hello", r.outcome)
     end)
 
     it("application data or a certificate before the ServerHello", function()
-      finding(record(23, "data"), "unexpected_record")
-      finding(record(22, certificate { CERT1 } .. server_hello {} .. SHD), "unexpected_message")
+      finding(record(23, "data"), "UNEXPECTED_RECORD")
+      finding(record(22, certificate { CERT1 } .. server_hello {} .. SHD), "UNEXPECTED_MESSAGE")
     end)
 
     it("an alert of the wrong size", function()
-      finding(record(21, "\2\40\0"), "malformed")
+      finding(record(21, "\2\40\0"), "MALFORMED")
     end)
   end)
 

@@ -16,7 +16,7 @@ local function check(bytes, eof)
   assert(OUTCOMES[r.outcome], tostring(r.outcome))
   assert(r.done or (not eof and r.need > 0), "neither done nor needing bytes")
   assert(r.consumed >= 0 and r.consumed <= #bytes)
-  assert(type(r.findings) == "table" and type(r.messages) == "table")
+  assert(type(r.problems) == "table" and type(r.messages) == "table")
   if r.server_hello then assert(math.type(r.server_hello.suite) == "integer") end
   return r
 end

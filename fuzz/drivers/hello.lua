@@ -59,6 +59,6 @@ return function(data)
     assert(hello:byte(1) == 22 and #hello == 5 + hello:byte(4) * 256 + hello:byte(5), "record length")
     assert(#hello - 9 == hello:byte(7) * 65536 + hello:byte(8) * 256 + hello:byte(9), "handshake length")
     local r = wire.parse_server_flight(hello)
-    assert(r.findings[1] and r.findings[1].code == "unexpected_message", "a ClientHello read as a flight")
+    assert(r.problems[1] and r.problems[1].code == "UNEXPECTED_MESSAGE", "a ClientHello read as a flight")
   end
 end

@@ -26,6 +26,8 @@ M.CONTEXT = {
   protocol = "the protocol version it was seen with (tlsv1_2, ...)",
   layer = "the configuration layer that set it",
   setting = "the setting it concerns",
+  guess = "the protocol an answer that is not TLS looks like (http, ssh, xmpp, ...)",
+  preview = "the first bytes of such an answer, quoted",
 }
 
 local CODE = "^[A-Z][A-Z0-9_]*$"
@@ -79,7 +81,7 @@ function M.adder(list)
   local seen = {}
   return function(severity, code, message, context)
     local key = code .. "\0" .. message
-    for _, k in ipairs { "cert", "host", "kind", "protocol", "layer", "setting" } do
+    for _, k in ipairs { "cert", "host", "kind", "protocol", "layer", "setting", "guess" } do
       if context and context[k] ~= nil then key = key .. "\0" .. k .. "=" .. tostring(context[k]) end
     end
     if seen[key] then return seen[key] end

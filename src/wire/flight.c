@@ -3,10 +3,10 @@
  * ServerHello or HelloRetryRequest (TLS 1.3, the rest is encrypted), an
  * alert, or an SSLv2 SERVER-HELLO or ERROR. Pure: bytes in, Lua table out.
  * Whatever a broken or hostile peer sends (garbage, an HTTP or XMPP reply,
- * a record length past the limit, a truncated flight) becomes a finding in
+ * a record length past the limit, a truncated flight) becomes a problem in
  * the result, never an error. Handshake messages may span records and a
  * record may hold several messages. The messages themselves are read in
- * flight_messages.c; findings go through flight_result.c. */
+ * flight_messages.c; problems go through flight_result.c. */
 #include <stdio.h>
 #include <string.h>
 
@@ -41,10 +41,10 @@ static void not_tls(flight *f, const unsigned char *p, size_t n) {
   th_quote_lstring(L, (const char *)p, n);
   preview = lua_tostring(L, -1);
   if (guess)
-    th_flight_finding_open(f, "not_tls", "the answer is not TLS (it looks like %s): %s", guess,
+    th_flight_problem_open(f, "NOT_TLS", "the answer is not TLS (it looks like %s): %s", guess,
                            preview);
   else
-    th_flight_finding_open(f, "not_tls", "the answer is not TLS: %s", preview);
+    th_flight_problem_open(f, "NOT_TLS", "the answer is not TLS: %s", preview);
   th_set_string(L, "guess", guess);
   lua_pushvalue(L, -2);
   lua_setfield(L, -2, "preview");
@@ -82,7 +82,7 @@ static void parse_sslv2(flight *f, const unsigned char *p, size_t n) {
     th_set_int(L, "code", code);
     th_set_string(L, "name", th_flight_lookup(sslv2_errors, code));
     lua_setfield(L, f->result, "sslv2_error");
-    if (r.bad) th_flight_finding(f, "malformed", "sslv2: an ERROR message of %d bytes", (int)rlen);
+    if (r.bad) th_flight_problem(f, "MALFORMED", "sslv2: an ERROR message of %d bytes", (int)rlen);
     return;
   } else {
     unsigned hit = th_read_u8(&r), cert_type = th_read_u8(&r), version = th_read_u16(&r);
@@ -90,7 +90,7 @@ static void parse_sslv2(flight *f, const unsigned char *p, size_t n) {
     const unsigned char *cert = th_read_take(&r, cert_len), *specs = th_read_take(&r, specs_len);
     th_read_take(&r, conn_len);
     if (r.bad || specs_len % 3 != 0) {
-      th_flight_finding(f, "malformed", "sslv2: a SERVER-HELLO whose lengths do not add up");
+      th_flight_problem(f, "MALFORMED", "sslv2: a SERVER-HELLO whose lengths do not add up");
       return;
     }
     lua_createtable(L, 0, 7);
@@ -131,14 +131,14 @@ static size_t parse_records(flight *f, const unsigned char *p, size_t n, unsigne
       else {
         char hex[8];
         snprintf(hex, sizeof hex, "0x%04X", version);
-        th_flight_finding(f, "malformed", "record #%d: type %d, version %s is not a TLS record",
+        th_flight_problem(f, "MALFORMED", "record #%d: type %d, version %s is not a TLS record",
                           f->records + 1, (int)type, hex);
         f->done = 1;
       }
       break;
     }
     if (rlen > RECORD_LIMIT) {
-      th_flight_finding(f, "record_too_long", "record #%d claims %d bytes (at most %d)",
+      th_flight_problem(f, "RECORD_TOO_LONG", "record #%d claims %d bytes (at most %d)",
                         f->records + 1, (int)rlen, RECORD_LIMIT);
       f->done = 1;
       break;
@@ -155,7 +155,7 @@ static size_t parse_records(flight *f, const unsigned char *p, size_t n, unsigne
     off += 5 + rlen;
     f->records++;
     if (rlen == 0) {
-      th_flight_finding(f, "malformed", "record #%d is empty", f->records);
+      th_flight_problem(f, "MALFORMED", "record #%d is empty", f->records);
       continue;
     }
     if (type == 22) {
@@ -174,7 +174,7 @@ static size_t parse_records(flight *f, const unsigned char *p, size_t n, unsigne
     } else if (type == 20 && f->seen_sh) {
       f->done = 1;  /* an abbreviated (resumed) handshake goes on encrypted */
     } else {
-      th_flight_finding(f, "unexpected_record", "record #%d: %s before the handshake finished",
+      th_flight_problem(f, "UNEXPECTED_RECORD", "record #%d: %s before the handshake finished",
                         f->records, type == 20 ? "change_cipher_spec" : type == 23 ?
                         "application data" : "a heartbeat");
       if (type == 23) f->done = 1;
@@ -237,7 +237,7 @@ int th_parse_server_flight(lua_State *L) {
   lua_createtable(L, 0, 16);
   f.result = lua_gettop(L);
   lua_newtable(L);
-  f.findings = lua_gettop(L);
+  f.problems = lua_gettop(L);
   lua_newtable(L);
   f.messages = lua_gettop(L);
   lua_newtable(L);
@@ -257,14 +257,14 @@ int th_parse_server_flight(lua_State *L) {
   if (f.not_tls) consumed = n;
   if (consumed > n) consumed = n;
   if (!f.done && eof) {
-    if (n == 0) th_flight_finding(&f, "no_data", "the peer closed without sending anything");
-    else th_flight_finding(&f, "truncated", "the peer closed after %d bytes, %d short of the"
+    if (n == 0) th_flight_problem(&f, "NO_DATA", "the peer closed without sending anything");
+    else th_flight_problem(&f, "TRUNCATED", "the peer closed after %d bytes, %d short of the"
                            " next step", (int)n, (int)f.need);
     f.closed = n == 0 ? 1 : 2;
     f.done = 1;
   }
-  lua_pushvalue(L, f.findings);
-  lua_setfield(L, f.result, "findings");
+  lua_pushvalue(L, f.problems);
+  lua_setfield(L, f.result, "problems");
   lua_pushvalue(L, f.messages);
   lua_setfield(L, f.result, "messages");
   lua_pushvalue(L, f.alerts);

@@ -20,8 +20,8 @@ typedef struct th_named {
 /* One parse: the result tables on the stack and what was seen so far. */
 typedef struct flight {
   lua_State *L;
-  int result, findings, messages, alerts;  /* stack indices */
-  int nfindings, nmessages, nalerts, records;
+  int result, problems, messages, alerts;  /* stack indices */
+  int nproblems, nmessages, nalerts, records;
   int done;
   size_t need;
   int seen_sh, tls13, hrr, sslv2, not_tls, fatal_alert, closed;
@@ -34,11 +34,12 @@ typedef struct flight {
 const char *th_flight_lookup(const th_named *t, unsigned code);
 /* "sslv3" ... "tlsv1_3" for a wire version, or NULL. */
 const char *th_flight_version_name(unsigned wire);
-/* Append { code = code, message = ... } to the findings. */
-void th_flight_finding(flight *f, const char *code, const char *fmt, ...);
-/* The same, leaving the finding on top of the stack for more fields (the
+/* Append a problem record { severity = "warning", code = code, message =
+ * ... } to the result's problems. */
+void th_flight_problem(flight *f, const char *code, const char *fmt, ...);
+/* The same, leaving the record on top of the stack for more fields (the
  * caller pops it). */
-void th_flight_finding_open(flight *f, const char *code, const char *fmt, ...);
+void th_flight_problem_open(flight *f, const char *code, const char *fmt, ...);
 
 /* --- handshake messages and alerts (flight_messages.c) -------------------- */
 

@@ -1,7 +1,7 @@
 /* The TLS handshake messages of a server's first flight (ServerHello with
  * its extensions, HelloRetryRequest, Certificate, ServerKeyExchange,
  * ServerHelloDone) and alerts, read into the result; the records around
- * them are framed in flight.c. A malformed message is a finding, added
+ * them are framed in flight.c. A malformed message is a problem record, added
  * through flight_result.c. */
 #include <stdio.h>
 #include <string.h>
@@ -75,7 +75,7 @@ static void parse_extensions(flight *f, th_reader *r, int *reneg) {
   const unsigned char *all = th_read_vec(r, 2, &total);
   th_reader e;
   if (!all) {
-    th_flight_finding(f, "malformed", "server_hello: the extensions block is cut short");
+    th_flight_problem(f, "MALFORMED", "server_hello: the extensions block is cut short");
     return;
   }
   th_reader_init(&e, all, total);
@@ -86,12 +86,12 @@ static void parse_extensions(flight *f, th_reader *r, int *reneg) {
     const unsigned char *data = th_read_vec(&e, 2, &elen);
     th_reader d;
     if (!data) {
-      th_flight_finding(f, "malformed", "server_hello: extension %d is cut short", (int)type);
+      th_flight_problem(f, "MALFORMED", "server_hello: extension %d is cut short", (int)type);
       break;
     }
     for (i = 0; i < nseen; i++)
       if (seen[i] == type)
-        th_flight_finding(f, "malformed", "server_hello: extension %d appears twice", (int)type);
+        th_flight_problem(f, "MALFORMED", "server_hello: extension %d appears twice", (int)type);
     if (nseen < MAX_EXT_TYPES) seen[nseen++] = type;
     lua_createtable(L, 0, 3);
     th_set_int(L, "type", type);
@@ -153,10 +153,10 @@ static void parse_extensions(flight *f, th_reader *r, int *reneg) {
       default: break;
     }
     if (d.bad)
-      th_flight_finding(f, "malformed", "server_hello: extension %d is malformed", (int)type);
+      th_flight_problem(f, "MALFORMED", "server_hello: extension %d is malformed", (int)type);
     lua_pop(L, 1);
   }
-  if (e.bad) th_flight_finding(f, "malformed", "server_hello: the extensions block is malformed");
+  if (e.bad) th_flight_problem(f, "MALFORMED", "server_hello: the extensions block is malformed");
   lua_setfield(L, -2, "extensions");
 }
 
@@ -175,7 +175,7 @@ static void parse_server_hello(flight *f, const unsigned char *body, size_t n) {
   suite = th_read_u16(&r);
   comp = th_read_u8(&r);
   if (r.bad) {
-    th_flight_finding(f, "malformed", "server_hello: %d bytes, too short", (int)n);
+    th_flight_problem(f, "MALFORMED", "server_hello: %d bytes, too short", (int)n);
     f->done = 1;
     return;
   }
@@ -237,14 +237,14 @@ static void parse_certificate(flight *f, const unsigned char *body, size_t n) {
   all = th_read_vec(&r, 3, &total);
   lua_newtable(L);
   if (!all) {
-    th_flight_finding(f, "malformed", "certificate: the list is cut short");
+    th_flight_problem(f, "MALFORMED", "certificate: the list is cut short");
   } else {
     th_reader_init(&list, all, total);
     while (th_reader_left(&list) > 0) {
       size_t cn;
       const unsigned char *der = th_read_vec(&list, 3, &cn);
       if (!der) {
-        th_flight_finding(f, "malformed", "certificate: entry #%d is cut short", count + 1);
+        th_flight_problem(f, "MALFORMED", "certificate: entry #%d is cut short", count + 1);
         break;
       }
       lua_pushlstring(L, (const char *)der, cn);
@@ -315,7 +315,7 @@ static void parse_server_key_exchange(flight *f, const unsigned char *body, size
   } else {
     th_set_string(L, "kind", "unknown");
   }
-  if (r.bad) th_flight_finding(f, "malformed", "server_key_exchange: %d bytes do not hold what the"
+  if (r.bad) th_flight_problem(f, "MALFORMED", "server_key_exchange: %d bytes do not hold what the"
                                " suite's key exchange (%s) needs", (int)n, kx[0] ? kx : "unknown");
   lua_setfield(L, f->result, "server_key_exchange");
 }
@@ -330,13 +330,13 @@ void th_flight_message(flight *f, unsigned type, const unsigned char *body, size
   lua_rawseti(L, f->messages, ++f->nmessages);
   if (type == 0) return;  /* HelloRequest: may come at any time */
   if (!f->seen_sh && type != 2) {
-    th_flight_finding(f, "unexpected_message", "%s (%d) before the server_hello",
+    th_flight_problem(f, "UNEXPECTED_MESSAGE", "%s (%d) before the server_hello",
                       name ? name : "message", (int)type);
     return;
   }
   switch (type) {
     case 2:
-      if (f->seen_sh) th_flight_finding(f, "unexpected_message", "a second server_hello");
+      if (f->seen_sh) th_flight_problem(f, "UNEXPECTED_MESSAGE", "a second server_hello");
       else parse_server_hello(f, body, n);
       break;
     case 11: parse_certificate(f, body, n); break;
@@ -355,7 +355,7 @@ void th_flight_message(flight *f, unsigned type, const unsigned char *body, size
       f->done = 1;
       break;
     default:
-      th_flight_finding(f, "unexpected_message", "%s (%d) in the server's first flight",
+      th_flight_problem(f, "UNEXPECTED_MESSAGE", "%s (%d) in the server's first flight",
                         name ? name : "message", (int)type);
       break;
   }
@@ -364,7 +364,7 @@ void th_flight_message(flight *f, unsigned type, const unsigned char *body, size
 void th_flight_alert(flight *f, const unsigned char *p, size_t n) {
   lua_State *L = f->L;
   if (n != 2) {
-    th_flight_finding(f, "malformed", "an alert record of %d bytes (2 expected)", (int)n);
+    th_flight_problem(f, "MALFORMED", "an alert record of %d bytes (2 expected)", (int)n);
     f->done = 1;
     return;
   }

@@ -186,10 +186,7 @@ local function why_no_tls(pr, hs)
   local parts, other = {}, nil
   if hs and hs.error then parts[#parts + 1] = "the TLS handshake failed: " .. hs.error end
   for _, f in ipairs(pr and pr.problems or {}) do
-    if f.code == "NOT_TLS" then
-      local guess = f.message:match("looks like (%w+)")
-      if guess and OTHER_PROTOCOL[guess] then other = guess end
-    end
+    if f.code == "NOT_TLS" and OTHER_PROTOCOL[f.guess] then other = f.guess end
   end
   local first = pr and pr.problems and pr.problems[1]
   if first then parts[#parts + 1] = first.message end

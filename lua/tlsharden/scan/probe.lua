@@ -119,12 +119,11 @@ end
 
 -- A broken or surprising answer: a problem record (a warning) of the
 -- result, once per code and protocol.
-local function add_problem(ctx, code, message, protocol)
-  code = problems.code(code)
+local function add_problem(ctx, code, message, protocol, guess)
   local key = code .. "\0" .. (protocol or "")
   if ctx.seen_problems[key] then return end
   ctx.seen_problems[key] = true
-  problems.add(ctx.result.problems, "warning", code, message, { protocol = protocol })
+  problems.add(ctx.result.problems, "warning", code, message, { protocol = protocol, guess = guess })
 end
 
 local function hello_for(ctx, p, extra)
@@ -202,9 +201,8 @@ local BROKEN_MESSAGES = {
 -- accepted | other_version | refused | broken, plus the answered version.
 local function classify(ctx, a, p)
   local r = a.flight
-  for _, f in ipairs(r and r.findings or {}) do
-    local code = problems.code(f.code)
-    if code ~= "TRUNCATED" and code ~= "NO_DATA" then add_problem(ctx, code, f.message, p) end
+  for _, f in ipairs(r and r.problems or {}) do
+    if f.code ~= "TRUNCATED" and f.code ~= "NO_DATA" then add_problem(ctx, f.code, f.message, p, f.guess) end
   end
   local answered = r and (r.server_hello and r.server_hello.protocol or r.sslv2 and "sslv2")
   if answered == p then return "accepted", answered end
@@ -213,7 +211,7 @@ local function classify(ctx, a, p)
   local msg = BROKEN_MESSAGES[a.outcome] or ("the answer was " .. tostring(a.outcome))
   if a.error then msg = msg .. " (" .. a.error .. ")" end
   if a.bytes and a.bytes > 0 then msg = msg .. (", after %d bytes"):format(a.bytes) end
-  add_problem(ctx, a.outcome, msg, p)
+  add_problem(ctx, problems.code(a.outcome), msg, p)
   return "broken"
 end
 
@@ -271,7 +269,7 @@ local function enumerate(ctx, st, p, list)
         return found, "done"
       end
       if not index_of(remaining, chosen) then
-        add_problem(ctx, "unoffered_suite", ("the server chose suite 0x%04X, which was not offered")
+        add_problem(ctx, "UNOFFERED_SUITE", ("the server chose suite 0x%04X, which was not offered")
           :format(chosen), p)
         return found, "broken"
       end
