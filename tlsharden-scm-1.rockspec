@@ -78,6 +78,7 @@ build = {
     ["tlsharden.report.html"] = "lua/tlsharden/report/html.lua",
     ["tlsharden.report.svg"] = "lua/tlsharden/report/svg.lua",
     ["tlsharden.report.assets"] = "lua/tlsharden/report/assets.lua",
+    ["tlsharden.prosody.plugin_layers"] = "lua/tlsharden/prosody/plugin_layers.lua",
     ["mod_tlsharden"] = "lua/mod_tlsharden.lua",
   },
   install = {

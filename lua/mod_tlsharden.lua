@@ -30,7 +30,7 @@ local tlsharden = require "tlsharden"
 local pipeline = require "tlsharden.pipeline"
 local profiles = require "tlsharden.profiles"
 local grade = require "tlsharden.grade"
-local compat = require "tlsharden.compat"
+local plugin_layers = require "tlsharden.prosody.plugin_layers"
 
 -- Prosody 13 names its modules prosody.*, 0.12 without the prefix; the
 -- core loads these before any plugin, so this finds Prosody's own tables.
@@ -81,23 +81,10 @@ local hooked = false
 -- configuration, for the SNI contexts set_sni_host builds from them.
 local port_info = setmetatable({}, { __mode = "k" })
 
--- Everything remembered for one configuration, from start-up or a reload
--- until the next reload (when certificates, DH files and the
--- configuration's tables may all have changed):
---   admin    configuration table -> the option it is ("global ssl", "ssl of example.org", ...)
---   scanned  the configuration scopes already read into admin
---   derived  other layer tables -> what Prosody made them for
---   named    configuration table -> its named copy (the merge layer)
---   merges   remembered merges (pipeline.prepare's cache)
---   dhe      whether equal contexts needed automatic DH parameters
---   sni      port settings -> the direct TLS service they are for
---   judge    forward secrecy and chains (pipeline.judge's memo)
---   warned   warnings already logged
+-- Everything remembered for one configuration (plugin_layers.new_memo),
+-- from start-up or a reload until the next reload.
 local memo
-local function fresh_memo()
-  memo = { admin = {}, scanned = {}, derived = {}, named = {}, merges = {}, dhe = {}, judge = {},
-    warned = {}, sni = {} }
-end
+local function fresh_memo() memo = plugin_layers.new_memo() end
 fresh_memo()
 
 local function active_services()
@@ -107,144 +94,9 @@ local function active_services()
   return services:iter(nil, nil, nil, nil)
 end
 
--- The direct TLS service whose port settings (0.12: the final configuration
--- portmanager passes on; 13: the port context object) an SNI context has.
--- Remembered per configuration (memo.sni): every host's SNI context has
--- the same port settings.
-local function sni_service(tls_cfg, port_ctx)
-  local key = tls_cfg or port_ctx
-  local known = key ~= nil and memo.sni[key]
-  if known then return known end
-  local found = "direct TLS"
-  for name, _, _, _, active in active_services() do
-    if (tls_cfg and active.tls_cfg == tls_cfg) or (port_ctx and active.server and active.server.tls_ctx == port_ctx) then
-      found = name
-      break
-    end
-  end
-  if key ~= nil then memo.sni[key] = found end
-  return found
-end
-
--- Which service a create_context call is for, from its caller and shape
--- (n arguments after host and mode, the last of them last): service, kind
--- ("port", "sni", "mod_tls" or "other").
-local function service_of(host, mode, n, last, caller)
-  local svc = host:match("^(%S+) port %d+$")
-  if svc then return svc, "port" end
-  if caller:find("mod_tls", 1, true) then
-    if mode == "client" then return "s2s_out", "mod_tls" end
-    return n >= 4 and "s2s_in" or "c2s", "mod_tls"
-  end
-  if caller:find("portmanager", 1, true) then return sni_service(last) .. " (SNI)", "sni" end
-  return "other", "other"
-end
-
---- Layers: who wrote them. ------------------------------------------------
-
--- Every table the admin wrote in one scope of the configuration ("*" or a
--- host), and every table inside one, by identity (into m.admin).
-local function scan_scope(m, scope)
-  if m.scanned[scope] then return end
-  m.scanned[scope] = true
-  local config = configmanager.getconfig and configmanager.getconfig()
-  local options = type(config) == "table" and rawget(config, scope)
-  if type(options) ~= "table" then return end
-  for key, value in pairs(options) do
-    if type(key) == "string" and type(value) == "table" then
-      local name = scope == "*" and ("global " .. key) or (key .. " of " .. scope)
-      m.admin[value] = m.admin[value] or name
-      for k, sub in pairs(value) do
-        if type(sub) == "table" and (type(k) == "string" or compat.is_integer(k)) then
-          m.admin[sub] = m.admin[sub] or ("%s[%s]"):format(name, tostring(k))
-        end
-      end
-    end
-  end
-end
-
--- The option a table is, if the admin wrote it: looked up in the host's
--- scope, its parent domain's (mod_tls falls back to it) and the global one.
-local function admin_name(m, tbl, host)
-  local name = m.admin[tbl]
-  if name then return name end
-  scan_scope(m, "*")
-  if host and not host:find(" ", 1, true) then
-    scan_scope(m, host)
-    local parent = host:match("%.(.+)$")
-    if parent then scan_scope(m, parent) end
-  end
-  return m.admin[tbl]
-end
-
--- Layers Prosody adds itself, by what they hold.
-local DERIVED = {
-  verify = "Prosody's client certificate request",
-  verifyext = "Prosody's certificate checks",
-  alpn = "Prosody's ALPN",
-  ["certificate key"] = "the certificate Prosody found",
-  ["cafile capath verify"] = "Prosody's HTTPS client verification",
-}
-
-local function derived_name(m, tbl)
-  local name = m.derived[tbl]
-  if name then return name end
-  local keys = {}
-  for k in pairs(tbl) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
-  name = DERIVED[table.concat(keys, " ")]
-  if not name then
-    for service, _, _, _, active in active_services() do
-      if active.tls_cfg == tbl then name = "Prosody's final settings of the " .. service .. " port" end
-    end
-  end
-  name = name or "settings from Prosody or a module"
-  m.derived[tbl] = name
-  return name
-end
-
--- The layers of a create_context call, lowest priority first as Prosody
--- applies them (the global ssl, then the extra arguments from last to
--- first): { table, name, admin } each. Empty tables are left out.
-local function call_layers(m, host, ...)
-  local layers = {}
-  local function add(tbl)
-    if type(tbl) ~= "table" or next(tbl) == nil then return end
-    local name = admin_name(m, tbl, host)
-    layers[#layers + 1] = { table = tbl, name = name or derived_name(m, tbl), admin = name ~= nil }
-  end
-  add(configmanager.get("*", "ssl"))
-  for i = select("#", ...), 1, -1 do add((select(i, ...))) end
-  return layers
-end
-
--- The merge layers: the profile and the admin's layers (named copies,
--- one per table and configuration, so that merges can be remembered).
--- What Prosody derives itself is not the admin's to answer for: it is
--- neither merged nor warned about, and listed at debug.
-local function merge_layers(m, layers)
-  local list = { profile_layer }
-  for _, l in ipairs(layers) do
-    if l.admin then
-      local named = m.named[l.table]
-      if not named then
-        named = tlsharden.layer(l.name, l.table)
-        m.named[l.table] = named
-      end
-      list[#list + 1] = named
-    end
-  end
-  return list
-end
-
-local function merge_options()
-  local strict = policy_mode == "strict" and not allow_insecure
-  local opts = { policy = strict and "strict" or "warn" }
-  if allow_insecure then opts.floor = false end
-  return opts
-end
-local MERGE = { server = merge_options(), client = merge_options() }
-MERGE.server.mode, MERGE.client.mode = "server", "client"
+local layers = plugin_layers.new { config = configmanager, services = active_services, profile = profile_layer }
+local call_layers, merge_layers = layers.call_layers, layers.merge_layers
+local MERGE = plugin_layers.merge_options(policy_mode, allow_insecure)
 local STRICT = MERGE.server.policy == "strict"
 
 --- Step 3's choice of DH rule. ----------------------------------------------
@@ -627,22 +479,6 @@ local function run(j)
   return ctx, j.err, j.cfg
 end
 
--- The file that called create_context, per calling function (it decides
--- which service the context is for).
-local caller_files = setmetatable({}, { __mode = "k" })
-local function caller_file(level)
-  local info = debug.getinfo(level + 1, "f")
-  local f = info and info.func
-  if not f then return "" end
-  local file = caller_files[f]
-  if not file then
-    local s = debug.getinfo(f, "S")
-    file = s and s.short_src or ""
-    caller_files[f] = file
-  end
-  return file
-end
-
 -- Step 2 of a create_context call: Prosody's own.
 local function build_context(_, j)
   local made, err, cfg = original(j.host, j.mode, table.unpack(j, 1, j.n))
@@ -651,14 +487,14 @@ local function build_context(_, j)
 end
 
 local function hardened_create_context(host, mode, ...)
-  local caller = caller_file(2)
+  local caller = plugin_layers.caller_file(2)
   -- 13's portmanager asks for a host's context only for its certificate
   -- and key; set_sni_host builds the SNI context (hardened there).
   if context_api and caller:find("portmanager", 1, true) and not host:find(" port %d+$") then
     return original(host, mode, ...)
   end
   local n = select("#", ...)
-  local service, kind = service_of(host, mode, n, n > 0 and (select(n, ...)) or nil, caller)
+  local service, kind = layers.service_of(memo, host, mode, n, n > 0 and (select(n, ...)) or nil, caller)
   local port_label = kind == "port" and (host:match("^client_https port") and "client_https" or host) or nil
   local owner = (port_label or host:find(" ", 1, true)) and "*" or host
   local j = job_enter(host, service, mode, port_label, owner, build_context)
@@ -690,7 +526,7 @@ end
 local NO_PORT = {}
 local function hardened_set_sni_host(self, name, cert, key)
   local port = port_info[self] or NO_PORT
-  local service = (port.service or sni_service(nil, self)) .. " (SNI)"
+  local service = (port.service or layers.sni_service(memo, nil, self)) .. " (SNI)"
   local j = job_enter(name, service, "server", nil, name, build_sni)
   j.sources, j.cfg, j.cert_file, j.port, j.cert, j.key = port.sources, port.cfg, cert, self, cert, key
   local ok, ctx, err = pcall(run, j)
