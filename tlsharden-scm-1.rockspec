@@ -79,6 +79,7 @@ build = {
     ["tlsharden.report.svg"] = "lua/tlsharden/report/svg.lua",
     ["tlsharden.report.assets"] = "lua/tlsharden/report/assets.lua",
     ["tlsharden.prosody.plugin_layers"] = "lua/tlsharden/prosody/plugin_layers.lua",
+    ["tlsharden.prosody.plugin_dh"] = "lua/tlsharden/prosody/plugin_dh.lua",
     ["mod_tlsharden"] = "lua/mod_tlsharden.lua",
   },
   install = {

@@ -31,6 +31,7 @@ local pipeline = require "tlsharden.pipeline"
 local profiles = require "tlsharden.profiles"
 local grade = require "tlsharden.grade"
 local plugin_layers = require "tlsharden.prosody.plugin_layers"
+local plugin_dh = require "tlsharden.prosody.plugin_dh"
 
 -- Prosody 13 names its modules prosody.*, 0.12 without the prefix; the
 -- core loads these before any plugin, so this finds Prosody's own tables.
@@ -99,66 +100,8 @@ local call_layers, merge_layers = layers.call_layers, layers.merge_layers
 local MERGE = plugin_layers.merge_options(policy_mode, allow_insecure)
 local STRICT = MERGE.server.policy == "strict"
 
---- Step 3's choice of DH rule. ----------------------------------------------
-
--- What names the DH parameters of Prosody's final configuration (the
--- parameters themselves, or their file), or nil for none.
-local function dh_source(cfg)
-  local dh = type(cfg) == "table" and cfg.dhparam
-  if type(dh) == "function" then
-    local ok, pem = pcall(dh, false, 2048)
-    return ok and type(pem) == "string" and pem or "a function"
-  end
-  return type(dh) == "string" and dh or nil
-end
-
-local function has_option(list, name)
-  if type(list) ~= "table" then return false end
-  for _, o in ipairs(list) do if o == name then return true end end
-  return false
-end
-
-local function policy_with(dhe)
-  local p = { dhe = dhe }
-  if allow_insecure then
-    p.min_version, p.filter_ciphers, p.security_level = false, false, false
-  end
-  return p
-end
-local POLICY = { auto = policy_with("auto"), on = policy_with("on"), keep = policy_with("keep") }
-
--- The table under t[k1][k2]..., made where missing (nil keys stand for
--- themselves as false): lookups of known keys allocate nothing.
-local function slot(t, ...)
-  for i = 1, select("#", ...) do
-    local k = select(i, ...)
-    if k == nil then k = false end
-    local next_t = t[k]
-    if not next_t then
-      next_t = {}
-      t[k] = next_t
-    end
-    t = next_t
-  end
-  return t
-end
-
--- harden's DH rule for a context Prosody built from cfg: without DH
--- parameters only automatic ones can make DHE work ("on", no test); with
--- them, the test handshake is made once for each set of parameters, key
--- type and size, and suites, and contexts equal in these follow its
--- outcome. Returns the policy and the memo slot to record the outcome in
--- (nil: nothing to record).
-local function dhe_policy(ctx, cfg, mode)
-  if mode ~= "server" then return POLICY.keep end
-  local dh = dh_source(cfg)
-  if not dh then return POLICY.on end
-  local key_type, key_bits = tlsharden.key_kind(ctx)
-  local known = slot(memo.dhe, key_type, key_bits, dh, cfg.ciphers, cfg.protocol,
-    has_option(cfg.options, "no_tlsv1_2"))
-  if known.outcome then return POLICY[known.outcome] end
-  return POLICY.auto, known
-end
+local dh = plugin_dh.new(allow_insecure)
+local dh_source = plugin_dh.source
 
 --- Logging. -----------------------------------------------------------------
 
@@ -405,26 +348,6 @@ local function refuse(host, service, err, hint)
   return nil, "tlsharden: " .. tostring(err)
 end
 
--- One context through the steps a server needs before it serves with it:
--- under strict, the admin's layers merged against the profile and the
--- floor first (a context that asks for less is refused); the job's build
--- makes the context as Prosody always does; tlsharden hardens it in place.
--- The rest comes later (judge). A failure makes the context unusable, and
--- it is not handed to Prosody.
---
--- j is pipeline.prepare's job, one table reused for every call (see
--- job_enter): host, service, mode, port_label, owner, build (which puts
--- Prosody's final configuration in j.cfg and its error in j.err), n and
--- the call's arguments in j[1..n], and sources and cert_file when build
--- does not find them. Before a context serves, nothing is made for it in
--- Lua's heap but its record in the queue: harden's report stays on the
--- context, the report of prepare is the job's own. Returns ctx, err, cfg.
-local function harden_policy(_, ctx, j)
-  local policy
-  policy, j.dhe_slot = dhe_policy(ctx, j.cfg, j.mode)
-  return policy
-end
-
 -- The jobs, one per depth of nested calls (Prosody does not nest them; a
 -- module might). Every field is set again for each call.
 local jobs, depth = {}, 0
@@ -436,7 +359,7 @@ local function job_enter(host, service, mode, port_label, owner, build)
     jobs[depth] = j
   end
   j.host, j.service, j.mode, j.port_label, j.owner, j.build = host, service, mode, port_label, owner, build
-  j.cache, j.harden, j.later, j.n = memo, harden_policy, true, 0
+  j.cache, j.harden, j.later, j.n = memo, dh.harden, true, 0
   return j
 end
 local function job_args(j, ...)
@@ -455,6 +378,20 @@ local function job_leave(j)
   depth = depth - 1
 end
 
+-- One context through the steps a server needs before it serves with it:
+-- under strict, the admin's layers merged against the profile and the
+-- floor first (a context that asks for less is refused); the job's build
+-- makes the context as Prosody always does; tlsharden hardens it in place.
+-- The rest comes later (judge). A failure makes the context unusable, and
+-- it is not handed to Prosody.
+--
+-- j is pipeline.prepare's job, one table reused for every call (see
+-- job_enter): host, service, mode, port_label, owner, build (which puts
+-- Prosody's final configuration in j.cfg and its error in j.err), n and
+-- the call's arguments in j[1..n], and sources and cert_file when build
+-- does not find them. Before a context serves, nothing is made for it in
+-- Lua's heap but its record in the queue: harden's report stays on the
+-- context, the report of prepare is the job's own. Returns ctx, err, cfg.
 local function run(j)
   local m = memo
   if STRICT then
@@ -467,12 +404,7 @@ local function run(j)
     return refuse(j.host, j.service, ctx, merge_refused and "; set tlsharden_allow_insecure = true to accept it")
   end
   if not ctx then return nil, report, j.cfg end  -- Prosody's own failure, as it reports it
-  local dhe = j.dhe_slot
-  if dhe then
-    local set = false
-    for _, change in ipairs(tlsharden.harden_report(ctx).changes) do set = set or change.setting == "dh_parameters" end
-    dhe.outcome = set and "on" or "keep"
-  end
+  if j.dhe_slot then dh.remember(j.dhe_slot, ctx) end
   j.merge_report = report.merge
   j.cert_file = j.cert_file or (j.cfg and j.cfg.certificate)
   later(ctx, j)

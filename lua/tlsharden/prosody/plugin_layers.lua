@@ -30,7 +30,7 @@ local DERIVED = plugin_layers.DERIVED
 --   derived  other layer tables -> what Prosody made them for
 --   named    configuration table -> its named copy (the merge layer)
 --   merges   remembered merges (pipeline.prepare's cache)
---   dhe      whether equal contexts needed automatic DH parameters
+--   dhe      whether equal contexts needed automatic DH parameters (plugin_dh)
 --   sni      port settings -> the direct TLS service they are for
 --   judge    forward secrecy and chains (pipeline.judge's memo)
 --   warned   warnings already logged
