@@ -80,6 +80,7 @@ build = {
     ["tlsharden.report.assets"] = "lua/tlsharden/report/assets.lua",
     ["tlsharden.prosody.plugin_layers"] = "lua/tlsharden/prosody/plugin_layers.lua",
     ["tlsharden.prosody.plugin_dh"] = "lua/tlsharden/prosody/plugin_dh.lua",
+    ["tlsharden.prosody.plugin_judging"] = "lua/tlsharden/prosody/plugin_judging.lua",
     ["mod_tlsharden"] = "lua/mod_tlsharden.lua",
   },
   install = {

@@ -33,7 +33,7 @@ local DERIVED = plugin_layers.DERIVED
 --   dhe      whether equal contexts needed automatic DH parameters (plugin_dh)
 --   sni      port settings -> the direct TLS service they are for
 --   judge    forward secrecy and chains (pipeline.judge's memo)
---   warned   warnings already logged
+--   warned   warnings already logged (plugin_judging)
 function plugin_layers.new_memo()
   return { admin = {}, scanned = {}, derived = {}, named = {}, merges = {}, dhe = {}, judge = {},
     warned = {}, sni = {} }
