@@ -95,6 +95,9 @@ build = {
     ["tlsharden.report.html"] = "lua/tlsharden/report/html.lua",
     ["tlsharden.report.svg"] = "lua/tlsharden/report/svg.lua",
     ["tlsharden.report.assets"] = "lua/tlsharden/report/assets.lua",
+    ["tlsharden.prosody.plugin_layers"] = "lua/tlsharden/prosody/plugin_layers.lua",
+    ["tlsharden.prosody.plugin_dh"] = "lua/tlsharden/prosody/plugin_dh.lua",
+    ["tlsharden.prosody.plugin_judging"] = "lua/tlsharden/prosody/plugin_judging.lua",
     ["mod_tlsharden"] = "lua/mod_tlsharden.lua",
   },
   install = {

@@ -1,5 +1,8 @@
 -- mod_tlsharden: every TLS context Prosody builds goes through tlsharden,
--- on Prosody 0.12 and 13 alike.
+-- on Prosody 0.12 and 13 alike. This file holds what hooks into Prosody;
+-- the rest needs no Prosody: which layers a call has and who wrote them
+-- (tlsharden/prosody/plugin_layers.lua), the DH rule (plugin_dh.lua), and
+-- the judging from a timer with its log lines (plugin_judging.lua).
 --
 -- Prosody has no event for context creation. Every context starts in
 -- core.certmanager's create_context: portmanager (direct TLS ports) looks
@@ -18,19 +21,15 @@
 --
 -- What a server needs before it serves (the admin's layers merged, the
 -- context built and hardened) happens when Prosody asks for the context;
--- the judgement (inspection, forward secrecy, chain, grade) and the log
--- lines come afterwards, from a timer, a few contexts at a time. Work that
--- equal contexts share is done once per configuration: merges per set of
--- layers, the DH test per DH parameters and key, forward secrecy per
--- fingerprint, chains per certificate, host and service. See
--- docs/prosody.md.
+-- the judgement and the log lines come afterwards. See docs/prosody.md.
 module:set_global()
 
 local tlsharden = require "tlsharden"
 local pipeline = require "tlsharden.pipeline"
 local profiles = require "tlsharden.profiles"
-local grade = require "tlsharden.grade"
-local compat = require "tlsharden.compat"
+local plugin_layers = require "tlsharden.prosody.plugin_layers"
+local plugin_dh = require "tlsharden.prosody.plugin_dh"
+local plugin_judging = require "tlsharden.prosody.plugin_judging"
 
 -- Prosody 13 names its modules prosody.*, 0.12 without the prefix; the
 -- core loads these before any plugin, so this finds Prosody's own tables.
@@ -81,23 +80,10 @@ local hooked = false
 -- configuration, for the SNI contexts set_sni_host builds from them.
 local port_info = setmetatable({}, { __mode = "k" })
 
--- Everything remembered for one configuration, from start-up or a reload
--- until the next reload (when certificates, DH files and the
--- configuration's tables may all have changed):
---   admin    configuration table -> the option it is ("global ssl", "ssl of example.org", ...)
---   scanned  the configuration scopes already read into admin
---   derived  other layer tables -> what Prosody made them for
---   named    configuration table -> its named copy (the merge layer)
---   merges   remembered merges (pipeline.prepare's cache)
---   dhe      whether equal contexts needed automatic DH parameters
---   sni      port settings -> the direct TLS service they are for
---   judge    forward secrecy and chains (pipeline.judge's memo)
---   warned   warnings already logged
+-- Everything remembered for one configuration (plugin_layers.new_memo),
+-- from start-up or a reload until the next reload.
 local memo
-local function fresh_memo()
-  memo = { admin = {}, scanned = {}, derived = {}, named = {}, merges = {}, dhe = {}, judge = {},
-    warned = {}, sni = {} }
-end
+local function fresh_memo() memo = plugin_layers.new_memo() end
 fresh_memo()
 
 local function active_services()
@@ -107,471 +93,18 @@ local function active_services()
   return services:iter(nil, nil, nil, nil)
 end
 
--- The direct TLS service whose port settings (0.12: the final configuration
--- portmanager passes on; 13: the port context object) an SNI context has.
--- Remembered per configuration (memo.sni): every host's SNI context has
--- the same port settings.
-local function sni_service(tls_cfg, port_ctx)
-  local key = tls_cfg or port_ctx
-  local known = key ~= nil and memo.sni[key]
-  if known then return known end
-  local found = "direct TLS"
-  for name, _, _, _, active in active_services() do
-    if (tls_cfg and active.tls_cfg == tls_cfg) or (port_ctx and active.server and active.server.tls_ctx == port_ctx) then
-      found = name
-      break
-    end
-  end
-  if key ~= nil then memo.sni[key] = found end
-  return found
-end
-
--- Which service a create_context call is for, from its caller and shape
--- (n arguments after host and mode, the last of them last): service, kind
--- ("port", "sni", "mod_tls" or "other").
-local function service_of(host, mode, n, last, caller)
-  local svc = host:match("^(%S+) port %d+$")
-  if svc then return svc, "port" end
-  if caller:find("mod_tls", 1, true) then
-    if mode == "client" then return "s2s_out", "mod_tls" end
-    return n >= 4 and "s2s_in" or "c2s", "mod_tls"
-  end
-  if caller:find("portmanager", 1, true) then return sni_service(last) .. " (SNI)", "sni" end
-  return "other", "other"
-end
-
---- Layers: who wrote them. ------------------------------------------------
-
--- Every table the admin wrote in one scope of the configuration ("*" or a
--- host), and every table inside one, by identity (into m.admin).
-local function scan_scope(m, scope)
-  if m.scanned[scope] then return end
-  m.scanned[scope] = true
-  local config = configmanager.getconfig and configmanager.getconfig()
-  local options = type(config) == "table" and rawget(config, scope)
-  if type(options) ~= "table" then return end
-  for key, value in pairs(options) do
-    if type(key) == "string" and type(value) == "table" then
-      local name = scope == "*" and ("global " .. key) or (key .. " of " .. scope)
-      m.admin[value] = m.admin[value] or name
-      for k, sub in pairs(value) do
-        if type(sub) == "table" and (type(k) == "string" or compat.is_integer(k)) then
-          m.admin[sub] = m.admin[sub] or ("%s[%s]"):format(name, tostring(k))
-        end
-      end
-    end
-  end
-end
-
--- The option a table is, if the admin wrote it: looked up in the host's
--- scope, its parent domain's (mod_tls falls back to it) and the global one.
-local function admin_name(m, tbl, host)
-  local name = m.admin[tbl]
-  if name then return name end
-  scan_scope(m, "*")
-  if host and not host:find(" ", 1, true) then
-    scan_scope(m, host)
-    local parent = host:match("%.(.+)$")
-    if parent then scan_scope(m, parent) end
-  end
-  return m.admin[tbl]
-end
-
--- Layers Prosody adds itself, by what they hold.
-local DERIVED = {
-  verify = "Prosody's client certificate request",
-  verifyext = "Prosody's certificate checks",
-  alpn = "Prosody's ALPN",
-  ["certificate key"] = "the certificate Prosody found",
-  ["cafile capath verify"] = "Prosody's HTTPS client verification",
-}
-
-local function derived_name(m, tbl)
-  local name = m.derived[tbl]
-  if name then return name end
-  local keys = {}
-  for k in pairs(tbl) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
-  name = DERIVED[table.concat(keys, " ")]
-  if not name then
-    for service, _, _, _, active in active_services() do
-      if active.tls_cfg == tbl then name = "Prosody's final settings of the " .. service .. " port" end
-    end
-  end
-  name = name or "settings from Prosody or a module"
-  m.derived[tbl] = name
-  return name
-end
-
--- The layers of a create_context call, lowest priority first as Prosody
--- applies them (the global ssl, then the extra arguments from last to
--- first): { table, name, admin } each. Empty tables are left out.
-local function call_layers(m, host, ...)
-  local layers = {}
-  local function add(tbl)
-    if type(tbl) ~= "table" or next(tbl) == nil then return end
-    local name = admin_name(m, tbl, host)
-    layers[#layers + 1] = { table = tbl, name = name or derived_name(m, tbl), admin = name ~= nil }
-  end
-  add(configmanager.get("*", "ssl"))
-  for i = select("#", ...), 1, -1 do add((select(i, ...))) end
-  return layers
-end
-
--- The merge layers: the profile and the admin's layers (named copies,
--- one per table and configuration, so that merges can be remembered).
--- What Prosody derives itself is not the admin's to answer for: it is
--- neither merged nor warned about, and listed at debug.
-local function merge_layers(m, layers)
-  local list = { profile_layer }
-  for _, l in ipairs(layers) do
-    if l.admin then
-      local named = m.named[l.table]
-      if not named then
-        named = tlsharden.layer(l.name, l.table)
-        m.named[l.table] = named
-      end
-      list[#list + 1] = named
-    end
-  end
-  return list
-end
-
-local function merge_options()
-  local strict = policy_mode == "strict" and not allow_insecure
-  local opts = { policy = strict and "strict" or "warn" }
-  if allow_insecure then opts.floor = false end
-  return opts
-end
-local MERGE = { server = merge_options(), client = merge_options() }
-MERGE.server.mode, MERGE.client.mode = "server", "client"
+local layers = plugin_layers.new { config = configmanager, services = active_services, profile = profile_layer }
+local MERGE = plugin_layers.merge_options(policy_mode, allow_insecure)
 local STRICT = MERGE.server.policy == "strict"
-
---- Step 3's choice of DH rule. ----------------------------------------------
-
--- What names the DH parameters of Prosody's final configuration (the
--- parameters themselves, or their file), or nil for none.
-local function dh_source(cfg)
-  local dh = type(cfg) == "table" and cfg.dhparam
-  if type(dh) == "function" then
-    local ok, pem = pcall(dh, false, 2048)
-    return ok and type(pem) == "string" and pem or "a function"
-  end
-  return type(dh) == "string" and dh or nil
-end
-
-local function has_option(list, name)
-  if type(list) ~= "table" then return false end
-  for _, o in ipairs(list) do if o == name then return true end end
-  return false
-end
-
-local function policy_with(dhe)
-  local p = { dhe = dhe }
-  if allow_insecure then
-    p.min_version, p.filter_ciphers, p.security_level = false, false, false
-  end
-  return p
-end
-local POLICY = { auto = policy_with("auto"), on = policy_with("on"), keep = policy_with("keep") }
-
--- The table under t[k1][k2]..., made where missing (nil keys stand for
--- themselves as false): lookups of known keys allocate nothing.
-local function slot(t, ...)
-  for i = 1, select("#", ...) do
-    local k = select(i, ...)
-    if k == nil then k = false end
-    local next_t = t[k]
-    if not next_t then
-      next_t = {}
-      t[k] = next_t
-    end
-    t = next_t
-  end
-  return t
-end
-
--- harden's DH rule for a context Prosody built from cfg: without DH
--- parameters only automatic ones can make DHE work ("on", no test); with
--- them, the test handshake is made once for each set of parameters, key
--- type and size, and suites, and contexts equal in these follow its
--- outcome. Returns the policy and the memo slot to record the outcome in
--- (nil: nothing to record).
-local function dhe_policy(ctx, cfg, mode)
-  if mode ~= "server" then return POLICY.keep end
-  local dh = dh_source(cfg)
-  if not dh then return POLICY.on end
-  local key_type, key_bits = tlsharden.key_kind(ctx)
-  local known = slot(memo.dhe, key_type, key_bits, dh, cfg.ciphers, cfg.protocol,
-    has_option(cfg.options, "no_tlsv1_2"))
-  if known.outcome then return POLICY[known.outcome] end
-  return POLICY.auto, known
-end
-
---- Logging. -----------------------------------------------------------------
-
--- Per owner (a host, or "*" for ports and clients): its contexts' latest
--- judgements by label and the line last logged for it; apart from these,
--- how many of its contexts are still waiting to be judged (a number per
--- owner, kept at 0 rather than removed, so that counting a reload's
--- contexts adds nothing to Lua's heap).
-local owners, waiting = {}, {}
-local function owner_state(owner)
-  local o = owners[owner]
-  if not o then
-    o = { contexts = {}, order = {} }
-    owners[owner] = o
-  end
-  return o
-end
-
-local function warn_once(m, text, ...)
-  local line = text:format(...)
-  if m.warned[line] then return end
-  m.warned[line] = true
-  module:log("warn", "%s", line)
-end
-
--- One context judged: the details at debug; the admin's settings that ask
--- for less and what is wrong with the certificate as warnings, once each.
-local function record(entry, report)
-  local j = report.judgement
-  local names = {}
-  for _, l in ipairs(entry.sources) do
-    names[#names + 1] = l.name .. (l.admin and "" or " (from Prosody)")
-  end
-  module:log("debug", "tlsharden: %s: grade %s, %s, forward secrecy %s; changed: %s; layers: %s", entry.label,
-    j.grade.grade, table.concat(report.context.versions, "+"), j.forward_secrecy.forward_secrecy,
-    pipeline.summary(report.harden.changes), #names > 0 and table.concat(names, ", ") or "none")
-  for _, w in ipairs(report.merge and report.merge.warnings or {}) do
-    local key = tostring(w.layer) .. "\0" .. tostring(w.setting)
-    if w.lowers and not entry.cache.warned[key] then
-      entry.cache.warned[key] = true
-      warn_once(entry.cache, "tlsharden: %s sets %s: %s (tlsharden kept the floor)", tostring(w.layer), w.setting,
-        w.message)
-    end
-  end
-  for _, p in ipairs(j.chain and j.chain.problems or {}) do
-    warn_once(entry.cache, "tlsharden: %s: certificate %s: %s", entry.host, p.code, p.message)
-  end
-  if j.chain_error then warn_once(entry.cache, "tlsharden: %s: certificate not checked: %s", entry.host, j.chain_error) end
-  local o = owner_state(entry.owner)
-  if not o.contexts[entry.label] then o.order[#o.order + 1] = entry.label end
-  o.contexts[entry.label] = { service = entry.service, grade = j.grade.grade, changes = report.harden.changes }
-end
-
-local SERVICE_RANK = { c2s = 1, s2s_in = 2, s2s_out = 3 }
-
--- One info line per owner once none of its contexts waits: its services,
--- the worst grade, what tlsharden changed. Again only when it changes.
-local function say(owner)
-  local o = owners[owner]
-  local worst, services, changes = nil, {}, {}
-  table.sort(o.order, function(a, b)
-    local ra, rb = SERVICE_RANK[o.contexts[a].service] or 9, SERVICE_RANK[o.contexts[b].service] or 9
-    if ra ~= rb then return ra < rb end
-    return a < b
-  end)
-  for _, label in ipairs(o.order) do
-    local c = o.contexts[label]
-    if not worst or grade.worse(c.grade, worst) then worst = c.grade end
-    changes[#changes + 1] = c.changes
-  end
-  local mixed = false
-  for i, label in ipairs(o.order) do
-    local c = o.contexts[label]
-    mixed = mixed or c.grade ~= worst
-    services[i] = owner == "*" and label or c.service
-  end
-  if mixed then
-    for i, label in ipairs(o.order) do services[i] = services[i] .. " " .. o.contexts[label].grade end
-  end
-  local line = ("%s: %sgrade %s (%s); changed: %s"):format(owner == "*" and "ports and clients" or owner,
-    mixed and "worst " or "", worst, table.concat(services, ", "), pipeline.phrase(changes))
-  if o.line == line then return end
-  o.line = line
-  module:log("info", "tlsharden: %s", line)
-end
-
---- Judging, after the context is in use. ------------------------------------
-
--- The contexts waiting to be judged, one flat record each, in one array:
---   ctx, host, service, mode, port label, Prosody's final configuration,
---   certificate file, merge report (strict), layers (known already),
---   the memo of the configuration it was built with, n, the n arguments
--- (false stands for nil). The array keeps its size when it is empty
--- again, so that queuing the contexts of a reload adds nothing to Lua's
--- heap: at a thousand hosts, what a context leaves in the heap until it
--- serves is what makes the collector's work, and the reload's time.
-local queue, head, tail = {}, 1, 0
-local timer_running = false
-local FIXED = 11  -- fields before the arguments
-
-local function enqueue(ctx, j)
-  local q, t, n = queue, tail, j.n
-  q[t + 1], q[t + 2], q[t + 3], q[t + 4], q[t + 5] = ctx, j.host, j.service, j.mode, j.port_label or false
-  q[t + 6], q[t + 7], q[t + 8], q[t + 9] = j.cfg or false, j.cert_file or false, j.merge_report or false,
-    j.sources or false
-  q[t + 10], q[t + 11] = j.cache, n
-  for i = 1, n do
-    local a = j[i]
-    if a == nil then a = false end
-    q[t + FIXED + i] = a
-  end
-  tail = t + FIXED + n
-  local owner = j.owner
-  waiting[owner] = (waiting[owner] or 0) + 1
-end
-
--- The next record as an entry to judge (its slots emptied); the entry has
--- host, service, mode, label, owner, cfg, cert_file, sources, args, cache,
--- ctx and report.
-local function take()
-  local q, h = queue, head
-  local n = q[h + 10]
-  local host, label = q[h + 1], q[h + 4]
-  local entry = { ctx = q[h], host = host, service = q[h + 2], mode = q[h + 3], cfg = q[h + 5] or nil,
-    cert_file = q[h + 6] or nil, sources = q[h + 8] or nil, cache = q[h + 9],
-    report = { merge = q[h + 7] or nil, harden = false }, args = { n = n } }
-  entry.label = label or (host .. " " .. entry.service)
-  entry.owner = (label or host:find(" ", 1, true)) and "*" or host
-  local last = h + FIXED - 1 + n
-  for i = 1, n do entry.args[i] = q[h + FIXED - 1 + i] or nil end
-  for i = h, last do q[i] = nil end
-  head = last + 1
-  return entry
-end
-
--- Step 1 (unless strict did it before building: it only informs here,
--- since Prosody builds from its own layers), then steps 4 and 5, with what
--- was remembered for the configuration the context was built with.
-local function judge(entry)
-  local m = entry.cache
-  local ok, err = pcall(function()
-    entry.sources = entry.sources or call_layers(m, entry.host, table.unpack(entry.args, 1, entry.args.n))
-    local report = entry.report
-    if not report.merge then
-      local merged, result, merge_report = pcall(pipeline.merge, { layers = merge_layers(m, entry.sources),
-        merge = MERGE[entry.mode] or MERGE.server, cache = m })
-      if merged then
-        report.merge = merge_report
-      else
-        warn_once(m, "tlsharden: %s: its settings cannot be judged: %s", entry.label, tostring(result))
-      end
-    end
-    pipeline.finish(entry.ctx, report, { host = entry.host, service = entry.service, memo = m.judge,
-      dh_source = dh_source(entry.cfg) or "none", cert_id = entry.cert_file })
-  end)
-  if ok then record(entry, entry.report)
-  else module:log("warn", "tlsharden: %s: not judged: %s", entry.label, tostring(err)) end
-end
-
--- A few contexts at a time (about 5 ms of work, then a pause four times
--- as long), so that the judging never holds up the connections Prosody
--- serves meanwhile; and only once no context was queued for a second
--- (SETTLE), so that it does not compete with a start-up or reload still
--- building, nor with the first connections after it. queued counts the
--- contexts queued so far, seen what it was when the timer last looked.
---
--- Once the queue is empty, the same slices run Lua's collector to the end
--- of a cycle (collecting): judging makes garbage, and in incremental mode
--- (Prosody's default) every allocation during an unfinished cycle brings
--- collector work over the whole heap, hundreds of MB at a thousand hosts.
--- Left alone, the next burst of work (a reload, the connections after it)
--- would pay for judging's garbage; finished while the server is idle, the
--- collector waits at the start of its pause instead. One cycle per batch;
--- not in generational mode (the admin's gc option), which has no long
--- cycles to finish.
-local SLICE, PAUSE, SETTLE = 0.005, 0.02, 1
-local queued, seen = 0, 0
-local collecting = false
-
-local function incremental_gc()
-  local gc = configmanager.get("*", "gc")
-  return not (type(gc) == "table" and gc.mode == "generational")
-end
-
-local function collect_some(deadline)
-  repeat
-    if collectgarbage("step", 0) then
-      collecting, timer_running = false, false
-      return nil
-    end
-  until os.clock() > deadline
-  return PAUSE
-end
-
-local function judge_some()
-  if not hooked then
-    timer_running, collecting = false, false
-    return nil
-  end
-  if queued ~= seen then
-    seen = queued
-    return SETTLE
-  end
-  local deadline = os.clock() + SLICE
-  if head > tail then
-    if collecting then return collect_some(deadline) end
-    timer_running = false
-    return nil
-  end
-  local touched = {}
-  while head <= tail do
-    local entry = take()
-    judge(entry)
-    waiting[entry.owner] = waiting[entry.owner] - 1
-    touched[entry.owner] = true
-    if os.clock() > deadline then break end
-  end
-  for owner in pairs(touched) do
-    if waiting[owner] == 0 and owners[owner] and next(owners[owner].contexts) then say(owner) end
-  end
-  if head > tail then
-    head, tail = 1, 0  -- the array keeps its size for the next reload
-    collecting = incremental_gc()
-    if not collecting then timer_running = false end
-    return collecting and PAUSE or nil
-  end
-  return PAUSE
-end
-
-local function later(ctx, j)
-  enqueue(ctx, j)
-  queued = queued + 1
-  if not timer_running then
-    timer_running = true
-    seen = queued
-    module:add_timer(SETTLE, judge_some)
-  end
-end
+local dh = plugin_dh.new(allow_insecure)
+local judging = plugin_judging.new {
+  log = function(level, format, ...) module:log(level, format, ...) end,
+  add_timer = function(delay, fn) return module:add_timer(delay, fn) end,
+  config = configmanager, layers = layers, merge = MERGE,
+}
+local call_layers, merge_layers = layers.call_layers, layers.merge_layers
 
 --- Building. ----------------------------------------------------------------
-
-local function refuse(host, service, err, hint)
-  module:log("error", "tlsharden: no TLS for %s (%s): %s%s", host, service, tostring(err), hint or "")
-  return nil, "tlsharden: " .. tostring(err)
-end
-
--- One context through the steps a server needs before it serves with it:
--- under strict, the admin's layers merged against the profile and the
--- floor first (a context that asks for less is refused); the job's build
--- makes the context as Prosody always does; tlsharden hardens it in place.
--- The rest comes later (judge). A failure makes the context unusable, and
--- it is not handed to Prosody.
---
--- j is pipeline.prepare's job, one table reused for every call (see
--- job_enter): host, service, mode, port_label, owner, build (which puts
--- Prosody's final configuration in j.cfg and its error in j.err), n and
--- the call's arguments in j[1..n], and sources and cert_file when build
--- does not find them. Before a context serves, nothing is made for it in
--- Lua's heap but its record in the queue: harden's report stays on the
--- context, the report of prepare is the job's own. Returns ctx, err, cfg.
-local function harden_policy(_, ctx, j)
-  local policy
-  policy, j.dhe_slot = dhe_policy(ctx, j.cfg, j.mode)
-  return policy
-end
 
 -- The jobs, one per depth of nested calls (Prosody does not nest them; a
 -- module might). Every field is set again for each call.
@@ -584,7 +117,7 @@ local function job_enter(host, service, mode, port_label, owner, build)
     jobs[depth] = j
   end
   j.host, j.service, j.mode, j.port_label, j.owner, j.build = host, service, mode, port_label, owner, build
-  j.cache, j.harden, j.later, j.n = memo, harden_policy, true, 0
+  j.cache, j.harden, j.later, j.n = memo, dh.harden, true, 0
   return j
 end
 local function job_args(j, ...)
@@ -603,6 +136,20 @@ local function job_leave(j)
   depth = depth - 1
 end
 
+-- One context through the steps a server needs before it serves with it:
+-- under strict, the admin's layers merged against the profile and the
+-- floor first (a context that asks for less is refused); the job's build
+-- makes the context as Prosody always does; tlsharden hardens it in place;
+-- then it waits for judging (plugin_judging). A failure makes the context
+-- unusable, and it is not handed to Prosody. Returns ctx, err, cfg.
+--
+-- j is pipeline.prepare's job, one table reused for every call (see
+-- job_enter): host, service, mode, port_label, owner, build (which puts
+-- Prosody's final configuration in j.cfg and its error in j.err), n and
+-- the call's arguments in j[1..n], and sources and cert_file when build
+-- does not find them. Before a context serves, nothing is made for it in
+-- Lua's heap but its record in the queue: harden's report stays on the
+-- context, the report of prepare is the job's own.
 local function run(j)
   local m = memo
   if STRICT then
@@ -612,35 +159,14 @@ local function run(j)
   local ok, ctx, report = pcall(pipeline.prepare, j)
   if not ok then
     local merge_refused = tostring(ctx):find("^tlsharden%.merge_with:")
-    return refuse(j.host, j.service, ctx, merge_refused and "; set tlsharden_allow_insecure = true to accept it")
+    return judging.refuse(j.host, j.service, ctx, merge_refused and "; set tlsharden_allow_insecure = true to accept it")
   end
   if not ctx then return nil, report, j.cfg end  -- Prosody's own failure, as it reports it
-  local dhe = j.dhe_slot
-  if dhe then
-    local set = false
-    for _, change in ipairs(tlsharden.harden_report(ctx).changes) do set = set or change.setting == "dh_parameters" end
-    dhe.outcome = set and "on" or "keep"
-  end
+  if j.dhe_slot then dh.remember(j.dhe_slot, ctx) end
   j.merge_report = report.merge
   j.cert_file = j.cert_file or (j.cfg and j.cfg.certificate)
-  later(ctx, j)
+  judging.later(ctx, j)
   return ctx, j.err, j.cfg
-end
-
--- The file that called create_context, per calling function (it decides
--- which service the context is for).
-local caller_files = setmetatable({}, { __mode = "k" })
-local function caller_file(level)
-  local info = debug.getinfo(level + 1, "f")
-  local f = info and info.func
-  if not f then return "" end
-  local file = caller_files[f]
-  if not file then
-    local s = debug.getinfo(f, "S")
-    file = s and s.short_src or ""
-    caller_files[f] = file
-  end
-  return file
 end
 
 -- Step 2 of a create_context call: Prosody's own.
@@ -651,14 +177,14 @@ local function build_context(_, j)
 end
 
 local function hardened_create_context(host, mode, ...)
-  local caller = caller_file(2)
+  local caller = plugin_layers.caller_file(2)
   -- 13's portmanager asks for a host's context only for its certificate
   -- and key; set_sni_host builds the SNI context (hardened there).
   if context_api and caller:find("portmanager", 1, true) and not host:find(" port %d+$") then
     return original(host, mode, ...)
   end
   local n = select("#", ...)
-  local service, kind = service_of(host, mode, n, n > 0 and (select(n, ...)) or nil, caller)
+  local service, kind = layers.service_of(memo, host, mode, n, n > 0 and (select(n, ...)) or nil, caller)
   local port_label = kind == "port" and (host:match("^client_https port") and "client_https" or host) or nil
   local owner = (port_label or host:find(" ", 1, true)) and "*" or host
   local j = job_enter(host, service, mode, port_label, owner, build_context)
@@ -690,7 +216,7 @@ end
 local NO_PORT = {}
 local function hardened_set_sni_host(self, name, cert, key)
   local port = port_info[self] or NO_PORT
-  local service = (port.service or sni_service(nil, self)) .. " (SNI)"
+  local service = (port.service or layers.sni_service(memo, nil, self)) .. " (SNI)"
   local j = job_enter(name, service, "server", nil, name, build_sni)
   j.sources, j.cfg, j.cert_file, j.port, j.cert, j.key = port.sources, port.cfg, cert, self, cert, key
   local ok, ctx, err = pcall(run, j)
@@ -815,6 +341,7 @@ function module.load()
   if prosody.process_type == "prosodyctl" then return end
   hooked = true
   fresh_memo()
+  judging.start()
   certmanager.create_context = hardened_create_context
   if context_api then context_api.set_sni_host = hardened_set_sni_host end
   reordered = reorder_certmanager(1)
@@ -838,7 +365,7 @@ function module.unload()
   if reordered then reorder_certmanager(0) end
   reordered = false
   hooked = false
-  queue, head, tail, waiting, collecting = {}, 1, 0, {}, false
+  judging.stop()
   rebuild(original)
   unfix_listeners()
 end
