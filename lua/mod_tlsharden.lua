@@ -25,6 +25,7 @@
 module:set_global()
 
 local tlsharden = require "tlsharden"
+local errors = require "tlsharden.errors"
 local pipeline = require "tlsharden.pipeline"
 local profiles = require "tlsharden.profiles"
 local plugin_layers = require "tlsharden.prosody.plugin_layers"
@@ -158,8 +159,9 @@ local function run(j)
   end
   local ok, ctx, report = pcall(pipeline.prepare, j)
   if not ok then
-    local merge_refused = tostring(ctx):find("^tlsharden%.merge_with:")
-    return judging.refuse(j.host, j.service, ctx, merge_refused and "; set tlsharden_allow_insecure = true to accept it")
+    -- a refusal of the strict policy (the admin's settings ask for less)
+    local refused = errors.is(ctx, "refused")
+    return judging.refuse(j.host, j.service, ctx, refused and "; set tlsharden_allow_insecure = true to accept it")
   end
   if not ctx then return nil, report, j.cfg end  -- Prosody's own failure, as it reports it
   if j.dhe_slot then dh.remember(j.dhe_slot, ctx) end

@@ -251,10 +251,10 @@ describe("plugin_judging", function()
   end)
 
   it("logs a refused context as an error and hands Prosody the reason", function()
-    local ctx, err = J.refuse("example.org", "c2s", "tlsharden.merge_with: lowers security", "; a hint")
+    local ctx, err = J.refuse("example.org", "c2s", "tlsharden.merge: lowers security", "; a hint")
     assert.is_nil(ctx)
-    assert.equal("tlsharden: tlsharden.merge_with: lowers security", err)
-    assert.same({ "error tlsharden: no TLS for example.org (c2s): tlsharden.merge_with: lowers security; a hint" },
+    assert.equal("tlsharden: tlsharden.merge: lowers security", err)
+    assert.same({ "error tlsharden: no TLS for example.org (c2s): tlsharden.merge: lowers security; a hint" },
       logs)
   end)
 end)

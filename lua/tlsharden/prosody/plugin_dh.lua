@@ -6,7 +6,7 @@
 -- configuration, m.dhe).
 --
 -- Nothing here touches Prosody.
-local tlsharden = require "tlsharden"
+local context = require "tlsharden.context"
 
 local plugin_dh = {}
 
@@ -66,7 +66,7 @@ function plugin_dh.new(allow_insecure)
     if mode ~= "server" then return POLICY.keep end
     local dh = dh_source(cfg)
     if not dh then return POLICY.on end
-    local key_type, key_bits = tlsharden.key_kind(ctx)
+    local key_type, key_bits = context.key_kind(ctx)
     local known = slot(m.dhe, key_type, key_bits, dh, cfg.ciphers, cfg.protocol,
       has_option(cfg.options, "no_tlsv1_2"))
     if known.outcome then return POLICY[known.outcome] end
@@ -87,7 +87,7 @@ function plugin_dh.new(allow_insecure)
   -- automatic DH parameters).
   function D.remember(known, ctx)
     local set = false
-    for _, change in ipairs(tlsharden.harden_report(ctx).changes) do set = set or change.setting == "dh_parameters" end
+    for _, change in ipairs(context.harden_report(ctx).changes) do set = set or change.setting == "dh_parameters" end
     known.outcome = set and "on" or "keep"
   end
 
