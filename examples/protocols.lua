@@ -19,7 +19,9 @@ print(("%-22s %-9s %-18s %-18s %s"):format("spec", "verdict", "parsed range", "r
 for _, spec in ipairs(specs) do
   local ok, p = pcall(tlsharden.protocol, spec, { allow_insecure = true })
   if not ok then
-    print(("%-22s %-9s %s"):format(label(spec), "ERROR", (p:gsub(" %(valid forms.*", ""):gsub("^tlsharden.protocol: bad argument #1 'spec' ", ""))))
+    -- p is an error object: its reason says what is wrong, without the
+    -- function, the argument and the list of valid forms
+    print(("%-22s %-9s %s"):format(label(spec), "ERROR", (p.reason:gsub(" %(valid forms.*", ""))))
   else
     local ctx = assert(ssl.newcontext { mode = "server", protocol = p.luasec.protocol,
       options = p.luasec.options })

@@ -57,6 +57,21 @@ describe("build files", function()
     end
   end)
 
+  it("name every Lua module, script, benchmark and fuzz driver in docs/architecture.md", function()
+    local page = read("docs/architecture.md")
+    local function named(path) return page:find("`" .. path .. "`", 1, true) ~= nil end
+    local files = sh.lines("find lua scripts bench bin fuzz examples -type f | sort")
+    assert.is_true(#files > 80)
+    for _, f in ipairs(files) do
+      local short = f:gsub("^lua/tlsharden/", ""):gsub("^lua/", "")
+      local dir = f:match("^(.*)/[^/]*$")
+      -- a whole folder of one kind may be named by its pattern (bench/*.lua)
+      local ext = f:match("(%.%w+)$") or ""
+      local ok = named(short) or named(f) or (dir and named(dir .. "/*" .. ext)) or (dir and named(dir .. "/"))
+      assert.is_true(ok, f .. " is not named in docs/architecture.md")
+    end
+  end)
+
   it("ship every Lua module under lua/ in the rockspec", function()
     local env = {}
     assert(load(read("tlsharden-scm-1.rockspec"), "rockspec", "t", env))()

@@ -303,6 +303,15 @@ static void push_below_floor(lua_State *L, const th_range *r, int floor) {
 }
 
 /* tlsharden.protocol(spec [, opts]) */
+
+/* Raise "bad argument #1 'spec' 'x': why" (the spec quoted in what names
+ * the argument, so that the reason says only what is wrong). */
+static int spec_error(lua_State *L, const char *quoted, const char *why) {
+  char what[TH_WHAT_MAX];
+  snprintf(what, sizeof what, "bad argument #1 'spec' %s: ", quoted);
+  return th_argument_error(L, "protocol", 1, what, "%s (" VALID_FORMS ")", why);
+}
+
 int th_protocol(lua_State *L) {
   static const char *const known[] = {"floor", "allow_insecure", NULL};
   th_range r;
@@ -318,9 +327,7 @@ int th_protocol(lua_State *L) {
     if (lua_type(L, 1) == LUA_TSTRING) {
       size_t len;
       const char *s = lua_tolstring(L, 1, &len);
-      th_quote_lstring(L, s, len);
-      return th_error(L, "protocol", "bad argument #1 'spec' %s: %s (" VALID_FORMS ")",
-                      lua_tostring(L, -1), why);
+      return spec_error(L, th_quote_lstring(L, s, len), why);
     }
     return th_arg_error(L, "protocol", 1, "spec", "%s (" VALID_FORMS ")", why);
   }

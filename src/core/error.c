@@ -77,6 +77,14 @@ int th_raise(lua_State *L, const char *kind, const char *fn, const char *fmt, ..
   return 0;
 }
 
+int th_argument_error(lua_State *L, const char *fn, int argn, const char *what, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  th_vraise(L, "argument", fn, argn, NULL, what, fmt, ap);
+  va_end(ap);
+  return 0;
+}
+
 /* core.error_new(t): t (kind, fn, message, reason and optionally argument
  * and option, checked) made an error object, for the Lua modules. */
 static int error_new(lua_State *L) {

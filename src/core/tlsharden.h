@@ -84,6 +84,9 @@ const char *th_mode_name(int mode);
 #define TH_WHAT_MAX 160
 int th_vraise(lua_State *L, const char *kind, const char *fn, int argn, const char *option,
               const char *what, const char *fmt, va_list ap);
+/* Raise a bad-input error of argument argn, what naming it in a form of
+ * its own ("bad argument #1 'spec' 'x': "). */
+int th_argument_error(lua_State *L, const char *fn, int argn, const char *what, const char *fmt, ...);
 /* Raise an error of kind, lua_pushfstring-style. */
 int th_raise(lua_State *L, const char *kind, const char *fn, const char *fmt, ...);
 /* Whether the value at idx is an error object of tlsharden. */
