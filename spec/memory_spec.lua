@@ -135,11 +135,11 @@ describe("memory #memory", function()
     { "ciphers (refused)", function() pcall(tlsharden.ciphers, "NOTHING") end },
     { "forward_secrecy (string)", function() tlsharden.forward_secrecy("ECDHE+AESGCM:AES128-SHA") end },
     { "merge", function() tlsharden.merge({ layers[1], layers[2], layers[3] }) end },
-    { "merge_prosody", function() tlsharden.merge({ layers[3], layers[2], layers[1] }, { order = "prosody" }) end },
-    { "merge_with", function()
+    { "merge (order prosody)", function() tlsharden.merge({ layers[3], layers[2], layers[1] }, { order = "prosody" }) end },
+    { "merge (policy warn)", function()
       tlsharden.merge({ tlsharden.profile("hardened"), layers[2], layers[3] }, { policy = "warn" })
     end },
-    { "merge_with (strict, refused)", function()
+    { "merge (strict, refused)", function()
       pcall(tlsharden.merge, { tlsharden.profile("hardened"), layers[3] }, { policy = "strict" })
     end },
     { "harden", function() tlsharden.harden(ctx) end },
@@ -165,6 +165,13 @@ describe("memory #memory", function()
     { "dns_parse", function() assert(wire.dns_parse(dns_answer)) end },
     { "dns_parse (malformed)", function() assert(not wire.dns_parse(dns_answer:sub(1, 40))) end },
     { "dane_match", function() assert(#wire.dane_match(tlsa_records, { der }).matches == 1) end },
+    { "an error object (raised, caught, renamed)", function()
+      local _, e = pcall(tlsharden.protocol, 42)
+      require("tlsharden.errors").rename(e, "new_context")
+    end },
+    { "a metamethod's error behind the guard", function()
+      pcall(tlsharden.ciphers, "HIGH", setmetatable({}, { __index = function() error("x") end }))
+    end },
     { "xmpp parser", function()
       local p = xmpp.parser()
       assert(#p:feed(stream_bytes) == 3)

@@ -193,18 +193,12 @@ static void push_suites(lua_State *L, STACK_OF(SSL_CIPHER) *sk, int strict,
   n -= unusable;
   /* the verdict (each suite's fs is a boolean) */
   th_set_string(L, "forward_secrecy", n == 0 || fs == 0 ? "none" : fs == n ? "all" : "some");
-  lua_pushinteger(L, n);
-  lua_setfield(L, -2, "count");
-  lua_pushinteger(L, unusable);
-  lua_setfield(L, -2, "unusable_count");
-  lua_pushinteger(L, fs);
-  lua_setfield(L, -2, "fs_count");
-  lua_pushinteger(L, nonfs);
-  lua_setfield(L, -2, "non_fs_count");
-  lua_pushinteger(L, weak);
-  lua_setfield(L, -2, "weak_count");
-  lua_pushinteger(L, tls13);
-  lua_setfield(L, -2, "tls13_count");
+  th_set_int(L, "count", n);
+  th_set_int(L, "unusable_count", unusable);
+  th_set_int(L, "fs_count", fs);
+  th_set_int(L, "non_fs_count", nonfs);
+  th_set_int(L, "weak_count", weak);
+  th_set_int(L, "tls13_count", tls13);
 }
 
 static const char *check_plain_string(lua_State *L, int idx, const char *fn, const char *name) {

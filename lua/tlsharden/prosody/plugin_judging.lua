@@ -149,7 +149,7 @@ function plugin_judging.new(opts)
 
   --- The waiting contexts. ---------------------------------------------------
 
-  -- One flat record per context (see RECORD above), in one array from head
+  -- One flat record per context (the slots above), in one array from head
   -- to tail. The array keeps its size when it is empty again, so that
   -- queuing the contexts of a reload adds nothing to Lua's heap: at a
   -- thousand hosts, what a context leaves in the heap until it serves is
