@@ -208,6 +208,39 @@ describe("a survey of a loopback Prosody with hosts of known faults", function()
     assert.equal(#fx.endpoints, #rep.rows)
   end)
 
+  it("surveys lines said as a scan's arguments: an address with --xmpphost, --starttls, --kind", function()
+    local ports = fx.prosody.ports
+    local host = fixture.fqdn("good3")
+    local lines = {
+      ("127.0.0.1:%d --xmpphost %s"):format(ports.c2s, host),
+      ("127.0.0.1:%d --starttls s2s --xmpphost %s"):format(ports.s2s, host),
+      ("127.0.0.1:%d --starttls none --xmpphost %s --kind c2s"):format(ports.c2s_direct_tls, host),
+    }
+    pki.write(dir .. "/addresses.txt", table.concat(lines, "\n") .. "\n")
+    local out = dir .. "/addresses.jsonl"
+    local ok, text = tlsharden(("survey %s --out %s --cafile %s --timeout 2 --quiet"):format(
+      sh.quote(dir .. "/addresses.txt"), sh.quote(out), sh.quote(fx.cafile)))
+    assert(ok, text)
+    local seen = {}
+    for _, line in ipairs(lines_of(out)) do
+      local rec = json.decode(line)
+      seen[#seen + 1] = ("%s %s %s %s"):format(rec.kind, rec.tls, rec.domain, rec.status)
+      -- the same arguments given to a scan grade the endpoint the same
+      local words = {}
+      for w in rec.survey.target:gmatch("%S+") do words[#words + 1] = w end
+      local opts = { cafile = fx.cafile, timeout = 2 }
+      for i = 2, #words, 2 do opts[words[i]:sub(3)] = words[i + 1] end
+      local scanned = require("tlsharden").scan(words[1], opts)
+      assert.equal(scanned.endpoints[1].grade.grade, rec.grade.grade, rec.survey.target)
+    end
+    table.sort(seen)
+    assert.same({
+      ("c2s direct %s ok"):format(host),
+      ("c2s starttls %s ok"):format(host),
+      ("s2s starttls %s ok"):format(host),
+    }, seen)
+  end)
+
   it("uses one problem record in every line and in the report", function()
     local records = 0
     for i, line in ipairs(lines_of(first.path)) do

@@ -73,7 +73,8 @@ end
 
 --- Run a survey of targets (survey.parse_list's). opts:
 --   kind: "c2s", "s2s" or "both" (the default); a target's own kind (its
---     list line's --kind, or --starttls c2s|s2s) wins;
+--     list line's --kind, or --starttls c2s|s2s) wins, and a HOST:PORT
+--     target is one service, c2s unless one kind is asked for;
 --   jobs: endpoints scanned at once (default 32);
 --   per_server: connections open to one server address at once (default
 --     8); endpoints of one address are scanned at most
@@ -136,7 +137,10 @@ function M.run(targets, opts)
   -- The lookups still to do: every list entry and kind not finished before.
   local lookups, total = {}, 0
   for _, t in ipairs(targets) do
-    for _, kind in ipairs(t.kind and { t.kind } or kinds) do
+    -- as a scan of the line's arguments: HOST:PORT is one service, c2s
+    -- unless the line or the survey names another kind
+    local own = t.kind and { t.kind } or (t.port and #kinds == 2 and { "c2s" }) or kinds
+    for _, kind in ipairs(own) do
       total = total + 1
       local g = groups[(t.key or t.target) .. "|" .. kind]
       if not (g and g.of and g.count >= math.max(g.of, 1)) then

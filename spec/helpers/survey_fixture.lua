@@ -239,10 +239,9 @@ function M.describe(fx)
   ep { target = fqdn("http"), kind = "s2s", status = "dns" }
   ep { target = fqdn("missing"), kind = "c2s", status = "dns" }
   ep { target = fqdn("missing"), kind = "s2s", status = "dns" }
-  for _, kind in ipairs { "c2s", "s2s" } do
-    ep { target = ("%s:%d"):format(fqdn("refused"), fx.refused_port), kind = kind, tls = "starttls", status = "refused" }
-    ep { target = ("%s:%d"):format(fqdn("silent"), fx.silent.port), kind = kind, tls = "starttls", status = "timeout" }
-  end
+  -- HOST:PORT is one service, as a scan of it is: c2s
+  ep { target = ("%s:%d"):format(fqdn("refused"), fx.refused_port), kind = "c2s", tls = "starttls", status = "refused" }
+  ep { target = ("%s:%d"):format(fqdn("silent"), fx.silent.port), kind = "c2s", tls = "starttls", status = "timeout" }
   return out
 end
 
