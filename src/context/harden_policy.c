@@ -1,5 +1,5 @@
 /* The harden policy: its rules, their defaults (the rules of the
- * `hardened` profile, shown by tlsharden.harden_defaults()), reading a
+ * `hardened` profile, shown by tlsharden.context.harden_defaults()), reading a
  * caller's policy and pushing one back. Every rule is one row of `rules`,
  * so that its name, its field and how it is read and shown cannot drift
  * apart. */
@@ -180,7 +180,7 @@ void th_policy_push(lua_State *L, const th_policy *p) {
   }
 }
 
-/* tlsharden.harden_defaults(): a fresh table of the default policy. */
+/* tlsharden.context.harden_defaults(): a fresh table of the default policy. */
 int th_harden_defaults(lua_State *L) {
   th_policy_push(L, &defaults);
   return 1;

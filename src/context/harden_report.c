@@ -136,7 +136,7 @@ void th_report_push(lua_State *L, const struct th_report *r) {
   lua_setfield(L, -2, "policy");
 }
 
-/* tlsharden.harden_report(ctx): the report of the context's latest
+/* tlsharden.context.harden_report(ctx): the report of the context's latest
  * hardening, as harden returned it or would have; nil if it was never
  * hardened. */
 int th_harden_report(lua_State *L) {

@@ -62,7 +62,7 @@ static void push_suite_list(lua_State *L, SSL_CTX *ctx, int tls13) {
   }
 }
 
-/* tlsharden.key_kind(ctx): the type name and size in bits of the loaded
+/* tlsharden.context.key_kind(ctx): the type name and size in bits of the loaded
  * certificate's key ("EC", 256), or nil without a certificate. Puts
  * nothing in Lua's heap after the first call (both values are short
  * strings and integers): a caller that decides per key on every context

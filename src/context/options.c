@@ -99,7 +99,7 @@ void th_push_option_names(lua_State *L, uint64_t set) {
   }
 }
 
-/* tlsharden.option_names(): every option name accepted, sorted. */
+/* tlsharden.context.option_names(): every option name accepted, sorted. */
 int th_option_names(lua_State *L) {
   const th_option *o;
   int n = 0;

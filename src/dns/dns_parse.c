@@ -1,7 +1,7 @@
 /* DNS messages, bytes in and no I/O: dns_parse reads any message into a
  * table with typed data for the records a scanner needs (A, AAAA, CNAME,
- * NS, PTR, MX, SOA, TXT, SRV, TLSA, OPT). A malformed message is a finding
- * (nil, reason), never an error: it comes from the network. */
+ * NS, PTR, MX, SOA, TXT, SRV, TLSA, OPT). A malformed message gives nil
+ * and the reason, never an error: it comes from the network. */
 #include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -216,7 +216,7 @@ static const char *outcome(const flight *f, lua_State *L) {
   return "incomplete";
 }
 
-/* tlsharden.parse_server_flight(bytes [, opts]) */
+/* tlsharden.wire.parse_server_flight(bytes [, opts]) */
 int th_parse_server_flight(lua_State *L) {
   static const char *const known[] = {"eof", NULL};
   th_opts o;

@@ -237,7 +237,7 @@ static int write_sslv2(writer *w, const hello_opts *o, const char **failed) {
   return 1;
 }
 
-/* tlsharden.client_hello([opts]): the bytes of one ClientHello record. */
+/* tlsharden.wire.client_hello([opts]): the bytes of one ClientHello record. */
 int th_client_hello(lua_State *L) {
   hello_opts *o;
   writer w;

@@ -2,8 +2,8 @@
 -- a server accepts, in which order it prefers them, its DH size, secure
 -- renegotiation, compression, TLS_FALLBACK_SCSV, resumption signals and
 -- the certificate chain as sent. It writes its own ClientHellos
--- (tlsharden.client_hello) and reads only the server's first flight
--- (tlsharden.parse_server_flight), so it needs no completed handshake and
+-- (tlsharden.wire.client_hello) and reads only the server's first flight
+-- (tlsharden.wire.parse_server_flight), so it needs no completed handshake and
 -- reaches SSLv2, SSLv3, RC4, DES and export suites that OpenSSL cannot
 -- negotiate any more. Connections come from the caller's open(sched)
 -- function, which returns a connection ready for the TLS first flight
