@@ -24,7 +24,7 @@ local function check(source)
   if ok then
     assert(type(res.problems) == "table" and #res.certs == res.count)
   else
-    assert(type(res) == "string" and res:find("tlsharden.chain", 1, true), tostring(res))
+    assert(core.is_error(res) and res.fn == "chain", tostring(res))
   end
 end
 

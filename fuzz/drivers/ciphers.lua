@@ -14,7 +14,7 @@ return function(data)
     assert(res.count == #res.suites, "count differs from the suites")
     assert(res.forward_secrecy == "all" or res.forward_secrecy == "some" or res.forward_secrecy == "none")
   else
-    assert(type(res) == "string" and res:find("tlsharden.ciphers", 1, true), tostring(res))
+    assert(core.is_error(res) and res.fn == "ciphers", tostring(res))
   end
   local fok, verdict = pcall(core.forward_secrecy, spec)
   assert(not fok or verdict == "all" or verdict == "some" or verdict == "none")

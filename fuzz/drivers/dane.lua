@@ -29,6 +29,6 @@ return function(data)
     assert(#r.records == #records and #r.certs == #chain)
     assert(r.records[4].skipped and #r.records[5].certs == 1, "a full certificate must match itself")
   else
-    assert(type(r) == "string" and r:find("wire.dane_match", 1, true), tostring(r))
+    assert(core.is_error(r) and r.fn == "wire.dane_match", tostring(r))
   end
 end

@@ -28,6 +28,6 @@ return function(data)
     local m = assert(wire.dns_parse(q))
     assert(#m.questions == 1 and m.edns and m.id == #data % 65536)
   else
-    assert(type(q) == "string" and q:find("wire.dns_query", 1, true), tostring(q))
+    assert(core.is_error(q) and q.fn == "wire.dns_query", tostring(q))
   end
 end

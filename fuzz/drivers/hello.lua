@@ -50,7 +50,7 @@ return function(data)
   end
   local ok, hello = pcall(wire.client_hello, opts)
   if not ok then
-    assert(type(hello) == "string" and hello:find("wire.client_hello", 1, true), tostring(hello))
+    assert(core.is_error(hello) and hello.fn == "wire.client_hello", tostring(hello))
     return
   end
   if hello:byte(1) >= 0x80 then

@@ -23,7 +23,7 @@ return function(data)
     if ok then
       assert(loaded == true or (loaded == false and type(why) == "string"), "load_key returned nonsense")
     else
-      assert(type(loaded) == "string" and loaded:find("context.load_key", 1, true), tostring(loaded))
+      assert(core.is_error(loaded) and loaded.fn == "context.load_key", tostring(loaded))
     end
   end
   os.remove(path)

@@ -6,7 +6,7 @@ local function expect_result_or_error(ok, res)
   if ok then
     assert(type(res) == "table" and res.min and res.luasec, "protocol returned no range")
   else
-    assert(type(res) == "string" and res:find("tlsharden.protocol", 1, true),
+    assert(core.is_error(res) and res.fn == "protocol",
       "protocol raised an error without its name: " .. tostring(res))
   end
 end
