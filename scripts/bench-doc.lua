@@ -1,19 +1,16 @@
--- Put a benchmark's output into docs/performance.md, between the markers
--- "<!-- bench:NAME -->" and "<!-- /bench:NAME -->", as the latest run.
---   lua5.4 bench/x.lua | lua5.4 scripts/bench-doc.lua NAME docs/performance.md
-local name, path = arg[1], arg[2]
-assert(name and path, "usage: bench-doc.lua NAME FILE < output")
+-- Keep a benchmark's output as its latest run: the output is echoed and
+-- written to DIR/NAME.txt (default build/bench/NAME.txt) under a line with
+-- the date. The figures the documentation quotes are in one table,
+-- docs/performance.md, which is changed by hand when a run is to replace
+-- them; bench/README.md says how each benchmark measures.
+--   lua5.4 bench/x.lua | lua5.4 scripts/bench-doc.lua NAME [DIR]
+local name, dir = arg[1], arg[2] or "build/bench"
+assert(name and name:find("^[%w_-]+$"), "usage: bench-doc.lua NAME [DIR] < output")
 local output = io.read("*a")
 io.write(output)
-local f = assert(io.open(path))
-local doc = f:read("*a")
+assert(os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'"), "cannot create " .. dir)
+local path = dir .. "/" .. name .. ".txt"
+local f = assert(io.open(path, "w"))
+f:write(("`make bench` run of %s (%s):\n\n"):format(name, os.date("!%Y-%m-%d")), output)
 f:close()
-local open, close = "<!-- bench:" .. name .. " -->", "<!-- /bench:" .. name .. " -->"
-local s, e = doc:find(open, 1, true), doc:find(close, 1, true)
-assert(s and e and e > s, "no markers for " .. name .. " in " .. path)
-local block = output:find("^|") and output or ("```\n" .. output .. "```\n")
-local date = os.date("!%Y-%m-%d")
-doc = doc:sub(1, s + #open - 1) .. "\nLatest `make bench` run (" .. date .. "):\n\n" .. block .. "\n" .. doc:sub(e)
-f = assert(io.open(path, "w"))
-f:write(doc)
-f:close()
+io.stderr:write(("bench: %s written\n"):format(path))
