@@ -85,7 +85,7 @@ test:
 	@LUA=$(LUA_BIN) sh scripts/run-tests.sh
 
 # The memory spec at full length for every function, the slow ones included
-# (about half an hour); figures in docs/reliability.md.
+# (about half an hour); figures in docs/internals/reliability.md.
 soak: deps
 	@$(MAKE) --no-print-directory all
 	@$(IN_PLACE) TLSHARDEN_MEMORY_ITERATIONS=100000 TLSHARDEN_MEMORY_SLOW=100000 \

@@ -21,7 +21,7 @@
 --
 -- What a server needs before it serves (the admin's layers merged, the
 -- context built and hardened) happens when Prosody asks for the context;
--- the judgement and the log lines come afterwards. See docs/prosody.md.
+-- the judgement and the log lines come afterwards. See docs/internals/plugin.md.
 module:set_global()
 
 local tlsharden = require "tlsharden"

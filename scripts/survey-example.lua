@@ -1,4 +1,4 @@
--- The example image of docs/survey.md: a survey of the spec's loopback
+-- The example image of docs/guide/survey.md: a survey of the spec's loopback
 -- fixture (spec/helpers/survey_fixture.lua), its HTML report opened in
 -- headless chromium, the top of the page as a PNG.
 --

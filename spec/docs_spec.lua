@@ -169,6 +169,18 @@ describe("the documentation", function()
     assert.same({}, bad)
   end)
 
+  it("is where the code, the help texts and the scripts say it is", function()
+    local p = assert(io.popen("grep -rhoE 'docs/[A-Za-z0-9_/.-]+\\.md' lua src bin scripts bench Makefile CHANGELOG.md"
+      .. " | sort -u"))
+    local named = 0
+    for path in p:lines() do
+      named = named + 1
+      assert.is_true(exists(path), path .. " is named in the code but does not exist")
+    end
+    p:close()
+    assert.is_true(named > 10, "docs paths found: " .. named)
+  end)
+
   it("has no page over " .. MAX_LINES .. " lines", function()
     local long = {}
     for _, path in ipairs(doc_files()) do

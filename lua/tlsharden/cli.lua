@@ -141,7 +141,7 @@ local function main_help(p)
   p.line()
   p.line("global options:")
   p.columns {
-    { "  --json", "print one JSON document (schema in docs/cli.md)" },
+    { "  --json", "print one JSON document (schema in docs/reference/cli.md)" },
     { "  --no-color", "no colour, even on a terminal" },
     { "  --min-grade G", "exit 1 when a grade is below G (default B)" },
     { "  --help", "this text; `tlsharden COMMAND --help` for one command" },

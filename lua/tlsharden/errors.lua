@@ -1,4 +1,4 @@
---- The error rule (docs/api.md) for the functions written in Lua, as the C
+--- The error rule (docs/reference/api.md) for the functions written in Lua, as the C
 -- core keeps it: every error is an object { kind, fn, message, reason [,
 -- argument] [, option] } whose tostring is the message,
 -- "tlsharden.<fn>: bad argument #<n> '<name>': ...", "bad option

@@ -1,4 +1,4 @@
---- The grading facts (docs/grading.md), built in one place: from a live
+--- The grading facts (docs/reference/grading.md), built in one place: from a live
 -- context (what inspect, forward_secrecy and chain found; the audit, the
 -- plugin and new_context) or from what a scanner observed on the wire.
 -- The grade itself never knows which of the two it was given.
@@ -105,8 +105,8 @@ function facts.from_context(inspect, fs, chain, opts)
   }
 end
 
---- Facts of a server seen from outside. observed (docs/architecture.md,
--- "observed facts"): protocols (names), suites (tables with name, bits,
+--- Facts of a server seen from outside (scan/observe.lua makes them).
+-- observed: protocols (names), suites (tables with name, bits,
 -- aead, fs, weak, block_bits), key_type, key_bits, groups (names the
 -- server accepted), dh_bits (the smallest DH group it used), compression,
 -- secure_renegotiation, fallback_scsv (each true, false or nil when not

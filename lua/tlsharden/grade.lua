@@ -1,7 +1,7 @@
 --- A grade in the manner of SSL Labs' SSL Server Rating Guide, applied to
 -- what applies to XMPP (no HSTS). The rules are data: `guides` holds each
 -- guide version, so a caller can ask for either and the result says which
--- was used. See docs/grading.md.
+-- was used. See docs/reference/grading.md.
 local errors = require "tlsharden.errors"
 
 local grade = {}
@@ -142,7 +142,7 @@ local FACTS = { "protocols", "suites", "key_type", "key_bits", "kx_bits", "anony
 local FACT_SET = {}
 for _, k in ipairs(FACTS) do FACT_SET[k] = true end
 
---- grade.grade(facts [, opts]): see docs/grading.md for the facts table.
+--- grade.grade(facts [, opts]): see docs/reference/grading.md for the facts table.
 function grade.grade(facts, opts)
   errors.table("grade", 1, "facts", facts)
   opts = errors.options("grade", 2, "opts", opts, { "guide", "starttls_cap" })

@@ -6,7 +6,7 @@
 --     [context fields: cert, host, kind, protocol, layer, setting] }
 --
 -- in a list under a field named `problems`, or, where one problem ended an
--- exchange (a DNS query, an XMPP stream), under `failure`. docs/api.md
+-- exchange (a DNS query, an XMPP stream), under `failure`. docs/reference/api.md
 -- ("Problems") is the reference; spec/problems_spec.lua walks the JSON of a
 -- scan, an audit, a survey line and a report and refuses any other shape.
 local json = require "tlsharden.json"

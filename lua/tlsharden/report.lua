@@ -2,7 +2,7 @@
 -- JSON line per endpoint, as `tlsharden survey` writes it), one row per
 -- endpoint for the table of servers, and the comparison of two surveys.
 -- The renderers (report/markdown.lua, report/html.lua) only lay out what
--- is here. See docs/survey.md.
+-- is here. See docs/reference/survey.md.
 local errors = require "tlsharden.errors"
 local grade = require "tlsharden.grade"
 local results = require "tlsharden.survey.results"
@@ -12,7 +12,7 @@ local protocols = require "tlsharden.protocols"
 local M = {}
 
 
--- Why a certificate fails, from the chain's problem codes (docs/chain.md).
+-- Why a certificate fails, from the chain's problem codes (docs/reference/chain.md).
 local CERT_FAILURES = {
   { "expired", "expired (or not yet valid)", { EXPIRED = true, NOT_YET_VALID = true } },
   { "self_signed", "self-signed", { SELF_SIGNED = true } },

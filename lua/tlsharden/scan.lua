@@ -4,7 +4,7 @@
 -- 5269 without any), a HOST:PORT target is one service; every address of
 -- every target is scanned (tlsharden.scan.endpoint), one endpoint after
 -- another with up to `connections` connections in flight, all in one coroutine
--- scheduler. The result's shape is in docs/scan.md, "Scan result".
+-- scheduler. The result's shape is in docs/reference/scan.md, "Scan result".
 local socket = require "socket"
 local errors = require "tlsharden.errors"
 local grade = require "tlsharden.grade"
@@ -97,7 +97,7 @@ local function scan_endpoint(sched, ep, ctx)
   return rec
 end
 
---- tlsharden.scan(target [, opts]): see docs/scan.md.
+--- tlsharden.scan(target [, opts]): see docs/reference/scan.md.
 function M.scan(target, opts)
   local o = check_options(target, opts)
   local t0 = net.now()
@@ -131,7 +131,7 @@ function M.scan(target, opts)
   return result
 end
 
--- ---- for a survey: many scans in one scheduler (docs/scan.md) ----
+-- ---- for a survey: many scans in one scheduler (docs/reference/scan.md) ----
 
 local function copy(t)
   local out = {}
@@ -178,7 +178,7 @@ end
 
 --- Scan one endpoint of M.discover inside a task of ctx.sched, with up to
 -- ctx.connections connections in flight (default: the options' connections).
--- Returns the endpoint record of docs/scan.md.
+-- Returns the endpoint record of docs/reference/scan.md.
 function M.endpoint(ep, ctx)
   local settings = SETTINGS[ctx]
   if not settings then

@@ -1,6 +1,6 @@
 --- A survey: many XMPP servers scanned at once in one coroutine scheduler
 -- (tlsharden.scan.net), one result line per endpoint as results come in,
--- resumable from its results file. See docs/survey.md.
+-- resumable from its results file. See docs/reference/survey.md.
 --
 --   local survey = require "tlsharden.survey"
 --   local targets = survey.parse_list(text)

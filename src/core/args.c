@@ -1,4 +1,4 @@
-/* The error rule of tlsharden (docs/api.md) in one place: every message
+/* The error rule of tlsharden (docs/reference/api.md) in one place: every message
  * starts with the function, names the argument or option, and quotes the
  * bad value shortened to TH_QUOTE_MAX bytes with non-printable bytes
  * escaped; option tables are read by one reader that refuses unknown

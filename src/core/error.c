@@ -1,7 +1,7 @@
 /* Errors a program can test: every error tlsharden raises is a table
  * { kind, fn, message, reason [, argument] [, option] } with one shared
  * metatable whose __tostring gives the message, so that a program tells
- * kinds apart by a field and a person reads the message (docs/api.md, "The
+ * kinds apart by a field and a person reads the message (docs/reference/api.md, "The
  * error rule"). The Lua modules make theirs with core.error_new. */
 #include <string.h>
 

@@ -431,7 +431,7 @@ static unsigned suite_weakness(const th_suite *s) {
   return w;
 }
 
-/* Push the table describing s (see docs/scan.md). */
+/* Push the table describing s (see docs/reference/wire.md). */
 static void push_suite(lua_State *L, const th_suite *s) {
   char hex[24];
   lua_createtable(L, 0, 20);

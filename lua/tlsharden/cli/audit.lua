@@ -157,7 +157,7 @@ return function(cli)
     usage = "grade [CONFIG] [--prosody 0.12|13] [--cafile F] [--guide 2009q|2009r] [--starttls-cap]",
     options = AUDIT_OPTIONS,
     help = [[Like `tlsharden audit`, but prints only the grades, their scores, caps and
-  reasons (docs/grading.md). Exit 1 when a grade is below --min-grade.]],
+  reasons (docs/reference/grading.md). Exit 1 when a grade is below --min-grade.]],
     run = function(c)
       c.name = "grade"
       local report = load_audit(c)

@@ -279,7 +279,7 @@ local function default_prosody()
   return newest, "no Prosody found on this machine; the newest model"
 end
 
---- tlsharden.audit(path_or_string [, opts]): see docs/audit.md.
+--- tlsharden.audit(path_or_string [, opts]): see docs/reference/audit.md.
 function audit.audit(source, opts)
   if type(source) ~= "string" then
     errors.argument("audit", 1, "source", "expected a path or configuration text, got %s",

@@ -2,7 +2,7 @@
 -- contexts it builds for a host (c2s, s2s in and out, direct TLS and HTTPS
 -- SNI contexts), with which layers in which order, where it finds each
 -- host's certificate, and the encryption policy options around them, for
--- Prosody 0.12 and 13 (their differences are listed in docs/audit.md).
+-- Prosody 0.12 and 13 (their differences are listed in docs/reference/audit.md).
 -- The configuration itself is read by prosody/config.lua; the audit merges
 -- and judges these layers through the pipeline.
 local errors = require "tlsharden.errors"

@@ -2,7 +2,7 @@
 -- service against the chain it served. The matching is tlsharden.core's
 -- dane_match; this module decides what a match is worth, and a match is
 -- only worth anything when the TLSA answer was DNSSEC-authenticated.
--- See docs/scan.md.
+-- See docs/reference/dane.md.
 local core = require "tlsharden.core"
 local errors = require "tlsharden.errors"
 local problems = require "tlsharden.problems"

@@ -2,7 +2,7 @@
 -- kinds at once), or the addresses of HOST:PORT (the address itself, the
 -- given resolver's answer, or the system's), with what DNS said trimmed
 -- to plain data for the scan result. Runs inside a scan scheduler's task.
--- See docs/scan.md, "Targets".
+-- See docs/reference/scan.md, "Targets".
 local socket = require "socket"
 local dns = require "tlsharden.scan.dns"
 local json = require "tlsharden.json"

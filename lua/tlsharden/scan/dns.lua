@@ -3,7 +3,7 @@
 -- and the XMPP endpoints of a domain (RFC 6120 §3.2, XEP-0368). The wire
 -- format is tlsharden.core's (dns_query, dns_parse); all network I/O is in
 -- one exchange function, which a caller may replace (a coroutine
--- scheduler's sockets, say). See docs/scan.md.
+-- scheduler's sockets, say). See docs/reference/dns.md.
 local core = require "tlsharden.core"
 local errors = require "tlsharden.errors"
 local problems = require "tlsharden.problems"

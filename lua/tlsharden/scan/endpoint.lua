@@ -4,7 +4,7 @@
 -- included) and the stream's features after TLS, the wire probe
 -- (tlsharden.scan.probe) over connections of its own, DANE, and the grade
 -- through pipeline.judge_observation. Whatever the peer does is a status
--- or a problem record of the endpoint, never an error. See docs/scan.md.
+-- or a problem record of the endpoint, never an error. See docs/reference/scan.md.
 local core = require "tlsharden.core"
 local net = require "tlsharden.scan.net"
 local probe = require "tlsharden.scan.probe"
@@ -76,7 +76,7 @@ local function stream_error_of(r)
   end
 end
 
---- A new endpoint record (docs/scan.md, "Scan result") for ep, an
+--- A new endpoint record (docs/reference/scan.md, "Scan result") for ep, an
 -- endpoint of dns.xmpp_endpoints or of a HOST:PORT target.
 function M.record(ep, ctx)
   local srv = ep.srv and { service = ep.srv.service, priority = ep.srv.priority, weight = ep.srv.weight,

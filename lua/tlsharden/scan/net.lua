@@ -2,7 +2,7 @@
 -- connections in flight from one thread, each wait (connect, send,
 -- receive, a free connection slot, sleep) bounded by a deadline, and a
 -- limit on the connections open to one server address at a time. See
--- docs/scan.md.
+-- docs/reference/net.md.
 --
 --   local sched = net.scheduler { per_server = 4 }
 --   sched:spawn(function()

@@ -2,7 +2,7 @@
 -- tlsharden takes: the observed facts of the grading pipeline
 -- (facts.from_observation), the wire probe's result trimmed to plain data
 -- (no certificate bytes, every list a JSON list) and the endpoint's
--- problem records. No I/O here. See docs/scan.md, "Scan result".
+-- problem records. No I/O here. See docs/reference/scan.md, "Scan result".
 local json = require "tlsharden.json"
 local problems = require "tlsharden.problems"
 local protocols = require "tlsharden.protocols"

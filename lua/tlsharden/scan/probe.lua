@@ -8,7 +8,7 @@
 -- negotiate any more. Connections come from the caller's open(sched)
 -- function, which returns a connection ready for the TLS first flight
 -- (direct TLS, or after STARTTLS). The result's fields are in
--- docs/scan.md, section "wire probe".
+-- docs/reference/probe.md.
 local core = require "tlsharden.core"
 local errors = require "tlsharden.errors"
 local net = require "tlsharden.scan.net"
@@ -496,7 +496,7 @@ function M.spawn(sched, opts, on_done)
   end)
 end
 
---- Probe one endpoint and return the result (see docs/scan.md).
+--- Probe one endpoint and return the result (see docs/reference/probe.md).
 function M.run(opts)
   local o = check_opts("scan.probe.run", opts)
   local sched = net.scheduler { per_server = o.per_server, timeout = o.timeout }

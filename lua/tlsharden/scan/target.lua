@@ -2,7 +2,7 @@
 -- (its SRV records say where its endpoints are) or HOST:PORT with
 -- `starttls` ("c2s", "s2s", "none") and `xmpphost` (the XMPP domain), and
 -- `kind`. `tlsharden.scan` and a survey list's lines read targets here, so
--- that a list line says what a scan's arguments say. See docs/scan.md.
+-- that a list line says what a scan's arguments say. See docs/reference/target.md.
 local errors = require "tlsharden.errors"
 local dns = require "tlsharden.scan.dns"
 

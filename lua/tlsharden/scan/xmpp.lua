@@ -3,7 +3,7 @@
 -- negotiation and feature discovery over any socket-like object with
 -- send and receive (LuaSocket, LuaSec, or a coroutine scheduler's
 -- wrappers). A peer that is no XMPP server, breaks the stream or sends too
--- much is a problem record of the result, never an error. See docs/scan.md.
+-- much is a problem record of the result, never an error. See docs/reference/xmpp.md.
 local lxp = require "lxp"
 local errors = require "tlsharden.errors"
 local problems = require "tlsharden.problems"

@@ -4,7 +4,7 @@
 -- address: "192.0.2.10:5222 --xmpphost example.org") and --kind
 -- c2s|s2s|both; "#" starts a comment, blank lines are skipped. Pure: text
 -- in, targets out (tlsharden.scan.target reads each one). See
--- docs/survey.md.
+-- docs/reference/survey.md.
 local errors = require "tlsharden.errors"
 local scan_target = require "tlsharden.scan.target"
 
