@@ -146,8 +146,9 @@ describe("tlsharden.protocol", function()
     local function fails(spec, pattern)
       local ok, err = pcall(tlsharden.protocol, spec, { floor = false })
       assert.is_false(ok)
-      assert.matches(pattern, err, 1, true)
-      return err
+      assert.matches(pattern, tostring(err), 1, true)
+      assert.same({ "argument", 1 }, { err.kind, err.argument })
+      return tostring(err)
     end
 
     it("names the bad token and lists the valid forms", function()
@@ -171,9 +172,11 @@ describe("tlsharden.protocol", function()
     it("refuses an empty set item", function() fails("TLSv1.2::TLSv1.3", "unknown protocol version ''") end)
     it("refuses an embedded NUL", function() fails("tlsv1_2\0+", "NUL byte") end)
     it("refuses an empty list", function() fails({}, "empty version list") end)
-    it("refuses a list with a non-string", function() fails({ "tlsv1.2", 3 }, "list item 2 is a number") end)
-    for _, bad in ipairs { 12, true, function() end } do
-      it("refuses a " .. type(bad), function() fails(bad, "expected a string or a list of versions, got " .. type(bad)) end)
+    it("refuses a list with a non-string", function() fails({ "tlsv1.2", 3 }, "list item 2 is 3, expected a version name") end)
+    for _, bad in ipairs { { 12, "12" }, { true, "true" }, { function() end, "a function" } } do
+      it("refuses a " .. type(bad[1]), function()
+        fails(bad[1], "expected a string or a list of versions, got " .. bad[2])
+      end)
     end
     it("refuses a missing spec", function()
       local ok, err = pcall(tlsharden.protocol)

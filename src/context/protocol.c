@@ -169,8 +169,8 @@ static int parse_list(lua_State *L, int idx, th_range *out) {
     const char *s;
     int v;
     if (lua_geti(L, idx, i) != LUA_TSTRING) {
-      lua_pushfstring(L, "list item %d is a %s, expected a version name",
-                      (int)i, luaL_typename(L, -1));
+      lua_pushfstring(L, "list item %d is %s, expected a version name", (int)i, th_quote(L, -1));
+      lua_remove(L, -2);
       lua_remove(L, -2);
       return 0;
     }
@@ -203,8 +203,8 @@ int th_protocol_parse(lua_State *L, int idx, th_range *out) {
     case LUA_TTABLE:
       return parse_list(L, idx, out);
     default:
-      lua_pushfstring(L, "expected a string or a list of versions, got %s",
-                      luaL_typename(L, idx));
+      lua_pushfstring(L, "expected a string or a list of versions, got %s", th_quote(L, idx));
+      lua_remove(L, -2);
       return 0;
   }
 }

@@ -3,6 +3,7 @@
  * metatable whose __tostring gives the message, so that a program tells
  * kinds apart by a field and a person reads the message (docs/reference/api.md, "The
  * error rule"). The Lua modules make theirs with core.error_new. */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/tlsharden.h"
@@ -81,6 +82,26 @@ int th_argument_error(lua_State *L, const char *fn, int argn, const char *what, 
   va_list ap;
   va_start(ap, fmt);
   th_vraise(L, "argument", fn, argn, NULL, what, fmt, ap);
+  va_end(ap);
+  return 0;
+}
+
+int th_input_error(lua_State *L, const char *fn, int argn, const char *argname, const char *fmt, ...) {
+  va_list ap;
+  char what[TH_WHAT_MAX];
+  snprintf(what, sizeof what, "bad argument #%d '%s': ", argn, argname);
+  va_start(ap, fmt);
+  th_vraise(L, "input", fn, argn, NULL, what, fmt, ap);
+  va_end(ap);
+  return 0;
+}
+
+int th_option_error(lua_State *L, const char *fn, const char *option, const char *fmt, ...) {
+  va_list ap;
+  char what[TH_WHAT_MAX];
+  snprintf(what, sizeof what, "bad option '%s': ", option);
+  va_start(ap, fmt);
+  th_vraise(L, "argument", fn, 0, option, what, fmt, ap);
   va_end(ap);
   return 0;
 }

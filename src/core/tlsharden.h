@@ -87,6 +87,12 @@ int th_vraise(lua_State *L, const char *kind, const char *fn, int argn, const ch
 /* Raise a bad-input error of argument argn, what naming it in a form of
  * its own ("bad argument #1 'spec' 'x': "). */
 int th_argument_error(lua_State *L, const char *fn, int argn, const char *what, const char *fmt, ...);
+/* Raise an "input" error of argument argn: the file or text it names
+ * cannot be read ("bad argument #1 'source': cannot read the file ..."). */
+int th_input_error(lua_State *L, const char *fn, int argn, const char *argname, const char *fmt, ...);
+/* Raise "bad option '<option>': <message>" for an option read outside
+ * th_opts (the error names the option in its option field). */
+int th_option_error(lua_State *L, const char *fn, const char *option, const char *fmt, ...);
 /* Raise an error of kind, lua_pushfstring-style. */
 int th_raise(lua_State *L, const char *kind, const char *fn, const char *fmt, ...);
 /* Whether the value at idx is an error object of tlsharden. */

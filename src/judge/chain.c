@@ -218,8 +218,8 @@ static X509_STORE *cached_store(lua_State *L, const chain_opts *o) {
     if (o->cafile || o->capath) {
       if (!X509_STORE_load_locations(store, o->cafile, o->capath)) {
         th_push_ssl_errors(L, "cannot load");
-        th_error(L, FN, "bad option '%s': cannot load the trust anchors: %s",
-                 o->cafile ? "cafile" : "capath", lua_tostring(L, -1));
+        th_option_error(L, FN, o->cafile ? "cafile" : "capath", "cannot load the trust anchors: %s",
+                        lua_tostring(L, -1));
       }
     } else if (!X509_STORE_set_default_paths(store)) {
       th_push_ssl_errors(L, "cannot load the system store");
@@ -410,15 +410,15 @@ static void check_key(out *res, chain_job *j, SSL_CTX *ctx, const chain_opts *o)
   bio = BIO_new_file(o->keyfile, "r");
   if (!bio) {
     ERR_clear_error();
-    th_error(res->L, FN, "bad option 'key': cannot read %s", th_quote_lstring(res->L, o->keyfile,
-             strlen(o->keyfile)));
+    th_option_error(res->L, FN, "key", "cannot read %s", th_quote_lstring(res->L, o->keyfile,
+                    strlen(o->keyfile)));
   }
   j->key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
   BIO_free(bio);
   if (!j->key) {
     ERR_clear_error();
-    th_error(res->L, FN, "bad option 'key': %s holds no PEM private key",
-             th_quote_lstring(res->L, o->keyfile, strlen(o->keyfile)));
+    th_option_error(res->L, FN, "key", "%s holds no PEM private key",
+                    th_quote_lstring(res->L, o->keyfile, strlen(o->keyfile)));
   }
   if (X509_check_private_key(leaf, j->key) != 1)
     problem(res, "KEY_MISMATCH", 1, "the private key %s does not match the certificate",

@@ -39,7 +39,7 @@ static void add_file(lua_State *L, STACK_OF(X509) *certs, int path) {
   int n;
   if (!bio) {
     ERR_clear_error();
-    th_arg_error(L, FN, 1, "source", "cannot read the file %s", th_quote(L, path));
+    th_input_error(L, FN, 1, "source", "cannot read the file %s", th_quote(L, path));
   }
   out = BIO_new(BIO_s_mem());
   if (!out) {

@@ -238,12 +238,17 @@ static void check_cipher_opts(lua_State *L, int idx, const char *fn, cipher_opts
 /* Raise with OpenSSL's errors, releasing the context first (owned may be
  * NULL): refused specs must not leave their contexts to the collector,
  * which does not see their size. */
-static int fail_ssl(lua_State *L, const char *fn, const char *what, const char *value,
-                    th_owned *owned) {
+/* Raise what OpenSSL refused of value: an error of argument argn (or of
+ * option, when not NULL), or one of OpenSSL failing (argn 0, no option). */
+static int fail_ssl(lua_State *L, const char *fn, int argn, const char *option, const char *what,
+                    const char *value, th_owned *owned) {
   th_quote_lstring(L, value, strlen(value));
   th_push_ssl_errors(L, "unknown OpenSSL error");
   if (owned) th_release(owned);
-  return th_error(L, fn, "%s %s: %s", what, lua_tostring(L, -2), lua_tostring(L, -1));
+  if (option) return th_option_error(L, fn, option, "%s %s: %s", what, lua_tostring(L, -2), lua_tostring(L, -1));
+  if (argn > 0)
+    return th_arg_error(L, fn, argn, "spec", "%s %s: %s", what, lua_tostring(L, -2), lua_tostring(L, -1));
+  return th_raise(L, "failed", fn, "%s %s: %s", what, lua_tostring(L, -2), lua_tostring(L, -1));
 }
 
 /* Expand spec into the suites a server context with opts would offer.
@@ -255,23 +260,23 @@ static void expand(lua_State *L, const char *fn, const char *spec, const cipher_
   STACK_OF(SSL_CIPHER) *sk;
   ERR_clear_error();
   ctx = SSL_CTX_new(TLS_server_method());
-  if (!ctx) fail_ssl(L, fn, "cannot create a context for", spec, NULL);
+  if (!ctx) fail_ssl(L, fn, 0, NULL, "cannot create a context for", spec, NULL);
   octx = th_own(L, ctx, th_free_ssl_ctx);
   if (o->seclevel >= 0) SSL_CTX_set_security_level(ctx, o->seclevel);
   if (o->has_range) {
     if (!o->range.open_lo &&
         !SSL_CTX_set_min_proto_version(ctx, th_versions[o->range.lo].wire))
-      fail_ssl(L, fn, "cannot set the minimum version", th_versions[o->range.lo].name, octx);
+      fail_ssl(L, fn, 0, "protocol", "cannot set the minimum version", th_versions[o->range.lo].name, octx);
     if (!o->range.open_hi &&
         !SSL_CTX_set_max_proto_version(ctx, th_versions[o->range.hi].wire))
-      fail_ssl(L, fn, "cannot set the maximum version", th_versions[o->range.hi].name, octx);
+      fail_ssl(L, fn, 0, "protocol", "cannot set the maximum version", th_versions[o->range.hi].name, octx);
   }
   if (!SSL_CTX_set_cipher_list(ctx, spec))
-    fail_ssl(L, fn, "bad argument #1 'spec': no cipher suite matches", spec, octx);
+    fail_ssl(L, fn, 1, NULL, "no cipher suite matches", spec, octx);
   if (o->ciphersuites && !SSL_CTX_set_ciphersuites(ctx, o->ciphersuites))
-    fail_ssl(L, fn, "bad option 'ciphersuites': OpenSSL refuses", o->ciphersuites, octx);
+    fail_ssl(L, fn, 0, "ciphersuites", "OpenSSL refuses", o->ciphersuites, octx);
   ssl = SSL_new(ctx);
-  if (!ssl) fail_ssl(L, fn, "cannot create a connection for", spec, octx);
+  if (!ssl) fail_ssl(L, fn, 0, NULL, "cannot create a connection for", spec, octx);
   ossl = th_own(L, ssl, th_free_ssl);
   sk = SSL_get1_supported_ciphers(ssl);
   osk = th_own(L, sk, th_free_cipher_stack);

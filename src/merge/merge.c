@@ -234,7 +234,7 @@ static void apply_layer(merger *m, int layer, int position) {
     if (lua_type(L, -2) != LUA_TSTRING) {
       const char *bad = th_quote(L, -2);
       const char *label = th_merge_layer_label(m);
-      th_error(L, m->fn, "%s: bad key %s: expected a setting name", label, bad);
+      th_argument_error(L, m->fn, 1, NULL, "%s: bad key %s: expected a setting name", label, bad);
     }
     key = lua_tolstring(L, -2, &len);
     id = key_id(key, len);
@@ -404,7 +404,7 @@ static int merge_layers(lua_State *L, const char *fn, int first, int last, const
         lua_pop(L, 1);
         lua_pushinteger(L, i + 1);
       } else if (lua_type(L, -1) != LUA_TSTRING) {
-        th_error(L, fn, "layer %d: bad name: expected a string, got %s", i + 1, th_quote(L, -1));
+        th_argument_error(L, fn, 1, NULL, "layer %d: bad name: expected a string, got %s", i + 1, th_quote(L, -1));
       }
     }
     if (mode) m.mode = mode;

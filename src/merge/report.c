@@ -18,7 +18,8 @@ const char *th_merge_layer_label(merger *m) {
 int th_merge_error(merger *m, const char *key, const char *message) {
   lua_State *L = m->L;
   const char *label = th_merge_layer_label(m);
-  return th_error(L, m->fn, "%s: bad %s: %s", label, key, message);
+  /* a layer is an item of argument #1, the list of layers */
+  return th_argument_error(L, m->fn, 1, NULL, "%s: bad %s: %s", label, key, message);
 }
 
 void th_merge_push_layer_id(merger *m) {

@@ -82,7 +82,7 @@ return function(cli)
   cli.command("audit", {
     summary = "audit the TLS of every host and service of a Prosody configuration",
     usage = "audit [CONFIG] [--prosody 0.12|13] [--cafile F] [--capath D] [--guide 2009q|2009r]"
-      .. " [--starttls-cap] [--with-env]",
+      .. " [--starttls-cap] [--at EPOCH] [--with-env]",
     options = AUDIT_OPTIONS,
     help = [[CONFIG defaults to /etc/prosody/prosody.cfg.lua. The file is read in a sandbox:
   nothing in it runs with access to the system. ENV_* values are empty unless

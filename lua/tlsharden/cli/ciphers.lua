@@ -42,7 +42,7 @@ return function(cli)
       if c.json then
         for _, su in ipairs(r.suites) do json.list(su.weak) end
         c.out.line(json.encode {
-          command = "ciphers", spec = r.spec, fs = r.forward_secrecy, count = r.count, fs_count = r.fs_count,
+          command = "ciphers", spec = r.spec, forward_secrecy = r.forward_secrecy, count = r.count, fs_count = r.fs_count,
           seclevel = r.seclevel, suites = json.list(r.suites), non_fs = json.list(r.non_fs),
           problems = problems,
         })

@@ -29,7 +29,7 @@ return function(cli)
   cli.command("survey", {
     summary = "scan many XMPP servers at once; one JSON line per endpoint, resumable",
     usage = "survey LIST|- [--out FILE.jsonl [--resume]] [--kind c2s|s2s|both] [--jobs N] [--per-server N]"
-      .. " [--connections N] [--order] [--timeout S] [scan options]",
+      .. " [--connections N] [--order] [--timeout S] [--quiet] [scan options]",
     options = cli.scan_options { out = "value", resume = "flag", jobs = "value",
       ["per-server"] = "value", quiet = "flag", order = "flag" },
     help = [[LIST holds one target a line, as `tlsharden scan` takes it: a domain (its SRV

@@ -287,7 +287,7 @@ function audit.audit(source, opts)
   end
   opts = errors.options("audit", 2, "opts", opts, AUDIT_OPTIONS)
   grade.check_guide("audit", opts.guide)
-  local version, version_from = opts.prosody, "opts.prosody"
+  local version, version_from = opts.prosody, "as asked (the prosody option)"
   if version == nil then
     version, version_from = default_prosody()
   elseif not prosody_model.known_version(version) then
