@@ -57,6 +57,42 @@ describe("build files", function()
     end
   end)
 
+  it("keep the calls between C files one way: no two files, nor any circle of them, call each other", function()
+    -- where each th_* function is defined, and which files call it (the
+    -- module table, core/core.c, names every function and is left out)
+    local defined, calls = {}, {}
+    local files = sh.lines("find src -name '*.c' | sort")
+    for _, f in ipairs(files) do
+      for line in read(f):gmatch("[^\n]+") do
+        local name = line:match("^[%a_][^;(]-%f[%w_](th_[%w_]+)%s*%b()%s*{?%s*$")
+        if name and not line:find("^static") then defined[name] = f end
+      end
+    end
+    for _, f in ipairs(files) do
+      calls[f] = {}
+      if f ~= "src/core/core.c" then
+        for name in read(f):gmatch("%f[%w_](th_[%w_]+)%s*%(") do
+          local g = defined[name]
+          if g and g ~= f and g ~= "src/core/core.c" then calls[f][g] = true end
+        end
+      end
+    end
+    assert.is_true(defined.th_harden ~= nil and defined.th_report_free ~= nil, "definitions found")
+    -- a depth-first walk finds any circle
+    local state = {}
+    local function walk(f, path)
+      state[f] = "open"
+      path[#path + 1] = f
+      for g in pairs(calls[f]) do
+        assert.is_true(state[g] ~= "open", "a circle of calls: " .. table.concat(path, " -> ") .. " -> " .. g)
+        if not state[g] then walk(g, path) end
+      end
+      path[#path] = nil
+      state[f] = "done"
+    end
+    for _, f in ipairs(files) do if not state[f] then walk(f, {}) end end
+  end)
+
   it("name every Lua module, script, benchmark and fuzz driver in docs/architecture.md", function()
     local page = read("docs/architecture.md")
     local function named(path) return page:find("`" .. path .. "`", 1, true) ~= nil end

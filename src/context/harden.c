@@ -332,6 +332,7 @@ int th_harden(lua_State *L) {
   if (!h.r) return th_raise(L, "failed", "harden", "out of memory (the context was not changed)");
   th_report_free(h.st->report);
   h.st->report = h.r;
+  h.st->report_free = th_report_free;
   ERR_clear_error();
   h.step = "start";
   rule_versions(&h, &p);

@@ -1,7 +1,8 @@
 /* What tlsharden knows about a context that OpenSSL cannot tell back (a
  * failed hardening, automatic DH parameters, the groups it set, the report
  * of the latest hardening), kept in tlsharden's own ex_data slot of the
- * SSL_CTX and freed with it. harden.c writes it, inspect.c reads it. */
+ * SSL_CTX and freed with it (the report by the function stored with it).
+ * harden.c writes it, inspect.c and harden_report.c read it. */
 #include <stdlib.h>
 
 #include "context/harden.h"
@@ -11,8 +12,9 @@
 static void state_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
                        void *argp) {
   (void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
-  if (ptr) th_report_free(((th_ctx_state *)ptr)->report);
-  free(ptr);
+  th_ctx_state *st = (th_ctx_state *)ptr;
+  if (st && st->report && st->report_free) st->report_free(st->report);
+  free(st);
 }
 
 /* The ex_data index of this Lua state (allocated once per state, kept in

@@ -260,6 +260,10 @@ typedef struct th_ctx_state {
   char failed_step[64];
   char groups[256];      /* the groups list harden set */
   struct th_report *report;  /* what the latest hardening changed (harden_report.c) */
+  /* how the state frees report: set by whoever stores one, so that the
+   * state (freed by OpenSSL with the context) needs no call into the
+   * report's file */
+  void (*report_free)(struct th_report *);
 } th_ctx_state;
 th_ctx_state *th_ctx_state_get(lua_State *L, SSL_CTX *ctx, int create);
 
