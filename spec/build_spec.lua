@@ -93,6 +93,31 @@ describe("build files", function()
     for _, f in ipairs(files) do if not state[f] then walk(f, {}) end end
   end)
 
+  it("keep the Lua modules' requires free of circles", function()
+    local requires = {}
+    for _, f in ipairs(sh.lines("cd lua && find . -name '*.lua' | sort")) do
+      local name = f:gsub("^%./", ""):gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
+      requires[name] = {}
+      -- the requires a module makes when it loads (top level, not indented)
+      for dep in read("lua/" .. f:sub(3)):gmatch("\nlocal [%w_]+ = require[ (]*\"([%w_.]+)\"") do
+        requires[name][#requires[name] + 1] = dep
+      end
+    end
+    assert.is_true(#requires["tlsharden.scan"] > 5)
+    local state = {}
+    local function walk(m, path)
+      state[m] = "open"
+      path[#path + 1] = m
+      for _, dep in ipairs(requires[m] or {}) do
+        assert.is_true(state[dep] ~= "open", "a circle of requires: " .. table.concat(path, " -> ") .. " -> " .. dep)
+        if requires[dep] and not state[dep] then walk(dep, path) end
+      end
+      path[#path] = nil
+      state[m] = "done"
+    end
+    for m in pairs(requires) do if not state[m] then walk(m, {}) end end
+  end)
+
   it("name every Lua module, script, benchmark and fuzz driver in docs/architecture.md", function()
     local page = read("docs/architecture.md")
     local function named(path) return page:find("`" .. path .. "`", 1, true) ~= nil end
