@@ -99,7 +99,7 @@ describe("build files", function()
       local name = f:gsub("^%./", ""):gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
       requires[name] = {}
       -- the requires a module makes when it loads (top level, not indented)
-      for dep in read("lua/" .. f:sub(3)):gmatch("\nlocal [%w_]+ = require[ (]*\"([%w_.]+)\"") do
+      for dep in ("\n" .. read("lua/" .. f:sub(3))):gmatch("\nlocal [%w_]+ = require[ (]*\"([%w_.]+)\"") do
         requires[name][#requires[name] + 1] = dep
       end
     end
