@@ -6,15 +6,7 @@ local pipeline = require "tlsharden.pipeline"
 local profiles = require "tlsharden.profiles"
 
 -- The module loaded afresh where Prosody's globals raise when touched.
-local function load_without_prosody(name)
-  local env = setmetatable({}, { __index = function(_, k)
-    if k == "module" or k == "prosody" then error("touches Prosody's global " .. k, 2) end
-    return _G[k]
-  end })
-  local path = assert(package.searchpath(name, package.path))
-  local chunk = assert(loadfile(path, "t", env))
-  return chunk(name)
-end
+local load_without_prosody = require "spec.helpers.no_prosody"
 
 local plugin_layers = load_without_prosody "tlsharden.prosody.plugin_layers"
 
