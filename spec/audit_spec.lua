@@ -8,13 +8,16 @@ local pki = require "spec.helpers.pki"
 local sh = require "spec.helpers.sh"
 local prosody = require "spec.helpers.prosody"
 
+-- The hosts whose certificates have an RSA key (the others: EC P-256).
+local RSA_HOSTS = { ["weak.test"] = true }
+
 -- A configuration directory with a CA, certificates for hosts, and files.
 local function setup_dir(hosts, config)
   local dir = pki.tmpdir()
   sh.run("mkdir -p " .. pki.quote(dir .. "/certs"))
   local ca = pki.cert(dir, "ca", { ca = true })
   for _, h in ipairs(hosts) do
-    local c = pki.cert(dir, h, { issuer = ca, san = { "DNS:" .. h } })
+    local c = pki.cert(dir, h, { issuer = ca, san = { "DNS:" .. h }, key_kind = RSA_HOSTS[h] and "rsa2048" or nil })
     sh.run(("mv %s %s/certs/%s.crt && mv %s %s/certs/%s.key"):format(pki.quote(c.cert), pki.quote(dir), h,
       pki.quote(c.key), pki.quote(dir), h))
   end
@@ -41,7 +44,7 @@ certificates = "certs"
 c2s_direct_tls_ports = { 5223 }
 VirtualHost "good.test"
 VirtualHost "weak.test"
-  ssl = { protocol = "tlsv1+", ciphers = "HIGH:!aNULL", options = { no_compression = false } }
+  ssl = { protocol = "tlsv1+", ciphers = "HIGH:!aNULL:@SECLEVEL=0", options = { no_compression = false } }
   c2s_require_encryption = false
 Component "conference.good.test" "muc"
 ]]
@@ -78,9 +81,32 @@ describe("tlsharden.audit", function()
     assert.truthy(c.NO_FORWARD_SECRECY)
     assert.equal("B", s.grade.grade)
     assert.same({ "tlsv1", "tlsv1_1", "tlsv1_2", "tlsv1_3" }, s.context.versions)
+    -- at security level 0 (the cipher string asks for it) OpenSSL serves them all
+    assert.same({ "tlsv1", "tlsv1_1", "tlsv1_2", "tlsv1_3" }, s.context.served)
     local lowers = {}
     for _, p in ipairs(s.problems) do if p.code == "LOWERS_SECURITY" then lowers[#lowers + 1] = p.message end end
     assert.matches("VirtualHost weak.test ssl sets", table.concat(lowers, "\n"), 1, true)
+  end)
+
+  it("grades what is served and says apart what the configuration asks for beyond it", function()
+    -- tlsv1+ at the default security level with an EC key: OpenSSL 3 serves
+    -- neither TLS 1.0 and 1.1 nor a suite the key cannot sign
+    local d, c = setup_dir({ "asks.test" }, 'certificates = "certs"\ns2s_secure_auth = true\n'
+      .. 'VirtualHost "asks.test"\n  ssl = { protocol = "tlsv1+", ciphers = "HIGH:!aNULL" }\n')
+    local r = tlsharden.audit(d .. "/prosody.cfg.lua", { cafile = c.cert })
+    local s = service(r, "asks.test", "c2s")
+    assert.same({ "tlsv1", "tlsv1_1", "tlsv1_2", "tlsv1_3" }, s.context.versions)
+    assert.same({ "tlsv1_2", "tlsv1_3" }, s.context.served)
+    assert.same({ 2, 2 }, { s.context.security_level, #s.context.served })
+    local codes_of = codes(s.problems)
+    assert.is_nil(codes_of.OLD_PROTOCOL)
+    assert.is_nil(codes_of.NO_FORWARD_SECRECY)
+    assert.equal("warning", codes_of.ASKS_FOR_OLD_PROTOCOL.severity)
+    assert.matches("not served: OpenSSL refuses it at security level 2", codes_of.ASKS_FOR_OLD_PROTOCOL.message, 1, true)
+    assert.equal("A+", s.grade.grade)
+    assert.equal("all", s.forward_secrecy)
+    for _, name in ipairs(s.suites) do assert.is_nil(name:find("^AES"), name) end
+    pki.cleanup(d)
   end)
 
   it("checks the policy options", function()

@@ -194,7 +194,9 @@ describe("memory #memory", function()
       local _, d = tlsharden.forward_secrecy(dh_ctx)
       assert(d.dhe_usable == true)
     end },
-    { "inspect (probing)", function() tlsharden.inspect(ctx, { probe = true }) end },
+    { "inspect (probing: DH, ECDHE, the versions served)", function()
+      assert(tlsharden.inspect(ctx, { probe = true }).served)
+    end },
     { "new_context", function() tlsharden.new_context { key = leaf.key, certificate = leaf.cert } end },
     { "load_key", function() assert(context.load_key(bare_ctx, leaf.key)) end },
     { "audit", function() tlsharden.audit(cfg_text, { text = true, cafile = leaf.ca }) end },

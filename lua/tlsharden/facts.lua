@@ -69,27 +69,67 @@ function facts.cert(chain)
   }
 end
 
+-- The authentication a certificate's key can do in TLS 1.2 and older.
+local AUTH_OF_KEY = { RSA = "RSA", ["RSA-PSS"] = "RSA", EC = "ECDSA", ED25519 = "ECDSA", ED448 = "ECDSA",
+  DSA = "DSS" }
+
+local RANK = { sslv3 = 1, tlsv1 = 2, tlsv1_1 = 3, tlsv1_2 = 4, tlsv1_3 = 5 }
+
+--- The versions a client can get from a context: inspect's served (a
+-- real handshake per version, when inspected with probe), else the ones
+-- the context enables.
+function facts.served_versions(inspect)
+  return inspect.served or inspect.versions
+end
+
+--- The suites a client can get from a context (inspect and fs as for
+-- from_context): for a server, TLS 1.3's when it serves TLS 1.3, and those
+-- of TLS 1.2 and older that it can use (DH parameters, a group), that its
+-- certificate can authenticate (or anonymous ones) and that a version it
+-- serves can carry; for a client, every usable suite it offers.
+function facts.served_suites(inspect, fs)
+  local served, top, tls13 = facts.served_versions(inspect), 0, false
+  for _, v in ipairs(served) do
+    if v == "tlsv1_3" then tls13 = true elseif (RANK[v] or 0) > top then top = RANK[v] end
+  end
+  local auth = inspect.certificate and AUTH_OF_KEY[inspect.certificate.key_type]
+  local client = inspect.mode == "client"
+  local list = {}
+  for _, s in ipairs(fs.suites) do
+    local ok = s.usable ~= false
+    if s.protocol == "tlsv1_3" then
+      ok = ok and tls13
+    else
+      ok = ok and top >= (RANK[s.protocol] or 1)
+        and (client or s.auth == "None" or s.auth == auth)
+    end
+    if ok then list[#list + 1] = s end
+  end
+  return list
+end
+
 --- Facts of a context: inspect is tlsharden.inspect(ctx), fs the details
 -- of tlsharden.forward_secrecy(ctx), chain a tlsharden.chain result or
 -- nil. opts: curveslist (the configured groups, when harden did not set
 -- them), starttls (the service starts TLS inside the XMPP stream).
 function facts.from_context(inspect, fs, chain, opts)
   opts = opts or {}
-  local suites = {}
-  for _, s in ipairs(fs.suites) do
-    if s.usable ~= false then suites[#suites + 1] = s end  -- never negotiated otherwise
-  end
+  local suites = facts.served_suites(inspect, fs)
   local kx = weakest_group(inspect.groups or opts.curveslist or OPENSSL_DEFAULT_GROUPS)
   local cert = inspect.certificate
+  local anonymous
   for _, s in ipairs(suites) do
     if s.kx == "DHE" and cert then
       -- automatic DH parameters follow the RSA key's size
       local dh = cert.key_type == "RSA" and cert.key_bits or 2048
       if not kx or dh < kx then kx = dh end
     end
+    -- a suite without authentication, as a scan sees it served
+    if s.auth == "None" and inspect.mode ~= "client" then anonymous = true end
   end
   return {
-    protocols = inspect.versions,
+    protocols = facts.served_versions(inspect),
+    anonymous = anonymous,
     suites = suites,
     key_type = cert and cert.key_type,
     key_bits = cert and cert.key_bits,

@@ -146,6 +146,8 @@ end
 -- parameters tlsharden did not set are invisible to inspect: dh_source
 -- names them (nil: unknown, and then there is no fingerprint); so are
 -- groups harden did not set (no fingerprint either).
+local PROBE = { probe = true }
+
 local function fingerprint(info, dh_source)
   if not info.groups or (info.dh ~= "auto" and dh_source == nil) then return nil end
   local cert = info.certificate
@@ -158,8 +160,16 @@ local function fingerprint(info, dh_source)
   return table.concat(parts, " ")
 end
 
+-- Step 4: what the context has in force; with probe (the audit's), also
+-- the versions a real handshake gets (inspect's served).
+local function inspect(ctx, probe)
+  if probe then return core.inspect(ctx, PROBE) end
+  return core.inspect(ctx)
+end
+
 --- Step 5 for a live context. opts: host, service (tlsharden's service
 -- name), curveslist, starttls, cafile, capath, at, guide, starttls_cap,
+-- probe (inspect with handshakes: grade the versions the context serves),
 -- cache (a table shared across calls: per context), memo (a table shared
 -- across contexts: forward secrecy per fingerprint, chains per
 -- certificate), dh_source (what names the context's own DH parameters, for
@@ -168,7 +178,7 @@ end
 -- result when known. Returns { forward_secrecy, chain, chain_error, facts,
 -- grade }.
 function pipeline.judge(ctx, opts, info)
-  info = info or remembered(opts.cache, ctx, "inspect", function() return core.inspect(ctx) end)
+  info = info or remembered(opts.cache, ctx, "inspect", function() return inspect(ctx, opts.probe) end)
   local memo = opts.memo
   local fs_key = memo and fingerprint(info, opts.dh_source)
   local _, fs = remembered(opts.cache, ctx, "fs", function()
@@ -297,7 +307,7 @@ end
 function pipeline.finish(ctx, report, judge, unchanged)
   local cache = unchanged and judge and judge.cache or nil
   if report.harden == false then report.harden = core.context.harden_report(ctx) end
-  report.context = remembered(cache, ctx, "inspect", function() return core.inspect(ctx) end)
+  report.context = remembered(cache, ctx, "inspect", function() return inspect(ctx, judge and judge.probe) end)
   if judge then report.judgement = pipeline.judge(ctx, judge, report.context) end
   return report
 end

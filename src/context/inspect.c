@@ -1,6 +1,8 @@
 /* Context inspection: what the SSL_CTX inside a LuaSec context really has
  * in force, read back from OpenSSL (and, for what OpenSSL 3.0 cannot tell,
  * from what harden.c recorded on the context). */
+#include <string.h>
+
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -82,6 +84,29 @@ int th_key_kind(lua_State *L) {
 /* tlsharden.inspect(ctx [, opts]): what the SSL_CTX really has in force.
  * opts.only = "certificate": the mode and the certificate alone (what a
  * caller deciding per certificate needs, without the suite lists). */
+/* served: of the versions the context enables (the list at versions of
+ * the table on top), those a client gets in a real handshake: OpenSSL 3
+ * refuses the ones below TLS 1.2 at security level 1 and above, whatever
+ * the context's range says. */
+static void push_served(lua_State *L, SSL_CTX *ctx) {
+  int i, n = 0, t = lua_gettop(L);
+  lua_getfield(L, t, "versions");
+  lua_createtable(L, TH_NVERSIONS, 0);
+  for (i = 1; lua_rawgeti(L, t + 1, i) == LUA_TSTRING; i++) {
+    const char *name = lua_tostring(L, -1);
+    int v;
+    for (v = 0; v < TH_NVERSIONS && strcmp(th_versions[v].name, name) != 0; v++) {}
+    if (v < TH_NVERSIONS && th_probe_version(L, ctx, th_versions[v].wire)) {
+      lua_rawseti(L, t + 2, ++n);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  lua_setfield(L, t, "served");
+  lua_pop(L, 1);
+}
+
 int th_inspect(lua_State *L) {
   static const char *const known[] = {"probe", "only", NULL};
   static const char *const parts[] = {"all", "certificate", NULL};
@@ -107,6 +132,7 @@ int th_inspect(lua_State *L) {
     return 1;
   }
   th_push_ctx_versions(L, ctx);
+  if (probe && mode == TH_MODE_SERVER && cert) push_served(L, ctx);
   lua_pushstring(L, th_mode_name(mode));
   lua_setfield(L, -2, "mode");
   th_push_option_names(L, opts);

@@ -232,6 +232,10 @@ int th_probe_handshake(lua_State *L, SSL_CTX *server, const char *client_ciphers
  * LuaSec's callback keeps what it makes until one of LuaSec's own
  * handshakes frees it, so a probe must never reach it. */
 void th_luasec_probe_dh(lua_State *L, SSL_CTX *ctx, SSL *s);
+/* Whether a client offering only version wire (and every suite) completes
+ * an in-memory handshake with the server context: what the context really
+ * serves, its security level and certificate included. */
+int th_probe_version(lua_State *L, SSL_CTX *server, int wire);
 #define TH_PROBE_DHE "kDHE:kDHEPSK:@SECLEVEL=0"
 #define TH_PROBE_ECDHE "kECDHE:kECDHEPSK:@SECLEVEL=0"
 

@@ -329,18 +329,20 @@ static int dhe_can_authenticate(SSL_CTX *ctx) {
   return found;
 }
 
-int th_probe_handshake(lua_State *L, SSL_CTX *server, const char *client_ciphers) {
+/* An in-memory handshake between a client of security level 0 offering
+ * versions min..max and client_ciphers (TLS 1.2 and older; TLS 1.3 suites
+ * are OpenSSL's defaults) and a connection of the server context: whether
+ * it completes. */
+static int probe(lua_State *L, SSL_CTX *server, int min, int max, const char *client_ciphers) {
   SSL_CTX *cctx;
   SSL *c = NULL, *s = NULL;
   BIO *cb = NULL, *sb = NULL;
   int ok = 0, i;
-  /* No handshake can tell more than the key type does. */
-  if (strcmp(client_ciphers, TH_PROBE_DHE) == 0 && !dhe_can_authenticate(server)) return 0;
   cctx = SSL_CTX_new(TLS_client_method());
   if (!cctx) goto done;
   SSL_CTX_set_security_level(cctx, 0);
   SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
-  if (!SSL_CTX_set_max_proto_version(cctx, TLS1_2_VERSION) ||
+  if (!SSL_CTX_set_min_proto_version(cctx, min) || !SSL_CTX_set_max_proto_version(cctx, max) ||
       !SSL_CTX_set_cipher_list(cctx, client_ciphers))
     goto done;
   c = SSL_new(cctx);
@@ -370,6 +372,17 @@ done:
   SSL_CTX_free(cctx);
   ERR_clear_error();
   return ok;
+}
+
+int th_probe_handshake(lua_State *L, SSL_CTX *server, const char *client_ciphers) {
+  /* No handshake can tell more than the key type does. */
+  if (strcmp(client_ciphers, TH_PROBE_DHE) == 0 && !dhe_can_authenticate(server)) return 0;
+  return probe(L, server, 0, TLS1_2_VERSION, client_ciphers);
+}
+
+int th_probe_version(lua_State *L, SSL_CTX *server, int wire) {
+  /* every suite OpenSSL has, the weak ones included: the server chooses */
+  return probe(L, server, wire, wire, "ALL:COMPLEMENTOFALL:@SECLEVEL=0");
 }
 
 /* The suites of a LuaSec context, with DHE and ECDHE suites tested for

@@ -52,7 +52,9 @@ return function(cli)
         }
         if full then
           entry.layers = json.list(s.layers or {})
+          -- what the configuration enables, and what a client gets of it
           entry.versions = json.list(s.context and s.context.versions or {})
+          entry.served = json.list(s.context and (s.context.served or s.context.versions) or {})
           entry.suites = json.list(s.suites or {})
           entry.config = s.config
           entry.tlsharden_would_change = json.list(s.tlsharden_would_change or {})
@@ -109,13 +111,14 @@ return function(cli)
         o.line()
         local gcol = (h.grade == "A+" or h.grade == "A") and "green" or cli.below(h.grade or "F", c.min_grade) and "red" or "yellow"
         o.line(o.paint("bold", h.host) .. "  grade " .. o.paint(gcol, h.grade or "?"))
-        local rows = { { "  service", "grade", "versions", "forward secrecy", "errors", "warnings" } }
+        local rows = { { "  service", "grade", "served", "forward secrecy", "errors", "warnings" } }
         for _, s in ipairs(h.services) do
           local e, w = 0, 0
           for _, p in ipairs(s.problems) do if p.severity == "error" then e = e + 1 elseif p.severity == "warning" then w = w + 1 end end
           local g = s.grade and s.grade.grade or "-"
           if s.grade and s.grade.grade_if_trusted then g = g .. " (" .. s.grade.grade_if_trusted .. " if trusted)" end
-          rows[#rows + 1] = { "  " .. s.label, g, s.context and table.concat(s.context.versions, ",") or "-",
+          rows[#rows + 1] = { "  " .. s.label, g,
+            s.context and table.concat(s.context.served or s.context.versions, ",") or "-",
             s.forward_secrecy or "-", tostring(e), tostring(w) }
         end
         o.columns(rows, function(row, _, cell) return row == 1 and o.paint("bold", cell) or cell end)

@@ -12,6 +12,7 @@ local prosody_model = require "tlsharden.prosody.model"
 local pipeline = require "tlsharden.pipeline"
 local protocols = require "tlsharden.protocols"
 local grade = require "tlsharden.grade"
+local facts = require "tlsharden.facts"
 
 local audit = {}
 
@@ -150,9 +151,13 @@ local function judgement_problems(model, merge, j, info, list)
     problem(list, "error", "CHAIN_ERROR", j.chain_error)
   end
   local fs = j.forward_secrecy
-  if fs.forward_secrecy ~= "all" then
+  local non_fs = {}
+  for _, s in ipairs(facts.served_suites(info, fs)) do
+    if not s.fs then non_fs[#non_fs + 1] = s.name end
+  end
+  if #non_fs > 0 then
     problem(list, "error", "NO_FORWARD_SECRECY",
-      ("%d suites without forward secrecy: %s"):format(#fs.non_fs, table.concat(fs.non_fs, ", ")))
+      ("%d suites without forward secrecy: %s"):format(#non_fs, table.concat(non_fs, ", ")))
   end
   if #fs.unusable > 0 then
     local chosen = merge and merge.origin.ciphers
@@ -160,30 +165,24 @@ local function judgement_problems(model, merge, j, info, list)
       ("%d suites can never be negotiated (DHE without DH parameters or without an RSA key, or ECDHE without a group): %s")
       :format(#fs.unusable, table.concat(fs.unusable, ", ")))
   end
-  for _, v in ipairs(info.versions) do
+  -- graded: what a client gets; said apart: what the configuration asks
+  -- for beyond it (OpenSSL 3 serves versions below TLS 1.2 only at
+  -- security level 0: the day it drops, they are served)
+  local served = {}
+  for _, v in ipairs(facts.served_versions(info)) do
+    served[v] = true
     if protocols.old[v] then
-      problem(list, "error", "OLD_PROTOCOL", ("%s is enabled"):format(v))
+      problem(list, "error", "OLD_PROTOCOL", ("%s is %s"):format(protocols.label[v],
+        info.mode == "client" and "offered" or "served"))
     end
   end
-end
-
--- The authentication a certificate's key can do in TLS 1.2 and older.
-local AUTH_OF_KEY = { RSA = "RSA", ["RSA-PSS"] = "RSA", EC = "ECDSA", ED25519 = "ECDSA", ED448 = "ECDSA",
-  DSA = "DSS" }
-
--- The suites a client can get: for a server context, TLS 1.3's and those
--- of TLS 1.2 and older that the context can use (DH parameters, a group)
--- and that its certificate can authenticate (or anonymous ones); for a
--- client context, every usable suite it offers.
-local function served_suites(mode, info, fs)
-  local auth = info.certificate and AUTH_OF_KEY[info.certificate.key_type]
-  local list = {}
-  for _, s in ipairs(fs.suites) do
-    if s.usable ~= false and (mode == "client" or s.auth == "any" or s.auth == "None" or s.auth == auth) then
-      list[#list + 1] = s.name
+  for _, v in ipairs(info.versions) do
+    if protocols.old[v] and not served[v] then
+      problem(list, "warning", "ASKS_FOR_OLD_PROTOCOL",
+        ("%s is enabled but not served: OpenSSL refuses it at security level %d; it would be served at level 0")
+          :format(protocols.label[v], info.security_level or 1))
     end
   end
-  return list
 end
 
 -- Evaluate one service of one host; contexts and their judgements are
@@ -207,7 +206,9 @@ local function evaluate(model, host, svc, opts, cache)
     build = builder(config, svc, cache, result, model.version),
     harden = false,
     judge = { host = host, service = svc.service, cafile = opts.cafile, capath = opts.capath,
-      at = opts.at, guide = opts.guide, starttls_cap = opts.starttls_cap, cache = cache.judged },
+      at = opts.at, guide = opts.guide, starttls_cap = opts.starttls_cap, cache = cache.judged,
+      -- what a client gets: a handshake per version the context enables
+      probe = true },
   })
   if not ok then
     problem(result.problems, "error", "CONFIG_ERROR", tostring(ctx))
@@ -227,9 +228,14 @@ local function evaluate(model, host, svc, opts, cache)
   end
   local j = report.judgement
   result.context = report.context
-  result.forward_secrecy = j.forward_secrecy.forward_secrecy
-  result.non_fs = j.forward_secrecy.non_fs
-  result.suites = served_suites(svc.mode, report.context, j.forward_secrecy)
+  -- what a client can get: the suites and their forward secrecy
+  result.suites, result.non_fs = {}, {}
+  for _, s in ipairs(facts.served_suites(report.context, j.forward_secrecy)) do
+    result.suites[#result.suites + 1] = s.name
+    if not s.fs then result.non_fs[#result.non_fs + 1] = s.name end
+  end
+  result.forward_secrecy = #result.suites == 0 and "none" or #result.non_fs == 0 and "all"
+    or #result.non_fs < #result.suites and "some" or "none"
   result.chain = j.chain
   result.grade = j.grade
   judgement_problems(model, report.merge, j, report.context, result.problems)
