@@ -17,8 +17,10 @@ local PORTS = {
   { service = "c2s_direct_tls", port = "c2s_direct_tls", starttls = "none" },
 }
 
--- Each configuration: its name, the certificate's key and Prosody's
--- settings (global, or the host's own).
+-- Each configuration: its name, Prosody's settings (the certificate's key,
+-- global settings, a host's own, Components), the versions of Prosody it
+-- is not yet modelled for, and which host (or Component) and services to
+-- compare (default: localhost, every port).
 local CONFIGS = {
   { "Prosody's defaults, EC key", {} },
   { "Prosody's defaults, RSA key", { key_kind = "rsa2048" } },
@@ -43,6 +45,13 @@ local CONFIGS = {
     { ["0.12"] = "0.12's direct TLS port with SNI serves no DHE; the audit does not model port and SNI contexts yet" } },
   { "DHE suites without a dhparam", { key_kind = "rsa2048",
     global = { ssl = { ciphers = "DHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384" } } } },
+  { "a Component with its own ssl block: TLS 1.0 and anonymous suites", { key_kind = "rsa2048",
+    components = { ["conference.localhost"] = "muc" },
+    host_settings = { ["conference.localhost"] = { ssl = { protocol = "tlsv1+", ciphers = "ALL:@SECLEVEL=0" } } } },
+    nil, { host = "conference.localhost", services = { s2s_in = true }, grade = "F" } },
+  { "a Component without a block of its own: the global one", {
+    components = { ["conference.localhost"] = "muc" }, global = { ssl = { protocol = "tlsv1_2" } } },
+    nil, { host = "conference.localhost", services = { s2s_in = true } } },
 }
 
 -- The suites a scan saw accepted, by OpenSSL's name.
@@ -85,22 +94,26 @@ prosody.each_version(describe, pending, "the audit says what Prosody serves", fu
         local server = prosody.start(opts)
         local ok, err = pcall(function()
           local report = tlsharden.audit(server.config, { cafile = server.ca, prosody = v.name })
+          local check = c[4] or { host = "localhost" }
           local audited = {}
           for _, h in ipairs(report.hosts) do
-            if h.host == "localhost" then
+            if h.host == check.host then
               for _, s in ipairs(h.services) do audited[s.service] = s end
             end
           end
           for _, p in ipairs(PORTS) do
-            local a = assert(audited[p.service], "the audit has no " .. p.service)
-            local r = tlsharden.scan("127.0.0.1:" .. server.ports[p.port], { starttls = p.starttls,
-              xmpphost = "localhost", cafile = server.ca, timeout = 5 })
-            local e = r.endpoints[1]
-            assert.equal("ok", e.status, p.service .. ": " .. tostring(e.reason))
-            local label = ("%s (%s)"):format(p.service, c[1])
-            assert.same(e.probe.versions, a.context.served, label .. ": protocols")
-            assert.same(scanned_suites(e), sorted(a.suites), label .. ": suites")
-            assert.equal(e.grade.grade, a.grade.grade, label .. ": grade")
+            if not check.services or check.services[p.service] then
+              local a = assert(audited[p.service], "the audit has no " .. p.service .. " for " .. check.host)
+              local r = tlsharden.scan("127.0.0.1:" .. server.ports[p.port], { starttls = p.starttls,
+                xmpphost = check.host, cafile = server.ca, timeout = 5 })
+              local e = r.endpoints[1]
+              assert.equal("ok", e.status, p.service .. ": " .. tostring(e.reason))
+              local label = ("%s of %s (%s)"):format(p.service, check.host, c[1])
+              assert.same(e.probe.versions, a.context.served, label .. ": protocols")
+              assert.same(scanned_suites(e), sorted(a.suites), label .. ": suites")
+              assert.equal(e.grade.grade, a.grade.grade, label .. ": grade")
+              if check.grade then assert.equal(check.grade, a.grade.grade, label .. ": the grade served") end
+            end
           end
         end)
         server.stop()

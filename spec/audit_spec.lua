@@ -57,12 +57,40 @@ describe("tlsharden.audit", function()
   end)
   teardown(function() pki.cleanup(dir) end)
 
-  it("audits every host and every TLS service", function()
-    assert.equal(2, #report.hosts)
+  it("audits every host and every TLS service, Components included", function()
+    assert.equal(3, #report.hosts)
     local names = {}
     for _, s in ipairs(report.hosts[1].services) do names[#names + 1] = s.service end
     assert.same({ "c2s", "s2s_in", "s2s_out", "c2s_direct_tls" }, names)
     assert.same({ "conference.good.test" }, report.components)
+    -- a Component without mod_tls (no modules_enabled takes it over) has
+    -- no TLS context; its peers never reach its c2s direct TLS SNI context
+    local c = report.hosts[3]
+    assert.same({ "conference.good.test", "muc", 0 }, { c.host, c.component, #c.services })
+  end)
+
+  it("models a Component's own contexts: its ssl block, or the global one, for s2s", function()
+    local d, ca2 = setup_dir({ "h.test", "muc.h.test", "up.h.test" }, 'certificates = "certs"\n'
+      .. 'modules_enabled = { "tls", "dialback", "roster" }\ns2s_secure_auth = true\n'
+      .. 'VirtualHost "h.test"\n'
+      .. 'Component "muc.h.test" "muc"\n  ssl = { protocol = "tlsv1_3" }\n'
+      .. 'Component "up.h.test" "http_file_share"\n  modules_disabled = { "tls" }\n'
+      .. 'Component "plain.h.test" "muc"\n')
+    local r = tlsharden.audit(d .. "/prosody.cfg.lua", { cafile = ca2.cert })
+    local byname = {}
+    for _, h in ipairs(r.hosts) do byname[h.host] = h end
+    local muc = byname["muc.h.test"]
+    local services = {}
+    for _, s in ipairs(muc.services) do services[#services + 1] = s.service end
+    assert.same({ "s2s_in", "s2s_out" }, services)
+    assert.same({ "tlsv1_3" }, muc.services[1].context.served)
+    assert.matches("Component muc.h.test ssl", table.concat(muc.services[1].layers, "; "), 1, true)
+    assert.same({}, byname["up.h.test"].services)
+    -- without a block of its own: the global one, the parent's certificate
+    local plain = byname["plain.h.test"]
+    assert.same({ "tlsv1_2", "tlsv1_3" }, plain.services[1].context.served)
+    assert.is_nil(codes(plain.problems).C2S_ENCRYPTION_OPTIONAL)
+    pki.cleanup(d)
   end)
 
   it("gives Prosody's defaults with a trusted certificate A+", function()

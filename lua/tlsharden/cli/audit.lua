@@ -61,7 +61,7 @@ return function(cli)
         end
         services[#services + 1] = entry
       end
-      hosts[#hosts + 1] = { host = h.host, grade = h.grade, policy = h.policy,
+      hosts[#hosts + 1] = { host = h.host, component = h.component, grade = h.grade, policy = h.policy,
         problems = json.list(h.problems), services = services }
     end
     return json.encode {
@@ -110,7 +110,9 @@ return function(cli)
       for _, h in ipairs(report.hosts) do
         o.line()
         local gcol = (h.grade == "A+" or h.grade == "A") and "green" or cli.below(h.grade or "F", c.min_grade) and "red" or "yellow"
-        o.line(o.paint("bold", h.host) .. "  grade " .. o.paint(gcol, h.grade or "?"))
+        o.line(o.paint("bold", h.host) .. (h.component and (" (Component " .. h.component .. ")") or "")
+          .. "  grade " .. o.paint(gcol, h.grade or "?"))
+        if #h.services == 0 then o.line("  no TLS context: the Component does not load mod_tls") end
         local rows = { { "  service", "grade", "served", "forward secrecy", "errors", "warnings" } }
         for _, s in ipairs(h.services) do
           local e, w = 0, 0
@@ -144,10 +146,6 @@ return function(cli)
           o.line("  mod_tlsharden would change (" .. first.label .. "): " ..
             pipeline.summary(first.tlsharden_would_change, 30))
         end
-      end
-      if #report.components > 0 then
-        o.line()
-        o.line("components (no TLS context of their own): " .. table.concat(report.components, ", "))
       end
       o.line()
       o.line(("overall grade %s"):format(report.grade or "-"))

@@ -242,8 +242,12 @@ local function evaluate(model, host, svc, opts, cache)
   return result
 end
 
-local function check_policy(model, host, list)
+local function check_policy(model, host, list, component)
   local p = model:policy(host)
+  if component then
+    -- no client logs in to a Component: only its s2s policy applies
+    p.c2s_require_encryption, p.allow_unencrypted_plain_auth = nil, nil
+  end
   if p.c2s_require_encryption == false then
     problem(list, "error", "C2S_ENCRYPTION_OPTIONAL", "c2s_require_encryption = false lets clients log in without TLS")
   end
@@ -315,9 +319,15 @@ function audit.audit(source, opts)
   end
   local cache = { contexts = {}, judged = {} }
   local worst
-  for _, host in ipairs(config.hosts) do
-    local h = { host = host, services = {}, problems = {} }
-    h.policy = check_policy(model, host, h.problems)
+  -- every VirtualHost, then every Component: each gets the contexts
+  -- Prosody builds for it
+  local names = {}
+  for _, host in ipairs(config.hosts) do names[#names + 1] = host end
+  for _, host in ipairs(config.components) do names[#names + 1] = host end
+  for i, host in ipairs(names) do
+    local component = i > #config.hosts and config:rawget(host, "component_module") or nil
+    local h = { host = host, services = {}, problems = {}, component = component }
+    h.policy = check_policy(model, host, h.problems, component)
     for _, svc in ipairs(model:services(host)) do
       local r = evaluate(model, host, svc, opts, cache)
       h.services[#h.services + 1] = r

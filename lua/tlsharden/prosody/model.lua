@@ -309,19 +309,52 @@ end
 
 local function parent_of(host) return host:match("%.(.*)$") end
 
+-- The modules every host loads without being asked, and those a Component
+-- takes over from the global modules_enabled (core/modulemanager.lua of
+-- 0.12 and 13 alike).
+local AUTOLOAD = { c2s = true, s2s = true }
+local COMPONENT_INHERITS = { tls = true, saslauth = true, dialback = true, iq = true, s2s = true,
+  s2s_bidi = true, smacks = true, server_contact_info = true }
+
+local function module_set(list)
+  local set = {}
+  if type(list) == "table" then
+    for _, m in ipairs(list) do if type(m) == "string" then set[m] = true end end
+  end
+  return set
+end
+
+--- Whether host (a VirtualHost or a Component) loads module, as
+-- modulemanager decides: a Component keeps of the global modules only the
+-- few it inherits.
+function model:loads(host, module)
+  local component = self.config:rawget(host, "component_module") ~= nil
+  local global_on = AUTOLOAD[module] or module_set(self.config:rawget("*", "modules_enabled"))[module]
+  global_on = global_on and not module_set(self.config:rawget("*", "modules_disabled"))[module]
+  if component then global_on = global_on and COMPONENT_INHERITS[module] end
+  local own = self.config:rawget(host, "modules_enabled")
+  local on = global_on or (own ~= self.config:rawget("*", "modules_enabled") and module_set(own)[module])
+  local off = self.config:rawget(host, "modules_disabled")
+  return (on and not (off ~= self.config:rawget("*", "modules_disabled") and module_set(off)[module])) and true
+    or false
+end
+
 --- Every TLS context Prosody builds for host, with its layers:
 -- { service, mode, base, extras, cert, problems } for c2s, s2s_in,
--- s2s_out (mod_tls's three calls), and the SNI contexts of the direct TLS
--- and HTTPS services when they are enabled (portmanager). problems: what
--- the configuration sets that this Prosody version ignores.
+-- s2s_out (mod_tls's three calls, when the host loads mod_tls), and the
+-- SNI contexts of the direct TLS and HTTPS services when they are enabled
+-- (portmanager). For a Component only what its s2s peers reach: its c2s
+-- contexts are built, but no client stream reaches a Component. problems:
+-- what the configuration sets that this Prosody version ignores.
 function model:services(host)
   local v13 = self.version == "13"
   local parent = parent_of(host)
+  local function kind(h) return self.config:rawget(h, "component_module") ~= nil and "Component" or "VirtualHost" end
   local function raw_or_parent(key)
     local v = self.config:rawget(host, key)
-    if v ~= nil then return v, "VirtualHost " .. host .. " " .. key end
+    if v ~= nil then return v, kind(host) .. " " .. host .. " " .. key end
     v = parent and self.config:rawget(parent, key)
-    if v ~= nil then return v, "VirtualHost " .. parent .. " " .. key end
+    if v ~= nil then return v, kind(parent) .. " " .. parent .. " " .. key end
   end
   local host_ssl, host_ssl_name = raw_or_parent("ssl")
   local host_c2s, host_c2s_name = raw_or_parent("c2s_ssl")
@@ -342,9 +375,18 @@ function model:services(host)
     list[#list + 1] = { service = service, mode = mode, base = base, extras = extras, cert = cert,
       problems = problems or {} }
   end
-  add("c2s", "server", extras_of(named(host_c2s_name, host_c2s), named(host_ssl_name, host_ssl),
-    named("global c2s_ssl", global_c2s)))
-  if v13 then
+  -- A Component has mod_tls only when it takes it over from the global
+  -- modules_enabled (or names it itself); a VirtualHost is modelled with
+  -- it, as every configuration that serves TLS loads it.
+  local component = self.config:rawget(host, "component_module") ~= nil
+  local tls = not component or self:loads(host, "tls")
+  if not component then
+    add("c2s", "server", extras_of(named(host_c2s_name, host_c2s), named(host_ssl_name, host_ssl),
+      named("global c2s_ssl", global_c2s)))
+  end
+  if not tls then
+    -- no mod_tls: no STARTTLS contexts
+  elseif v13 then
     add("s2s_in", "server", extras_of(named(host_s2s_name, host_s2s), named(host_ssl_name, host_ssl),
       named("global s2s_ssl", global_s2s), request_client_certs, cert_verification))
     add("s2s_out", "client", extras_of(named(host_s2s_name, host_s2s), named(host_ssl_name, host_ssl),
@@ -367,7 +409,10 @@ function model:services(host)
   -- HTTPS listens on 5281 by default once an HTTP module is loaded.
   if direct[4].ports == nil and self:uses_http(host) then direct[4].ports = { 5281 } end
   for _, d in ipairs(direct) do
-    if type(d.ports) == "table" and #d.ports > 0 or type(d.ports) == "number" then
+    -- a Component's SNI contexts of client services are built, but no
+    -- client stream reaches a Component: only s2s is served to its peers
+    local served_to_peers = not component or d.service == "s2s_direct_tls"
+    if served_to_peers and (type(d.ports) == "table" and #d.ports > 0 or type(d.ports) == "number") then
       local key = d.service .. "_ssl"
       if v13 then
         -- 13 builds the SNI context from the port's settings (the global
@@ -377,7 +422,7 @@ function model:services(host)
         local problems = {}
         local cert_layer
         if type(own) == "table" then
-          cert_layer = { name = "VirtualHost " .. host .. " " .. key .. " certificate",
+          cert_layer = { name = kind(host) .. " " .. host .. " " .. key .. " certificate",
             certificate = own.certificate, key = own.key }
           local ignored = {}
           for k in pairs(own) do
@@ -385,9 +430,9 @@ function model:services(host)
           end
           table.sort(ignored)
           if #ignored > 0 then
-            problems[1] = { severity = "warning", code = "IGNORED_SETTING", message = ("VirtualHost %s %s sets %s:"
+            problems[1] = { severity = "warning", code = "IGNORED_SETTING", message = ("%s %s %s sets %s:"
               .. " Prosody 13 takes only the certificate and key from it; the port's settings apply"):format(
-              host, key, table.concat(ignored, ", ")) }
+              kind(host), host, key, table.concat(ignored, ", ")) }
           end
         end
         add(d.service, "server", extras_of(cert_layer, named("global " .. key, self.config:rawget("*", key)),
