@@ -193,12 +193,44 @@ function M.load(source, opts)
       return data
     end
 
+    -- Prosody 13: an option set before in the same scope reads back; a
+    -- list or table one as a proxy whose :append (or a call) adds to it
+    -- (modules_enabled:append { "x" }, ssl:append { protocol = ... }).
+    local option_proxy = {}
+    option_proxy.__index = {
+      append = function(self, value)
+        local original = config[self.host] and config[self.host][self.name]
+        if original == nil then original = {} end
+        if type(value) ~= "table" then
+          error("'append' operation expects a list of values to append to the existing list", 2)
+        end
+        if value[1] ~= nil then
+          for _, v in ipairs(value) do original[#original + 1] = v end
+        else
+          for k, v in pairs(value) do original[k] = v end
+        end
+        set(self.host, self.name, original)
+        return self
+      end,
+      value = function(self) return config[self.host] and config[self.host][self.name] end,
+    }
+    option_proxy.__call = function(self, v2)
+      if type(v2) == "table" then return self:append(v2) end
+      error("Invalid syntax - missing '=' perhaps?", 2)
+    end
+
     env = setmetatable({}, {
       __index = function(_, k)
         if api[k] then return api[k] end
         if type(k) == "string" and k:match("^ENV_") then return env_values[k:sub(5)] end
         -- Prosody 13 spells Lua's globals Lua.x (here: the pure ones above)
         if k == "Lua" then return globals end
+        local val = config[current] and config[current][k]
+        if type(val) == "table" then
+          return setmetatable({ host = current, name = k }, option_proxy)
+        elseif val ~= nil then
+          return val
+        end
         return globals[k]
       end,
       __newindex = function(_, k, v)
