@@ -240,6 +240,8 @@ end
 --   trust_ca: true to make the throwaway CA OpenSSL's default trust store
 --          in the prosody process (SSL_CERT_FILE), so that the hosts'
 --          certificates are good ones;
+--   include: text of a file the configuration Includes after its global
+--          settings (not with debian_config);
 --   debian_config: true to start from Debian's default prosody.cfg.lua of
 --          the version (M.default_config) instead of a minimal one;
 --   wait: the ports to wait for (names; default all of them); a port
@@ -322,6 +324,11 @@ function start_once(opts, version)
     version_settings(version.name, settings)
     for k, v in pairs(opts.global or {}) do settings[k] = v end
     local lines = setting_lines(settings)
+    if opts.include then
+      -- the rest of the global settings in a file of their own
+      pki.write(dir .. "/included.cfg.lua", opts.include)
+      lines[#lines + 1] = 'Include "included.cfg.lua"'
+    end
     local function host_lines(host)
       for _, line in ipairs(setting_lines((opts.host_settings or {})[host] or {}, "  ")) do
         lines[#lines + 1] = line
