@@ -7,6 +7,7 @@ local prosody_model = require "tlsharden.prosody.model"
 local pki = require "spec.helpers.pki"
 local sh = require "spec.helpers.sh"
 local prosody = require "spec.helpers.prosody"
+local cli_run = require("spec.helpers.cli").run
 
 -- The hosts whose certificates have an RSA key (the others: EC P-256).
 local RSA_HOSTS = { ["weak.test"] = true }
@@ -343,6 +344,62 @@ describe("tlsharden.audit", function()
     assert.is_nil(codes(s12.problems).IGNORED_SETTING)
     assert.matches("direct.test c2s_direct_tls_ssl sets protocol: Prosody 13 takes only the certificate and key",
       codes(s13.problems).IGNORED_SETTING.message, 1, true)
+    pki.cleanup(d)
+  end)
+
+  it("lists each direct TLS port's own context, for clients that send no SNI, in the report, its JSON and text", function()
+    local text = 'c2s_direct_tls_ssl = { [5223] = { protocol = "tlsv1_3" } }\n' .. BASIC
+    local d, c = setup_dir({ "good.test", "weak.test" }, text)
+    for _, v in ipairs { "0.12", "13" } do
+      local r = tlsharden.audit(d .. "/prosody.cfg.lua", { cafile = c.cert, prosody = v })
+      assert.equal(1, #r.ports, v)
+      local p = r.ports[1]
+      assert.same({ "c2s_direct_tls", 5223, "c2s_direct_tls port 5223", "c2s direct TLS port 5223" },
+        { p.service, p.port, p.name, p.label }, v)
+      -- the block for port 5223 applies to the port and to every SNI context on it
+      assert.same({ "tlsv1_3" }, p.context.versions, v)
+      assert.same({ "tlsv1_3" }, service(r, "good.test", "c2s_direct_tls").context.versions, v)
+      assert.same(5223, service(r, "good.test", "c2s_direct_tls").port, v)
+      -- STARTTLS contexts do not take it
+      assert.same({ "tlsv1_2", "tlsv1_3" }, service(r, "good.test", "c2s").context.versions, v)
+      -- no name to check: the chain's trust is judged, not its name
+      assert.is_truthy(p.chain, v)
+      assert.is_nil(codes(p.chain.problems).HOST_MISMATCH, v)
+      local _, out = cli_run("--json", "audit", d .. "/prosody.cfg.lua", "--prosody", v, "--cafile", c.cert)
+      local doc = cjson.decode(out)
+      assert.same({ "c2s_direct_tls", 5223, { "tlsv1_3" } }, { doc.ports[1].service, doc.ports[1].port,
+        doc.ports[1].served }, v)
+      local _, txt = cli_run("--no-color", "audit", d .. "/prosody.cfg.lua", "--prosody", v, "--cafile", c.cert)
+      assert.matches("direct TLS ports, to clients without SNI", txt, 1, true)
+      assert.matches("c2s direct TLS port 5223", txt, 1, true)
+      -- 13 stops at startup on a block by port; 0.12 takes it
+      local stop = codes(r.problems).PROSODY_WILL_NOT_START
+      if v == "13" then
+        assert.matches("c2s_direct_tls_ssl has a block for port 5223: Prosody 13 does not start", stop.message, 1, true)
+      else
+        assert.is_nil(stop)
+      end
+    end
+    pki.cleanup(d)
+  end)
+
+  it("says that Prosody 0.12 serves no DHE to SNI clients of a direct TLS port when dhparam is set", function()
+    local d, c = setup_dir({ "weak.test" }, 'certificates = "certs"\nc2s_direct_tls_ports = { 5223 }\n'
+      .. 'ssl = { dhparam = "dh.pem" }\nVirtualHost "weak.test"\n')
+    pki.write(d .. "/dh.pem", prosody_model.FFDHE2048)
+    local function dhe(list)
+      for _, n in ipairs(list or {}) do if n:find("^DHE%-") then return true end end
+      return false
+    end
+    local r12 = tlsharden.audit(d .. "/prosody.cfg.lua", { cafile = c.cert, prosody = "0.12" })
+    local sni = service(r12, "weak.test", "c2s_direct_tls")
+    assert.is_false(dhe(sni.suites))
+    assert.matches("without DH parameters", codes(sni.problems).DHPARAM_DROPPED.message, 1, true)
+    assert.is_true(dhe(r12.ports[1].suites))
+    assert.is_true(dhe(service(r12, "weak.test", "c2s").suites))
+    local r13 = tlsharden.audit(d .. "/prosody.cfg.lua", { cafile = c.cert, prosody = "13" })
+    assert.is_true(dhe(service(r13, "weak.test", "c2s_direct_tls").suites))
+    assert.is_nil(codes(service(r13, "weak.test", "c2s_direct_tls").problems).DHPARAM_DROPPED)
     pki.cleanup(d)
   end)
 

@@ -87,6 +87,8 @@ describe("tlsharden.scan arguments", function()
     { { "h.example:5222", { cafile = "/nonexistent/ca.pem" } }, "bad option 'cafile': cannot read '/nonexistent/ca.pem'" },
     { { "h.example:5222", { protocols = { "tls1.2" } } }, "bad option 'protocols': item #1: expected sslv2" },
     { { "h.example:5222", { guide = "2020" } }, "bad option 'guide': unknown guide '2020'" },
+    { { "h.example:5222", { sni = true } }, "bad option 'sni': expected a host name or false (send none), got true" },
+    { { "h.example:5222", { sni = "a b" } }, "bad option 'sni': expected a host name or false (send none), got 'a b'" },
   }
   for _, c in ipairs(cases) do
     it(c[2]:sub(1, 70), function()
@@ -101,7 +103,7 @@ describe("tlsharden.scan arguments", function()
     for _, args in ipairs {
       { "scan" }, { "scan", "127.0.0.1:5222" }, { "scan", "example.org", "--timeout", "soon" },
       { "scan", "example.org", "--connections", "0" }, { "scan", "example.org", "--starttls", "none" },
-      { "scan", "a.example", "b.example" },
+      { "scan", "a.example", "b.example" }, { "scan", "a.example", "--sni", "b.example", "--no-sni" },
     } do
       local code, out, err = run(table.unpack(args))
       assert.equal(2, code, table.concat(args, " "))

@@ -174,7 +174,9 @@ end
 -- across contexts: forward secrecy per fingerprint, chains per
 -- certificate), dh_source (what names the context's own DH parameters, for
 -- the fingerprint), cert_id (what names the context's certificate chain,
--- e.g. its file; without it chains are not shared); info is step 4's
+-- e.g. its file; without it chains are not shared), any_host (check the
+-- chain of a context that serves no one name: trust and dates, not the
+-- name); info is step 4's
 -- result when known. Returns { forward_secrecy, chain, chain_error, facts,
 -- grade }.
 function pipeline.judge(ctx, opts, info)
@@ -186,12 +188,13 @@ function pipeline.judge(ctx, opts, info)
   end)
   local out = { forward_secrecy = fs }
   local host = opts.host
-  if info.mode == "server" and info.certificate and host and not host:find(" ", 1, true) then
+  if host and host:find(" ", 1, true) then host = nil end
+  if info.mode == "server" and info.certificate and (host or opts.any_host) then
     local xmpp = xmpp_service(opts.service)
     local cert = info.certificate
     local chain_key = opts.cert_id and table.concat({ "chain", tostring(opts.cert_id), cert.not_after,
-      tostring(cert.key_type), host, xmpp, tostring(opts.cafile), tostring(opts.capath), tostring(opts.at) }, " ")
-    local ok, c = remembered(opts.cache, ctx, "chain " .. host .. " " .. xmpp, function()
+      tostring(cert.key_type), tostring(host), xmpp, tostring(opts.cafile), tostring(opts.capath), tostring(opts.at) }, " ")
+    local ok, c = remembered(opts.cache, ctx, "chain " .. tostring(host) .. " " .. xmpp, function()
       return memoised(memo, chain_key, function()
         return pcall(core.chain, ctx, { host = host, service = xmpp, cafile = opts.cafile,
           capath = opts.capath, at = opts.at })

@@ -26,7 +26,7 @@ local OPTIONS = {
   kind = "string", starttls = "string", xmpphost = "string", resolver = true, resolv_conf = "string",
   timeout = "number", connections = "number", cafile = "string", capath = "string", from = "string",
   at = "number", guide = "string", starttls_cap = "boolean", protocols = "table", max_suites = "number",
-  order = "boolean", on_progress = "function",
+  order = "boolean", on_progress = "function", sni = true,
 }
 
 local DEFAULTS = { timeout = 5, connections = 8 }
@@ -45,6 +45,10 @@ local function check_common(opts, needs_resolver)
   for _, k in ipairs { "cafile", "capath", "from", "at", "guide", "starttls_cap", "resolv_conf", "order" } do
     o[k] = opts[k]
   end
+  if opts.sni ~= nil and opts.sni ~= false and not (type(opts.sni) == "string" and scan_target.is_name(opts.sni)) then
+    errors.option(FN, "sni", "expected a host name or false (send none), got %s", errors.quote(opts.sni))
+  end
+  o.sni = opts.sni
   if opts.from ~= nil and not scan_target.is_name(opts.from) then
     errors.option(FN, "from", "expected a domain name, got %s", errors.quote(opts.from))
   end
@@ -80,7 +84,7 @@ local function endpoint_settings(o, resolver, dns_result)
   return {
     timeout = o.timeout, connections = o.connections, from = o.from, cafile = o.cafile, capath = o.capath, at = o.at,
     guide = o.guide, starttls_cap = o.starttls_cap, protocols = o.protocols, max_suites = o.max_suites,
-    order = o.order,
+    order = o.order, sni = o.sni,
     resolver = resolver, tlsa_cache = {},
     on_tlsa = function(q) if dns_result then dns_result.tlsa[q.name] = discovery.trim_query(q) end end,
   }

@@ -122,10 +122,13 @@ local function lua_value(v)
   if type(v) == "string" then return ("%q"):format(v) end
   if type(v) ~= "table" then return tostring(v) end
   local parts = {}
-  for i, item in ipairs(v) do parts[i] = lua_value(item) end
+  local n = 0
+  for i, item in ipairs(v) do parts[i] = lua_value(item) n = i end
   for k, item in pairs(v) do
     if not require("tlsharden.compat").is_integer(k) then
       parts[#parts + 1] = ("[%q] = %s"):format(k, lua_value(item))
+    elseif k < 1 or k > n then
+      parts[#parts + 1] = ("[%d] = %s"):format(k, lua_value(item))
     end
   end
   return "{ " .. table.concat(parts, ", ") .. " }"
@@ -225,7 +228,8 @@ end
 --          by a throwaway CA is generated for each;
 --   components: { [name] = module } Component hosts (e.g. "muc"); a
 --          certificate is generated for each too;
---   global: extra global settings (a table, written as Lua);
+--   global: extra global settings (a table, written as Lua), or a
+--          function(ports) that returns them (for blocks of one port);
 --   host_settings: { [host] = { setting = value } };
 --   modules: extra modules_enabled entries;
 --   plugin_paths: list;
@@ -322,7 +326,9 @@ function start_once(opts, version)
     if opts.https then table.insert(settings.modules_enabled, "http") end
     for _, m in ipairs(opts.modules or {}) do table.insert(settings.modules_enabled, m) end
     version_settings(version.name, settings)
-    for k, v in pairs(opts.global or {}) do settings[k] = v end
+    local global = opts.global
+    if type(global) == "function" then global = global(ports) end
+    for k, v in pairs(global or {}) do settings[k] = v end
     local lines = setting_lines(settings)
     if opts.include then
       -- the rest of the global settings in a file of their own

@@ -3,6 +3,7 @@ local compat = require "tlsharden.compat"
 local tlsharden = require "tlsharden"
 local json = require "tlsharden.json"
 local pipeline = require "tlsharden.pipeline"
+local grade = require "tlsharden.grade"
 
 return function(cli)
   local usage_error = cli.usage_error
@@ -35,39 +36,46 @@ return function(cli)
         if not s.grade or cli.below(s.grade.grade, min_grade) then failing = true end
       end
     end
+    for _, s in ipairs(report.ports or {}) do
+      for _, p in ipairs(s.problems) do failing = failing or p.severity == "error" end
+      if not s.grade or cli.below(s.grade.grade, min_grade) then failing = true end
+    end
     return failing and EXIT_FINDING or EXIT_OK
   end
 
   local function json_audit(report, command, full)
+    local function service_entry(s)
+      local g = s.grade or {}
+      local entry = {
+        service = s.service, port = s.port, label = s.label, mode = s.mode,
+        grade = g.grade, grade_if_trusted = g.grade_if_trusted, score = g.score,
+        caps = json.list(g.caps or {}), reasons = json.list(g.reasons or {}),
+        forward_secrecy = s.forward_secrecy, problems = json.list(s.problems),
+      }
+      if full then
+        entry.layers = json.list(s.layers or {})
+        -- what the configuration enables, and what a client gets of it
+        entry.versions = json.list(s.context and s.context.versions or {})
+        entry.served = json.list(s.context and (s.context.served or s.context.versions) or {})
+        entry.suites = json.list(s.suites or {})
+        entry.config = s.config
+        entry.tlsharden_would_change = json.list(s.tlsharden_would_change or {})
+      end
+      return entry
+    end
     local hosts = json.list()
     for _, h in ipairs(report.hosts) do
       local services = json.list()
-      for _, s in ipairs(h.services) do
-        local g = s.grade or {}
-        local entry = {
-          service = s.service, label = s.label, mode = s.mode,
-          grade = g.grade, grade_if_trusted = g.grade_if_trusted, score = g.score,
-          caps = json.list(g.caps or {}), reasons = json.list(g.reasons or {}),
-          forward_secrecy = s.forward_secrecy, problems = json.list(s.problems),
-        }
-        if full then
-          entry.layers = json.list(s.layers or {})
-          -- what the configuration enables, and what a client gets of it
-          entry.versions = json.list(s.context and s.context.versions or {})
-          entry.served = json.list(s.context and (s.context.served or s.context.versions) or {})
-          entry.suites = json.list(s.suites or {})
-          entry.config = s.config
-          entry.tlsharden_would_change = json.list(s.tlsharden_would_change or {})
-        end
-        services[#services + 1] = entry
-      end
+      for _, s in ipairs(h.services) do services[#services + 1] = service_entry(s) end
       hosts[#hosts + 1] = { host = h.host, component = h.component, grade = h.grade, policy = h.policy,
         problems = json.list(h.problems), services = services }
     end
+    local ports = json.list()
+    for _, s in ipairs(report.ports or {}) do ports[#ports + 1] = service_entry(s) end
     return json.encode {
       command = command, file = report.file, guide = report.guide, tls_profile = report.tls_profile,
       prosody = report.prosody, prosody_from = report.prosody_from,
-      grade = report.grade, hosts = hosts, components = json.list(report.components),
+      grade = report.grade, hosts = hosts, components = json.list(report.components), ports = ports,
       problems = json.list(report.problems),
     }
   end
@@ -107,10 +115,22 @@ return function(cli)
         (" (Prosody %s, guide %s, tls_profile %s)"):format(report.prosody, report.guide, report.tls_profile))
       o.line(("  modelled on: %s"):format(report.prosody_from))
       for _, p in ipairs(report.problems) do print_problem(o, p) end
-      for _, h in ipairs(report.hosts) do
+      -- the ports' own contexts (clients without SNI) as one more section
+      local sections = {}
+      for _, h in ipairs(report.hosts) do sections[#sections + 1] = h end
+      if report.ports and #report.ports > 0 then
+        local worst
+        for _, s in ipairs(report.ports) do
+          local g = s.grade and s.grade.grade or "F"
+          if not worst or grade.worse(g, worst) then worst = g end
+        end
+        sections[#sections + 1] = { title = "direct TLS ports, to clients without SNI", services = report.ports,
+          problems = {}, grade = worst }
+      end
+      for _, h in ipairs(sections) do
         o.line()
         local gcol = (h.grade == "A+" or h.grade == "A") and "green" or cli.below(h.grade or "F", c.min_grade) and "red" or "yellow"
-        o.line(o.paint("bold", h.host) .. (h.component and (" (Component " .. h.component .. ")") or "")
+        o.line(o.paint("bold", h.title or h.host) .. (h.component and (" (Component " .. h.component .. ")") or "")
           .. "  grade " .. o.paint(gcol, h.grade or "?"))
         if #h.services == 0 then o.line("  no TLS context: the Component does not load mod_tls") end
         local rows = { { "  service", "grade", "served", "forward secrecy", "errors", "warnings" } }
@@ -163,27 +183,30 @@ return function(cli)
       c.name = "grade"
       local report = load_audit(c)
       local failing = false
+      local rows = {}
       for _, h in ipairs(report.hosts) do
-        for _, s in ipairs(h.services) do
-          if not s.grade or cli.below(s.grade.grade, c.min_grade) then failing = true end
-        end
+        for _, s in ipairs(h.services) do rows[#rows + 1] = { h.host, s } end
+      end
+      for _, s in ipairs(report.ports or {}) do rows[#rows + 1] = { "(no SNI)", s } end
+      for _, row in ipairs(rows) do
+        local s = row[2]
+        if not s.grade or cli.below(s.grade.grade, c.min_grade) then failing = true end
       end
       if c.json then
         c.out.line(json_audit(report, "grade", false))
       else
         local o = c.out
-        for _, h in ipairs(report.hosts) do
-          for _, s in ipairs(h.services) do
-            local g = s.grade
-            if g then
-              o.line(("%s %s: %s (score %d: protocol %g, key exchange %g, cipher %g; guide %s)"):format(
-                h.host, s.label, g.grade, g.score, g.protocol_score, g.kx_score, g.cipher_score, g.guide))
-              for _, cap in ipairs(g.caps) do o.line(("  cap %s: %s"):format(cap.grade, cap.reason)) end
-              for _, w in ipairs(g.warnings) do o.line(("  warning: %s"):format(w)) end
-            else
-              o.line(("%s %s: no grade (%s)"):format(h.host, s.label,
-                s.problems[1] and s.problems[1].message or "no context"))
-            end
+        for _, row in ipairs(rows) do
+          local host, s = row[1], row[2]
+          local g = s.grade
+          if g then
+            o.line(("%s %s: %s (score %d: protocol %g, key exchange %g, cipher %g; guide %s)"):format(
+              host, s.label, g.grade, g.score, g.protocol_score, g.kx_score, g.cipher_score, g.guide))
+            for _, cap in ipairs(g.caps) do o.line(("  cap %s: %s"):format(cap.grade, cap.reason)) end
+            for _, w in ipairs(g.warnings) do o.line(("  warning: %s"):format(w)) end
+          else
+            o.line(("%s %s: no grade (%s)"):format(host, s.label,
+              s.problems[1] and s.problems[1].message or "no context"))
           end
         end
       end

@@ -195,8 +195,9 @@ return function(cli)
     summary = "scan a running XMPP server from outside: protocols, suites, chain, DANE, XMPP, the grade",
     usage = "scan TARGET [--kind c2s|s2s|both] [--starttls c2s|s2s|none] [--xmpphost NAME] [--resolver ADDR[:PORT]]"
       .. " [--timeout S] [--connections N] [--cafile F] [--capath D] [--from NAME] [--guide 2009q|2009r]"
-      .. " [--starttls-cap] [--at EPOCH] [--quiet]",
-    options = cli.scan_options { starttls = "value", xmpphost = "value", quiet = "flag" },
+      .. " [--starttls-cap] [--at EPOCH] [--sni NAME | --no-sni] [--quiet]",
+    options = cli.scan_options { starttls = "value", xmpphost = "value", quiet = "flag", sni = "value",
+      ["no-sni"] = "flag" },
     help = [[TARGET is a DOMAIN (its SRV records _xmpp-client._tcp, _xmpps-client._tcp,
   _xmpp-server._tcp and _xmpps-server._tcp, or ports 5222 and 5269 without any;
   every target and address is scanned) or HOST:PORT ([::1]:5222 for IPv6) with
@@ -205,7 +206,8 @@ return function(cli)
   --kind c2s or s2s scans one kind (default both). --resolver ADDR[:PORT] asks
   that DNS server (default /etc/resolv.conf). --timeout S bounds every wait
   (default 5), --connections N the connections in flight (default 8). --cafile/--capath: trust
-  anchors for the chain (default the system store). Progress goes to stderr
+  anchors for the chain (default the system store). --sni NAME sends another
+  name as SNI, --no-sni none (what such a client gets). Progress goes to stderr
   (--quiet: none). Exit 1 when an endpoint cannot be scanned, has a grade below
   --min-grade (default B) or a problem of severity error, or no endpoint is found.]],
     run = function(c)
@@ -213,6 +215,9 @@ return function(cli)
       local err = c.err
       local opts = cli.scan_options_of(c)
       opts.starttls, opts.xmpphost = c.opts.starttls, c.opts.xmpphost
+      if c.opts.sni and c.opts["no-sni"] then usage_error("--sni and --no-sni exclude each other") end
+      opts.sni = c.opts.sni
+      if c.opts["no-sni"] then opts.sni = false end
       if not c.opts.quiet then opts.on_progress = function(line) err.line("tlsharden scan: " .. line) end end
       local result = cli.input(tlsharden.scan, c.args[1], opts)
       local exit = failing(result, c.min_grade) and EXIT_FINDING or EXIT_OK

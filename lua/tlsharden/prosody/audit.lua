@@ -102,6 +102,8 @@ local NO_CERTIFICATE = {}
 -- what mod_tlsharden would change.
 local function builder(config, svc, cache, result, version)
   return function(cfg)
+    -- what Prosody drops after the merge (0.12's SNI contexts: dhparam)
+    for _, k in ipairs(svc.drop or {}) do cfg[k] = nil end
     resolve_paths(config, cfg, version)
     result.config = cfg
     if svc.mode == "server" and not cfg.certificate then return nil, NO_CERTIFICATE end
@@ -189,7 +191,9 @@ end
 -- shared through cache by every service with the same configuration.
 local function evaluate(model, host, svc, opts, cache)
   local config = model.config
-  local result = { host = host, service = svc.service, label = SERVICE_LABEL[svc.service] or svc.service,
+  local label = SERVICE_LABEL[svc.service] or svc.service
+  if svc.name then label = ("%s port %d"):format(label, svc.port) end
+  local result = { host = host, service = svc.service, port = svc.port, label = label,
     mode = svc.mode, problems = {} }
   local layers = ordered_layers(svc)
   result.layers = {}
@@ -205,7 +209,7 @@ local function evaluate(model, host, svc, opts, cache)
     merge = { policy = "warn", mode = svc.mode },
     build = builder(config, svc, cache, result, model.version),
     harden = false,
-    judge = { host = host, service = svc.service, cafile = opts.cafile, capath = opts.capath,
+    judge = { host = host, any_host = host == nil, service = svc.service, cafile = opts.cafile, capath = opts.capath,
       at = opts.at, guide = opts.guide, starttls_cap = opts.starttls_cap, cache = cache.judged,
       -- what a client gets: a handshake per version the context enables
       probe = true },
@@ -317,6 +321,7 @@ function audit.audit(source, opts)
   if profile_problem then
     problem(report.problems, profile_problem.severity, profile_problem.code, profile_problem.message)
   end
+  for _, p in ipairs(model:startup_problems()) do problem(report.problems, p.severity, p.code, p.message) end
   local cache = { contexts = {}, judged = {} }
   local worst
   -- every VirtualHost, then every Component: each gets the contexts
@@ -336,6 +341,16 @@ function audit.audit(source, opts)
     end
     if h.grade and (not worst or grade.worse(h.grade, worst)) then worst = h.grade end
     report.hosts[#report.hosts + 1] = h
+  end
+  -- every direct TLS port's own context: what a client that sends no
+  -- SNI gets
+  report.ports = {}
+  for _, pc in ipairs(model:ports()) do
+    local r = evaluate(model, nil, pc, opts, cache)
+    r.name = pc.name
+    report.ports[#report.ports + 1] = r
+    local g = r.grade and r.grade.grade
+    if g and (not worst or grade.worse(g, worst)) then worst = g end
   end
   report.grade = worst
   return report

@@ -271,18 +271,41 @@ local PROSODY_LAYERS = { ["core defaults"] = true, mode = true, ["s2s client cer
 --- Whether the layer of this name is one the admin wrote (the ssl tables,
 -- a tls_profile the configuration names), rather than one Prosody adds
 -- itself (its defaults, the certificate it found, the mode, the default
--- tls_profile, the layers of mod_tls and of the s2s_direct_tls service).
+-- tls_profile, the layers of mod_tls and of the s2s_direct_tls service,
+-- a port's final settings under its SNI contexts in 0.12: what the admin
+-- wrote there is judged in the port's own context).
 function model:admin_layer(name)
   name = tostring(name)
-  if PROSODY_LAYERS[name] or name:find("^certificate found for ") then return false end
+  if PROSODY_LAYERS[name] or name:find("^certificate found for ") or name:find("^certificate of ")
+    or name:find(" port %d+ settings$") then
+    return false
+  end
   if name:find("^tls_profile ") then return self.config:get("*", "tls_profile") ~= nil end
   return true
+end
+
+-- A port's or an interface's own block inside an ssl table
+-- (ssl = { [5223] = {...}, ["127.0.0.1"] = {...} }): portmanager passes it
+-- as a layer of its own; the table it sits in is applied without it.
+local function is_sublayer(k, v)
+  return type(v) == "table" and (type(k) == "number" or (type(k) == "string" and k:find("^[%x:.*]+$") ~= nil
+    and (k:find("[:.*]") ~= nil)))
+end
+
+local function strip_sublayers(t)
+  if type(t) ~= "table" then return t end
+  local has
+  for k, v in pairs(t) do if is_sublayer(k, v) then has = true break end end
+  if not has then return t end
+  local c = {}
+  for k, v in pairs(t) do if not is_sublayer(k, v) then c[k] = v end end
+  return c
 end
 
 local function named(name, t)
   if type(t) ~= "table" then return nil end
   local c = {}
-  for k, v in pairs(t) do c[k] = v end
+  for k, v in pairs(t) do if not is_sublayer(k, v) then c[k] = v end end
   c.name = name
   return c
 end
@@ -337,6 +360,164 @@ function model:loads(host, module)
   local off = self.config:rawget(host, "modules_disabled")
   return (on and not (off ~= self.config:rawget("*", "modules_disabled") and module_set(off)[module])) and true
     or false
+end
+
+local function host_or_global(self, host, key)
+  if self.config:rawget(host, key) ~= nil then
+    return (self.config:rawget(host, "component_module") ~= nil and "Component " or "VirtualHost ") .. host .. " " .. key
+  end
+  return "global " .. key
+end
+
+local function port_list(ports)
+  local out = {}
+  if type(ports) == "number" then ports = { ports } end
+  if type(ports) ~= "table" then return out end
+  local seen = {}
+  for _, p in ipairs(ports) do
+    p = tonumber(p)
+    if p and not seen[p] then seen[p] = true; out[#out + 1] = p end
+  end
+  return out
+end
+
+--- The direct TLS services portmanager listens on, with their ports:
+-- { service, ports, layer (the service's own ssl_config) }, only those
+-- with a port. host (optional): HTTPS counts when that host, or the global
+-- section, loads an HTTP module; without host, when any host does.
+function model:direct_services(host)
+  local v13 = self.version == "13"
+  local list = {
+    { service = "c2s_direct_tls", ports = port_list(self.config:get("*", "c2s_direct_tls_ports")) },
+    { service = "s2s_direct_tls", ports = port_list(self.config:get("*", "s2s_direct_tls_ports")),
+      layer = { name = "s2s_direct_tls service", verify = { "peer", "client_once" },
+        verifyext = v13 and { "lsec_continue", "lsec_ignore_purpose" } or nil } },
+    { service = "legacy_ssl", ports = port_list(self.config:get("*", "legacy_ssl_ports")) },
+    { service = "https", ports = port_list(self.config:get("*", "https_ports")) },
+  }
+  -- HTTPS listens on 5281 by default once an HTTP module is loaded.
+  if self.config:get("*", "https_ports") == nil then
+    local uses = false
+    if host then uses = self:uses_http(host)
+    else
+      uses = self:uses_http("*")
+      for _, h in ipairs(self.config.hosts or {}) do uses = uses or self:uses_http(h) end
+    end
+    if uses then list[4].ports = { 5281 } end
+  end
+  local out = {}
+  for _, d in ipairs(list) do if #d.ports > 0 then out[#out + 1] = d end end
+  return out
+end
+
+--- certmanager.find_service_cert: any certificate of the certificates
+-- folder's index (Prosody takes the first its table walk meets; with
+-- several, which one is not fixed: this takes the first by name), else
+-- <service>_certificate (a table: by port, then its default), else the
+-- folder by the service's name.
+function model:find_service_cert(service, port)
+  local index = self:cert_index()
+  local names = {}
+  for n in pairs(index) do names[#names + 1] = n end
+  table.sort(names)
+  if names[1] then
+    local file = index[names[1]]
+    return { certificate = file, key = matching_key(file) }
+  end
+  local cert_config = self.config:get("*", service .. "_certificate")
+  if type(cert_config) == "table" then cert_config = cert_config[port] or cert_config.default end
+  if cert_config ~= nil and type(cert_config) ~= "string" then cert_config = nil end
+  return self:find_cert(cert_config, service)
+end
+
+--- The context a direct TLS port serves to a client that sends no SNI
+-- (portmanager's get_port_ssl_ctx): create_context("<service> port N",
+-- "server", prefix[port], prefix, the service's ssl_config, global ssl
+-- [port]), where prefix is the global <service>_ssl, else the global ssl.
+-- Blocks for one interface are not modelled (they apply on that
+-- interface only). Returns { service, port, mode, base, extras, cert,
+-- problems }.
+function model:port_context(d, port)
+  self._ports = self._ports or {}
+  local id = d.service .. " port " .. port
+  if self._ports[id] then return self._ports[id] end
+  local key = d.service .. "_ssl"
+  local global = self.config:rawget("*", "ssl")
+  local prefix, prefix_name = self.config:rawget("*", key), "global " .. key
+  if prefix == nil then prefix, prefix_name = global, "global ssl" end
+  local function sub(t, name)
+    if type(t) == "table" and type(t[port]) == "table" then return named(("%s [%d]"):format(name, port), t[port]) end
+  end
+  local extras = { n = 4, sub(prefix, prefix_name), named(prefix_name, strip_sublayers(prefix)), d.layer,
+    sub(global, "global ssl") }
+  local cert = self:find_service_cert(d.service, port)
+  local pc = { service = d.service, port = port, name = id, mode = "server",
+    base = self:context_layers(id, "server", extras, cert), extras = extras, cert = cert, problems = {} }
+  self._ports[id] = pc
+  return pc
+end
+
+--- What stops this Prosody version from starting: 13's util.sslconfig
+-- cannot apply a table with a number key (a block for one port, such as
+-- ssl = { [5223] = {...} }, which 0.12 takes): startup fails with
+-- "attempt to index a number value". Returns a list of problems.
+function model:startup_problems()
+  local out = {}
+  if self.version ~= "13" then return out end
+  local sections = { "*" }
+  for _, h in ipairs(self.config.hosts or {}) do sections[#sections + 1] = h end
+  for _, h in ipairs(self.config.components or {}) do sections[#sections + 1] = h end
+  for _, where in ipairs(sections) do
+    local keys = {}
+    for k, v in pairs(self.config.config[where] or {}) do
+      if type(k) == "string" and (k == "ssl" or k:find("_ssl$")) and type(v) == "table" then keys[#keys + 1] = k end
+    end
+    table.sort(keys)
+    for _, k in ipairs(keys) do
+      local ports = {}
+      for pk, pv in pairs(self.config.config[where][k]) do
+        if type(pk) == "number" and type(pv) == "table" then ports[#ports + 1] = pk end
+      end
+      table.sort(ports)
+      if #ports > 0 then
+        out[#out + 1] = { severity = "error", code = "PROSODY_WILL_NOT_START", message = ("%s%s has a block for"
+          .. " port %s: Prosody 13 does not start with it (util.sslconfig cannot apply a number key:"
+          .. " \"attempt to index a number value\"); only 0.12 takes blocks by port"):format(
+          where == "*" and "" or (where .. " "), k, table.concat(ports, ", ")) }
+      end
+    end
+  end
+  return out
+end
+
+--- Every direct TLS port's own context (for clients without SNI), see
+-- model:port_context.
+function model:ports()
+  local list = {}
+  for _, d in ipairs(self:direct_services()) do
+    for _, port in ipairs(d.ports) do list[#list + 1] = self:port_context(d, port) end
+  end
+  return list
+end
+
+-- 0.12: the port context's final settings as a layer of an SNI context
+-- (portmanager passes the port's tls_cfg): every setting merged, path
+-- options that are no string dropped (its dhparam is a function by then).
+function model:port_final(pc)
+  if pc.final then return pc.final end
+  local layers = {}
+  for _, l in ipairs(pc.base) do layers[#layers + 1] = l end
+  for i = pc.extras.n, 1, -1 do if pc.extras[i] then layers[#layers + 1] = pc.extras[i] end end
+  local core = require "tlsharden.core"
+  local ok, cfg = pcall(core.merge, layers, { policy = "warn", mode = "server" })
+  local final = { name = pc.name .. " settings" }
+  if ok then
+    for k, v in pairs(cfg) do final[k] = v end
+    pc.had_dhparam = final.dhparam ~= nil
+    final.dhparam = nil
+  end
+  pc.final = final
+  return final
 end
 
 --- Every TLS context Prosody builds for host, with its layers:
@@ -397,48 +578,65 @@ function model:services(host)
     add("s2s_out", "client", extras_of(named(host_s2s_name, host_s2s), named(host_ssl_name, host_ssl),
       named("global s2s_ssl", global_s2s), request_client_certs, xmpp_alpn))
   end
-  -- Direct TLS services: portmanager's SNI context for the host.
-  local direct = {
-    { service = "c2s_direct_tls", ports = self.config:get("*", "c2s_direct_tls_ports") },
-    { service = "s2s_direct_tls", ports = self.config:get("*", "s2s_direct_tls_ports"),
-      layer = { name = "s2s_direct_tls service", verify = { "peer", "client_once" },
-        verifyext = v13 and { "lsec_continue", "lsec_ignore_purpose" } or nil } },
-    { service = "legacy_ssl", ports = self.config:get("*", "legacy_ssl_ports") },
-    { service = "https", ports = self.config:get("*", "https_ports") },
-  }
-  -- HTTPS listens on 5281 by default once an HTTP module is loaded.
-  if direct[4].ports == nil and self:uses_http(host) then direct[4].ports = { 5281 } end
-  for _, d in ipairs(direct) do
+  -- Direct TLS services: portmanager's SNI context for the host, on
+  -- each port of the service.
+  for _, d in ipairs(self:direct_services(host)) do
     -- a Component's SNI contexts of client services are built, but no
     -- client stream reaches a Component: only s2s is served to its peers
-    local served_to_peers = not component or d.service == "s2s_direct_tls"
-    if served_to_peers and (type(d.ports) == "table" and #d.ports > 0 or type(d.ports) == "number") then
+    if not component or d.service == "s2s_direct_tls" then
       local key = d.service .. "_ssl"
-      if v13 then
-        -- 13 builds the SNI context from the port's settings (the global
-        -- <service>_ssl) and takes only the certificate and key of the
-        -- host's own <service>_ssl.
-        local own = self.config:rawget(host, key)
+      for _, port in ipairs(d.ports) do
+        local pc = self:port_context(d, port)
         local problems = {}
-        local cert_layer
-        if type(own) == "table" then
-          cert_layer = { name = kind(host) .. " " .. host .. " " .. key .. " certificate",
-            certificate = own.certificate, key = own.key }
-          local ignored = {}
-          for k in pairs(own) do
-            if k ~= "certificate" and k ~= "key" then ignored[#ignored + 1] = tostring(k) end
+        local extras, drop
+        if v13 then
+          -- 13 builds the SNI context from the port's settings and takes
+          -- only the certificate and key of create_context(host, ...):
+          -- the host's <service>_ssl, else the host's certificate, else
+          -- the port's.
+          local own = self.config:get(host, key)
+          own = type(own) == "table" and own or {}
+          local found = self:find_host_cert(host) or pc.cert or {}
+          local cert_layer = { name = ("certificate of %s %s on %s"):format(kind(host), host, d.service),
+            certificate = own.certificate or found.certificate, key = own.key or found.key }
+          local raw = self.config:rawget(host, key)
+          if type(raw) == "table" then
+            local ignored = {}
+            for k in pairs(strip_sublayers(raw)) do
+              if k ~= "certificate" and k ~= "key" then ignored[#ignored + 1] = tostring(k) end
+            end
+            table.sort(ignored)
+            if #ignored > 0 then
+              problems[1] = { severity = "warning", code = "IGNORED_SETTING", message = ("%s %s %s sets %s:"
+                .. " Prosody 13 takes only the certificate and key from it; the port's settings apply"):format(
+                kind(host), host, key, table.concat(ignored, ", ")) }
+            end
           end
-          table.sort(ignored)
-          if #ignored > 0 then
-            problems[1] = { severity = "warning", code = "IGNORED_SETTING", message = ("%s %s %s sets %s:"
-              .. " Prosody 13 takes only the certificate and key from it; the port's settings apply"):format(
-              kind(host), host, key, table.concat(ignored, ", ")) }
+          extras = { n = pc.extras.n + 1, cert_layer }
+          for i = 1, pc.extras.n do extras[i + 1] = pc.extras[i] end
+        else
+          -- 0.12: create_context(host, "server", the host's <service>_ssl,
+          -- the host's certificate, the port's final settings), where the
+          -- port's DH parameters are already a function, which
+          -- create_context drops as it drops every path option that is
+          -- not a string
+          local found = self:find_host_cert(host)
+          local own = self.config:get(host, key)
+          extras = extras_of(named(host_or_global(self, host, key), strip_sublayers(own)),
+            found and named("certificate found for " .. host, found), self:port_final(pc))
+          if not (type(own) == "table" and type(own.dhparam) == "string") then
+            drop = { "dhparam" }
+            if pc.had_dhparam then
+              problems[1] = { severity = "warning", code = "DHPARAM_DROPPED", message = ("Prosody 0.12 builds"
+                .. " the SNI context of %s on %s port %d without DH parameters (the port's are a function by"
+                .. " then, which create_context drops): no DHE suite is served to clients that send SNI;"
+                .. " %s's own %s.dhparam would keep them"):format(host, d.service, port, host, key) }
+            end
           end
         end
-        add(d.service, "server", extras_of(cert_layer, named("global " .. key, self.config:rawget("*", key)),
-          d.layer), problems)
-      else
-        add(d.service, "server", extras_of(named(key, self.config:get(host, key)), d.layer))
+        local base = self:context_layers(host, "server", extras, cert)
+        list[#list + 1] = { service = d.service, port = port, mode = "server", base = base, extras = extras,
+          cert = cert, problems = problems, drop = drop }
       end
     end
   end

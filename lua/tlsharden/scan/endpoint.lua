@@ -170,7 +170,7 @@ end
 -- Send one ClientHello (TLS 1.2 and 1.3) and read the first flight;
 -- returns whether the peer stayed silent for the whole timeout.
 local function silent_to_hello(conn, ctx, alpn)
-  local ok, err = conn:send(core.wire.client_hello { server_name = ctx.sni, alpn = alpn }, ctx.timeout)
+  local ok, err = conn:send(core.wire.client_hello { server_name = ctx.sni or nil, alpn = alpn }, ctx.timeout)
   if not ok then return err == "timeout" end
   local have, deadline = "", net.now() + ctx.timeout
   while true do
@@ -197,15 +197,20 @@ end
 -- dns.xmpp_endpoints (kind, tls, host, address, family, port, srv, ...)
 -- with dane_host (the name whose TLSA records apply, or nil), and target
 -- and domain when they are not the scan's. ctx: the scan's settings
--- (target, domain, timeout, connections, from, cafile, capath, at, guide,
+-- (target, domain, sni, timeout, connections, from, cafile, capath, at, guide,
 -- starttls_cap, protocols, max_suites, order, resolver, tlsa_cache, on_tlsa).
 -- Returns the endpoint record.
 function M.scan(sched, ep, ctx)
   local t0 = net.now()
   -- the endpoint's own target and domain, when it carries them (a survey's)
   local domain = ep.domain or ctx.domain
-  ctx = setmetatable({ target = ep.target or ctx.target, domain = domain, sni = domain }, { __index = ctx })
+  -- the name sent as SNI: the domain, unless the scan names another one
+  -- or none (sni = false)
+  local sni = domain
+  if ctx.sni ~= nil then sni = ctx.sni or nil end
+  ctx = setmetatable({ target = ep.target or ctx.target, domain = domain, sni = sni or false }, { __index = ctx })
   local e = M.record(ep, ctx)
+  e.sni = sni or false
   local stream = { kind = ep.kind, to = ctx.domain, from = ctx.from, timeout = ctx.timeout, now = net.now }
   local conn, err = sched:connect(ep.address, ep.port, ctx.timeout)
   e.connections = 1
@@ -249,7 +254,7 @@ function M.scan(sched, ep, ctx)
     end
   end
   -- the full handshake on this connection: the chain as served, TLS 1.3 too
-  local hs = sock.handshake(sched, conn, ctx.timeout, { server_name = ctx.sni, alpn = alpn })
+  local hs = sock.handshake(sched, conn, ctx.timeout, { server_name = ctx.sni or nil, alpn = alpn })
   e.handshake = { ok = hs.ok == true, error = hs.error, protocol = hs.protocol, cipher = hs.cipher, alpn = hs.alpn }
   local chain_der = hs.ok and der_chain(hs.chain) or nil
   -- the stream after TLS on this connection, closed before the probe
@@ -263,7 +268,7 @@ function M.scan(sched, ep, ctx)
   if conn.tls then conn.tls:close() end
   conn:close()
   local pr = await(sched, function(on_done)
-    probe.spawn(sched, { open = opener(ep, ctx, stream), server_name = ctx.sni, timeout = ctx.timeout,
+    probe.spawn(sched, { open = opener(ep, ctx, stream), server_name = ctx.sni or nil, timeout = ctx.timeout,
       per_server = ctx.connections, protocols = ctx.protocols, max_suites = ctx.max_suites, order = ctx.order,
       alpn = alpn }, on_done)
   end)
