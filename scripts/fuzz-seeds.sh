@@ -31,6 +31,9 @@ seed_bytes flight sh12 '\026\003\003\000\056\002\000\000\046\003\003RRRRRRRRRRRR
 seed_bytes flight sh13 '\026\003\003\000\062\002\000\000\056\003\003RRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRR\000\023\001\000\000\006\000\053\000\002\003\004'
 seed_bytes flight alert '\025\003\003\000\002\002\050'
 seed_bytes flight sslv2 '\200\003\000\000\001'
+# records: a heartbeat request and a fatal alert; a heartbeat answer's head
+seed_bytes records beat '\030\003\003\000\003\001\100\000\025\003\003\000\002\002\024'
+seed_bytes records answer '\030\003\003\100\000\002\100\000'
 seed flight http "HTTP/1.1 400 Bad Request"
 seed_bytes hello h1 '\377\005\004\003\000\057\001\004\002\000\001\010example.com'
 seed_bytes hello h2 '\007\000\003\000\000\000\002\000\001'

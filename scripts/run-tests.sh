@@ -69,14 +69,20 @@ count() {
   summary=$(sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -E '^[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' | tail -n 1)
   if [ -z "$summary" ]; then
     echo "suite $name: no summary from busted (exit $rc)"
+    echo "failed: $name: no summary from busted (exit $rc)" >> "$tmp/failures"
     failed=$((failed + 1))
     return
   fi
+  # the failing specs by name, for the list printed before the totals
+  sed 's/\x1b\[[0-9;]*m//g' "$out" | awk -v s="$name" \
+    '/^(Failure|Error) (→|->) /{ where = $0; getline what; print "failed: " s ": " what " (" where ")" }' \
+    >> "$tmp/failures"
   set -- $summary
   passed=$((passed + $1))
   failed=$((failed + $4 + $7))
   if [ "$rc" -ne 0 ] && [ $(($4 + $7)) -eq 0 ]; then
     echo "suite $name: exit $rc with no failing spec (sanitizer or valgrind report above)"
+    echo "failed: $name: exit $rc with no failing spec (sanitizer or valgrind report)" >> "$tmp/failures"
     failed=$((failed + 1))
   fi
 }
@@ -152,7 +158,7 @@ one_test() {
   name=$1; shift
   echo "== suite: $name"
   if "$@"; then passed=$((passed + 1)); else
-    echo "suite $name: failed"; failed=$((failed + 1)); fi
+    echo "suite $name: failed"; echo "failed: $name" >> "$tmp/failures"; failed=$((failed + 1)); fi
 }
 
 if [ -z "${TLSHARDEN_ONLY_VALGRIND:-}" ]; then
@@ -170,6 +176,7 @@ if [ -z "${TLSHARDEN_ONLY_VALGRIND:-}" ]; then
     ok=$(grep -c '^fuzz: .*: ok,' "$tmp/fuzz.log")
     bad=$(grep -c '^fuzz: .*: FAILED,' "$tmp/fuzz.log")
     [ $((ok + bad)) -gt 0 ] || bad=1
+    grep '^fuzz: .*: FAILED,' "$tmp/fuzz.log" | sed 's/^/failed: /' >> "$tmp/failures"
     passed=$((passed + ok)); failed=$((failed + bad))
   fi
 fi
@@ -192,5 +199,9 @@ if [ -n "${memory_pid:-}" ]; then
   count memory "$tmp/memory.log"
 fi
 
+# what failed, by name, just above the totals (where a log's tail shows it)
+if [ -s "$tmp/failures" ]; then
+  head -n 20 "$tmp/failures" | cut -c1-300
+fi
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

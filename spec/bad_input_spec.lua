@@ -63,6 +63,9 @@ local FUNCTIONS = {
   { "wire.groups", wire.groups },
   { "wire.client_hello", wire.client_hello },
   { "wire.parse_server_flight", wire.parse_server_flight },
+  { "wire.record", wire.record },
+  { "wire.heartbeat_request", wire.heartbeat_request },
+  { "wire.parse_records", wire.parse_records },
 }
 
 -- Arguments a function accepts, so the call is not an error.
@@ -170,7 +173,8 @@ describe("bad input", function()
       guard = 1, error_new = 1, is_error = 1,
       context = { option_names = 1, load_key = 1, harden_defaults = 1, harden_report = 1, key_kind = 1 },
       wire = { dns_query = 1, dns_parse = 1, dane_match = 1,  -- dane_match: spec/dane_spec.lua
-        suites = 1, suite = 1, groups = 1, client_hello = 1, parse_server_flight = 1 } }
+        suites = 1, suite = 1, groups = 1, client_hello = 1, parse_server_flight = 1,
+        record = 1, heartbeat_request = 1, parse_records = 1 } }
     for name, v in pairs(core) do
       if type(v) == "function" then assert.truthy(covered[name], "tlsharden.core." .. name .. " is not covered") end
     end
@@ -460,6 +464,11 @@ describe("the error rule for the scanner's layers", function()
     bounded("client_hello", wire.client_hello, { suites = { HUGE } })
     bounded("client_hello", wire.client_hello, { alpn = { HUGE } })
     bounded("parse_server_flight", wire.parse_server_flight, HUGE, { [HUGE] = true })
+    bounded("record", wire.record, HUGE, "tlsv1_2", "")
+    bounded("record", wire.record, "alert", HUGE, "")
+    bounded("record", wire.record, "alert", "tlsv1_2", HUGE)
+    bounded("heartbeat_request", wire.heartbeat_request, 16384, HUGE:rep(1))
+    bounded("heartbeat_request", wire.heartbeat_request, HUGE)
     bounded("dns_query", wire.dns_query, HUGE, "A")
     bounded("dns_query", wire.dns_query, "x.org", HUGE)
     bounded("dns_query", wire.dns_query, "x.org", "A", 1, { [HUGE] = true })
@@ -472,6 +481,12 @@ describe("the error rule for the scanner's layers", function()
   it("reads a 1 MiB peer answer as problem records, not an error", function()
     local r = wire.parse_server_flight("\22\3\3\255\255" .. HUGE)
     assert.is_table(r)
+    -- records: what a heartbeat answer of 1 MiB looks like, and garbage
+    local beat = wire.record("heartbeat", "tlsv1_2", "\2\64\0" .. ("x"):rep(16381))
+    local rr = wire.parse_records(beat:rep(64))
+    assert.same({ 64, 16381, 64 * #beat, 0 }, { #rr.records, rr.records[1].carried, rr.consumed, rr.need })
+    assert.is_nil(rr.records[1].payload)
+    assert.is_true(wire.parse_records(HUGE).malformed)
     local parsed = wire.dns_parse(HUGE)
     assert.is_nil(parsed)
   end)

@@ -158,6 +158,11 @@ describe("memory #memory", function()
     { "client_hello (refused)", function() pcall(wire.client_hello, { suites = { "x" } }) end },
     { "parse_server_flight", function() wire.parse_server_flight(flight) end },
     { "parse_server_flight (garbage)", function() wire.parse_server_flight("HTTP/1.1 400\r\n", { eof = true }) end },
+    { "client_hello (heartbeat, GREASE)", function() wire.client_hello { heartbeat = true, grease = true } end },
+    { "record + heartbeat_request + parse_records", function()
+      assert(#wire.parse_records(wire.record("heartbeat", "tlsv1_2", wire.heartbeat_request(16384))).records == 1)
+    end },
+    { "parse_records (refused)", function() pcall(wire.parse_records, 42) end },
     { "suite", function() wire.suite("ECDHE-RSA-AES128-GCM-SHA256") end },
     { "groups", function() wire.groups() end },
     { "layer", function() tlsharden.layer("x", layers[1]) end },

@@ -150,7 +150,8 @@ end
 -- aead, fs, weak, block_bits), key_type, key_bits, groups (names the
 -- server accepted), dh_bits (the smallest DH group it used), compression,
 -- secure_renegotiation, fallback_scsv (each true, false or nil when not
--- tested), anonymous, starttls; chain a tlsharden.chain result of the
+-- tested), anonymous, starttls, vulnerabilities (the scan's checks);
+-- chain a tlsharden.chain result of the
 -- chain it sent. Without key_type and key_bits, the key is the served
 -- leaf's (from chain).
 function facts.from_observation(observed, chain)
@@ -175,6 +176,7 @@ function facts.from_observation(observed, chain)
     secure_renegotiation = observed.secure_renegotiation,
     fallback_scsv = observed.fallback_scsv,
     starttls = observed.starttls,
+    vulnerabilities = observed.vulnerabilities,
   }
 end
 

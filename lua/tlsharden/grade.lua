@@ -137,6 +137,21 @@ local function has_weak(suite, reason)
   return has(suite.weak, reason)
 end
 
+-- The caps of the scan's vulnerability checks (SSL Labs' guide and
+-- testssl.sh's set_grade_cap): name, cap, what the reason calls it. The
+-- derived ones (RC4, 64-bit blocks, EXPORT, SSLv2, compression) are
+-- capped from the suites and protocols as well.
+local VULN_CAPS = {
+  { "heartbleed", "F", "Heartbleed (CVE-2014-0160)" },
+  { "ccs_injection", "F", "CCS injection (CVE-2014-0224)" },
+  { "robot", "F", "ROBOT (CVE-2017-13099)" },
+  { "ticketbleed", "F", "Ticketbleed (CVE-2016-9244)" },
+  { "drown", "F", "DROWN (CVE-2016-0800)" },
+  { "crime", "C", "CRIME (CVE-2012-4929)" },
+  { "poodle", "C", "POODLE (CVE-2014-3566)" },
+  { "starttls_injection", "F", "STARTTLS command injection (CVE-2011-0411 class)" },
+}
+
 local FACTS = { "protocols", "suites", "key_type", "key_bits", "kx_bits", "anonymous", "cert",
   "compression", "secure_renegotiation", "fallback_scsv", "starttls", "vulnerabilities" }
 local FACT_SET = {}
@@ -224,9 +239,15 @@ function grade.grade(facts, opts)
 
   -- other server features
   if facts.compression then cap("C", "TLS compression is on (CRIME)") end
-  if vulns.poodle then cap("C", "vulnerable to POODLE") end
-  for _, v in ipairs { "heartbleed", "ccs_injection", "robot", "drown" } do
-    if vulns[v] then cap("F", ("vulnerable to %s"):format(v)) end
+  -- the scan's checks: { status, ... } per name (or true for vulnerable)
+  local function vulnerable(name)
+    local v = vulns[name]
+    return v == true or (type(v) == "table" and v.status == "vulnerable")
+  end
+  for _, v in ipairs(VULN_CAPS) do
+    if vulnerable(v[1]) and not (v[1] == "crime" and facts.compression) then
+      cap(v[2], ("vulnerable to %s"):format(v[3]))
+    end
   end
   if facts.fallback_scsv == false then cap("A", "TLS_FALLBACK_SCSV is not supported") end
   if facts.secure_renegotiation == false then warn("secure renegotiation is not supported") end

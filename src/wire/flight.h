@@ -46,5 +46,7 @@ void th_flight_problem_open(flight *f, const char *code, const char *fmt, ...);
 /* A complete handshake message (type, body) or alert record. */
 void th_flight_message(flight *f, unsigned type, const unsigned char *body, size_t n);
 void th_flight_alert(flight *f, const unsigned char *p, size_t n);
+/* The registry name of an alert description, or NULL. */
+const char *th_flight_alert_name(unsigned code);
 
 #endif

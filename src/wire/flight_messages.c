@@ -361,6 +361,10 @@ void th_flight_message(flight *f, unsigned type, const unsigned char *body, size
   }
 }
 
+const char *th_flight_alert_name(unsigned code) {
+  return th_flight_lookup(alert_names, code);
+}
+
 void th_flight_alert(flight *f, const unsigned char *p, size_t n) {
   lua_State *L = f->L;
   if (n != 2) {

@@ -83,12 +83,22 @@ static int put_key_share(writer *w, const th_group *g) {
   return ok;
 }
 
-static void put_ext_list16(writer *w, unsigned type, const uint16_t *v, int n) {
+/* RFC 8701's reserved values, one for each place they go. */
+#define GREASE_SUITE 0x0A0A
+#define GREASE_EXT_FIRST 0x1A1A
+#define GREASE_EXT_LAST 0x2A2A
+#define GREASE_GROUP 0x3A3A
+#define GREASE_VERSION 0x4A4A
+#define GREASE_SIGALG 0x5A5A
+
+/* A list extension, led by grease (0: none). */
+static void put_ext_list16(writer *w, unsigned type, const uint16_t *v, int n, unsigned grease) {
   size_t ext, list;
   int i;
   put_u16(w, type);
   ext = open_len(w, 2);
   list = open_len(w, 2);
+  if (grease) put_u16(w, grease);
   for (i = 0; i < n; i++) put_u16(w, v[i]);
   close_len(w, list, 2);
   close_len(w, ext, 2);
@@ -99,6 +109,10 @@ static void put_ext_list16(writer *w, unsigned type, const uint16_t *v, int n) {
 static int put_extensions(writer *w, const hello_opts *o, const char **failed) {
   size_t all = open_len(w, 2), ext, list;
   int i;
+  if (o->grease) {
+    put_u16(w, GREASE_EXT_FIRST);
+    put_u16(w, 0);
+  }
   if (o->reneg_info) {
     put_u16(w, 0xFF01);
     put_u16(w, 1);
@@ -122,7 +136,7 @@ static int put_extensions(writer *w, const hello_opts *o, const char **failed) {
     close_len(w, list, 1);
     close_len(w, ext, 2);
   }
-  if (o->ngroups > 0) put_ext_list16(w, 10, o->groups, o->ngroups);
+  if (o->ngroups > 0) put_ext_list16(w, 10, o->groups, o->ngroups, o->grease ? GREASE_GROUP : 0);
   if (o->session_ticket) {
     put_u16(w, 35);
     put_u16(w, 0);
@@ -142,11 +156,12 @@ static int put_extensions(writer *w, const hello_opts *o, const char **failed) {
     put_u16(w, 23);
     put_u16(w, 0);
   }
-  if (o->nsigalgs > 0) put_ext_list16(w, 13, o->sigalgs, o->nsigalgs);
+  if (o->nsigalgs > 0) put_ext_list16(w, 13, o->sigalgs, o->nsigalgs, o->grease ? GREASE_SIGALG : 0);
   if (o->nversions > 0) {
     put_u16(w, 43);
     ext = open_len(w, 2);
     list = open_len(w, 1);
+    if (o->grease) put_u16(w, GREASE_VERSION);
     for (i = 0; i < o->nversions; i++) put_u16(w, o->versions[i]);
     close_len(w, list, 1);
     close_len(w, ext, 2);
@@ -158,6 +173,11 @@ static int put_extensions(writer *w, const hello_opts *o, const char **failed) {
       put_u16(w, 51);
       ext = open_len(w, 2);
       list = open_len(w, 2);
+      if (o->grease) {  /* RFC 8701: a GREASE key share holds one zero byte */
+        put_u16(w, GREASE_GROUP);
+        put_u16(w, 1);
+        put_u8(w, 0);
+      }
       for (i = 0; i < o->nkey_shares; i++) {
         const th_group *g = th_group_find(o->key_shares[i]);
         if (!put_key_share(w, g)) {
@@ -168,6 +188,16 @@ static int put_extensions(writer *w, const hello_opts *o, const char **failed) {
       close_len(w, list, 2);
       close_len(w, ext, 2);
     }
+  }
+  if (o->heartbeat) {
+    put_u16(w, 15);
+    put_u16(w, 1);
+    put_u8(w, 1);  /* peer_allowed_to_send */
+  }
+  if (o->grease) {
+    put_u16(w, GREASE_EXT_LAST);
+    put_u16(w, 1);
+    put_u8(w, 0);
   }
   if (w->len == all + 2) w->len = all;  /* nothing to send: no block at all */
   else close_len(w, all, 2);
@@ -196,6 +226,7 @@ static int write_tls(writer *w, const hello_opts *o, const char **failed) {
   put_u8(w, (unsigned)o->session_id_len);
   put_bytes(w, sid, o->session_id_len);
   list = open_len(w, 2);
+  if (o->grease) put_u16(w, GREASE_SUITE);
   for (i = 0; i < o->nsuites; i++) put_u16(w, o->suites[i]);
   if (o->reneg_scsv) put_u16(w, 0x00FF);
   if (o->fallback_scsv) put_u16(w, 0x5600);

@@ -36,6 +36,8 @@ typedef struct hello_opts {
   int nkey_shares;
   uint16_t key_shares[MAX_SMALL];
   int session_ticket, reneg_info, ems, extensions;  /* -1 default */
+  int heartbeat;        /* offer RFC 6520's extension (peer_allowed_to_send) */
+  int grease;           /* RFC 8701 values in suites, extensions, groups, sigalgs, versions */
   int nalpn;
   const char *alpn[MAX_SMALL];
   size_t alpn_len[MAX_SMALL];

@@ -53,7 +53,8 @@ static const char *const known_options[] = {
   "version", "record_version", "suites", "renegotiation_scsv", "fallback_scsv",
   "compression", "server_name", "groups", "ec_point_formats", "signature_algorithms",
   "supported_versions", "key_shares", "session_ticket", "renegotiation_info",
-  "extended_master_secret", "alpn", "random", "session_id", "extensions", NULL
+  "extended_master_secret", "alpn", "random", "session_id", "extensions", "heartbeat", "grease",
+  NULL
 };
 
 /* ---- reading the options (may raise; allocates nothing of its own) ----
@@ -349,6 +350,9 @@ static void read_opts(lua_State *L, int opts, hello_opts *o, reading *rd) {
   o->session_ticket = th_opt_bool(&rd->opts, "session_ticket", -1);
   o->reneg_info = th_opt_bool(&rd->opts, "renegotiation_info", -1);
   o->ems = th_opt_bool(&rd->opts, "extended_master_secret", -1);
+  o->heartbeat = th_opt_bool(&rd->opts, "heartbeat", 0);
+  o->grease = th_opt_bool(&rd->opts, "grease", 0);
+  if (o->heartbeat || o->grease) o->any_extension_option = 1;
   o->extensions = th_opt_bool(&rd->opts, "extensions", -1);
   if (o->session_ticket == 1 || o->reneg_info == 1 || o->ems == 1) o->any_extension_option = 1;
   if (read_bytes(rd, "server_name", 1, 255, &o->sni, &o->sni_len)) {
@@ -377,6 +381,7 @@ static void check_sslv2(reading *rd) {
     "record_version", "renegotiation_scsv", "fallback_scsv", "compression", "server_name",
     "groups", "ec_point_formats", "signature_algorithms", "supported_versions", "key_shares",
     "session_ticket", "renegotiation_info", "extended_master_secret", "alpn", "extensions",
+    "heartbeat", "grease",
     NULL
   };
   int i;

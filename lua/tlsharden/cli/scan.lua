@@ -2,6 +2,7 @@
 local tlsharden = require "tlsharden"
 local json = require "tlsharden.json"
 local scan = require "tlsharden.scan"
+local vulns = require "tlsharden.scan.vulns"
 local compat = require "tlsharden.compat"
 
 local protocols = require "tlsharden.protocols"
@@ -129,6 +130,37 @@ return function(cli)
     o.line(indent .. o.paint(colour, ("%s: %s: %s"):format(p.severity, p.code, p.message)))
   end
 
+  -- The checks as a short table: the vulnerable ones first (most severe
+  -- first), then those that could not be decided, then one line each for
+  -- the names that are fine or do not apply.
+  local function cut(text, n)
+    text = tostring(text or "")
+    if #text <= n then return text end
+    return text:sub(1, n - 3) .. "..."
+  end
+
+  local function print_vulnerabilities(o, checks)
+    if not checks then return end
+    local rows = { { "  attack", "status", "evidence" } }
+    for _, name in ipairs(vulns.vulnerable(checks)) do
+      local v = checks[name]
+      rows[#rows + 1] = { "  " .. name, o.paint(v.severity == "low" and "yellow" or "red",
+        "VULNERABLE" .. (v.severity and (" (" .. v.severity .. ")") or "")), cut(v.evidence, 90) }
+    end
+    local fine, na = {}, {}
+    for _, c in ipairs(vulns.checks) do
+      local v = checks[c.name]
+      if v and v.status == "unknown" then
+        rows[#rows + 1] = { "  " .. c.name, o.paint("dim", "unknown"), cut(v.evidence, 90) }
+      elseif v and v.status == "not_vulnerable" then fine[#fine + 1] = c.name
+      elseif v and v.status == "not_applicable" then na[#na + 1] = c.name end
+    end
+    o.line("  vulnerabilities:")
+    if #rows > 1 then o.columns(rows, function(row, _, cell) return row == 1 and o.paint("bold", cell) or cell end) end
+    if #fine > 0 then o.line("    not vulnerable: " .. table.concat(fine, ", ")) end
+    if #na > 0 then o.line("    not applicable: " .. table.concat(na, ", ")) end
+  end
+
   local function print_endpoint(o, e, min_grade)
     o.line()
     local src = e.srv and (" (SRV %s, priority %d, weight %d)"):format(e.srv.service or "?", e.srv.priority, e.srv.weight)
@@ -178,6 +210,7 @@ return function(cli)
     end
     local xt = xmpp_text(e)
     if xt ~= "" then o.line("  XMPP: " .. xt) end
+    print_vulnerabilities(o, e.vulnerabilities)
     for _, p in ipairs(e.problems) do print_problem(o, p, "  ") end
     if g then
       for _, cap in ipairs(g.caps) do o.line(("  cap %s: %s"):format(cap.grade, cap.reason)) end

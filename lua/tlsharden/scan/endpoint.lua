@@ -8,6 +8,7 @@
 local core = require "tlsharden.core"
 local net = require "tlsharden.scan.net"
 local probe = require "tlsharden.scan.probe"
+local vulns = require "tlsharden.scan.vulns"
 local sock = require "tlsharden.scan.sock"
 local observe = require "tlsharden.scan.observe"
 local xmpp = require "tlsharden.scan.xmpp"
@@ -274,8 +275,16 @@ function M.scan(sched, ep, ctx)
   end)
   e.connections = e.connections + pr.connections
   e.probe = observe.trim_probe(pr)
+  -- the attacks it is open to, on connections of their own
+  local vu = await(sched, function(on_done)
+    vulns.spawn(sched, { open = opener(ep, ctx, stream), server_name = ctx.sni or nil, timeout = ctx.timeout,
+      per_server = ctx.connections, probe = pr, alpn = alpn, starttls = ep.tls == "starttls" }, on_done)
+  end)
+  e.connections = e.connections + vu.connections
+  e.vulnerabilities = vu.checks
   if (not chain_der or #chain_der == 0) and pr.certificates then chain_der = pr.certificates end
   local observed = observe.facts(pr, ep.tls == "starttls")
+  observed.vulnerabilities = vu.checks
   local j = pipeline.judge_observation(observed, chain_der, { host = ctx.domain, service = ep.kind,
     cafile = ctx.cafile, capath = ctx.capath, at = ctx.at, guide = ctx.guide, starttls_cap = ctx.starttls_cap })
   e.chain, e.facts, e.grade = j.chain, j.facts, j.grade

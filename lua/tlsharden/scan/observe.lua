@@ -119,7 +119,7 @@ function M.trim_probe(pr)
     groups = copy_list(pr.groups), group_preference = pr.group_preference, preferred_group = pr.preferred_group,
     dh_bits = pr.dh_bits, secure_renegotiation = pr.secure_renegotiation,
     extended_master_secret = pr.extended_master_secret, compression = pr.compression,
-    fallback_scsv = pr.fallback_scsv, fallback_protocol = pr.fallback_protocol,
+    fallback_scsv = pr.fallback_scsv, fallback_protocol = pr.fallback_protocol, fallback_answer = pr.fallback_answer,
     resumption = pr.resumption and { protocol = pr.resumption.protocol, session_id = pr.resumption.session_id,
       session_ticket = pr.resumption.session_ticket } or nil,
     chains = list(), problems = trim_problems(pr.problems),

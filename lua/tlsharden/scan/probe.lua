@@ -404,9 +404,14 @@ local function fallback(ctx, p)
   local a = attempt(ctx, p, { suites = suite_ids(ctx.result.protocols[p]), fallback_scsv = true })
   local kind = classify(ctx, a, p)
   if a.flight and a.flight.alert and a.flight.alert.name == "inappropriate_fallback" then
-    ctx.result.fallback_scsv = true
+    ctx.result.fallback_scsv, ctx.result.fallback_answer = true, "alert"
   elseif kind == "accepted" then
     ctx.result.fallback_scsv = false
+  elseif a.outcome == "closed" then
+    -- fast_tls (ejabberd, MongooseIM) refuses a fallback by closing
+    -- without an alert: p was accepted by the same hello without the
+    -- SCSV, so the close is the SCSV honoured
+    ctx.result.fallback_scsv, ctx.result.fallback_answer = true, "closed"
   end
   ctx.result.fallback_protocol = p
 end

@@ -1,0 +1,32 @@
+-- Fuzz target: the records a server sends after its first flight
+-- (wire.parse_records), as they come and wrapped as the payload of an
+-- alert, a heartbeat and a handshake record; and the record writers fed
+-- with the input.
+local wire = require "tlsharden.wire"
+
+local function check(bytes)
+  local r = wire.parse_records(bytes)
+  assert(r.consumed >= 0 and r.consumed <= #bytes)
+  assert(r.need >= 0)
+  local sum = 0
+  for _, rec in ipairs(r.records) do
+    assert(rec.type >= 20 and rec.type <= 24, tostring(rec.type))
+    assert(rec.length >= 0 and rec.length <= 16384 + 2048)
+    sum = sum + 5 + rec.length
+    if rec.carried then assert(rec.carried == rec.length - 3) end
+  end
+  assert(sum == r.consumed, "records and consumed disagree")
+  return r
+end
+
+return function(data)
+  check(data)
+  local payload = data:sub(1, 16384)
+  for _, t in ipairs { "alert", "heartbeat", "handshake", "change_cipher_spec" } do
+    local r = check(wire.record(t, "tlsv1_2", payload) .. data)
+    assert(r.records[1] and r.records[1].length == #payload)
+  end
+  local claimed = ((data:byte(1) or 0) * 256 + (data:byte(2) or 0))
+  local hb = wire.heartbeat_request(claimed, data:sub(3, 1000))
+  assert(#hb == 3 + math.min(#data - 2, 998) or #data < 3)
+end
