@@ -175,10 +175,25 @@ describe("tlsharden.chain", function()
       assert.is_false(openssl_verify(leaf, bundle(oint, other)))
     end)
 
-    it("finds a missing intermediate", function()
-      local r = tlsharden.chain(good.cert, { cafile = root.cert })
+    it("says whether an intermediate is missing or the CA is unknown", function()
+      -- a leaf that publishes its issuer: the server should send it
+      local published = pki.cert(dir, "published", { issuer = int1, ca_issuers = "http://ca.example/int1.der" })
+      local r = tlsharden.chain(published.cert, { cafile = root.cert })
       assert.same({ "MISSING_INTERMEDIATE" }, codes(r))
-      assert.is_false(openssl_verify(good))
+      assert.matches("publishes it at http://ca.example/int1.der", r.problems[1].message, 1, true)
+      assert.is_false(openssl_verify(published))
+      -- a leaf whose issuer publishes nothing: most likely a CA unknown here
+      r = tlsharden.chain(good.cert, { cafile = root.cert })
+      assert.same({ "UNKNOWN_CA" }, codes(r))
+      assert.matches("neither in the chain nor a trust anchor", r.problems[1].message, 1, true)
+      -- the whole chain up to an intermediate whose root is not trusted
+      local other = pki.cert(dir, "private-root", { ca = true })
+      local pint = pki.cert(dir, "private-int", { ca = true, issuer = other })
+      local pleaf = pki.cert(dir, "private-leaf", { issuer = pint })
+      r = tlsharden.chain(bundle(pleaf, pint), { cafile = root.cert })
+      assert.same({ "UNKNOWN_CA" }, codes(r))
+      assert.matches("the chain ends in certificate 2, an intermediate", r.problems[1].message, 1, true)
+      assert.is_false(r.trusted)
     end)
 
     it("finds intermediates out of order", function()

@@ -188,6 +188,32 @@ describe("resolver", function()
     assert.equals(dm.address, second.server)
   end)
 
+  it("bounds a whole lookup, and a scan's discovery, by one timeout when the nameservers are silent", function()
+    local a, b = assert(socket.udp()), assert(socket.udp())
+    assert(a:setsockname("127.0.0.1", 0))
+    assert(b:setsockname("127.0.0.1", 0))
+    local pa, pb = select(2, a:getsockname()), select(2, b:getsockname())
+    local both = { "127.0.0.1:" .. pa, "127.0.0.1:" .. pb }
+    local r = dns.resolver { resolver = both, timeout = 0.3, attempts = 2 }
+    r:bound(0.3)
+    local t = r:srv("xmpp-client", "tcp", "example.test")
+    assert.equals("TIMEOUT", t.failure.code)
+    -- the first server used the whole bound: the rest were not asked
+    assert.matches("the lookup's 0.3s ran out", t.failure.message, 1, true)
+    r:bound(nil)
+    assert.matches("did not answer", r:srv("xmpp-client", "tcp", "example.test").failure.message, 1, true)
+    -- a scan of a domain: every SRV and address lookup within its one timeout
+    local result = require("tlsharden").scan("example.test", { resolver = both, timeout = 0.3 })
+    a:close()
+    b:close()
+    local ran_out = false
+    for _, p in ipairs(result.problems) do
+      ran_out = ran_out or (p.message:find("ran out", 1, true) ~= nil)
+    end
+    assert.is_true(ran_out)
+    assert.equals(0, #result.endpoints)
+  end)
+
   it("retries over TCP when the UDP answer is truncated", function()
     local r = resolver { edns = false }
     local s = r:srv("many", "tcp", "example.test")

@@ -128,6 +128,10 @@ describe("the wire probe against openssl s_server", function()
         assert.same({ "server", { "secp384r1", "x25519" }, "server", "secp384r1" },
           { t13.preference, t13.groups, t13.group_preference, t13.preferred_group })
         assert.same({ "secp384r1", "x25519" }, r.groups)
+        -- OpenSSL takes a client's key share for x25519 rather than ask for
+        -- secp384r1: its order decides only without a key share it takes
+        assert.is_true(t13.key_share_wins)
+        assert.is_true(r.key_share_wins)
         assert.is_nil(r.certificates)  -- TLS 1.3 sends the chain encrypted
         assert.same({ false, "protocol_version" }, { r.protocols.tlsv1_2.accepted, r.protocols.tlsv1_2.alert })
         local theirs = sslscan(server.port)

@@ -173,6 +173,25 @@ describe("tlsharden.scan against peers that are no XMPP server", function()
     end)
   end)
 
+  it("grades F an XMPP stream that lets no client into TLS; a port whose XMPP was never seen has no grade", function()
+    local fx = servers.fixtures()
+    local ok, err = pcall(function()
+      for _, c in ipairs { { "failure", "tls_failed" }, { "no_tls", "tls_failed" } } do
+        local s = servers.start(("lua5.4 spec/helpers/starttls_responder.lua %s {port} %s %s"):format(c[1],
+          fx.rsa.cert, fx.rsa.key), fx.dir)
+        local ok2, err2 = pcall(function()
+          local _, e = scan_port(s.port, { starttls = "c2s", timeout = 1 })
+          assert.equal(c[2], e.status, c[1] .. ": " .. tostring(e.reason))
+          assert.equal("F", e.grade and e.grade.grade, c[1])
+        end)
+        s.stop()
+        assert(ok2, err2)
+      end
+    end)
+    fx.cleanup()
+    assert(ok, err)
+  end)
+
   describe("turns a broken TLS peer into a status and problem records", function()
     -- [4]: run the command line too
     local cases = {

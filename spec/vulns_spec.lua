@@ -186,6 +186,26 @@ describe("vulnerability checks", function()
       end)
     end)
 
+    it("finds STARTTLS injection where a stanza sent with <starttls/> is answered inside TLS", function()
+      for _, c in ipairs { { "buffering", "vulnerable" }, { "dropping", "not_vulnerable" } } do
+        local r = servers.start(("lua5.4 spec/helpers/starttls_responder.lua %s {port} %s %s"):format(c[1],
+          f.rsa.cert, f.rsa.key), f.dir)
+        local ok, err = pcall(function()
+          local e = scan(r.port, { starttls = "c2s", xmpphost = "localhost" })
+          local v = e.vulnerabilities.starttls_injection
+          assert.equal(c[2], v.status, c[1] .. ": " .. v.evidence)
+          if c[2] == "vulnerable" then
+            assert.same({ "CVE-2011-0411", "high" }, { v.cve, v.severity })
+            local capped = false
+            for _, cap in ipairs(e.grade.caps) do capped = capped or cap.reason:find("STARTTLS command injection", 1, true) ~= nil end
+            assert.is_true(capped)
+          end
+        end)
+        r.stop()
+        assert(ok, err)
+      end
+    end)
+
     it("gives every check of a TLS server that speaks no XMPP (status not_xmpp)", function()
       local e = scan(upstream.port)
       assert.equal("not_xmpp", e.status)
@@ -241,6 +261,10 @@ describe("vulnerability checks", function()
             assert.equal("ok", e.status, tostring(e.reason))
             clean(e, "Prosody " .. v.name .. " " .. c[1])
             assert.equal("not_applicable", e.vulnerabilities.heartbleed.status)
+            for _, name in ipairs { "ccs_injection", "starttls_injection", "grease", "fallback_scsv" } do
+              assert.equal("not_vulnerable", e.vulnerabilities[name].status, name .. ": "
+                .. e.vulnerabilities[name].evidence)
+            end
           end)
           server.stop()
           assert(ok, err)

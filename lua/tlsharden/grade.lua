@@ -157,6 +157,17 @@ local FACTS = { "protocols", "suites", "key_type", "key_bits", "kx_bits", "anony
 local FACT_SET = {}
 for _, k in ipairs(FACTS) do FACT_SET[k] = true end
 
+--- A grade result as people read it: "A+", "T (B if trusted)", "T (A+
+-- without the STARTTLS cap)", "M (A if the name matched)"; "-" for nil.
+function grade.label(g)
+  if not g then return "-" end
+  if not g.grade_if_trusted then return g.grade end
+  local why = " if trusted"
+  if g.grade == "M" then why = " if the name matched"
+  elseif g.t_cause == "starttls" then why = " without the STARTTLS cap" end
+  return ("%s (%s%s)"):format(g.grade, g.grade_if_trusted, why)
+end
+
 --- grade.grade(facts [, opts]): see docs/reference/grading.md for the facts table.
 function grade.grade(facts, opts)
   errors.table("grade", 1, "facts", facts)
@@ -262,7 +273,8 @@ function grade.grade(facts, opts)
   for _, r in ipairs(trust) do cap("T", r) end
   if digest == "MD5" or digest == "MD2" then cap("F", "the certificate is signed with " .. digest) end
   if cert.host_match == false then cap("M", "the certificate does not name the host") end
-  if opts.starttls_cap and facts.starttls then cap("T", "STARTTLS rather than direct TLS (testssl.sh rule)") end
+  local starttls_t = opts.starttls_cap and facts.starttls
+  if starttls_t then cap("T", "STARTTLS rather than direct TLS (testssl.sh rule)") end
 
   -- the letter: score, then the lowest letter cap
   local letter = letter_of(score)
@@ -284,9 +296,15 @@ function grade.grade(facts, opts)
   end
   if has_m then final = "M" elseif has_t then final = "T" end
 
+  -- what the T stands for: the chain, the STARTTLS cap, or both
+  local t_cause
+  if final == "T" then
+    t_cause = #trust > 0 and (starttls_t and "trust and starttls" or "trust") or "starttls"
+  end
   return {
     grade = final,
     grade_if_trusted = final ~= letter and letter or nil,
+    t_cause = t_cause,
     score = score,
     protocol_score = p_score,
     kx_score = k_score,

@@ -19,7 +19,7 @@ local CERT_FAILURES = {
   { "self_signed_chain", "self-signed certificate in the chain", { UNTRUSTED = true } },
   { "wrong_host", "wrong host", { HOST_MISMATCH = true } },
   { "untrusted", "untrusted issuer (unknown CA or missing intermediate)",
-    { MISSING_INTERMEDIATE = true, VERIFY_ERROR = true, NOT_CA = true, DEPTH_EXCEEDED = true } },
+    { MISSING_INTERMEDIATE = true, UNKNOWN_CA = true, VERIFY_ERROR = true, NOT_CA = true, DEPTH_EXCEEDED = true } },
 }
 
 local function is_table(v) return type(v) == "table" end

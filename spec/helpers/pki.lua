@@ -54,7 +54,8 @@ end
 --- Issue a certificate. opts:
 --   cn (default name), san (list of "DNS:x" etc.), ca (boolean),
 --   issuer ({cert=, key=}; nil for self-signed), key_kind, days (default 365),
---   md (default "sha256"), pathlen, not_before/not_after ("YYYYMMDDHHMMSSZ",
+--   md (default "sha256"), pathlen, ca_issuers (a URL for the Authority
+--   Information Access), not_before/not_after ("YYYYMMDDHHMMSSZ",
 --   through `openssl ca`).
 -- Returns { cert = path, key = path, name = name }.
 function pki.cert(dir, name, opts)
@@ -74,6 +75,7 @@ function pki.cert(dir, name, opts)
   end
   lines[#lines + 1] = "subjectKeyIdentifier=hash"
   if opts.issuer then lines[#lines + 1] = "authorityKeyIdentifier=keyid" end
+  if opts.ca_issuers then lines[#lines + 1] = "authorityInfoAccess=caIssuers;URI:" .. opts.ca_issuers end
   if opts.san and #opts.san > 0 then
     lines[#lines + 1] = "subjectAltName=" .. table.concat(opts.san, ",")
   end

@@ -279,20 +279,53 @@ static int given_index(chain_job *j, STACK_OF(X509) *built, int d) {
   return 0;
 }
 
+/* The first caIssuers URI of x's Authority Information Access, pushed
+ * (and returned), or NULL when it names none. */
+static const char *push_ca_issuers(lua_State *L, X509 *x) {
+  AUTHORITY_INFO_ACCESS *aia = X509_get_ext_d2i(x, NID_info_access, NULL, NULL);
+  const char *uri = NULL;
+  int i;
+  for (i = 0; aia && !uri && i < sk_ACCESS_DESCRIPTION_num(aia); i++) {
+    ACCESS_DESCRIPTION *ad = sk_ACCESS_DESCRIPTION_value(aia, i);
+    if (OBJ_obj2nid(ad->method) == NID_ad_ca_issuers && ad->location->type == GEN_URI) {
+      const ASN1_IA5STRING *u = ad->location->d.uniformResourceIdentifier;
+      uri = lua_pushlstring(L, (const char *)ASN1_STRING_get0_data(u), (size_t)ASN1_STRING_length(u));
+    }
+  }
+  AUTHORITY_INFO_ACCESS_free(aia);
+  return uri;
+}
+
+/* The issuer of the top of the built chain is neither sent nor trusted.
+ * Which of the two causes it is: a served intermediate on top means the
+ * chain is whole up to a root this store does not know (UNKNOWN_CA); a
+ * certificate that publishes its issuer (caIssuers) belongs to a
+ * hierarchy whose intermediate the server should send
+ * (MISSING_INTERMEDIATE); a leaf issued by a CA that publishes nothing is
+ * most likely a private CA's (UNKNOWN_CA). */
 static void missing_issuer(out *res, STACK_OF(X509) *built, int d, int idx, int code) {
+  lua_State *L = res->L;
   X509 *top = built && d < sk_X509_num(built) ? sk_X509_value(built, d) : NULL;
-  if (code == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE)
-    problem(res, "MISSING_INTERMEDIATE", idx, "the issuer of the certificate is not in the chain"
-            " and not a trust anchor");
-  else if (top && X509_check_ca(top) == 0 && d == 0)
-    problem(res, "MISSING_INTERMEDIATE", idx, "the issuer of certificate %d is not in the chain"
-            " and not a trust anchor: an intermediate is missing, or the issuing CA is unknown",
-            idx);
-  else if (top && d > 0)
-    problem(res, "MISSING_INTERMEDIATE", idx, "the issuer of certificate %d is not in the chain"
-            " and not a trust anchor: an intermediate is missing or the root is unknown", idx);
-  else
+  char issuer[256] = "?";
+  const char *uri;
+  if (!top) {
     problem(res, "MISSING_INTERMEDIATE", idx, "%s", X509_verify_cert_error_string(code));
+    return;
+  }
+  X509_NAME_oneline(X509_get_issuer_name(top), issuer, sizeof issuer);
+  uri = push_ca_issuers(L, top);
+  if (uri)
+    problem(res, "MISSING_INTERMEDIATE", idx, "the issuer of certificate %d (%s) is not in the chain and"
+            " not a trust anchor; the certificate publishes it at %s: the server should send it",
+            idx, issuer, uri);
+  else if (X509_check_ca(top) != 0 && d > 0)
+    problem(res, "UNKNOWN_CA", idx, "the chain ends in certificate %d, an intermediate issued by %s,"
+            " which is no trust anchor here: a CA this trust store does not know", idx, issuer);
+  else
+    problem(res, "UNKNOWN_CA", idx, "certificate %d is issued by %s, which is neither in the chain nor a"
+            " trust anchor, and names no place to fetch it from: a CA this trust store does not know"
+            " (a private CA: check with its certificate as cafile), or a missing intermediate", idx, issuer);
+  if (uri) lua_pop(L, 1);
 }
 
 /* OpenSSL's findings as problems (expiry is checked for every certificate

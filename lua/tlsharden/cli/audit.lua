@@ -138,7 +138,7 @@ return function(cli)
           local e, w = 0, 0
           for _, p in ipairs(s.problems) do if p.severity == "error" then e = e + 1 elseif p.severity == "warning" then w = w + 1 end end
           local g = s.grade and s.grade.grade or "-"
-          if s.grade and s.grade.grade_if_trusted then g = g .. " (" .. s.grade.grade_if_trusted .. " if trusted)" end
+          if s.grade then g = grade.label(s.grade) end
           rows[#rows + 1] = { "  " .. s.label, g,
             s.context and table.concat(s.context.served or s.context.versions, ",") or "-",
             s.forward_secrecy or "-", tostring(e), tostring(w) }

@@ -3,6 +3,7 @@ local tlsharden = require "tlsharden"
 local json = require "tlsharden.json"
 local scan = require "tlsharden.scan"
 local vulns = require "tlsharden.scan.vulns"
+local grade = require "tlsharden.grade"
 local compat = require "tlsharden.compat"
 
 local protocols = require "tlsharden.protocols"
@@ -113,7 +114,12 @@ return function(cli)
   local function xmpp_text(e)
     local x, parts = e.xmpp, {}
     if e.tls == "starttls" then
-      parts[#parts + 1] = "STARTTLS " .. (x.starttls and (x.starttls_required and "required" or "OPTIONAL") or "NOT offered")
+      if not x.starttls and x.stream_error then
+        -- the stream ended before any features: STARTTLS was never in question
+        parts[#parts + 1] = ("no stream features (stream error <%s/>)"):format(tostring(x.stream_error.condition))
+      else
+        parts[#parts + 1] = "STARTTLS " .. (x.starttls and (x.starttls_required and "required" or "OPTIONAL") or "NOT offered")
+      end
       parts[#parts + 1] = "SASL before TLS: " .. list_text(x.mechanisms_before_tls)
     end
     if x.mechanisms_after_tls then parts[#parts + 1] = "after TLS: " .. list_text(x.mechanisms_after_tls) end
@@ -167,7 +173,7 @@ return function(cli)
       or e.source == "fallback" and " (no SRV record: the default port)" or ""
     o.line(o.paint("bold", scan.label(e)) .. src)
     local g = e.grade
-    local gtext = g and (g.grade .. (g.grade_if_trusted and (" (" .. g.grade_if_trusted .. " if trusted)") or "")
+    local gtext = g and (grade.label(g)
       .. (" score %d"):format(g.score)) or "-"
     local gcol = g and (g.grade == "A+" or g.grade == "A") and "green" or (not g or cli.below(g.grade, min_grade)) and "red" or "yellow"
     o.line(("  status %s%s, grade %s, %d connections, %.2f s"):format(
@@ -199,7 +205,8 @@ return function(cli)
         end
       end
       o.line(("  groups: %s%s; DH: %s"):format(list_text(p.groups),
-        p.group_preference and (" (" .. p.group_preference .. " order)") or "",
+        p.group_preference and (" (" .. p.group_preference .. " order"
+          .. (p.key_share_wins and "; a client's own key share wins" or "") .. ")") or "",
         p.dh_bits and (p.dh_bits .. " bits") or "none"))
       o.line("  " .. tls_features(p))
     end

@@ -52,10 +52,14 @@ local function domain_endpoints(sched, o, result)
   end
   local kinds = target.kinds(o.kind)
   local found, g = {}, sched:group()
+  -- the whole lookup (SRV, then addresses) within one timeout: a DNS
+  -- outage costs that, not one timeout per query and nameserver
+  r:bound(o.timeout)
   for i, kind in ipairs(kinds) do
     g:spawn(function() found[i] = r:xmpp_endpoints(o.domain, { kind = kind }) end)
   end
   g:wait()
+  r:bound(nil)
   local eps = {}
   result.dns.authenticated = true
   for _, f in ipairs(found) do
@@ -85,7 +89,9 @@ local function host_endpoints(sched, o, result)
   elseif o.resolver then
     local r = M.resolver(sched, o)
     o.dns_resolver = r
+    r:bound(o.timeout)
     local a = r:addresses(o.host)
+    r:bound(nil)
     result.dns.source = "resolver"
     result.dns.addresses[o.host:lower()] = trim_addresses(a)
     addrs = a.addresses

@@ -10,6 +10,8 @@ local problems = require "tlsharden.problems"
 
 local M = {}
 
+local function gettime() return require("socket").gettime() end
+
 local DEFAULT_PORT = 53
 local MAX_CNAMES = 8
 
@@ -294,10 +296,21 @@ function Resolver:query(name, qtype, fn, argname)
     local transport = self.tcp and "tcp" or "udp"
     local attempt = 1
     while attempt <= self.attempts do
+      -- a deadline for a whole lookup (Resolver:bound): no query past it
+      local wait = self.timeout
+      if self.deadline then
+        local left = self.deadline - gettime()
+        if left <= 0 then
+          result.failure = failure("TIMEOUT", ("no answer for %s %s: the lookup's %gs ran out")
+            :format(name, qtype, self.budget))
+          return result
+        end
+        wait = math.min(wait, left)
+      end
       local packet = build_query(fn, argname, name, qtype, self.random(65535), qopts)
       local response, err = self.exchange {
         host = server.host, port = server.port, family = server.family, transport = transport,
-        packet = packet, timeout = self.timeout,
+        packet = packet, timeout = wait,
         accept = function(bytes) return M.answers_query(packet, bytes) end,
       }
       result.server, result.transport = server_text(server), transport
@@ -344,6 +357,14 @@ function Resolver:query(name, qtype, fn, argname)
   end
   result.failure = last
   return result
+end
+
+--- Bound every query from now on to end within seconds in all (nil: no
+-- bound). A scan bounds its SRV and address lookups so, so that a DNS
+-- outage costs one timeout rather than one per query and server.
+function Resolver:bound(seconds)
+  self.budget = seconds
+  self.deadline = seconds and gettime() + seconds or nil
 end
 
 local function check_label(fn, n, argname, v)

@@ -194,6 +194,17 @@ local function why_no_tls(pr, hs)
   return table.concat(parts, "; "), other
 end
 
+-- The one rule for grades without TLS: an endpoint where an XMPP stream
+-- was seen but offers no way into TLS (no STARTTLS, <failure/> to
+-- <starttls/>, no TLS version after <proceed/>) is graded as a server
+-- without any protocol: F. One whose XMPP was never seen has no grade.
+local function grade_without_tls(e, ctx, ep)
+  local j = pipeline.judge_observation({ protocols = {}, suites = {}, starttls = ep.tls == "starttls" }, nil,
+    { host = ctx.domain, service = ep.kind, guide = ctx.guide, starttls_cap = ctx.starttls_cap })
+  e.facts, e.grade = j.facts, j.grade
+  observe.mark_lists(nil, e.facts, e.grade)
+end
+
 --- Scan one endpoint inside a scheduler task. ep: an endpoint of
 -- dns.xmpp_endpoints (kind, tls, host, address, family, port, srv, ...)
 -- with dane_host (the name whose TLSA records apply, or nil), and target
@@ -227,14 +238,12 @@ function M.scan(sched, ep, ctx)
       if pre.features and not pre.starttls then
         -- no TLS at all: the grade of a server without a protocol
         e.probe = nil
-        local j = pipeline.judge_observation({ protocols = {}, suites = {}, starttls = true }, nil,
-          { host = ctx.domain, service = ep.kind, guide = ctx.guide, starttls_cap = ctx.starttls_cap })
-        e.facts, e.grade = j.facts, j.grade
-        observe.mark_lists(nil, e.facts, e.grade)
+        grade_without_tls(e, ctx, ep)
         observe.problems(e, nil, nil, pre)
         return finish(e, t0, "no_starttls", "the server does not offer STARTTLS")
       end
       local f = pre.failure or { code = "CLOSED", message = "no <proceed/>" }
+      if pre.tls_failure then grade_without_tls(e, ctx, ep) end
       observe.problems(e, nil, nil, pre)
       return finish(e, t0, XMPP_STATUS[f.code] or "not_xmpp", f.message)
     end
@@ -278,7 +287,8 @@ function M.scan(sched, ep, ctx)
   -- the attacks it is open to, on connections of their own
   local vu = await(sched, function(on_done)
     vulns.spawn(sched, { open = opener(ep, ctx, stream), server_name = ctx.sni or nil, timeout = ctx.timeout,
-      per_server = ctx.connections, probe = pr, alpn = alpn, starttls = ep.tls == "starttls" }, on_done)
+      per_server = ctx.connections, probe = pr, alpn = alpn, starttls = ep.tls == "starttls", stream = stream,
+      connect = function(s) return s:connect(ep.address, ep.port, ctx.timeout) end }, on_done)
   end)
   e.connections = e.connections + vu.connections
   e.vulnerabilities = vu.checks
@@ -295,6 +305,9 @@ function M.scan(sched, ep, ctx)
   if #pr.versions == 0 and not hs.ok then
     local reason, other = why_no_tls(pr, hs)
     e.facts, e.grade = nil, nil
+    -- an XMPP stream said <proceed/>, and then no TLS: graded as one
+    -- without any protocol (a direct TLS port showed no XMPP: no grade)
+    if ep.tls == "starttls" and not other then grade_without_tls(e, ctx, ep) end
     return finish(e, t0, other and "not_xmpp" or "tls_failed", reason)
   end
   if ep.tls == "direct" and after and after.failure then

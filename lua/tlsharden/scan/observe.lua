@@ -117,6 +117,7 @@ function M.trim_probe(pr)
   local out = {
     versions = copy_list(pr.versions), protocols = {},
     groups = copy_list(pr.groups), group_preference = pr.group_preference, preferred_group = pr.preferred_group,
+    key_share_wins = pr.key_share_wins,
     dh_bits = pr.dh_bits, secure_renegotiation = pr.secure_renegotiation,
     extended_master_secret = pr.extended_master_secret, compression = pr.compression,
     fallback_scsv = pr.fallback_scsv, fallback_protocol = pr.fallback_protocol, fallback_answer = pr.fallback_answer,
@@ -134,6 +135,7 @@ function M.trim_probe(pr)
         name = p, accepted = st.accepted, answer = st.answer, alert = st.alert, answered_with = st.answered_with,
         suites = suites, preference = st.preference, groups = st.groups and copy_list(st.groups) or nil,
         group_preference = st.group_preference, preferred_group = st.preferred_group,
+        key_share_wins = st.key_share_wins,
         chunks = st.chunks, connections = st.connections,
       }
     end

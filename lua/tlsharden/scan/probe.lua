@@ -371,6 +371,17 @@ local function groups13(ctx)
       return group_name(a.flight.server_hello.key_share_group)
     end
   end, ctx.order)
+  -- A server order decides only when the client sends no key share it
+  -- takes: offered a key share for its least preferred group, most
+  -- servers take it rather than ask for another (as clients send one)
+  local found = st.groups or {}
+  if st.group_preference == "server" and #found >= 2 then
+    local last = found[#found]
+    local ok, a = pcall(attempt, ctx, "tlsv1_3", { suites = ids, groups = found, key_shares = { last } })
+    if ok and a.flight and a.outcome == "server_hello" and classify(ctx, a, "tlsv1_3") == "accepted" then
+      st.key_share_wins = group_name(a.flight.server_hello.key_share_group) == last
+    end
+  end
 end
 
 local function groups12(ctx, p)
@@ -437,6 +448,7 @@ local function summarise(ctx)
     res.groups = source.groups
     res.group_preference = source.group_preference
     res.preferred_group = source.preferred_group
+    res.key_share_wins = source.key_share_wins
   end
   if best12 then
     local sh = res.protocols[best12].server_hello

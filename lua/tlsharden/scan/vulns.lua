@@ -419,21 +419,87 @@ local function grease(ctx)
     .. " server fails on values it does not know, and will break future clients"):format(protocols.label[p], why))
 end
 
+-- STARTTLS command injection (the CVE-2011-0411 class): a stanza sent in
+-- the same write as <starttls/>. A sound server drops what came before
+-- TLS; one that buffers it answers the stanza inside TLS, where a man in
+-- the middle's commands would then run as the client's.
+local INJECT_ID = "tlsharden-injected"
+
+-- Whether a stream result shows an answer to the injected stanza: an
+-- element with its id, or the id in the first bytes that came.
+local function answered(r)
+  for _, id in ipairs(r.ids or {}) do if id == INJECT_ID then return true end end
+  return (r.head or ""):find(INJECT_ID, 1, true) ~= nil
+end
+
+local function starttls_injection(ctx)
+  if not ctx.connect then return verdict("starttls_injection", "unknown", "no plain connection to try") end
+  if not ctx.slots:acquire(ctx.slot_wait) then
+    return verdict("starttls_injection", "unknown", "no free connection slot")
+  end
+  ctx.connections = ctx.connections + 1
+  local conn, err = ctx.connect(ctx.sched)
+  local function finish(status, evidence)
+    if conn then
+      if conn.tls then conn.tls:close() end
+      conn:close()
+    end
+    ctx.slots:release()
+    return verdict("starttls_injection", status, evidence)
+  end
+  if not conn then return finish("unknown", "cannot connect: " .. tostring(err)) end
+  local stream = {}
+  for k, v in pairs(ctx.stream) do stream[k] = v end
+  stream.inject = ("<iq type='get' id='%s'><ping xmlns='urn:xmpp:ping'/></iq>"):format(INJECT_ID)
+  local pre = ctx.xmpp.negotiate_starttls(ctx.sock.plain(conn), stream)
+  if not pre.proceed then
+    local failed = pre.failure and pre.failure.message or "no <proceed/>"
+    if answered(pre) then
+      return finish("not_vulnerable", "the stanza sent with <starttls/> was answered before TLS, in plaintext: " .. failed)
+    end
+    return finish("unknown", "no <proceed/> to <starttls/> followed by a stanza: " .. failed)
+  end
+  local hs = ctx.sock.handshake(ctx.sched, conn, ctx.timeout, { server_name = ctx.server_name })
+  if not hs.ok then
+    if #(ctx.probe.versions or {}) > 0 then
+      -- STARTTLS works without the stanza: the server refused what came
+      -- after <starttls/> (Prosody answers it with a stream error in
+      -- plaintext and closes), so nothing injected reaches the stream
+      return finish("not_vulnerable", "the server ended the connection instead of starting TLS with a stanza"
+        .. " pending after <starttls/> (" .. tostring(hs.error) .. ")")
+    end
+    return finish("unknown", "the TLS handshake after <proceed/> failed: " .. tostring(hs.error))
+  end
+  stream.inject = nil
+  local after = ctx.xmpp.features(ctx.sock.tls(ctx.sched, hs.tls), stream)
+  if answered(after) then
+    return finish("vulnerable", ("the stanza sent in plaintext with <starttls/> was answered inside TLS"
+      .. " (id '%s'): a man in the middle can put commands into the encrypted stream"):format(INJECT_ID))
+  end
+  if after.features then
+    return finish("not_vulnerable", "what was sent with <starttls/> was dropped: the stream after TLS is a new one")
+  end
+  return finish("unknown", "the stream after TLS failed: " .. tostring(after.failure and after.failure.message))
+end
+
 local NOT_YET = {
   robot = "not checked by this version",
   ticketbleed = "not checked by this version",
   client_renegotiation = "not checked by this version",
   early_data = "not checked by this version",
-  starttls_injection = "not checked by this version",
 }
 
 --- Run every check of one endpoint inside sched and call on_done({
 -- checks, connections }) when all are done. opts: open (as the probe's),
 -- server_name, alpn, timeout, per_server, probe (the probe's result),
--- starttls (the endpoint starts TLS inside XMPP).
+-- starttls (the endpoint starts TLS inside XMPP), connect (a plain
+-- connection to the endpoint, for the STARTTLS check) and stream (its
+-- XMPP stream options).
 function M.spawn(sched, opts, on_done)
   local ctx = {
     sched = sched, open = opts.open, server_name = opts.server_name, alpn = opts.alpn,
+    connect = opts.connect, stream = opts.stream, xmpp = require "tlsharden.scan.xmpp",
+    sock = require "tlsharden.scan.sock",
     timeout = opts.timeout or 5, probe = opts.probe, connections = 0,
     slots = sched:semaphore(opts.per_server or 4),
   }
@@ -445,6 +511,7 @@ function M.spawn(sched, opts, on_done)
       g:spawn(function() checks.heartbleed = heartbleed(ctx) end)
       g:spawn(function() checks.ccs_injection = ccs_injection(ctx) end)
       g:spawn(function() checks.grease = grease(ctx) end)
+      if opts.starttls then g:spawn(function() checks.starttls_injection = starttls_injection(ctx) end) end
     end
     g:wait()
     for _, c in ipairs(M.checks) do

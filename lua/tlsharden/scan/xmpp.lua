@@ -344,7 +344,7 @@ end
 
 local function check_stream_opts(fn, opts)
   opts = errors.options(fn, 2, "opts", opts, { kind = "string", to = true, from = true, timeout = "number", lang = "string",
-    max_depth = "number", max_element = "number", max_nodes = "number", now = "function" })
+    max_depth = "number", max_element = "number", max_nodes = "number", now = "function", inject = "string" })
   check_kind(fn, opts.kind)
   check_domain(fn, "to", opts.to, true)
   check_domain(fn, "from", opts.from, false)
@@ -357,6 +357,7 @@ local function read_until(sock, parser, state, want)
   while true do
     while #state.queue > 0 do
       local e = table.remove(state.queue, 1)
+      if e.event == "element" and e.node and e.node.attrs.id then state.ids[#state.ids + 1] = e.node.attrs.id end
       if e.event == "failure" or want(e) then return e end
     end
     local data, err = receive_some(sock, state.deadline, state.now)
@@ -396,12 +397,14 @@ local function open_stream(fn, sock, opts)
   local timeout = opts.timeout or 10
   local result = { kind = kind, to = opts.to, problems = problems.list() }
   local parser = M.parser { max_depth = opts.max_depth, max_element = opts.max_element, max_nodes = opts.max_nodes }
-  local state = { queue = {}, deadline = now() + timeout, now = now, timeout = timeout, received = "" }
+  local state = { queue = {}, deadline = now() + timeout, now = now, timeout = timeout, received = "", ids = {} }
+  result.head, result.ids = "", state.ids
   -- The newline after the header is whitespace to XMPP, and ends the
   -- line a line-based server (HTTP, SMTP) waits for before it answers.
   local ok, err = sock:send(M.stream_header { kind = kind, to = opts.to, from = opts.from, lang = opts.lang } .. "\n")
   if not ok then
     result.failure = failure("CLOSED", ("sending the stream header failed (%s)"):format(tostring(err)))
+    result.head = state.received
     return result, parser, state
   end
   local e = read_until(sock, parser, state, function(ev) return ev.event == "header" end)
@@ -411,11 +414,15 @@ local function open_stream(fn, sock, opts)
       e.problem.message = e.problem.message .. (state.received == "" and " before any reply"
         or (" after %s"):format(errors.quote(state.received)))
     end
+    result.head = state.received
     return result, parser, state
   end
   result.header = e.attrs
   header_problems(result, opts, kind)
-  if result.failure then return result, parser, state end
+  if result.failure then
+    result.head = state.received
+    return result, parser, state
+  end
   e = read_until(sock, parser, state, function(ev)
     return ev.event == "features" or ev.event == "stream_error" or ev.event == "close"
   end)
@@ -431,12 +438,14 @@ local function open_stream(fn, sock, opts)
     result.failure = e.problem
   end
   result.received = parser.received
+  result.head = state.received
   return result, parser, state
 end
 
 --- Open a stream on a plain connection, read the features and ask for
 -- STARTTLS when offered. opts: kind ("c2s"|"s2s"), to (required), from,
--- lang, timeout (seconds for the whole exchange, default 10), max_depth,
+-- lang, timeout (seconds for the whole exchange, default 10), inject
+-- (bytes sent in the same write as <starttls/>), max_depth,
 -- max_element, max_nodes, now (a clock). Returns { kind, to, header,
 -- features, starttls, starttls_required, proceed, tls_failure,
 -- stream_error, failure, problems, received }; after proceed = true the
@@ -460,7 +469,9 @@ function M.negotiate_starttls(sock, opts)
     problems.add(result.problems, "error", "NO_STARTTLS", "the server does not offer STARTTLS: the stream stays unencrypted")
     return done()
   end
-  local ok, err = sock:send(M.STARTTLS)
+  -- inject: bytes sent in the same write as <starttls/> (the STARTTLS
+  -- command injection check); a sound server drops them
+  local ok, err = sock:send(M.STARTTLS .. (opts.inject or ""))
   if not ok then
     result.failure = failure("CLOSED", ("sending <starttls/> failed (%s)"):format(tostring(err)))
     return done()
@@ -482,6 +493,7 @@ function M.negotiate_starttls(sock, opts)
     result.failure = e.problem
   end
   result.received = parser.received
+  result.head = state.received
   return done()
 end
 
