@@ -71,6 +71,25 @@ describe("wire.client_hello", function()
     assert.truthy(h.extensions[13] and h.extensions[10])
   end)
 
+  it("offers the heartbeat extension and RFC 8701's GREASE values when asked", function()
+    local plain = decode(wire.client_hello { version = "tlsv1_2" })
+    assert.is_nil(plain.extensions[15])
+    local h = decode(wire.client_hello { version = "tlsv1_2", heartbeat = true })
+    assert.equal("\1", h.extensions[15])  -- peer_allowed_to_send
+    local g = decode(wire.client_hello { grease = true })
+    assert.equal(0x0A0A, g.suites[1])
+    assert.equal("", g.extensions[0x1A1A])
+    assert.equal("\0", g.extensions[0x2A2A])
+    assert.equal("\6\74\74\3\4\3\3", g.extensions[43])  -- 0x4A4A first, then 1.3, 1.2
+    local shares = key_shares(g.extensions[51])
+    assert.same({ 0x3A3A, "\0" }, { shares[1].group, shares[1].key })
+    assert.equal(0x3A3A, g.extensions[10]:byte(3) * 256 + g.extensions[10]:byte(4))
+    assert.equal(0x5A5A, g.extensions[13]:byte(3) * 256 + g.extensions[13]:byte(4))
+    local ok, err = pcall(wire.client_hello, { version = "sslv2", grease = true })
+    assert.is_false(ok)
+    assert.matches("bad option 'grease': an SSLv2 CLIENT-HELLO cannot carry it", tostring(err), 1, true)
+  end)
+
   it("keeps the suites in the order given and appends the SCSVs asked for", function()
     local h = decode(wire.client_hello {
       version = "tlsv1_2", suites = { 0xC02F, 0x0035, 0x000A, 0x0004 }, fallback_scsv = true })

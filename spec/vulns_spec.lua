@@ -217,6 +217,38 @@ describe("vulnerability checks", function()
     end)
   end)
 
+  it("counts each check in a survey's report, and DROWN where the RSA key is served with SSL 2.0 elsewhere", function()
+    local sh = require "spec.helpers.sh"
+    local report = require "tlsharden.report"
+    local f = servers.fixtures()
+    local der = f.rsa.cert .. ".der"
+    sh.run(("openssl x509 -in %s -outform DER -out %s"):format(sh.quote(f.rsa.cert), sh.quote(der)))
+    local v2 = servers.start("lua5.4 spec/helpers/responder.lua {port} " .. sh.quote(
+      ('{ mode = "sslv2", cert = %q, sslv2_kinds = { 0x010080, 0x020080 } }'):format(der)), f.dir)
+    local tls = servers.openssl(f.dir, f.rsa, "-tls1_2")
+    local ok, err = pcall(function()
+      local path = f.dir .. "/results.jsonl"
+      local out = assert(io.open(path, "w"))
+      for _, port in ipairs { v2.port, tls.port } do
+        local e = scan(port)
+        out:write(json.encode(e), "\n")
+      end
+      out:close()
+      local rep = report.build(path)
+      local sslv2_row, tls_row = rep.rows[1], rep.rows[2]
+      assert.is_truthy(sslv2_row.vulnerable.drown)
+      assert.matches("the same RSA key is served with SSL 2.0 at", tls_row.vulnerable.drown, 1, true)
+      assert.matches(tostring(v2.port), tls_row.drown_via, 1, true)
+      assert.equal(2, report.count(rep.counts, "vulnerabilities", "drown"))
+      assert.equal(2, report.find(rep.counts, "vulnerabilities").base.all)
+      assert.equal(2, report.count(rep.counts, "vulnerabilities", "any"))
+    end)
+    v2.stop()
+    tls.stop()
+    f.cleanup()
+    assert(ok, err)
+  end)
+
   describe("no false positive on real servers", function()
     local f
     setup(function() f = servers.fixtures() end)

@@ -9,7 +9,7 @@ local VERSIONS = { "sslv2", "sslv3", "tlsv1", "tlsv1_1", "tlsv1_2", "tlsv1_3", "
 local GROUPS = { "x25519", "secp256r1", "x448", "secp384r1", "ffdhe2048", "X25519MLKEM768", "sect163k1",
   23, 0xFFFF, "nope" }
 local BOOLS = { "renegotiation_scsv", "fallback_scsv", "session_ticket", "renegotiation_info",
-  "extended_master_secret", "extensions" }
+  "extended_master_secret", "extensions", "heartbeat", "grease" }
 
 -- Whether bit n (0 is the lowest) of v is set.
 local function bit(v, n) return math.floor(v / 2 ^ n) % 2 == 1 end

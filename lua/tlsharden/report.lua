@@ -8,6 +8,7 @@ local grade = require "tlsharden.grade"
 local results = require "tlsharden.survey.results"
 local problems = require "tlsharden.problems"
 local protocols = require "tlsharden.protocols"
+local vulns = require "tlsharden.scan.vulns"
 
 local M = {}
 
@@ -125,6 +126,8 @@ function M.row(rec, n)
     end
     local leaf = row.chain[1]
     if leaf and leaf.key_type then row.cert_key = ("%s %s"):format(leaf.key_type, tostring(leaf.key_bits or "?")) end
+    local leaf_rec = is_table(chain.certs[1]) and chain.certs[1] or {}
+    row.spki = str(leaf_rec.spki_sha256)
     row.trusted = chain.trusted == true
     local codes = {}
     for _, p in ipairs(is_table(chain.problems) and chain.problems or {}) do
@@ -146,7 +149,33 @@ function M.row(rec, n)
   for _, p in ipairs(is_table(rec.problems) and rec.problems or {}) do
     if is_table(p) then row.problems[#row.problems + 1] = record_of(p, "info") end
   end
+  -- the attacks it is open to (docs/reference/vulnerabilities.md)
+  if is_table(rec.vulnerabilities) then
+    row.vulnerable = {}
+    for _, c in ipairs(vulns.checks) do
+      local v = rec.vulnerabilities[c.name]
+      if is_table(v) and v.status == "vulnerable" then row.vulnerable[c.name] = str(v.evidence) or "" end
+    end
+  end
   return row
+end
+
+-- DROWN across a survey: an endpoint whose RSA key is served with SSL 2.0
+-- at another endpoint of the same survey is open to it too (the attack
+-- needs the key, not the protocol, at the endpoint it breaks).
+local function cross_drown(rows)
+  local sslv2 = {}
+  for _, r in ipairs(rows) do
+    if r.spki and r.protocol_set.sslv2 and not sslv2[r.spki] then sslv2[r.spki] = r end
+  end
+  for _, r in ipairs(rows) do
+    local other = r.spki and sslv2[r.spki]
+    if other and other ~= r and r.vulnerable and not r.vulnerable.drown and r.cert_key and r.cert_key:find("^RSA") then
+      local where = ("%s %s:%s"):format(other.target, tostring(other.address or other.host), tostring(other.port))
+      r.vulnerable.drown = "the same RSA key is served with SSL 2.0 at " .. where
+      r.drown_via = where
+    end
+  end
 end
 
 -- ---- counting ----
@@ -279,6 +308,15 @@ function M.counts(rows)
       { "any", "any mechanism offered before TLS", function(r)
         return r.mechanisms_before_tls ~= nil and #r.mechanisms_before_tls > 0 end },
     }))
+  local vuln_defs = {
+    { "any", "open to any of these", function(r) return next(r.vulnerable) ~= nil end },
+  }
+  for _, c in ipairs(vulns.checks) do
+    vuln_defs[#vuln_defs + 1] = { c.name, c.name .. (c.cve and (" (" .. c.cve .. ")") or ""),
+      function(r) return r.vulnerable[c.name] ~= nil end }
+  end
+  add("vulnerabilities", tally(rows, "Vulnerabilities", function(r) return r.vulnerable ~= nil end, vuln_defs,
+    "DROWN counts endpoints whose RSA key is served with SSL 2.0 elsewhere in the survey too"))
   add("dane", tally(rows, "DANE (TLSA records of the SRV target)", tls,
     value_defs(rows, "dane", { "valid", "invalid", "insecure", "unusable", "none" }, false,
       "not looked up (no resolver, or no SRV record)")))
@@ -325,6 +363,7 @@ function M.build(path)
     local s = number(is_table(rec.survey) and rec.survey.started or rec.started)
     if s and (not started or s < started) then started = s end
   end)
+  cross_drown(rows)
   return { source = path, rows = rows, counts = M.counts(rows), bad = file.bad, tail = file.tail,
     repeated = repeated, targets = ntargets, started = started }
 end

@@ -140,6 +140,23 @@ static void push_sha256(lua_State *L, X509 *x) {
   lua_pushstring(L, hex);
 }
 
+/* The SHA-256 of the DER SubjectPublicKeyInfo, in the form of push_sha256
+ * (nil when it cannot be encoded): the same key under any certificate. */
+static void push_spki_sha256(lua_State *L, X509 *x) {
+  unsigned char *der = NULL, md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0, i;
+  char hex[EVP_MAX_MD_SIZE * 3 + 1];
+  int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+  if (n <= 0 || !EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL)) {
+    OPENSSL_free(der);
+    lua_pushnil(L);
+    return;
+  }
+  OPENSSL_free(der);
+  for (i = 0; i < mdlen; i++) snprintf(hex + i * 3, 4, "%02X%s", md[i], i + 1 < mdlen ? ":" : "");
+  lua_pushstring(L, hex);
+}
+
 static void push_cert(lua_State *L, X509 *x, time_t at) {
   EVP_PKEY *key = X509_get0_pubkey(x);
   BIGNUM *serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
@@ -179,6 +196,8 @@ static void push_cert(lua_State *L, X509 *x, time_t at) {
   lua_setfield(L, -2, "self_signed");
   push_sha256(L, x);
   lua_setfield(L, -2, "sha256");
+  push_spki_sha256(L, x);
+  lua_setfield(L, -2, "spki_sha256");
   th_push_names(L, x, TH_NAMES_DNS);
   lua_setfield(L, -2, "dns_names");
   th_push_names(L, x, TH_NAMES_SRV);

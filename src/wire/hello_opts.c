@@ -332,6 +332,7 @@ static void read_opts(lua_State *L, int opts, hello_opts *o, reading *rd) {
   o->nsigalgs = o->nversions = o->nkey_shares = o->nalpn = -1;
   o->reneg_scsv = o->fallback_scsv = -1;
   o->session_ticket = o->reneg_info = o->ems = o->extensions = -1;
+  o->heartbeat = o->grease = 0;
   o->sni = o->random = o->session_id = NULL;
   o->sni_len = o->random_len = 0;
   o->session_id_len = (size_t)-1;  /* not given */

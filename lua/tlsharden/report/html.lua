@@ -179,6 +179,13 @@ local function detail(r)
       .. (r.score and (", score " .. r.score) or ""))
   end
   for _, c in ipairs(r.caps) do item("cap", c) end
+  if r.vulnerable then
+    local names = {}
+    for name in pairs(r.vulnerable) do names[#names + 1] = name end
+    table.sort(names)
+    item("vulnerable to", table.concat(names, ", ") .. (r.drown_via and (" (DROWN: the same RSA key with SSL 2.0 at "
+      .. r.drown_via .. ")") or ""))
+  end
   item("protocols", #r.protocols > 0 and short_protocols(r) or nil)
   if r.starttls ~= nil then
     item("STARTTLS", r.starttls and (r.starttls_required and "required" or "offered, not required") or "not offered")
