@@ -66,6 +66,7 @@ local FUNCTIONS = {
   { "wire.record", wire.record },
   { "wire.heartbeat_request", wire.heartbeat_request },
   { "wire.parse_records", wire.parse_records },
+  { "wire.robot_key_exchange", wire.robot_key_exchange },
 }
 
 -- Arguments a function accepts, so the call is not an error.
@@ -174,7 +175,7 @@ describe("bad input", function()
       context = { option_names = 1, load_key = 1, harden_defaults = 1, harden_report = 1, key_kind = 1 },
       wire = { dns_query = 1, dns_parse = 1, dane_match = 1,  -- dane_match: spec/dane_spec.lua
         suites = 1, suite = 1, groups = 1, client_hello = 1, parse_server_flight = 1,
-        record = 1, heartbeat_request = 1, parse_records = 1 } }
+        record = 1, heartbeat_request = 1, parse_records = 1, robot_key_exchange = 1 } }
     for name, v in pairs(core) do
       if type(v) == "function" then assert.truthy(covered[name], "tlsharden.core." .. name .. " is not covered") end
     end
@@ -469,6 +470,8 @@ describe("the error rule for the scanner's layers", function()
     bounded("record", wire.record, "alert", "tlsv1_2", HUGE)
     bounded("heartbeat_request", wire.heartbeat_request, 16384, HUGE:rep(1))
     bounded("heartbeat_request", wire.heartbeat_request, HUGE)
+    bounded("robot_key_exchange", wire.robot_key_exchange, "x", HUGE)
+    assert.same({ nil, "not a DER certificate" }, { wire.robot_key_exchange(HUGE, "valid") })
     bounded("dns_query", wire.dns_query, HUGE, "A")
     bounded("dns_query", wire.dns_query, "x.org", HUGE)
     bounded("dns_query", wire.dns_query, "x.org", "A", 1, { [HUGE] = true })

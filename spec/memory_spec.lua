@@ -163,6 +163,7 @@ describe("memory #memory", function()
       assert(#wire.parse_records(wire.record("heartbeat", "tlsv1_2", wire.heartbeat_request(16384))).records == 1)
     end },
     { "parse_records (refused)", function() pcall(wire.parse_records, 42) end },
+    { "robot_key_exchange (not a certificate)", function() assert(not wire.robot_key_exchange("x", "valid")) end },
     { "suite", function() wire.suite("ECDHE-RSA-AES128-GCM-SHA256") end },
     { "groups", function() wire.groups() end },
     { "layer", function() tlsharden.layer("x", layers[1]) end },

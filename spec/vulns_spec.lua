@@ -130,7 +130,8 @@ describe("vulnerability checks", function()
     end)
 
     local function through(mode, body)
-      local r = servers.start(("lua5.4 spec/helpers/vuln_responder.lua %s {port} %d"):format(mode, upstream.port), f.dir)
+      local r = servers.start(("lua5.4 spec/helpers/vuln_responder.lua %s {port} %d %s"):format(mode, upstream.port,
+        f.rsa.key), f.dir)
       local ok, err = pcall(body, r.port)
       r.stop()
       assert(ok, err)
@@ -178,6 +179,19 @@ describe("vulnerability checks", function()
       end)
     end)
 
+    it("finds ROBOT where RSA padding faults are answered differently, and says how strong the oracle is", function()
+      through("robot", function(port)
+        local e = scan(port)
+        local v = e.vulnerabilities.robot
+        assert.same({ "vulnerable", "CVE-2017-13099", "strong" }, { v.status, v.cve, v.oracle })
+        assert.matches("bad_first_bytes → alert handshake_failure", v.evidence, 1, true)
+        assert.matches("valid → alert bad_record_mac", v.evidence, 1, true)
+        -- a valid padding reaches the real server: its handshakes still work
+        assert.is_true(e.handshake.ok)
+        assert.equal("F", e.grade.grade_if_trusted or e.grade.grade)
+      end)
+    end)
+
     it("names a peer that fails on GREASE values, and gives the rest of the scan", function()
       through("close_unknown", function(port)
         local e = scan(port)
@@ -214,6 +228,8 @@ describe("vulnerability checks", function()
         assert.not_equal("vulnerable", e.vulnerabilities[name].status, name)
       end
       assert.equal("not_vulnerable", e.vulnerabilities.ccs_injection.status)
+      -- OpenSSL 3 answers every padding fault alike
+      assert.matches("every padding fault got the same answer", e.vulnerabilities.robot.evidence, 1, true)
     end)
   end)
 

@@ -1,7 +1,7 @@
 -- Fuzz target: the records a server sends after its first flight
 -- (wire.parse_records), as they come and wrapped as the payload of an
 -- alert, a heartbeat and a handshake record; and the record writers fed
--- with the input.
+-- with the input; and the input as the certificate of ROBOT's messages.
 local wire = require "tlsharden.wire"
 
 local function check(bytes)
@@ -26,6 +26,10 @@ return function(data)
     local r = check(wire.record(t, "tlsv1_2", payload) .. data)
     assert(r.records[1] and r.records[1].length == #payload)
   end
+  -- the input as the server's certificate for ROBOT's messages: a message
+  -- or nil and why, never a crash
+  local m, why = wire.robot_key_exchange(data, "no_zero")
+  assert((m and m:byte(1) == 16) or type(why) == "string")
   local claimed = ((data:byte(1) or 0) * 256 + (data:byte(2) or 0))
   local hb = wire.heartbeat_request(claimed, data:sub(3, 1000))
   assert(#hb == 3 + math.min(#data - 2, 998) or #data < 3)

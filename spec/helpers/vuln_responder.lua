@@ -24,12 +24,21 @@
 --                write state is unchanged), and the connection closes
 --   close_unknown  a broken peer: closes without an alert on a ClientHello
 --                with an extension or suite it does not know (GREASE values)
+--   robot        an RSA PKCS#1 v1.5 padding oracle (the ROBOT paper's
+--                "strong oracle"): the ClientKeyExchange is decrypted with
+--                OpenSSL's raw RSA (openssl pkeyutl, no padding, with KEY),
+--                and each padding fault is answered its own way: wrong first
+--                bytes with handshake_failure at once, a missing 0x00 with
+--                decode_error, a misplaced 0x00 with illegal_parameter; a
+--                valid padding (whatever the version in it) goes on to the
+--                real server, where a forged Finished fails (bad_record_mac)
+--                and a real client's handshake completes
 --
--- usage: lua5.4 vuln_responder.lua MODE LISTEN_PORT UPSTREAM_PORT
+-- usage: lua5.4 vuln_responder.lua MODE LISTEN_PORT UPSTREAM_PORT [KEY]
 -- It prints "ready" once listening, and stops by itself after 120 s.
 local socket = require "socket"
 
-local mode, listen_port, upstream_port = arg[1], tonumber(arg[2]), tonumber(arg[3])
+local mode, listen_port, upstream_port, key_file = arg[1], tonumber(arg[2]), tonumber(arg[3]), arg[4]
 local server = assert(socket.bind("127.0.0.1", listen_port))
 server:settimeout(0)
 io.stdout:write("ready\n")
@@ -95,6 +104,47 @@ local function add_heartbeat(rec)
   return rec:sub(1, 3) .. p16(#payload) .. payload
 end
 
+-- The raw RSA decryption of an encrypted premaster (no padding checks).
+local function rsa_raw_decrypt(ciphertext)
+  local dir = os.tmpname()
+  local f = assert(io.open(dir, "wb"))
+  f:write(ciphertext)
+  f:close()
+  os.execute(("openssl pkeyutl -decrypt -inkey '%s' -pkeyopt rsa_padding_mode:none -in '%s' -out '%s.out' 2>/dev/null")
+    :format(key_file, dir, dir))
+  local g = io.open(dir .. ".out", "rb")
+  local plain = g and g:read("a")
+  if g then g:close() end
+  os.remove(dir)
+  os.remove(dir .. ".out")
+  return plain
+end
+
+-- Which fault a PKCS#1 v1.5 block has, as an oracle sees it.
+local function padding_fault(block)
+  if not block or #block < 60 then return "broken" end
+  if block:byte(1) ~= 0 or block:byte(2) ~= 2 then return "bad_first_bytes" end
+  local zero = block:find("\0", 3, true)
+  if not zero then return "no_zero" end
+  if zero ~= #block - 48 then return "zero_misplaced" end
+  return "valid"
+end
+
+local ROBOT_ALERTS = { bad_first_bytes = 40, no_zero = 50, zero_misplaced = 47 }
+-- Suites with RSA key exchange (the ClientKeyExchange is an encrypted premaster).
+local RSA_KX = {}
+for _, id in ipairs { 0x0004, 0x0005, 0x000A, 0x002F, 0x0035, 0x003C, 0x003D, 0x0041, 0x0084, 0x0096, 0x009C,
+  0x009D, 0x00BA, 0x00C0, 0xC09C, 0xC09D, 0xC0A0, 0xC0A1 } do RSA_KX[id] = true end
+
+-- The suite of a ServerHello at the start of an upstream record, or nil.
+local function server_hello_suite(rec)
+  if #rec < 5 + 4 + 2 + 32 + 1 or rec:byte(1) ~= 22 or rec:byte(6) ~= 2 then return nil end
+  local i = 5 + 4 + 2 + 32 + 1
+  local at = i + rec:byte(i) + 1
+  if #rec < at + 1 then return nil end
+  return u16(rec, at)
+end
+
 local function close(c)
   if c.closed then return end
   c.closed = true
@@ -134,6 +184,17 @@ local function client_record(c, rec)
       for _ = 1, 4 do send(c.client, chunk) end
     end
     return  -- heartbeat_fixed: discarded
+  end
+  if mode == "robot" and t == 22 and rec:byte(6) == 16 and not c.fault and RSA_KX[c.suite or 0] then
+    -- the ClientKeyExchange: type(1) length(3) premaster length(2) premaster
+    local fault = padding_fault(rsa_raw_decrypt(rec:sub(12)))
+    c.fault = fault
+    if ROBOT_ALERTS[fault] then
+      send(c.client, record(21, version, "\2" .. string.char(ROBOT_ALERTS[fault])))
+      return close(c)
+    end
+    -- a valid padding goes on to the real server: a real client's
+    -- handshake completes, a forged Finished fails there
   end
   if mode == "ccs" and not c.kx_seen then
     if t == 22 and rec:byte(6) == 16 then c.kx_seen = true
@@ -178,6 +239,7 @@ local function pump_upstream(c)
   local data, err, part = c.up:receive(65536)
   data = data or part
   if data and #data > 0 then
+    if not c.suite and mode == "robot" then c.suite = server_hello_suite(data) end
     if c.hb_offered and not c.sh_done and (mode == "heartbleed" or mode == "heartbeat_fixed"
         or mode == "heartbeat_64k") then
       c.ubuf = c.ubuf .. data

@@ -41,6 +41,7 @@ static const luaL_Reg wire_funcs[] = {
   {"record", th_wire_record},
   {"heartbeat_request", th_wire_heartbeat_request},
   {"parse_records", th_wire_parse_records},
+  {"robot_key_exchange", th_wire_robot_key_exchange},
   {"dns_query", th_dns_query},
   {"dns_parse", th_dns_parse},
   {"dane_match", th_dane_match},

@@ -350,5 +350,6 @@ int th_parse_server_flight(lua_State *L);   /* flight.c */
 int th_wire_record(lua_State *L);           /* records.c */
 int th_wire_heartbeat_request(lua_State *L);  /* records.c */
 int th_wire_parse_records(lua_State *L);    /* records.c */
+int th_wire_robot_key_exchange(lua_State *L);  /* records.c */
 
 #endif

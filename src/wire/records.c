@@ -1,6 +1,7 @@
 /* TLS records after the first flight, for the vulnerability checks of the
- * scanner: one record built from its parts, a heartbeat request, and a
- * reader of the records a server sends back. Pure: bytes in, Lua table
+ * scanner: one record built from its parts, a heartbeat request, a reader
+ * of the records a server sends back, and ROBOT's ClientKeyExchange
+ * messages with chosen padding faults. Pure: bytes in, Lua table
  * out. The reader keeps no payload: of an alert its level and
  * description, of a heartbeat its type and the lengths (claimed and
  * carried), of a handshake record the first message type when it is
@@ -8,6 +9,12 @@
  * broken or hostile peer sends becomes `malformed` in the result, never an
  * error. */
 #include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
 
 #include "wire/flight.h"
 
@@ -172,5 +179,109 @@ int th_wire_parse_records(lua_State *L) {
     off += 5 + rlen;
   }
   th_set_int(L, "consumed", (lua_Integer)off);
+  return 1;
+}
+
+/* ---- ROBOT: ClientKeyExchange messages with chosen PKCS#1 v1.5 faults ---- */
+
+static const char *const robot_variants[] = {
+  "valid", "bad_first_bytes", "zero_misplaced", "no_zero", "wrong_version", NULL
+};
+
+/* Fill block (k bytes) with a PKCS#1 v1.5 type 2 encoding of a 48-byte
+ * premaster secret that starts with version, with the fault of variant
+ * (an index of robot_variants), as the ROBOT paper's oracle tests do. */
+static int robot_block(unsigned char *block, size_t k, int variant, unsigned version) {
+  size_t i, pad_end = k - 49;  /* the index of the 0x00 separator */
+  if (RAND_bytes(block, (int)k) != 1) return 0;
+  /* no zero byte but where the variant puts one: the padding, and the
+   * premaster's random bytes too, so that each fault is only itself */
+  for (i = 2; i < k; i++)
+    while (block[i] == 0) if (RAND_bytes(block + i, 1) != 1) return 0;
+  block[0] = 0x00;
+  block[1] = 0x02;
+  block[pad_end] = 0x00;
+  block[pad_end + 1] = (unsigned char)(version >> 8);
+  block[pad_end + 2] = (unsigned char)(version & 0xFF);
+  switch (variant) {
+    case 1: block[0] = 0x41; block[1] = 0x17; break;              /* wrong first bytes */
+    case 2: block[pad_end] = 0x11; block[pad_end - 8] = 0x00; break;  /* 0x00 too early */
+    case 3: block[pad_end] = 0x11; break;                             /* no 0x00 at all */
+    case 4: block[pad_end + 1] = 0x02; block[pad_end + 2] = 0x02; break;  /* wrong version */
+    default: break;
+  }
+  return 1;
+}
+
+/* tlsharden.wire.robot_key_exchange(cert_der, variant [, version]): a
+ * ClientKeyExchange handshake message for the RSA key of the certificate
+ * (DER), its premaster secret encrypted without padding checks after
+ * robot_block laid out the PKCS#1 v1.5 encoding with the fault of variant
+ * ("valid", "bad_first_bytes", "zero_misplaced", "no_zero",
+ * "wrong_version"). version: the premaster's version (default "tlsv1_2").
+ * Returns the message, or nil and why (the key is no RSA key). */
+int th_wire_robot_key_exchange(lua_State *L) {
+  static const char *fn = "wire.robot_key_exchange";
+  size_t n, outlen = 0;
+  const unsigned char *p;
+  int variant = -1, i, ok = 0;
+  unsigned version = 0x0303;
+  X509 *x = NULL;
+  EVP_PKEY *key;
+  EVP_PKEY_CTX *ctx = NULL;
+  unsigned char *block = NULL, *out = NULL;
+  size_t k;
+  if (lua_type(L, 1) != LUA_TSTRING)
+    return th_arg_error(L, fn, 1, "cert_der", "expected a DER certificate, got %s", th_quote(L, 1));
+  if (lua_type(L, 2) == LUA_TSTRING)
+    for (i = 0; robot_variants[i]; i++)
+      if (strcmp(robot_variants[i], lua_tostring(L, 2)) == 0) variant = i;
+  if (variant < 0)
+    return th_arg_error(L, fn, 2, "variant", "expected 'valid', 'bad_first_bytes', 'zero_misplaced', 'no_zero'"
+                        " or 'wrong_version', got %s", th_quote(L, 2));
+  if (!lua_isnoneornil(L, 3)) version = read_version(L, fn, 3);
+  p = (const unsigned char *)lua_tolstring(L, 1, &n);
+  x = d2i_X509(NULL, &p, (long)n);
+  if (!x) {
+    ERR_clear_error();
+    lua_pushnil(L);
+    lua_pushliteral(L, "not a DER certificate");
+    return 2;
+  }
+  key = X509_get0_pubkey(x);
+  if (!key || EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA || (k = (size_t)EVP_PKEY_get_size(key)) < 64 ||
+      k > 2048) {
+    X509_free(x);
+    ERR_clear_error();
+    lua_pushnil(L);
+    lua_pushliteral(L, "the certificate's key is no RSA key");
+    return 2;
+  }
+  block = OPENSSL_malloc(k);
+  out = OPENSSL_malloc(k + 6);
+  ctx = EVP_PKEY_CTX_new(key, NULL);
+  if (block && out && ctx && robot_block(block, k, variant, version) && EVP_PKEY_encrypt_init(ctx) > 0 &&
+      EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_NO_PADDING) > 0) {
+    outlen = k;
+    ok = EVP_PKEY_encrypt(ctx, out + 6, &outlen, block, k) > 0 && outlen == k;
+  }
+  if (ok) {
+    /* handshake type 16, length, and the TLS encrypted premaster's length */
+    out[0] = 16;
+    out[1] = (unsigned char)((k + 2) >> 16);
+    out[2] = (unsigned char)((k + 2) >> 8);
+    out[3] = (unsigned char)((k + 2) & 0xFF);
+    out[4] = (unsigned char)(k >> 8);
+    out[5] = (unsigned char)(k & 0xFF);
+    lua_pushlstring(L, (const char *)out, k + 6);
+  }
+  OPENSSL_free(block);
+  OPENSSL_free(out);
+  EVP_PKEY_CTX_free(ctx);
+  X509_free(x);
+  if (!ok) {
+    th_push_ssl_errors(L, "RSA encryption failed");
+    return th_error(L, fn, "%s", lua_tostring(L, -1));
+  }
   return 1;
 }

@@ -2,7 +2,8 @@
 -- derived from the wire probe's facts (POODLE, SWEET32, FREAK, DROWN,
 -- LOGJAM, BEAST, LUCKY13, RC4, CRIME, secure renegotiation,
 -- TLS_FALLBACK_SCSV) and checks on connections of their own (Heartbleed,
--- CCS injection, GREASE), each with bounded waits. Every check gives
+-- CCS injection, ROBOT, GREASE, STARTTLS command injection), each with
+-- bounded waits. Every check gives
 -- { status, cve, evidence [, severity] [, suites] }; status is
 -- "vulnerable", "not_vulnerable", "not_applicable" or "unknown". Bytes a
 -- server should not have sent (a Heartbleed answer) are counted, never
@@ -482,8 +483,89 @@ local function starttls_injection(ctx)
   return finish("unknown", "the stream after TLS failed: " .. tostring(after.failure and after.failure.message))
 end
 
+-- ROBOT: ClientKeyExchange messages with each padding fault of the ROBOT
+-- paper's oracle tests, each followed by ChangeCipherSpec and a Finished
+-- the server cannot decrypt. A server that answers them alike gives no
+-- oracle; one that answers some faults otherwise gives one (strong when
+-- even the wrong first bytes are told apart from a valid padding).
+local ROBOT_VARIANTS = { "valid", "bad_first_bytes", "zero_misplaced", "no_zero", "wrong_version" }
+
+local function random_bytes(n)
+  local t = {}
+  for i = 1, n do t[i] = string.char(math.random(0, 255)) end
+  return table.concat(t)
+end
+
+local function robot_try(ctx, p, ids, variant)
+  local conn, flight, rest = hello_and_flight(ctx, { version = p, suites = ids, server_name = ctx.server_name,
+    alpn = ctx.alpn })
+  if not conn then return nil, flight end
+  local sh, certs = flight.server_hello, flight.certificates
+  if not sh or not certs or not certs[1] then
+    done(ctx, conn)
+    return nil, "no certificate in the first flight (" .. tostring(flight.outcome) .. ")"
+  end
+  local cke, why = wire.robot_key_exchange(certs[1], variant, p)
+  if not cke then
+    done(ctx, conn)
+    return nil, why
+  end
+  local v = wire_version(sh.protocol) or wire_version(p)
+  local ok, err = conn:send(wire.record("handshake", v, cke) .. wire.record("change_cipher_spec", v, "\1")
+    .. wire.record("handshake", v, random_bytes(40)), ctx.timeout)
+  if not ok then
+    done(ctx, conn)
+    return "send failed (" .. tostring(err) .. ")"
+  end
+  local rec, how = read_records(conn, rest, math.min(ctx.timeout, SHORT_WAIT), function(r) return r.type == 21 end)
+  done(ctx, conn)
+  if rec then return "alert " .. tostring(rec.alert or rec.description) end
+  return how
+end
+
+local function robot_round(ctx, p, ids)
+  local answers = {}
+  for _, variant in ipairs(ROBOT_VARIANTS) do
+    local a, why = robot_try(ctx, p, ids, variant)
+    if not a then return nil, why end
+    answers[variant] = a
+  end
+  return answers
+end
+
+local function robot(ctx)
+  local pr = ctx.probe
+  local p, st = best_below_13(pr)
+  local ids = {}
+  for _, s in ipairs(st and st.suites or {}) do
+    if s.kx == "RSA" and not s.export then ids[#ids + 1] = s.id end
+  end
+  if not p or #ids == 0 then return verdict("robot", "not_applicable", "no RSA key exchange") end
+  local first, why = robot_round(ctx, p, ids)
+  if not first then return verdict("robot", "unknown", why) end
+  local same = true
+  for _, variant in ipairs(ROBOT_VARIANTS) do same = same and first[variant] == first.valid end
+  if same then
+    return verdict("robot", "not_vulnerable", ("every padding fault got the same answer as a valid padding (%s)")
+      :format(first.valid))
+  end
+  -- a difference must hold up: ask again
+  local second, why2 = robot_round(ctx, p, ids)
+  if not second then return verdict("robot", "unknown", why2) end
+  local parts = {}
+  for _, variant in ipairs(ROBOT_VARIANTS) do
+    if second[variant] ~= first[variant] then
+      return verdict("robot", "unknown", ("the answers differ by padding, but not the same way twice (%s: %s, then %s)")
+        :format(variant, first[variant], second[variant]))
+    end
+    parts[#parts + 1] = variant .. " → " .. first[variant]
+  end
+  local strength = first.bad_first_bytes ~= first.valid and "a strong oracle" or "a weak oracle"
+  return verdict("robot", "vulnerable", ("%s: the server answers RSA padding faults differently (%s)")
+    :format(strength, table.concat(parts, ", ")), { oracle = strength == "a strong oracle" and "strong" or "weak" })
+end
+
 local NOT_YET = {
-  robot = "not checked by this version",
   ticketbleed = "not checked by this version",
   client_renegotiation = "not checked by this version",
   early_data = "not checked by this version",
@@ -512,6 +594,7 @@ function M.spawn(sched, opts, on_done)
       g:spawn(function() checks.ccs_injection = ccs_injection(ctx) end)
       g:spawn(function() checks.grease = grease(ctx) end)
       if opts.starttls then g:spawn(function() checks.starttls_injection = starttls_injection(ctx) end) end
+      g:spawn(function() checks.robot = robot(ctx) end)
     end
     g:wait()
     for _, c in ipairs(M.checks) do
