@@ -76,7 +76,7 @@ deps:
 # suites run too), the ThreadSanitizer program and the fuzz targets (clang
 # and its libFuzzer runtime come from Debian). On 5.2 or 5.3 it builds that
 # Lua's cores and 5.4's, which Prosody loads in the Prosody specs.
-TEST_PACKAGES = clang libclang-rt-14-dev gnutls-bin chromium
+TEST_PACKAGES = clang libclang-rt-14-dev gnutls-bin chromium ejabberd
 TEST_BUILDS = $(if $(filter $(OLDER_LUA),$(LUA_V)),build/tlsharden/core.so,$(OLDER_CORES) build/threads fuzz-build)
 
 test:

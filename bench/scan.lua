@@ -100,22 +100,32 @@ local ok, err = pcall(function()
     elseif run_testssl then
       local secs = timed(("cd /tmp && testssl --quiet --color 0 --warnings off %s 127.0.0.1:%d > /dev/null 2>&1")
         :format(t.testssl, t.port))
-      recorded[t.name] = { seconds = secs, date = os.date("!%Y-%m-%d") }
+      -- its vulnerability checks alone (-U), beside tlsharden's whole scan
+      local u = timed(("cd /tmp && testssl --quiet --color 0 --warnings off -U %s 127.0.0.1:%d > /dev/null 2>&1")
+        :format(t.testssl, t.port))
+      recorded[t.name] = { seconds = secs, u_seconds = u, date = os.date("!%Y-%m-%d") }
       testssl_s = secs
     elseif recorded[t.name] then
       testssl_s = recorded[t.name].seconds
       testssl_note = "recorded " .. recorded[t.name].date
     end
+    local vulnerable = {}
+    for name, v in pairs(t.result.vulnerabilities or {}) do
+      if v.status == "vulnerable" then vulnerable[#vulnerable + 1] = name end
+    end
+    table.sort(vulnerable)
     rows[#rows + 1] = { t = t, ours = median(ours), theirs = median(theirs), inproc = median(inproc),
-      connections = connections, testssl = testssl_s, testssl_note = testssl_note }
+      connections = connections, testssl = testssl_s, testssl_note = testssl_note,
+      testssl_u = recorded[t.name] and recorded[t.name].u_seconds, vulnerable = vulnerable }
   end
   if run_testssl then
     local f = assert(io.open(RECORDED, "w"))
     f:write("-- testssl.sh 3.0.8 (Debian), one full run per target of bench/scan.lua, seconds\n-- (TLSHARDEN_BENCH_TESTSSL=1 lua5.4 bench/scan.lua rewrites this file)\nreturn {\n")
     for _, r in ipairs(rows) do
       if recorded[r.t.name] then
-        f:write(("  [%q] = { seconds = %.1f, date = %q },\n"):format(r.t.name, recorded[r.t.name].seconds,
-          recorded[r.t.name].date))
+        f:write(("  [%q] = { seconds = %.1f, u_seconds = %s, date = %q },\n"):format(r.t.name,
+          recorded[r.t.name].seconds, recorded[r.t.name].u_seconds and ("%.1f"):format(recorded[r.t.name].u_seconds)
+          or "nil", recorded[r.t.name].date))
       end
     end
     f:write("}\n")
@@ -127,6 +137,17 @@ local ok, err = pcall(function()
     print(("| %s | %.3f s | %.3f s | %s | **%.1f×** | %s | %s |"):format(r.t.name, r.ours, r.theirs,
       r.testssl and ("%.1f s"):format(r.testssl) or "-", r.theirs / r.ours,
       r.testssl and ("**%.0f×**"):format(r.testssl / r.ours) or "-", r.t.same and "yes" or "NO"))
+  end
+  print("")
+  -- the vulnerability checks: testssl.sh -U does only those; tlsharden's
+  -- whole scan (protocols, suites, chain, XMPP, grade) includes them
+  print("| target | tlsharden scan (with its 19 checks) | testssl.sh -U | testssl.sh -U / tlsharden | tlsharden's connections | found vulnerable |")
+  print("| --- | ---: | ---: | ---: | ---: | --- |")
+  for _, r in ipairs(rows) do
+    print(("| %s | %.3f s | %s | %s | %d | %s |"):format(r.t.name, r.ours,
+      r.testssl_u and ("%.1f s"):format(r.testssl_u) or "-",
+      r.testssl_u and ("**%.0f×**"):format(r.testssl_u / r.ours) or "-", r.connections,
+      #r.vulnerable > 0 and table.concat(r.vulnerable, ", ") or "none"))
   end
   print("")
   for _, r in ipairs(rows) do

@@ -31,7 +31,16 @@ fi
 echo "tlsharden: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >&2
-# Installing prosody starts its service on some systems; the tests use
-# their own ports and configs, so that is harmless.
-apt-get install -y -qq --no-install-recommends $missing >&2
+# Installing prosody or ejabberd would start their services on some
+# systems, on the default XMPP ports that some specs expect closed: no
+# service starts while the packages go in (policy-rc.d, when the system
+# has none of its own).
+policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy=yes
+fi
+status=0
+apt-get install -y -qq --no-install-recommends $missing >&2 || status=$?
+[ -n "$policy" ] && rm -f /usr/sbin/policy-rc.d
+[ "$status" -eq 0 ] || exit "$status"
 exec sh "$(dirname "$0")/fetch-prosody13.sh"

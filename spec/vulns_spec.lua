@@ -294,6 +294,33 @@ describe("vulnerability checks", function()
       end
     end)
 
+    local ejabberd = require "spec.helpers.ejabberd"
+    local ej_ok, ej_why = ejabberd.available()
+    if not ej_ok then
+      pending("Debian's ejabberd (fast_tls): " .. ej_why)
+    else
+      it("Debian's ejabberd (fast_tls), c2s and s2s STARTTLS and direct TLS", function()
+        local server = ejabberd.start()
+        local ok, err = pcall(function()
+          for _, p in ipairs { { "c2s", "c2s" }, { "s2s", "s2s" }, { "c2s_direct_tls", "none" } } do
+            local e = scan(server.ports[p[1]], { starttls = p[2], xmpphost = "localhost", cafile = server.ca })
+            assert.equal("ok", e.status, p[1] .. ": " .. tostring(e.reason))
+            clean(e, "ejabberd " .. p[1])
+            for _, name in ipairs { "ccs_injection", "robot", "grease", "fallback_scsv" } do
+              assert.equal("not_vulnerable", e.vulnerabilities[name].status, p[1] .. " " .. name .. ": "
+                .. e.vulnerabilities[name].evidence)
+            end
+            if p[2] ~= "none" then
+              assert.equal("not_vulnerable", e.vulnerabilities.starttls_injection.status, p[1] .. ": "
+                .. e.vulnerabilities.starttls_injection.evidence)
+            end
+          end
+        end)
+        server.stop()
+        assert(ok, err)
+      end)
+    end
+
     prosody.each_version(describe, pending, "Prosody", function(v)
       for _, c in ipairs {
         { "defaults", {} },
