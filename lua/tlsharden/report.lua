@@ -234,7 +234,7 @@ local function value_defs(rows, field, order, present_only, missing)
   return out
 end
 
-local STATUS_ORDER = { "ok", "dns", "refused", "timeout", "unreachable", "not_xmpp", "no_starttls",
+local STATUS_ORDER = { "ok", "dns", "refused", "timeout", "unreachable", "not_xmpp", "tls_only", "no_starttls",
   "stream_error", "tls_failed", "error" }
 
 -- Key sizes: by type, then size.

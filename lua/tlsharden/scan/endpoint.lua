@@ -194,10 +194,11 @@ local function why_no_tls(pr, hs)
   return table.concat(parts, "; "), other
 end
 
--- The one rule for grades without TLS: an endpoint where an XMPP stream
--- was seen but offers no way into TLS (no STARTTLS, <failure/> to
--- <starttls/>, no TLS version after <proceed/>) is graded as a server
--- without any protocol: F. One whose XMPP was never seen has no grade.
+-- The one rule for grades (docs/reference/scan.md): an endpoint is graded
+-- when TLS was seen there (from the probe), or an XMPP stream that offers
+-- no way into TLS (no STARTTLS, <failure/> to <starttls/>, no TLS version
+-- after <proceed/>): then as a server without any protocol, F. Where
+-- neither was seen there is no grade.
 local function grade_without_tls(e, ctx, ep)
   local j = pipeline.judge_observation({ protocols = {}, suites = {}, starttls = ep.tls == "starttls" }, nil,
     { host = ctx.domain, service = ep.kind, guide = ctx.guide, starttls_cap = ctx.starttls_cap })
@@ -314,6 +315,15 @@ function M.scan(sched, ep, ctx)
     -- a direct TLS port has no other sign of XMPP than the stream after TLS
     return finish(e, t0, after.failure.code == "STREAM_ERROR" and "stream_error" or "not_xmpp",
       "TLS works, but no XMPP stream after it: " .. after.failure.message)
+  end
+  if ep.tls == "direct" and not hs.ok then
+    -- TLS answers, but only in a way no full handshake here can finish
+    -- (SSL 2.0 or 3.0 only, export suites only): what follows it is
+    -- unknown, which is no "ok"
+    local labels = {}
+    for i, v in ipairs(pr.versions) do labels[i] = require("tlsharden.protocols").label[v] or v end
+    return finish(e, t0, "tls_only", ("TLS answers (%s), but no full handshake can be finished here to see"
+      .. " whether XMPP follows it (%s)"):format(table.concat(labels, ", "), tostring(hs.error)))
   end
   return finish(e, t0, "ok", nil)
 end
