@@ -50,8 +50,9 @@ local conns = {}
 
 local function u16(s, i) return s:byte(i) * 256 + s:byte(i + 1) end
 local function u24(s, i) return (s:byte(i) * 256 + s:byte(i + 1)) * 256 + s:byte(i + 2) end
-local function p16(n) return string.char(n >> 8 & 0xFF, n & 0xFF) end
-local function p24(n) return string.char(n >> 16 & 0xFF, n >> 8 & 0xFF, n & 0xFF) end
+-- (no bitwise operators: every Lua file of the repository loads on 5.2)
+local function p16(n) return string.char(math.floor(n / 256) % 256, n % 256) end
+local function p24(n) return string.char(math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256) end
 
 local function record(t, version, payload)
   return string.char(t) .. p16(version) .. p16(#payload) .. payload
@@ -170,7 +171,10 @@ local function client_record(c, rec)
     c.hb_offered = f.exts[15]
     if mode == "close_unknown" then
       for e in pairs(f.exts) do if not KNOWN_EXTS[e] then return close(c) end end
-      for _, s in ipairs(f.suites) do if s & 0x0F0F == 0x0A0A then return close(c) end end
+      for _, s in ipairs(f.suites) do
+        -- RFC 8701: 0x?A?A with both bytes alike
+        if math.floor(s / 256) == s % 256 and s % 16 == 10 then return close(c) end
+      end
     end
     return send(c.up, rec)
   end
