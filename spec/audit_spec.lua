@@ -65,9 +65,12 @@ describe("tlsharden.audit", function()
     assert.same({ "c2s", "s2s_in", "s2s_out", "c2s_direct_tls" }, names)
     assert.same({ "conference.good.test" }, report.components)
     -- a Component without mod_tls (no modules_enabled takes it over) has
-    -- no TLS context; its peers never reach its c2s direct TLS SNI context
+    -- no STARTTLS context; portmanager builds it a c2s direct TLS SNI
+    -- context that no client reaches: listed, not graded
     local c = report.hosts[3]
-    assert.same({ "conference.good.test", "muc", 0 }, { c.host, c.component, #c.services })
+    assert.same({ "conference.good.test", "muc", 1 }, { c.host, c.component, #c.services })
+    assert.same({ "c2s_direct_tls", false }, { c.services[1].service, c.services[1].reached })
+    assert.is_nil(c.grade)
   end)
 
   it("models a Component's own contexts: its ssl block, or the global one, for s2s", function()
@@ -81,15 +84,21 @@ describe("tlsharden.audit", function()
     local byname = {}
     for _, h in ipairs(r.hosts) do byname[h.host] = h end
     local muc = byname["muc.h.test"]
-    local services = {}
-    for _, s in ipairs(muc.services) do services[#services + 1] = s.service end
-    assert.same({ "s2s_in", "s2s_out" }, services)
-    assert.same({ "tlsv1_3" }, muc.services[1].context.served)
-    assert.matches("Component muc.h.test ssl", table.concat(muc.services[1].layers, "; "), 1, true)
+    local services, reached = {}, {}
+    for _, s in ipairs(muc.services) do
+      services[#services + 1] = s.service
+      reached[#reached + 1] = s.reached
+    end
+    -- mod_tls builds its c2s context too; no client stream reaches it
+    assert.same({ "c2s", "s2s_in", "s2s_out" }, services)
+    assert.same({ false, true, true }, reached)
+    local s2s_in = muc.services[2]
+    assert.same({ "tlsv1_3" }, s2s_in.context.served)
+    assert.matches("Component muc.h.test ssl", table.concat(s2s_in.layers, "; "), 1, true)
     assert.same({}, byname["up.h.test"].services)
     -- without a block of its own: the global one, the parent's certificate
     local plain = byname["plain.h.test"]
-    assert.same({ "tlsv1_2", "tlsv1_3" }, plain.services[1].context.served)
+    assert.same({ "tlsv1_2", "tlsv1_3" }, plain.services[2].context.served)
     assert.is_nil(codes(plain.problems).C2S_ENCRYPTION_OPTIONAL)
     pki.cleanup(d)
   end)

@@ -32,8 +32,10 @@ return function(cli)
     for _, h in ipairs(report.hosts) do
       for _, p in ipairs(h.problems) do failing = failing or p.severity == "error" end
       for _, s in ipairs(h.services) do
-        for _, p in ipairs(s.problems) do failing = failing or p.severity == "error" end
-        if not s.grade or cli.below(s.grade.grade, min_grade) then failing = true end
+        if s.reached ~= false then
+          for _, p in ipairs(s.problems) do failing = failing or p.severity == "error" end
+          if not s.grade or cli.below(s.grade.grade, min_grade) then failing = true end
+        end
       end
     end
     for _, s in ipairs(report.ports or {}) do
@@ -47,7 +49,7 @@ return function(cli)
     local function service_entry(s)
       local g = s.grade or {}
       local entry = {
-        service = s.service, port = s.port, label = s.label, mode = s.mode,
+        service = s.service, port = s.port, label = s.label, mode = s.mode, reached = s.reached,
         grade = g.grade, grade_if_trusted = g.grade_if_trusted, score = g.score,
         caps = json.list(g.caps or {}), reasons = json.list(g.reasons or {}),
         forward_secrecy = s.forward_secrecy, problems = json.list(s.problems),
@@ -139,7 +141,7 @@ return function(cli)
           for _, p in ipairs(s.problems) do if p.severity == "error" then e = e + 1 elseif p.severity == "warning" then w = w + 1 end end
           local g = s.grade and s.grade.grade or "-"
           if s.grade then g = grade.label(s.grade) end
-          rows[#rows + 1] = { "  " .. s.label, g,
+          rows[#rows + 1] = { "  " .. s.label .. (s.reached == false and " (not reached)" or ""), g,
             s.context and table.concat(s.context.served or s.context.versions, ",") or "-",
             s.forward_secrecy or "-", tostring(e), tostring(w) }
         end
@@ -148,7 +150,7 @@ return function(cli)
         -- Problems shared by every service are printed once.
         local seen = {}
         for _, s in ipairs(h.services) do
-          for _, p in ipairs(s.problems) do
+          for _, p in ipairs(s.reached ~= false and s.problems or {}) do
             local key = p.code .. "\0" .. p.message
             if not seen[key] then
               seen[key] = s.label
@@ -185,7 +187,9 @@ return function(cli)
       local failing = false
       local rows = {}
       for _, h in ipairs(report.hosts) do
-        for _, s in ipairs(h.services) do rows[#rows + 1] = { h.host, s } end
+        for _, s in ipairs(h.services) do
+          if s.reached ~= false then rows[#rows + 1] = { h.host, s } end
+        end
       end
       for _, s in ipairs(report.ports or {}) do rows[#rows + 1] = { "(no SNI)", s } end
       for _, row in ipairs(rows) do

@@ -194,7 +194,7 @@ local function evaluate(model, host, svc, opts, cache)
   local label = SERVICE_LABEL[svc.service] or svc.service
   if svc.name then label = ("%s port %d"):format(label, svc.port) end
   local result = { host = host, service = svc.service, port = svc.port, label = label,
-    mode = svc.mode, problems = {} }
+    mode = svc.mode, problems = {}, reached = not svc.unreached }
   local layers = ordered_layers(svc)
   result.layers = {}
   for i, l in ipairs(layers) do result.layers[i] = l.name end
@@ -336,8 +336,12 @@ function audit.audit(source, opts)
     for _, svc in ipairs(model:services(host)) do
       local r = evaluate(model, host, svc, opts, cache)
       h.services[#h.services + 1] = r
-      local g = r.grade and r.grade.grade or "F"
-      if not h.grade or grade.worse(g, h.grade) then h.grade = g end
+      -- what no client reaches (a Component's client contexts) is listed,
+      -- not counted in the host's grade
+      if r.reached then
+        local g = r.grade and r.grade.grade or "F"
+        if not h.grade or grade.worse(g, h.grade) then h.grade = g end
+      end
     end
     if h.grade and (not worst or grade.worse(h.grade, worst)) then worst = h.grade end
     report.hosts[#report.hosts + 1] = h

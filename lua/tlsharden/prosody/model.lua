@@ -521,7 +521,7 @@ function model:port_final(pc)
 end
 
 --- Every TLS context Prosody builds for host, with its layers:
--- { service, mode, base, extras, cert, problems } for c2s, s2s_in,
+-- { service, mode, base, extras, cert, problems, unreached } for c2s, s2s_in,
 -- s2s_out (mod_tls's three calls, when the host loads mod_tls), and the
 -- SNI contexts of the direct TLS and HTTPS services when they are enabled
 -- (portmanager). For a Component only what its s2s peers reach: its c2s
@@ -551,19 +551,21 @@ function model:services(host)
   local list = {}
   -- the extra layers of one call, holes (unset options) included
   local function extras_of(...) return { n = select("#", ...), ... } end
-  local function add(service, mode, extras, problems)
+  local function add(service, mode, extras, problems, unreached)
     local base = self:context_layers(host, mode, extras, cert)
     list[#list + 1] = { service = service, mode = mode, base = base, extras = extras, cert = cert,
-      problems = problems or {} }
+      problems = problems or {}, unreached = unreached }
   end
   -- A Component has mod_tls only when it takes it over from the global
   -- modules_enabled (or names it itself); a VirtualHost is modelled with
   -- it, as every configuration that serves TLS loads it.
   local component = self.config:rawget(host, "component_module") ~= nil
   local tls = not component or self:loads(host, "tls")
-  if not component then
+  if not component or tls then
+    -- a Component's c2s context is built as well, but no client stream
+    -- ever reaches a Component: listed, not graded (unreached)
     add("c2s", "server", extras_of(named(host_c2s_name, host_c2s), named(host_ssl_name, host_ssl),
-      named("global c2s_ssl", global_c2s)))
+      named("global c2s_ssl", global_c2s)), nil, component or nil)
   end
   if not tls then
     -- no mod_tls: no STARTTLS contexts
@@ -581,9 +583,10 @@ function model:services(host)
   -- Direct TLS services: portmanager's SNI context for the host, on
   -- each port of the service.
   for _, d in ipairs(self:direct_services(host)) do
-    -- a Component's SNI contexts of client services are built, but no
+    -- a Component's SNI contexts of client services are built too, but no
     -- client stream reaches a Component: only s2s is served to its peers
-    if not component or d.service == "s2s_direct_tls" then
+    local unreached = component and d.service ~= "s2s_direct_tls" or nil
+    do
       local key = d.service .. "_ssl"
       for _, port in ipairs(d.ports) do
         local pc = self:port_context(d, port)
@@ -636,7 +639,7 @@ function model:services(host)
         end
         local base = self:context_layers(host, "server", extras, cert)
         list[#list + 1] = { service = d.service, port = port, mode = "server", base = base, extras = extras,
-          cert = cert, problems = problems, drop = drop }
+          cert = cert, problems = problems, drop = drop, unreached = unreached }
       end
     end
   end
