@@ -230,6 +230,19 @@ describe("vulnerability checks", function()
       assert.equal("not_vulnerable", e.vulnerabilities.ccs_injection.status)
       -- OpenSSL 3 answers every padding fault alike
       assert.matches("every padding fault got the same answer", e.vulnerabilities.robot.evidence, 1, true)
+      -- and refuses a renegotiation the client asks for (its default since 3.0)
+      assert.equal("not_vulnerable", e.vulnerabilities.client_renegotiation.status)
+    end)
+
+    it("finds client-initiated renegotiation where the server allows it (OpenSSL's own client asks)", function()
+      local lax = servers.openssl(f.dir, f.rsa, "-tls1_2 -client_renegotiation")
+      local ok, err = pcall(function()
+        local v = scan(lax.port).vulnerabilities.client_renegotiation
+        assert.same({ "vulnerable", "CVE-2011-1473", "medium" }, { v.status, v.cve, v.severity })
+        assert.matches("TLS 1.2: a renegotiation the client asked for was made", v.evidence, 1, true)
+      end)
+      lax.stop()
+      assert(ok, err)
     end)
   end)
 
@@ -336,7 +349,8 @@ describe("vulnerability checks", function()
             assert.equal("ok", e.status, tostring(e.reason))
             clean(e, "Prosody " .. v.name .. " " .. c[1])
             assert.equal("not_applicable", e.vulnerabilities.heartbleed.status)
-            for _, name in ipairs { "ccs_injection", "starttls_injection", "grease", "fallback_scsv" } do
+            for _, name in ipairs { "ccs_injection", "starttls_injection", "grease", "fallback_scsv",
+              "client_renegotiation" } do
               assert.equal("not_vulnerable", e.vulnerabilities[name].status, name .. ": "
                 .. e.vulnerabilities[name].evidence)
             end

@@ -289,7 +289,9 @@ function M.scan(sched, ep, ctx)
   local vu = await(sched, function(on_done)
     vulns.spawn(sched, { open = opener(ep, ctx, stream), server_name = ctx.sni or nil, timeout = ctx.timeout,
       per_server = ctx.connections, probe = pr, alpn = alpn, starttls = ep.tls == "starttls", stream = stream,
-      connect = function(s) return s:connect(ep.address, ep.port, ctx.timeout) end }, on_done)
+      connect = function(s) return s:connect(ep.address, ep.port, ctx.timeout) end,
+      target = { address = ep.address, port = ep.port, domain = ctx.domain,
+        starttls = ep.tls == "starttls" and ep.kind or nil } }, on_done)
   end)
   e.connections = e.connections + vu.connections
   e.vulnerabilities = vu.checks

@@ -565,9 +565,85 @@ local function robot(ctx)
     :format(strength, table.concat(parts, ", ")), { oracle = strength == "a strong oracle" and "strong" or "weak" })
 end
 
+-- Client-initiated renegotiation (a denial of service risk: each
+-- renegotiation costs the server a handshake) with OpenSSL's own client,
+-- as testssl.sh does: `openssl s_client` (STARTTLS xmpp or xmpp-server
+-- where the endpoint has it) is asked to renegotiate ("R") and its output
+-- is read until it shows a second handshake or the refusal. The process
+-- runs beside the scheduler, which polls its output; it stops by itself.
+local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local function read_all(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local S_CLIENT_VERSION = { tlsv1_2 = "-tls1_2", tlsv1_1 = "-tls1_1", tlsv1 = "-tls1" }
+
+local function client_renegotiation(ctx)
+  local p = best_below_13(ctx.probe)
+  if not p then
+    return verdict("client_renegotiation", "not_applicable", "no TLS 1.2 or older: TLS 1.3 has no renegotiation")
+  end
+  local t = ctx.target
+  if not t or not t.address then return verdict("client_renegotiation", "unknown", "no address to connect to") end
+  local out = os.tmpname()
+  local host = t.address:find(":", 1, true) and ("[" .. t.address .. "]") or t.address
+  local starttls = t.starttls and ("-starttls %s -xmpphost %s"):format(t.starttls == "s2s" and "xmpp-server" or "xmpp",
+    sh_quote(t.domain)) or ""
+  local wait = math.min(ctx.timeout, SHORT_WAIT) + 2
+  -- a session of its own, its output nowhere but the file: nothing holds
+  -- the caller's stdout or stderr, and one kill stops every process of it
+  local inner = ("(printf 'R\\n'; sleep %d) | timeout %d openssl s_client -connect %s %s %s -servername %s"
+    .. " -legacy_renegotiation -cipher 'ALL:@SECLEVEL=0' > %s 2>&1"):format(wait, wait,
+    sh_quote(host .. ":" .. t.port), S_CLIENT_VERSION[p], starttls, sh_quote(t.domain), sh_quote(out))
+  local cmd = ("setsid sh -c %s > /dev/null 2>&1 < /dev/null & echo $!"):format(sh_quote(inner))
+  local pipe = io.popen(cmd)
+  local pid = pipe and tonumber(pipe:read("*l"))
+  if pipe then pipe:close() end
+  if not pid then
+    os.remove(out)
+    return verdict("client_renegotiation", "unknown", "cannot run openssl s_client")
+  end
+  local deadline = net.now() + wait + 1
+  local text, v = "", nil
+  while net.now() < deadline do
+    ctx.sched:sleep(0.02)
+    text = read_all(out) or ""
+    local after = text:match("RENEGOTIATING(.*)$")
+    if after then
+      if after:find("depth=%d") then
+        v = verdict("client_renegotiation", "vulnerable", ("%s: a renegotiation the client asked for was made"
+          .. " (openssl s_client 'R'): each one costs the server a handshake"):format(protocols.label[p]))
+      elseif after:find("no renegotiation", 1, true) or after:find("alert", 1, true)
+        or after:find("error", 1, true) then
+        v = verdict("client_renegotiation", "not_vulnerable", ("%s: a renegotiation the client asked for is refused")
+          :format(protocols.label[p]))
+      end
+    elseif text:find("errno=", 1, true) or text:find(":error:", 1, true) then
+      v = verdict("client_renegotiation", "unknown", "openssl s_client could not connect: "
+        .. (text:match("[^\n]*:error:[^\n]*") or "no handshake"):sub(1, 160))
+    end
+    if v or text:find("\nDONE", 1, true) then break end
+  end
+  os.execute(("kill -TERM -- -%d 2>/dev/null"):format(pid))
+  os.remove(out)
+  if v then return v end
+  if text:find("RENEGOTIATING", 1, true) then
+    return verdict("client_renegotiation", "not_vulnerable", ("%s: the server ended the connection on a renegotiation")
+      :format(protocols.label[p]))
+  end
+  if text == "" or not text:find("CONNECTED", 1, true) then
+    return verdict("client_renegotiation", "unknown", "openssl s_client did not connect (is the openssl command there?)")
+  end
+  return verdict("client_renegotiation", "unknown", "no answer to a renegotiation within " .. wait .. " s")
+end
+
 local NOT_YET = {
   ticketbleed = "not checked by this version",
-  client_renegotiation = "not checked by this version",
   early_data = "not checked by this version",
 }
 
@@ -575,12 +651,13 @@ local NOT_YET = {
 -- checks, connections }) when all are done. opts: open (as the probe's),
 -- server_name, alpn, timeout, per_server, probe (the probe's result),
 -- starttls (the endpoint starts TLS inside XMPP), connect (a plain
--- connection to the endpoint, for the STARTTLS check) and stream (its
--- XMPP stream options).
+-- connection to the endpoint, for the STARTTLS check), stream (its
+-- XMPP stream options) and target ({ address, port, starttls ("c2s",
+-- "s2s" or nil), domain }: for openssl s_client).
 function M.spawn(sched, opts, on_done)
   local ctx = {
     sched = sched, open = opts.open, server_name = opts.server_name, alpn = opts.alpn,
-    connect = opts.connect, stream = opts.stream, xmpp = require "tlsharden.scan.xmpp",
+    connect = opts.connect, stream = opts.stream, xmpp = require "tlsharden.scan.xmpp", target = opts.target,
     sock = require "tlsharden.scan.sock",
     timeout = opts.timeout or 5, probe = opts.probe, connections = 0,
     slots = sched:semaphore(opts.per_server or 4),
@@ -597,6 +674,9 @@ function M.spawn(sched, opts, on_done)
       g:spawn(function() checks.robot = robot(ctx) end)
     end
     g:wait()
+    -- alone, once the others are done: a server that takes one connection
+    -- at a time must not keep openssl s_client waiting
+    if #(opts.probe.versions or {}) > 0 then checks.client_renegotiation = client_renegotiation(ctx) end
     for _, c in ipairs(M.checks) do
       if not checks[c.name] then
         if #(opts.probe.versions or {}) == 0 then
