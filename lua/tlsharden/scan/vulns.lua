@@ -601,6 +601,7 @@ local function client_renegotiation(ctx)
     .. " -legacy_renegotiation -cipher 'ALL:@SECLEVEL=0' > %s 2>&1"):format(wait, wait,
     sh_quote(host .. ":" .. t.port), S_CLIENT_VERSION[p], starttls, sh_quote(t.domain), sh_quote(out))
   local cmd = ("setsid sh -c %s > /dev/null 2>&1 < /dev/null & echo $!"):format(sh_quote(inner))
+  ctx.connections = ctx.connections + 1
   local pipe = io.popen(cmd)
   local pid = pipe and tonumber(pipe:read("*l"))
   if pipe then pipe:close() end
