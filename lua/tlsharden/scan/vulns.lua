@@ -594,7 +594,8 @@ local function client_renegotiation(ctx)
   local host = t.address:find(":", 1, true) and ("[" .. t.address .. "]") or t.address
   local starttls = t.starttls and ("-starttls %s -xmpphost %s"):format(t.starttls == "s2s" and "xmpp-server" or "xmpp",
     sh_quote(t.domain)) or ""
-  local wait = math.min(ctx.timeout, SHORT_WAIT) + 2
+  -- whole seconds for sleep and timeout (a scan's timeout may be 0.5)
+  local wait = math.ceil(math.min(ctx.timeout, SHORT_WAIT)) + 2
   -- a session of its own, its output nowhere but the file: nothing holds
   -- the caller's stdout or stderr, and one kill stops every process of it
   local inner = ("(printf 'R\\n'; sleep %d) | timeout %d openssl s_client -connect %s %s %s -servername %s"
