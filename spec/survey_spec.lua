@@ -293,13 +293,14 @@ describe("a survey of a loopback Prosody with hosts of known faults", function()
     end
   end
 
-  local ok = function(e) return e.status == "ok" end
+  -- TLS was seen: scanned (ok), or graded without the stream after TLS (tls_only)
+  local ok = function(e) return e.status == "ok" or e.status == "tls_only" end
   local TRUST = { expired = true, self_signed = true, self_signed_chain = true, untrusted = true,
     missing_intermediate = true }
 
   it("counts the outcomes", function()
     local rows = {}
-    for _, s in ipairs { "ok", "dns", "refused", "timeout", "not_xmpp", "tls_failed" } do
+    for _, s in ipairs { "ok", "dns", "refused", "timeout", "not_xmpp", "tls_failed", "tls_only" } do
       rows[s] = function(e) return e.status == s end
     end
     check("status", function() return true end, rows)
@@ -307,7 +308,9 @@ describe("a survey of a loopback Prosody with hosts of known faults", function()
 
   -- graded: an XMPP stream was seen (a STARTTLS port that lets no client
   -- into TLS is graded F, docs/reference/scan.md)
-  local graded = function(e) return e.status == "ok" or (e.status == "tls_failed" and e.tls == "starttls") end
+  local graded = function(e)
+    return e.status == "ok" or e.status == "tls_only" or (e.status == "tls_failed" and e.tls == "starttls")
+  end
 
   it("counts grades with and without certificate problems", function()
     check("grades", graded, {
@@ -336,7 +339,7 @@ describe("a survey of a loopback Prosody with hosts of known faults", function()
   end)
 
   it("counts why certificates fail", function()
-    local has_chain = function(e) return e.status == "ok" end
+    local has_chain = function(e) return e.status == "ok" or e.status == "tls_only" end
     check("certificates", has_chain, {
       any = function(e) return e.cert ~= "good" and e.cert ~= "good_chain" end,
       expired = function(e) return e.cert == "expired" end,
@@ -511,7 +514,7 @@ describe("a survey of a loopback Prosody with hosts of known faults", function()
     for _, r in ipairs(rep.rows) do
       local id = r.target .. " " .. r.kind
       -- (an F without any TLS has no certificate to expire)
-      if r.grade and r.status == "ok" and (worst[id] == nil or require("tlsharden.grade").worse(r.grade, worst[id])) then worst[id] = r.grade end
+      if r.grade and (r.status == "ok" or r.status == "tls_only") and (worst[id] == nil or require("tlsharden.grade").worse(r.grade, worst[id])) then worst[id] = r.grade end
     end
     local n = 0
     for _, g in pairs(worst) do if g ~= "T" and g ~= "M" then n = n + 1 end end
