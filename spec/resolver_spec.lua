@@ -201,6 +201,10 @@ describe("resolver", function()
     -- the first server used the whole bound: the rest were not asked
     assert.matches("the lookup's 0.3s ran out", t.failure.message, 1, true)
     r:bound(nil)
+    local ok, err = pcall(r.bound, r, "soon")
+    assert.is_false(ok)
+    assert.matches("tlsharden.scan.dns.bound: bad argument #1 'seconds': expected seconds above 0, or nil, got 'soon'",
+      tostring(err), 1, true)
     assert.matches("did not answer", r:srv("xmpp-client", "tcp", "example.test").failure.message, 1, true)
     -- a scan of a domain: every SRV and address lookup within its one timeout
     local result = require("tlsharden").scan("example.test", { resolver = both, timeout = 0.3 })

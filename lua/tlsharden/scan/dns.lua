@@ -363,6 +363,9 @@ end
 -- bound). A scan bounds its SRV and address lookups so, so that a DNS
 -- outage costs one timeout rather than one per query and server.
 function Resolver:bound(seconds)
+  if seconds ~= nil and (type(seconds) ~= "number" or seconds ~= seconds or seconds <= 0) then
+    errors.argument("scan.dns.bound", 1, "seconds", "expected seconds above 0, or nil, got %s", errors.quote(seconds))
+  end
   self.budget = seconds
   self.deadline = seconds and gettime() + seconds or nil
 end
