@@ -480,6 +480,12 @@ local function starttls_injection(ctx)
   if after.features then
     return finish("not_vulnerable", "what was sent with <starttls/> was dropped: the stream after TLS is a new one")
   end
+  if after.failure and after.failure.code == "CLOSED" and #(ctx.probe.versions or {}) > 0 then
+    -- the server ended the connection inside TLS rather than answer what
+    -- came before it (ejabberd's s2s at times): nothing injected ran
+    return finish("not_vulnerable", "the server closed the connection after TLS, answering nothing of what was"
+      .. " sent with <starttls/> (" .. after.failure.message .. ")")
+  end
   return finish("unknown", "the stream after TLS failed: " .. tostring(after.failure and after.failure.message))
 end
 
