@@ -67,6 +67,8 @@ local FUNCTIONS = {
   { "wire.heartbeat_request", wire.heartbeat_request },
   { "wire.parse_records", wire.parse_records },
   { "wire.robot_key_exchange", wire.robot_key_exchange },
+  { "wire.parse_session", wire.parse_session },
+  { "context.session", context.session },
 }
 
 -- Arguments a function accepts, so the call is not an error.
@@ -172,10 +174,10 @@ describe("bad input", function()
       chain = 1, merge = 1, quote = 1,
       -- the core's own helpers for the Lua modules: spec/errors_spec.lua
       guard = 1, error_new = 1, is_error = 1,
-      context = { option_names = 1, load_key = 1, harden_defaults = 1, harden_report = 1, key_kind = 1 },
+      context = { option_names = 1, load_key = 1, harden_defaults = 1, harden_report = 1, key_kind = 1, session = 1 },
       wire = { dns_query = 1, dns_parse = 1, dane_match = 1,  -- dane_match: spec/dane_spec.lua
         suites = 1, suite = 1, groups = 1, client_hello = 1, parse_server_flight = 1,
-        record = 1, heartbeat_request = 1, parse_records = 1, robot_key_exchange = 1 } }
+        record = 1, heartbeat_request = 1, parse_records = 1, robot_key_exchange = 1, parse_session = 1 } }
     for name, v in pairs(core) do
       if type(v) == "function" then assert.truthy(covered[name], "tlsharden.core." .. name .. " is not covered") end
     end
@@ -472,6 +474,8 @@ describe("the error rule for the scanner's layers", function()
     bounded("heartbeat_request", wire.heartbeat_request, HUGE)
     bounded("robot_key_exchange", wire.robot_key_exchange, "x", HUGE)
     assert.same({ nil, "not a DER certificate" }, { wire.robot_key_exchange(HUGE, "valid") })
+    bounded("client_hello", wire.client_hello, { session_ticket = HUGE })
+    assert.is_nil(wire.parse_session(HUGE))
     bounded("dns_query", wire.dns_query, HUGE, "A")
     bounded("dns_query", wire.dns_query, "x.org", HUGE)
     bounded("dns_query", wire.dns_query, "x.org", "A", 1, { [HUGE] = true })

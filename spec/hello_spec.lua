@@ -157,6 +157,15 @@ describe("wire.client_hello", function()
     assert.is_nil(h.extensions[23])
   end)
 
+  it("carries a session ticket to resume with in session_ticket", function()
+    local ticket = ("t"):rep(200)
+    local h = decode(wire.client_hello { version = "tlsv1_2", session_id = ("i"):rep(16), session_ticket = ticket })
+    assert.equal(ticket, h.extensions[35])
+    assert.equal(("i"):rep(16), h.session_id)
+    -- true: the extension, empty, as a client without a ticket sends it
+    assert.equal("", decode(wire.client_hello { version = "tlsv1_2", session_ticket = true }).extensions[35])
+  end)
+
   it("makes real public keys for each key share", function()
     local h = decode(wire.client_hello {
       groups = { "x25519", "secp256r1", "x448", "secp521r1", "ffdhe2048" },
@@ -237,6 +246,9 @@ describe("wire.client_hello", function()
       { { compression = {} }, "bad option 'compression': a hello needs at least one method" },
       { { compression = { "zstd" } }, "bad option 'compression': item #1: expected null, deflate, lzs or an integer from 0 to 255, got 'zstd'" },
       { { alpn = { "" } }, "bad option 'alpn': item #1: expected a protocol name of 1 to 255 bytes, got ''" },
+      { { session_ticket = "" }, "bad option 'session_ticket': expected 1 to 8192 bytes, got 0" },
+      { { session_ticket = 1 }, "bad option 'session_ticket': expected a boolean or the bytes of a ticket, got 1" },
+      { { version = "sslv3", extensions = false, session_ticket = "t" }, "bad option 'extensions': false, but an extension was asked for" },
       { { fallback_scsv = "yes" }, "bad option 'fallback_scsv': expected a boolean, got 'yes'" },
       { { signature_algorithms = { "rsa_sha256" } }, "bad option 'signature_algorithms': item #1: expected a signature scheme name" },
       { { supported_versions = { "sslv2" } }, "bad option 'supported_versions': item #1: expected a version from sslv3 to tlsv1_3, got 'sslv2'" },
@@ -328,5 +340,64 @@ describe("wire.client_hello read by a real OpenSSL server", function()
     r = exchange { version = "sslv3" }
     assert.equal("alert", r.outcome)
     assert.equal("handshake_failure", r.alert.name)
+  end)
+end)
+
+describe("sessions: context.session and wire.parse_session", function()
+  local ssl = require "ssl"
+  local tls = require "spec.helpers.tls"
+  local pki = require "spec.helpers.pki"
+  local context = require "tlsharden.context"
+  local dir, leaf
+  setup(function()
+    dir = pki.tmpdir()
+    leaf = pki.cert(dir, "leaf", { key_kind = "ec256", cn = "example.com", san = { "DNS:example.com" } })
+  end)
+  teardown(function() pki.cleanup(dir) end)
+
+  local function session_of(protocol, server_opts)
+    local server = { mode = "server", protocol = protocol, key = leaf.key, certificate = leaf.cert }
+    for k, v in pairs(server_opts or {}) do server[k] = v end
+    local r = tls.handshake(assert(ssl.newcontext(server)),
+      assert(ssl.newcontext { mode = "client", protocol = protocol, verify = "none" }))
+    assert(r.ok, r.server_err or r.client_err)
+    local pem = context.session(r.client)
+    r.close()
+    return pem
+  end
+
+  it("reads a TLS 1.2 session with its ticket, as PEM and as DER", function()
+    local pem = session_of("tlsv1_2")
+    assert.matches("^%-%-%-%-%-BEGIN SSL SESSION PARAMETERS%-%-%-%-%-", pem)
+    local t = assert(wire.parse_session(pem))
+    assert.same({ "tlsv1_2", 0x0303, 32, true, 0 }, { t.protocol, t.version, #t.session_id, t.resumable, t.max_early_data })
+    assert.is_string(t.suite_name)
+    assert.equal(t.suite_name, wire.suite(t.suite).name)
+    assert.is_true(#t.ticket > 32)
+    assert.is_true(t.ticket_lifetime > 0)
+    -- the master secret is never shown
+    for k in pairs(t) do assert.not_equal("master_key", k) end
+    local b64 = pem:gsub("%-%-%-%-%-[^\n]*%-%-%-%-%-", ""):gsub("%s", "")
+    local der = require("tlsharden.scan.dane").der_from_pem(
+      "-----BEGIN CERTIFICATE-----\n" .. b64 .. "\n-----END CERTIFICATE-----\n")
+    assert.same(t, wire.parse_session(der))
+  end)
+
+  it("reads no ticket where the server sends none (no_ticket)", function()
+    local t = assert(wire.parse_session(session_of("tlsv1_2", { options = { "no_ticket" } })))
+    assert.is_nil(t.ticket)
+  end)
+
+  it("gives nil and why for bytes that are no session, and refuses what is no connection", function()
+    assert.same({ nil, "not a TLS session (PEM 'SSL SESSION PARAMETERS' or its DER)" }, { wire.parse_session("garbage") })
+    assert.same({ nil, "not a TLS session (PEM 'SSL SESSION PARAMETERS' or its DER)" },
+      { wire.parse_session("-----BEGIN SSL SESSION PARAMETERS-----\nAAAA\n-----END SSL SESSION PARAMETERS-----\n") })
+    local ok, err = pcall(wire.parse_session, 42)
+    assert.is_false(ok)
+    assert.matches("tlsharden.wire.parse_session: bad argument #1 'session': expected a session (PEM or DER bytes), got 42",
+      tostring(err), 1, true)
+    ok, err = pcall(context.session, {})
+    assert.is_false(ok)
+    assert.matches("tlsharden.context.session: bad argument #1", tostring(err), 1, true)
   end)
 end)

@@ -164,6 +164,10 @@ describe("memory #memory", function()
     end },
     { "parse_records (refused)", function() pcall(wire.parse_records, 42) end },
     { "robot_key_exchange (not a certificate)", function() assert(not wire.robot_key_exchange("x", "valid")) end },
+    { "parse_session (not a session)", function() assert(not wire.parse_session("x")) end },
+    { "client_hello (resuming by ticket)", function()
+      wire.client_hello { version = "tlsv1_2", session_id = ("i"):rep(16), session_ticket = ("t"):rep(180) }
+    end },
     { "suite", function() wire.suite("ECDHE-RSA-AES128-GCM-SHA256") end },
     { "groups", function() wire.groups() end },
     { "layer", function() tlsharden.layer("x", layers[1]) end },
@@ -267,13 +271,14 @@ describe("memory #memory", function()
     pki.cleanup(dir)
   end)
 
-  it("stays flat over handshakes judged by forward_secrecy (connection)", function()
+  it("stays flat over handshakes judged by forward_secrecy (connection), their sessions read", function()
     local tls = require "spec.helpers.tls"
     tlsharden.harden(ctx)
     flat("forward_secrecy (connection)", math.max(1, math.floor(SLOW / 100)), function()
       local r = tls.handshake(ctx, client_ctx)
       assert(r.ok, r.server_err or r.client_err)
       tlsharden.forward_secrecy(r.server)
+      assert(wire.parse_session(context.session(r.client)).protocol)
       r.close()
     end)
   end)

@@ -111,6 +111,28 @@ describe("survey results file", function()
   end)
 end)
 
+describe("a report's grade labels", function()
+  it("says what a T stands for: an untrusted certificate, or the STARTTLS cap over a trusted one", function()
+    local report = require "tlsharden.report"
+    local function row(t_cause)
+      return report.row({ target = "a.test", kind = "c2s", status = "ok",
+        grade = { grade = "T", grade_if_trusted = "A+", t_cause = t_cause, score = 95, caps = {} } }, 1)
+    end
+    assert.equal("T (A+ without the STARTTLS cap)", row("starttls").grade_label)
+    assert.equal("T (A+ if trusted)", row("trust").grade_label)
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write(json.encode({ target = "a.test", domain = "a.test", kind = "c2s", status = "ok", address = "127.0.0.1",
+      port = 5222, tls = "starttls", grade = { grade = "T", grade_if_trusted = "A+", t_cause = "starttls", score = 95,
+        caps = {} } }), "\n")
+    f:close()
+    local page = html.render(report.build(path))
+    os.remove(path)
+    assert.matches("T (A+ without the STARTTLS cap), score 95", page, 1, true)
+    assert.is_nil(page:find("if trusted", 1, true))
+  end)
+end)
+
 describe("survey progress", function()
   local function state(done, found)
     return { entries = 10, lookups = 10, resolved = 10, found = found, scanned = done, resumed = 0,

@@ -192,6 +192,38 @@ describe("vulnerability checks", function()
       end)
     end)
 
+    it("finds Ticketbleed where a resumption by ticket echoes a short session id as 32 bytes, and keeps none of it", function()
+      through("ticketbleed", function(port)
+        local e = scan(port)
+        assert_shape(e.vulnerabilities)
+        local v = e.vulnerabilities.ticketbleed
+        assert.same({ "vulnerable", "CVE-2016-9244", "high" }, { v.status, v.cve, v.severity })
+        assert.matches("with a 16-byte session id was answered with a 32-byte one: its own 16 bytes and 16 bytes"
+          .. " of the server's memory (not kept)", v.evidence, 1, true)
+        assert.is_nil(json.encode(e):find("secret key", 1, true))
+        local capped = false
+        for _, c in ipairs(e.grade.caps) do capped = capped or (c.grade == "F" and c.reason:find("Ticketbleed") ~= nil) end
+        assert.is_true(capped)
+      end)
+    end)
+
+    it("finds TLS 1.3 early data where a real OpenSSL server accepts 0-RTT, and not where it rejects it", function()
+      for _, c in ipairs { { "-early_data", "vulnerable", "was accepted" },
+        { "-max_early_data 1024", "not_vulnerable", "allow 1024 bytes of early data, but 0-RTT data was rejected" } } do
+        -- OpenSSL's s_server serves 0-RTT in its plain mode only (not with -www)
+        local s = servers.start(("openssl s_server -accept 127.0.0.1:{port} -cert %s -key %s -quiet %s")
+          :format(f.ecdsa.cert, f.ecdsa.key, c[1]), f.dir)
+        local ok, err = pcall(function()
+          local v = scan(s.port).vulnerabilities.early_data
+          assert.equal(c[2], v.status, v.evidence)
+          assert.matches(c[3], v.evidence, 1, true)
+          if c[2] == "vulnerable" then assert.equal("medium", v.severity) end
+        end)
+        s.stop()
+        assert(ok, err)
+      end
+    end)
+
     it("names a peer that fails on GREASE values, and gives the rest of the scan", function()
       through("close_unknown", function(port)
         local e = scan(port)
@@ -232,6 +264,10 @@ describe("vulnerability checks", function()
       assert.matches("every padding fault got the same answer", e.vulnerabilities.robot.evidence, 1, true)
       -- and refuses a renegotiation the client asks for (its default since 3.0)
       assert.equal("not_vulnerable", e.vulnerabilities.client_renegotiation.status)
+      -- resumes by ticket with the session id echoed as it was sent
+      assert.equal("not_vulnerable", e.vulnerabilities.ticketbleed.status, e.vulnerabilities.ticketbleed.evidence)
+      assert.matches("echoes the 16-byte session id as it was sent", e.vulnerabilities.ticketbleed.evidence, 1, true)
+      assert.equal("not_applicable", e.vulnerabilities.early_data.status)
     end)
 
     it("finds client-initiated renegotiation where the server allows it (OpenSSL's own client asks)", function()
@@ -320,7 +356,7 @@ describe("vulnerability checks", function()
             local e = scan(server.ports[p[1]], { starttls = p[2], xmpphost = "localhost", cafile = server.ca })
             assert.equal("ok", e.status, p[1] .. ": " .. tostring(e.reason))
             clean(e, "ejabberd " .. p[1])
-            for _, name in ipairs { "ccs_injection", "robot", "grease", "fallback_scsv" } do
+            for _, name in ipairs { "ccs_injection", "robot", "grease", "fallback_scsv", "early_data" } do
               assert.equal("not_vulnerable", e.vulnerabilities[name].status, p[1] .. " " .. name .. ": "
                 .. e.vulnerabilities[name].evidence)
             end
@@ -351,7 +387,7 @@ describe("vulnerability checks", function()
             clean(e, "Prosody " .. v.name .. " " .. c[1])
             assert.equal("not_applicable", e.vulnerabilities.heartbleed.status)
             for _, name in ipairs { "ccs_injection", "starttls_injection", "grease", "fallback_scsv",
-              "client_renegotiation" } do
+              "client_renegotiation", "early_data" } do
               assert.equal("not_vulnerable", e.vulnerabilities[name].status, name .. ": "
                 .. e.vulnerabilities[name].evidence)
             end

@@ -1,7 +1,9 @@
 -- Fuzz target: the records a server sends after its first flight
 -- (wire.parse_records), as they come and wrapped as the payload of an
 -- alert, a heartbeat and a handshake record; and the record writers fed
--- with the input; and the input as the certificate of ROBOT's messages.
+-- with the input; and the input as the certificate of ROBOT's messages,
+-- as a TLS session (wire.parse_session, DER and PEM) and as the ticket of
+-- a hello that resumes one.
 local wire = require "tlsharden.wire"
 
 local function check(bytes)
@@ -33,4 +35,14 @@ return function(data)
   local claimed = ((data:byte(1) or 0) * 256 + (data:byte(2) or 0))
   local hb = wire.heartbeat_request(claimed, data:sub(3, 1000))
   assert(#hb == 3 + math.min(#data - 2, 998) or #data < 3)
+  -- the input as a session: a table or nil and why, never a crash
+  for _, bytes in ipairs { data, "-----BEGIN SSL SESSION PARAMETERS-----\n" .. data
+    .. "\n-----END SSL SESSION PARAMETERS-----\n" } do
+    local t, why2 = wire.parse_session(bytes)
+    assert((type(t) == "table" and type(t.session_id) == "string") or type(why2) == "string")
+  end
+  if #data > 0 then
+    local hello = wire.client_hello { version = "tlsv1_2", session_ticket = data:sub(1, 8192) }
+    assert(hello:find(data:sub(1, 8192), 1, true))
+  end
 end

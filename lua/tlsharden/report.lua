@@ -8,7 +8,7 @@ local grade = require "tlsharden.grade"
 local results = require "tlsharden.survey.results"
 local problems = require "tlsharden.problems"
 local protocols = require "tlsharden.protocols"
-local vulns = require "tlsharden.scan.vulns"
+local vulns = require "tlsharden.scan.attacks"
 
 local M = {}
 
@@ -91,6 +91,8 @@ function M.row(rec, n)
     address = str(rec.address), port = number(rec.port), status = str(rec.status) or "error",
     reason = str(rec.reason),
     grade = g and str(g.grade), grade_if_trusted = g and str(g.grade_if_trusted), score = g and number(g.score),
+    grade_label = g and str(g.grade) and grade.label { grade = str(g.grade), grade_if_trusted = str(g.grade_if_trusted),
+      t_cause = str(g.t_cause) } or nil,
     caps = {}, protocols = protocols, protocol_set = protocol_set, suites = accepted_suites(rec.probe),
     cert_failures = {}, chain = {}, chain_problems = problems.list(), problems = problems.list(),
     -- features before TLS were read: the STARTTLS questions apply
@@ -267,7 +269,7 @@ function M.counts(rows)
   add("status", tally(rows, "Endpoints by outcome", always, value_defs(rows, "status", STATUS_ORDER, true)))
   add("grades", tally(rows, "Grades (T: untrusted certificate, M: wrong host)",
     function(r) return r.grade ~= nil end, value_defs({}, "grade", grade.ORDER)))
-  add("grades_if_trusted", tally(rows, "Grades if the certificate were trusted",
+  add("grades_if_trusted", tally(rows, "Grades without the T or M cap (an untrusted or mismatched certificate, the STARTTLS cap)",
     function(r) return r.letter ~= nil end, (function()
       local defs = {}
       for _, g in ipairs(grade.ORDER) do

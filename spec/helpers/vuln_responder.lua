@@ -33,6 +33,14 @@
 --                valid padding (whatever the version in it) goes on to the
 --                real server, where a forged Finished fails (bad_record_mac)
 --                and a real client's handshake completes
+--   ticketbleed  F5 BIG-IP's TLS stack (CVE-2016-9244): a ClientHello with a
+--                session id shorter than 32 bytes and a session ticket the
+--                server accepts gets a ServerHello whose session id is 32
+--                bytes long: the client's id, then bytes of the server's
+--                memory (here: the same stand-in pattern). Only the
+--                ServerHello is as F5 sends it: the real server behind
+--                hashed the short id into its Finished, so a client that
+--                goes on fails there
 --
 -- usage: lua5.4 vuln_responder.lua MODE LISTEN_PORT UPSTREAM_PORT [KEY]
 -- It prints "ready" once listening, and stops by itself after 120 s.
@@ -64,6 +72,7 @@ local function hello_facts(rec)
   -- record(5) type(1) len(3) version(2) random(32)
   local i = 5 + 1 + 3 + 2 + 32 + 1
   if #rec < i then return facts end
+  facts.sid = rec:sub(i + 1, i + rec:byte(i))
   i = i + rec:byte(i) + 1                  -- session id
   local n = u16(rec, i)
   for j = i + 2, i + 1 + n, 2 do facts.suites[#facts.suites + 1] = u16(rec, j) end
@@ -102,6 +111,20 @@ local function add_heartbeat(rec)
   local new_body = body:sub(1, i - 1) .. p16(#exts) .. exts
   local msg = "\2" .. p24(#new_body) .. new_body
   local payload = msg .. rec:sub(10 + mlen)
+  return rec:sub(1, 3) .. p16(#payload) .. payload
+end
+
+-- The first upstream record with a ServerHello at its start, with the
+-- session id made 32 bytes long where it echoes the client's shorter one.
+local function long_session_id(rec, sid)
+  if rec:byte(1) ~= 22 or rec:byte(6) ~= 2 or #sid == 0 or #sid >= 32 then return rec end
+  local mlen = u24(rec, 7)
+  local body = rec:sub(10, 9 + mlen)
+  local at = 2 + 32 + 1
+  if body:sub(at + 1, at + body:byte(at)) ~= sid then return rec end
+  local long = sid .. MEMORY:sub(1, 32 - #sid)
+  local new_body = body:sub(1, at - 1) .. string.char(32) .. long .. body:sub(at + 1 + #sid)
+  local payload = "\2" .. p24(#new_body) .. new_body .. rec:sub(10 + mlen)
   return rec:sub(1, 3) .. p16(#payload) .. payload
 end
 
@@ -169,6 +192,7 @@ local function client_record(c, rec)
     c.hello_seen = true
     local f = hello_facts(rec)
     c.hb_offered = f.exts[15]
+    c.sid = f.sid
     if mode == "close_unknown" then
       for e in pairs(f.exts) do if not KNOWN_EXTS[e] then return close(c) end end
       for _, s in ipairs(f.suites) do
@@ -244,12 +268,14 @@ local function pump_upstream(c)
   data = data or part
   if data and #data > 0 then
     if not c.suite and mode == "robot" then c.suite = server_hello_suite(data) end
-    if c.hb_offered and not c.sh_done and (mode == "heartbleed" or mode == "heartbeat_fixed"
-        or mode == "heartbeat_64k") then
+    local rewrite = not c.sh_done and (c.hb_offered and (mode == "heartbleed" or mode == "heartbeat_fixed"
+        or mode == "heartbeat_64k") and add_heartbeat
+      or mode == "ticketbleed" and function(rec) return long_session_id(rec, c.sid or "") end)
+    if rewrite then
       c.ubuf = c.ubuf .. data
       if #c.ubuf >= 5 and #c.ubuf >= 5 + u16(c.ubuf, 4) then
         local n = 5 + u16(c.ubuf, 4)
-        local first = add_heartbeat(c.ubuf:sub(1, n))
+        local first = rewrite(c.ubuf:sub(1, n))
         send(c.client, first .. c.ubuf:sub(n + 1))
         c.ubuf, c.sh_done = "", true
       end

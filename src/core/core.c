@@ -28,6 +28,7 @@ static const luaL_Reg context_funcs[] = {
   {"key_kind", th_key_kind},
   {"load_key", th_load_key},
   {"option_names", th_option_names},
+  {"session", th_connection_session},
   {NULL, NULL}
 };
 
@@ -42,6 +43,7 @@ static const luaL_Reg wire_funcs[] = {
   {"heartbeat_request", th_wire_heartbeat_request},
   {"parse_records", th_wire_parse_records},
   {"robot_key_exchange", th_wire_robot_key_exchange},
+  {"parse_session", th_wire_parse_session},
   {"dns_query", th_dns_query},
   {"dns_parse", th_dns_parse},
   {"dane_match", th_dane_match},

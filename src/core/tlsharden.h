@@ -351,5 +351,7 @@ int th_wire_record(lua_State *L);           /* records.c */
 int th_wire_heartbeat_request(lua_State *L);  /* records.c */
 int th_wire_parse_records(lua_State *L);    /* records.c */
 int th_wire_robot_key_exchange(lua_State *L);  /* records.c */
+int th_wire_parse_session(lua_State *L);    /* session.c */
+int th_connection_session(lua_State *L);    /* session.c */
 
 #endif

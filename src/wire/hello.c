@@ -139,7 +139,8 @@ static int put_extensions(writer *w, const hello_opts *o, const char **failed) {
   if (o->ngroups > 0) put_ext_list16(w, 10, o->groups, o->ngroups, o->grease ? GREASE_GROUP : 0);
   if (o->session_ticket) {
     put_u16(w, 35);
-    put_u16(w, 0);
+    put_u16(w, (unsigned)o->ticket_len);
+    if (o->ticket_len > 0) put_bytes(w, o->ticket, o->ticket_len);
   }
   if (o->nalpn > 0) {
     put_u16(w, 16);

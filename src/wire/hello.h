@@ -14,6 +14,7 @@
 #define MAX_SUITES 10922         /* what one SSLv2 record can carry */
 #define MAX_LIST 128             /* groups, signature schemes */
 #define MAX_SMALL 16             /* versions, key shares, ALPN, compression */
+#define MAX_TICKET 8192          /* bytes of a session ticket to resume with */
 
 typedef struct hello_opts {
   int version;          /* TH_V_* of client_version (tlsv1_3: legacy 1.2 + extension) */
@@ -36,6 +37,8 @@ typedef struct hello_opts {
   int nkey_shares;
   uint16_t key_shares[MAX_SMALL];
   int session_ticket, reneg_info, ems, extensions;  /* -1 default */
+  const char *ticket;   /* a ticket to resume with in session_ticket, or NULL */
+  size_t ticket_len;
   int heartbeat;        /* offer RFC 6520's extension (peer_allowed_to_send) */
   int grease;           /* RFC 8701 values in suites, extensions, groups, sigalgs, versions */
   int nalpn;

@@ -333,8 +333,8 @@ static void read_opts(lua_State *L, int opts, hello_opts *o, reading *rd) {
   o->reneg_scsv = o->fallback_scsv = -1;
   o->session_ticket = o->reneg_info = o->ems = o->extensions = -1;
   o->heartbeat = o->grease = 0;
-  o->sni = o->random = o->session_id = NULL;
-  o->sni_len = o->random_len = 0;
+  o->sni = o->random = o->session_id = o->ticket = NULL;
+  o->sni_len = o->random_len = o->ticket_len = 0;
   o->session_id_len = (size_t)-1;  /* not given */
   o->any_extension_option = 0;
   th_opts_open(L, &rd->opts, opts, FN, "opts", "option", known_options);
@@ -348,7 +348,20 @@ static void read_opts(lua_State *L, int opts, hello_opts *o, reading *rd) {
   read_lists(rd, o);
   o->reneg_scsv = th_opt_bool(&rd->opts, "renegotiation_scsv", -1);
   o->fallback_scsv = th_opt_bool(&rd->opts, "fallback_scsv", -1);
-  o->session_ticket = th_opt_bool(&rd->opts, "session_ticket", -1);
+  /* session_ticket: a boolean, or the bytes of a ticket to resume with */
+  switch (th_opt_get(&rd->opts, "session_ticket")) {
+    case LUA_TSTRING:
+      lua_pop(L, 1);
+      read_bytes(rd, "session_ticket", 1, MAX_TICKET, &o->ticket, &o->ticket_len);
+      o->session_ticket = 1;
+      break;
+    case LUA_TNIL: case LUA_TBOOLEAN:
+      lua_pop(L, 1);
+      o->session_ticket = th_opt_bool(&rd->opts, "session_ticket", -1);
+      break;
+    default:
+      bad_option(rd, "session_ticket", "a boolean or the bytes of a ticket", -1);
+  }
   o->reneg_info = th_opt_bool(&rd->opts, "renegotiation_info", -1);
   o->ems = th_opt_bool(&rd->opts, "extended_master_secret", -1);
   o->heartbeat = th_opt_bool(&rd->opts, "heartbeat", 0);

@@ -2,7 +2,7 @@
 local tlsharden = require "tlsharden"
 local json = require "tlsharden.json"
 local scan = require "tlsharden.scan"
-local vulns = require "tlsharden.scan.vulns"
+local vulns = require "tlsharden.scan.attacks"
 local grade = require "tlsharden.grade"
 local compat = require "tlsharden.compat"
 

@@ -52,11 +52,11 @@ local function grades_figure(rep)
     local b = (g == "T" or g == "M") and 0 or report.count(rep.counts, "grades_if_trusted", g)
     cats[#cats + 1] = { g, { a, b }, GRADE_COLOURS[g] }
   end
-  local chart = svg.vbars(cats, { { "as graded", "solid" }, { "if the certificate were trusted", "light" } },
-    { title = "Grades, as graded and if the certificate were trusted", id = "chart-grades" })
+  local chart = svg.vbars(cats, { { "as graded", "solid" }, { "without the T or M cap", "light" } },
+    { title = "Grades, as graded and without the T or M cap", id = "chart-grades" })
   return ('<figure class="card wide" id="counts-grades"><figcaption>Grades</figcaption>\n%s\n'
     .. '<details><summary>counts by kind</summary><div class="pair">%s\n%s</div></details></figure>'):format(
-    chart, counts_table(with, "as graded"), counts_table(without, "if the certificate were trusted"))
+    chart, counts_table(with, "as graded"), counts_table(without, "without the T or M cap"))
 end
 
 local function charts(rep)
@@ -121,7 +121,7 @@ end
 
 local COLUMNS = {
   { "server", "text" }, { "kind", "text" }, { "TLS", "text" }, { "address", "text" }, { "status", "text" },
-  { "grade", "num" }, { "if trusted", "num" }, { "score", "num" }, { "protocols", "text" },
+  { "grade", "num" }, { "without T/M", "num" }, { "score", "num" }, { "protocols", "text" },
   { "key", "text" }, { "FS", "text" }, { "certificate", "text" },
 }
 
@@ -175,8 +175,7 @@ local function detail(r)
   item("domain", r.domain)
   item("host", r.host)
   if r.grade then
-    item("grade", r.grade .. (r.grade_if_trusted and (" (" .. r.grade_if_trusted .. " if trusted)") or "")
-      .. (r.score and (", score " .. r.score) or ""))
+    item("grade", (r.grade_label or r.grade) .. (r.score and (", score " .. r.score) or ""))
   end
   for _, c in ipairs(r.caps) do item("cap", c) end
   if r.vulnerable then

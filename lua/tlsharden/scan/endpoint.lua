@@ -271,10 +271,14 @@ function M.scan(sched, ep, ctx)
   -- the stream after TLS on this connection, closed before the probe
   -- starts: a server that serves one connection at a time would not
   -- answer the probe while it waits on this one
-  local after
+  local after, session
   if hs.ok then
     after = xmpp.features(sock.tls(sched, hs.tls), stream)
     record_after(e, after)
+    -- its session (a TLS 1.3 ticket has come by now), for the checks that
+    -- resume one
+    local ok, pem = pcall(core.context.session, hs.tls)
+    session = ok and pem or nil
   end
   if conn.tls then conn.tls:close() end
   conn:close()
@@ -289,6 +293,7 @@ function M.scan(sched, ep, ctx)
   local vu = await(sched, function(on_done)
     vulns.spawn(sched, { open = opener(ep, ctx, stream), server_name = ctx.sni or nil, timeout = ctx.timeout,
       per_server = ctx.connections, probe = pr, alpn = alpn, starttls = ep.tls == "starttls", stream = stream,
+      session = session,
       connect = function(s) return s:connect(ep.address, ep.port, ctx.timeout) end,
       target = { address = ep.address, port = ep.port, domain = ctx.domain,
         starttls = ep.tls == "starttls" and ep.kind or nil } }, on_done)

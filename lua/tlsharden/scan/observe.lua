@@ -16,8 +16,9 @@ local list = json.list
 
 local PROTOCOLS = protocols.names
 
--- Ciphers with a 64-bit block (SWEET32): DES, 3DES, IDEA, RC2.
-local function block_bits(s)
+--- 64 for a suite whose cipher has a 64-bit block (SWEET32: DES, 3DES,
+-- IDEA, RC2), else nil.
+function M.block_bits(s)
   local e = s.encryption or ""
   if e:find("^des") or e:find("^idea") or e:find("^rc2") then return 64 end
   return nil
@@ -58,7 +59,7 @@ function M.facts(pr, starttls)
   local suites, anonymous = {}, false
   for _, s in ipairs(accepted_suites(pr)) do
     suites[#suites + 1] = { name = s.name, bits = s.bits, aead = s.aead, fs = s.fs,
-      weak = s.weak, block_bits = block_bits(s) }
+      weak = s.weak, block_bits = M.block_bits(s) }
     if s.auth == "None" then anonymous = true end
   end
   -- the weakest group of any version: TLS 1.3's and the best one below it

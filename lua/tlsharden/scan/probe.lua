@@ -143,6 +143,40 @@ local function hello_for(ctx, p, extra)
   return h
 end
 
+--- Read a server's first flight from conn (a scheduler connection): the
+-- whole answer within timeout seconds, not each piece of it (a peer that
+-- sends a byte now and then must not hold the caller), at most max bytes.
+-- Returns the parsed flight (outcome "timeout" or "too_large" where it
+-- ended so), the bytes after a complete flight ("" otherwise), how many
+-- bytes were read, and the receive error where the peer closed or went
+-- silent.
+function M.read_flight(conn, timeout, max)
+  local have, r, deadline = "", nil, net.now() + timeout
+  while true do
+    r = core.wire.parse_server_flight(have)
+    if r.done then return r, have:sub(r.consumed + 1), #have end
+    if #have >= max then
+      r = core.wire.parse_server_flight(have, { eof = true })
+      r.outcome = "too_large"
+      return r, "", #have
+    end
+    local data, rerr = conn:receive(math.min(r.need, max - #have), math.max(0, deadline - net.now()))
+    if not data then
+      r = core.wire.parse_server_flight(have, { eof = true })
+      if rerr == "timeout" then r.outcome = "timeout" end
+      return r, "", #have, rerr
+    end
+    have = have .. data
+  end
+end
+
+--- The ids of the suites of a protocol's entry, in its order.
+function M.suite_ids(st)
+  local ids = {}
+  for i, s in ipairs(st.suites) do ids[i] = s.id end
+  return ids
+end
+
 -- One attempt: returns { outcome, flight, error, bytes }. outcome is the
 -- flight's (server_hello, alert, ...) or connect_failed, send_failed,
 -- timeout.
@@ -165,30 +199,10 @@ local function attempt(ctx, p, hello_opts)
     ctx.slots:release()
     return { outcome = serr == "timeout" and "timeout" or "send_failed", error = tostring(serr) }
   end
-  -- the whole answer within the timeout, not each piece of it: a peer
-  -- that sends a byte now and then must not hold the probe
-  local have, r, deadline = "", nil, net.now() + ctx.timeout
-  while true do
-    r = core.wire.parse_server_flight(have)
-    if r.done then break end
-    if #have >= ctx.max_flight then
-      r = core.wire.parse_server_flight(have, { eof = true })
-      r.outcome = "too_large"
-      break
-    end
-    local data, rerr = conn:receive(math.min(r.need, ctx.max_flight - #have),
-      math.max(0, deadline - net.now()))
-    if not data then
-      r = core.wire.parse_server_flight(have, { eof = true })
-      if rerr == "timeout" then r.outcome = "timeout" end
-      err = rerr
-      break
-    end
-    have = have .. data
-  end
+  local r, _, bytes, rerr = M.read_flight(conn, ctx.timeout, ctx.max_flight)
   conn:close()
   ctx.slots:release()
-  return { outcome = r.outcome, flight = r, error = err, bytes = #have }
+  return { outcome = r.outcome, flight = r, error = rerr or err, bytes = bytes }
 end
 
 local BROKEN_MESSAGES = {
@@ -398,11 +412,7 @@ local function groups12(ctx, p)
   end, ctx.order)
 end
 
-local function suite_ids(st)
-  local ids = {}
-  for i, s in ipairs(st.suites) do ids[i] = s.id end
-  return ids
-end
+local suite_ids = M.suite_ids
 
 local function compression(ctx, p)
   local a = attempt(ctx, p, { suites = suite_ids(ctx.result.protocols[p]), compression = { "deflate", "null" } })

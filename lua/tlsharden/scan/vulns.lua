@@ -1,211 +1,34 @@
---- The attacks a server is open to, for one endpoint of a scan: verdicts
--- derived from the wire probe's facts (POODLE, SWEET32, FREAK, DROWN,
--- LOGJAM, BEAST, LUCKY13, RC4, CRIME, secure renegotiation,
--- TLS_FALLBACK_SCSV) and checks on connections of their own (Heartbleed,
--- CCS injection, ROBOT, GREASE, STARTTLS command injection), each with
+--- The attacks a server is open to, for one endpoint of a scan: the
+-- verdicts that follow from the wire probe's facts (tlsharden.scan.attacks)
+-- and the checks on connections of their own (Heartbleed, CCS injection,
+-- ROBOT, GREASE, STARTTLS command injection, Ticketbleed; client
+-- renegotiation and TLS 1.3 early data with openssl s_client), each with
 -- bounded waits. Every check gives
 -- { status, cve, evidence [, severity] [, suites] }; status is
 -- "vulnerable", "not_vulnerable", "not_applicable" or "unknown". Bytes a
 -- server should not have sent (a Heartbleed answer) are counted, never
 -- kept. See docs/reference/vulnerabilities.md.
 local core = require "tlsharden.core"
-local json = require "tlsharden.json"
 local net = require "tlsharden.scan.net"
+local probe = require "tlsharden.scan.probe"
 local protocols = require "tlsharden.protocols"
+
+local attacks = require "tlsharden.scan.attacks"
 
 local M = {}
 
 local wire = core.wire
 
---- Every check, in the order the report lists them, with its CVE (or
--- nil) and the severity of a "vulnerable" verdict.
-M.checks = {
-  { name = "heartbleed", cve = "CVE-2014-0160", severity = "critical" },
-  { name = "ccs_injection", cve = "CVE-2014-0224", severity = "high" },
-  { name = "robot", cve = "CVE-2017-13099", severity = "high" },
-  { name = "ticketbleed", cve = "CVE-2016-9244", severity = "high" },
-  { name = "secure_renegotiation", cve = "CVE-2009-3555", severity = "medium" },
-  { name = "client_renegotiation", cve = "CVE-2011-1473", severity = "medium" },
-  { name = "crime", cve = "CVE-2012-4929", severity = "high" },
-  { name = "poodle", cve = "CVE-2014-3566", severity = "medium" },
-  { name = "sweet32", cve = "CVE-2016-2183", severity = "low" },
-  { name = "freak", cve = "CVE-2015-0204", severity = "high" },
-  { name = "drown", cve = "CVE-2016-0800", severity = "high" },
-  { name = "logjam", cve = "CVE-2015-4000", severity = "high" },
-  { name = "beast", cve = "CVE-2011-3389", severity = "low" },
-  { name = "lucky13", cve = "CVE-2013-0169", severity = "low" },
-  { name = "rc4", cve = "CVE-2013-2566", severity = "medium" },
-  { name = "fallback_scsv", severity = "low" },
-  { name = "early_data", severity = "medium" },
-  { name = "grease", severity = "low" },
-  { name = "starttls_injection", cve = "CVE-2011-0411", severity = "high" },
-}
-local BY_NAME = {}
-for _, c in ipairs(M.checks) do BY_NAME[c.name] = c end
+M.checks, M.derive, M.vulnerable = attacks.checks, attacks.derive, attacks.vulnerable
+local verdict, accepted, suites_where, tls_below_13 = attacks.verdict, attacks.accepted, attacks.suites_where,
+  attacks.tls_below_13
 
 -- Heartbleed: what the request claims (testssl.sh's 0x4000), and how long
 -- an answer may take; a fixed server discards the request silently.
 local HEARTBEAT_CLAIM = 0x4000
 local MAX_ANSWER = 70000   -- bytes read after the request, at most
+local MAX_FLIGHT = 262144  -- bytes of a first flight, at most
 local SHORT_WAIT = 3       -- seconds, at most, for an answer that may never come
-
-local function verdict(name, status, evidence, extra)
-  local c = BY_NAME[name]
-  local v = { status = status, cve = c.cve, evidence = evidence }
-  if status == "vulnerable" then v.severity = c.severity end
-  for k, x in pairs(extra or {}) do v[k] = x end
-  return v
-end
-
--- ---- what the probe saw ----
-
-local function accepted(pr, p)
-  local st = pr.protocols and pr.protocols[p]
-  return st and st.accepted and st or nil
-end
-
-local function probed(pr, p)
-  return pr.protocols and pr.protocols[p] ~= nil
-end
-
-local function is_cbc(s) return (s.encryption or ""):find("%-cbc$") ~= nil end
-local function is_rc4(s) return (s.encryption or ""):find("^rc4") ~= nil end
-local function block64(s)
-  local e = s.encryption or ""
-  return e:find("^des") ~= nil or e:find("^idea") ~= nil or e:find("^rc2") ~= nil
-end
-
--- The accepted suites (once each) that pass keep, of the protocols in ps
--- (default all), and the names.
-local function suites_where(pr, keep, ps)
-  local seen, names = {}, json.list()
-  for _, p in ipairs(ps or protocols.names) do
-    local st = accepted(pr, p)
-    for _, s in ipairs(st and st.suites or {}) do
-      if keep(s, p) and not seen[s.name] then
-        seen[s.name] = true
-        names[#names + 1] = s.name
-      end
-    end
-  end
-  return names
-end
-
-local function list_text(names, limit)
-  limit = limit or 4
-  local shown = {}
-  for i = 1, math.min(#names, limit) do shown[i] = names[i] end
-  local text = table.concat(shown, ", ")
-  if #names > limit then text = text .. (" and %d more"):format(#names - limit) end
-  return text
-end
-
-local function tls_below_13(pr)
-  local out = {}
-  for _, p in ipairs { "tlsv1_2", "tlsv1_1", "tlsv1" } do
-    if accepted(pr, p) then out[#out + 1] = p end
-  end
-  return out
-end
-
---- The verdicts that follow from the probe's result alone. Returns a
--- table keyed by check name.
-function M.derive(pr)
-  local v = {}
-  local any_tls = #(pr.versions or {}) > 0
-  -- POODLE: SSL 3.0 with a CBC suite
-  if not probed(pr, "sslv3") then
-    v.poodle = verdict("poodle", "unknown", "SSL 3.0 was not probed")
-  elseif not accepted(pr, "sslv3") then
-    v.poodle = verdict("poodle", "not_vulnerable", "SSL 3.0 is not accepted")
-  else
-    local cbc = suites_where(pr, is_cbc, { "sslv3" })
-    v.poodle = #cbc > 0 and verdict("poodle", "vulnerable", "SSL 3.0 with CBC suites: " .. list_text(cbc), { suites = cbc })
-      or verdict("poodle", "not_vulnerable", "SSL 3.0 is accepted, but with no CBC suite")
-  end
-  -- SWEET32: 64-bit block ciphers
-  local b64 = suites_where(pr, block64)
-  v.sweet32 = #b64 > 0 and verdict("sweet32", "vulnerable", "64-bit block suites: " .. list_text(b64), { suites = b64 })
-    or verdict("sweet32", "not_vulnerable", "no suite with a 64-bit block cipher")
-  -- FREAK: EXPORT suites with RSA key exchange
-  local freak = suites_where(pr, function(s) return s.export and s.kx == "RSA" end)
-  v.freak = #freak > 0 and verdict("freak", "vulnerable", "EXPORT RSA suites: " .. list_text(freak), { suites = freak })
-    or verdict("freak", "not_vulnerable", "no EXPORT RSA suite")
-  -- DROWN: SSLv2 on this endpoint (a survey adds the same key elsewhere)
-  if not probed(pr, "sslv2") then
-    v.drown = verdict("drown", "unknown", "SSL 2.0 was not probed")
-  elseif accepted(pr, "sslv2") then
-    v.drown = verdict("drown", "vulnerable", "SSL 2.0 is accepted")
-  else
-    v.drown = verdict("drown", "not_vulnerable", "SSL 2.0 is not accepted here")
-  end
-  -- LOGJAM: EXPORT DH suites, or DH parameters of 1024 bits or fewer
-  local dh_export = suites_where(pr, function(s) return s.export and (s.kx == "DHE" or s.kx == "DH") end)
-  local small = suites_where(pr, function(s) return s.dh_bits ~= nil and s.dh_bits <= 1024 end)
-  if #dh_export > 0 then
-    v.logjam = verdict("logjam", "vulnerable", "EXPORT DH suites: " .. list_text(dh_export), { suites = dh_export })
-  elseif #small > 0 then
-    v.logjam = verdict("logjam", "vulnerable", ("DH parameters of %d bits: %s"):format(pr.dh_bits or 0,
-      list_text(small)), { suites = small })
-  elseif pr.dh_bits and pr.dh_bits <= 1024 then
-    v.logjam = verdict("logjam", "vulnerable", ("DH parameters of %d bits"):format(pr.dh_bits))
-  else
-    local dhe = suites_where(pr, function(s) return s.kx == "DHE" or s.kx == "DH" end)
-    v.logjam = #dhe == 0 and verdict("logjam", "not_applicable", "no DH key exchange")
-      or verdict("logjam", "not_vulnerable", ("DH parameters of %d bits, no EXPORT DH suite"):format(pr.dh_bits or 0))
-  end
-  -- BEAST: CBC in SSL 3.0 or TLS 1.0
-  local beast = suites_where(pr, is_cbc, { "sslv3", "tlsv1" })
-  if #beast > 0 then
-    v.beast = verdict("beast", "vulnerable", "CBC suites in SSL 3.0 or TLS 1.0: " .. list_text(beast), { suites = beast })
-  elseif not accepted(pr, "sslv3") and not accepted(pr, "tlsv1") then
-    v.beast = verdict("beast", "not_applicable", "neither SSL 3.0 nor TLS 1.0 is accepted")
-  else
-    v.beast = verdict("beast", "not_vulnerable", "no CBC suite in SSL 3.0 or TLS 1.0")
-  end
-  -- LUCKY13: CBC suites in TLS (any version before 1.3)
-  local lucky = suites_where(pr, is_cbc, { "tlsv1", "tlsv1_1", "tlsv1_2" })
-  v.lucky13 = #lucky > 0 and verdict("lucky13", "vulnerable", "CBC suites in TLS: " .. list_text(lucky), { suites = lucky })
-    or verdict("lucky13", "not_vulnerable", "no CBC suite in TLS")
-  -- RC4
-  local rc4 = suites_where(pr, is_rc4)
-  v.rc4 = #rc4 > 0 and verdict("rc4", "vulnerable", "RC4 suites: " .. list_text(rc4), { suites = rc4 })
-    or verdict("rc4", "not_vulnerable", "no RC4 suite")
-  -- CRIME: TLS compression
-  if pr.compression == nil then
-    v.crime = verdict("crime", any_tls and #tls_below_13(pr) == 0 and "not_applicable" or "unknown",
-      any_tls and #tls_below_13(pr) == 0 and "TLS 1.3 has no compression" or "compression was not tried")
-  elseif pr.compression ~= "null" and pr.compression ~= 0 then
-    v.crime = verdict("crime", "vulnerable", ("TLS compression is accepted (%s)"):format(tostring(pr.compression)))
-  else
-    v.crime = verdict("crime", "not_vulnerable", "TLS compression is refused")
-  end
-  -- secure renegotiation (RFC 5746)
-  if pr.secure_renegotiation == true then
-    v.secure_renegotiation = verdict("secure_renegotiation", "not_vulnerable", "RFC 5746 renegotiation_info is answered")
-  elseif pr.secure_renegotiation == false then
-    v.secure_renegotiation = verdict("secure_renegotiation", "vulnerable", "no RFC 5746 renegotiation_info in the ServerHello")
-  elseif any_tls and #tls_below_13(pr) == 0 and not accepted(pr, "sslv3") then
-    v.secure_renegotiation = verdict("secure_renegotiation", "not_applicable", "TLS 1.3 has no renegotiation")
-  else
-    v.secure_renegotiation = verdict("secure_renegotiation", "unknown", "no ServerHello below TLS 1.3 to read it from")
-  end
-  -- TLS_FALLBACK_SCSV
-  if pr.fallback_scsv == true then
-    v.fallback_scsv = verdict("fallback_scsv", "not_vulnerable", ("a fallback to %s is refused (%s)"):format(
-      protocols.label[pr.fallback_protocol] or tostring(pr.fallback_protocol),
-      pr.fallback_answer == "closed" and "the connection closed without an alert, where the same hello without the SCSV was accepted"
-        or "inappropriate_fallback"))
-  elseif pr.fallback_scsv == false then
-    v.fallback_scsv = verdict("fallback_scsv", "vulnerable", ("a fallback to %s is accepted despite TLS_FALLBACK_SCSV")
-      :format(protocols.label[pr.fallback_protocol] or tostring(pr.fallback_protocol)))
-  elseif any_tls and #(pr.versions or {}) < 2 then
-    v.fallback_scsv = verdict("fallback_scsv", "not_applicable", "one protocol version only: nothing to fall back to")
-  else
-    v.fallback_scsv = verdict("fallback_scsv", "unknown", "the fallback attempt was not answered")
-  end
-  return v
-end
 
 -- ---- checks on connections of their own ----
 
@@ -226,26 +49,18 @@ local function hello_and_flight(ctx, hello)
     ctx.slots:release()
     return nil, "cannot send the hello: " .. tostring(serr)
   end
-  local have, deadline = "", net.now() + ctx.timeout
-  while true do
-    local r = wire.parse_server_flight(have)
-    if r.done then return conn, r, have:sub(r.consumed + 1) end
-    if #have >= 262144 then
-      conn:close()
-      ctx.slots:release()
-      return nil, "the first flight grew past 256 KiB"
-    end
-    local data, rerr = conn:receive(math.min(r.need, 262144 - #have), math.max(0, deadline - net.now()))
-    if not data then
-      r = wire.parse_server_flight(have, { eof = true })
-      if r.server_hello or r.alert then return conn, r, "" end
-      conn:close()
-      ctx.slots:release()
-      if rerr == "timeout" then return nil, "no complete first flight within the timeout", "timeout" end
-      return nil, ("the server closed the connection after %d bytes, without an alert"):format(#have), "closed"
-    end
-    have = have .. data
+  local r, rest, bytes, rerr = probe.read_flight(conn, ctx.timeout, MAX_FLIGHT)
+  if r.outcome == "too_large" then
+    conn:close()
+    ctx.slots:release()
+    return nil, "the first flight grew past 256 KiB"
   end
+  if not rerr and r.done then return conn, r, rest end
+  if r.server_hello or r.alert then return conn, r, "" end
+  conn:close()
+  ctx.slots:release()
+  if rerr == "timeout" then return nil, "no complete first flight within the timeout", "timeout" end
+  return nil, ("the server closed the connection after %d bytes, without an alert"):format(bytes), "closed"
 end
 
 local function done(ctx, conn)
@@ -276,11 +91,7 @@ local function read_records(conn, have, wait, stop)
   end
 end
 
-local function suite_ids(st)
-  local ids = {}
-  for i, s in ipairs(st.suites) do ids[i] = s.id end
-  return ids
-end
+local suite_ids = probe.suite_ids
 
 local function wire_version(p)
   for _, v in ipairs(core.protocols) do if v.name == p then return v.wire end end
@@ -571,12 +382,11 @@ local function robot(ctx)
     :format(strength, table.concat(parts, ", ")), { oracle = strength == "a strong oracle" and "strong" or "weak" })
 end
 
--- Client-initiated renegotiation (a denial of service risk: each
--- renegotiation costs the server a handshake) with OpenSSL's own client,
--- as testssl.sh does: `openssl s_client` (STARTTLS xmpp or xmpp-server
--- where the endpoint has it) is asked to renegotiate ("R") and its output
--- is read until it shows a second handshake or the refusal. The process
--- runs beside the scheduler, which polls its output; it stops by itself.
+-- OpenSSL's own client beside the scheduler, for the checks that need a
+-- whole handshake (a session to resume, a renegotiation), as testssl.sh
+-- does: `openssl s_client` (STARTTLS xmpp or xmpp-server where the
+-- endpoint has it) in a session of its own, its output nowhere but a
+-- file the scheduler polls, killed at the end; it stops by itself too.
 local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
 local function read_all(path)
@@ -587,81 +397,267 @@ local function read_all(path)
   return s
 end
 
-local S_CLIENT_VERSION = { tlsv1_2 = "-tls1_2", tlsv1_1 = "-tls1_1", tlsv1 = "-tls1" }
+local function write_file(path, s)
+  local f = io.open(path, "wb")
+  if not f then return false end
+  f:write(s)
+  f:close()
+  return true
+end
 
-local function client_renegotiation(ctx)
-  local p = best_below_13(ctx.probe)
-  if not p then
-    return verdict("client_renegotiation", "not_applicable", "no TLS 1.2 or older: TLS 1.3 has no renegotiation")
-  end
+local S_CLIENT_VERSION = { tlsv1_3 = "-tls1_3", tlsv1_2 = "-tls1_2", tlsv1_1 = "-tls1_1", tlsv1 = "-tls1" }
+local SESSION_END = "-----END SSL SESSION PARAMETERS-----"
+
+-- Run s_client with args (a string) against the target; input is what it
+-- reads from stdin first. opts: args, input, wait (whole seconds),
+-- session_in (a session's PEM to resume), early_data (bytes to send as
+-- 0-RTT data), session_out (keep the session it gets), stop(text,
+-- session): true ends the run early. Returns { text, session } or nil,
+-- why.
+local function s_client(ctx, opts)
   local t = ctx.target
-  if not t or not t.address then return verdict("client_renegotiation", "unknown", "no address to connect to") end
-  local out = os.tmpname()
+  if not t or not t.address then return nil, "no address to connect to" end
   local host = t.address:find(":", 1, true) and ("[" .. t.address .. "]") or t.address
   local starttls = t.starttls and ("-starttls %s -xmpphost %s"):format(t.starttls == "s2s" and "xmpp-server" or "xmpp",
     sh_quote(t.domain)) or ""
-  -- whole seconds for sleep and timeout (a scan's timeout may be 0.5)
-  local wait = math.ceil(math.min(ctx.timeout, SHORT_WAIT)) + 2
-  -- a session of its own, its output nowhere but the file: nothing holds
-  -- the caller's stdout or stderr, and one kill stops every process of it
-  local inner = ("(printf 'R\\n'; sleep %d) | timeout %d openssl s_client -connect %s %s %s -servername %s"
-    .. " -legacy_renegotiation -cipher 'ALL:@SECLEVEL=0' > %s 2>&1"):format(wait, wait,
-    sh_quote(host .. ":" .. t.port), S_CLIENT_VERSION[p], starttls, sh_quote(t.domain), sh_quote(out))
+  local out, files = os.tmpname(), {}
+  local args = opts.args
+  if opts.session_out then
+    files.sess_out = os.tmpname()
+    args = args .. " -sess_out " .. sh_quote(files.sess_out)
+  end
+  if opts.session_in then
+    files.sess_in = os.tmpname()
+    write_file(files.sess_in, opts.session_in)
+    args = args .. " -sess_in " .. sh_quote(files.sess_in)
+  end
+  if opts.early_data then
+    files.early = os.tmpname()
+    write_file(files.early, opts.early_data)
+    args = args .. " -early_data " .. sh_quote(files.early)
+  end
+  local wait = opts.wait
+  local inner = ("(printf %s; sleep %d) | timeout %d openssl s_client -connect %s %s -servername %s %s > %s 2>&1")
+    :format(sh_quote(opts.input or ""), wait, wait, sh_quote(host .. ":" .. t.port), starttls, sh_quote(t.domain),
+      args, sh_quote(out))
   local cmd = ("setsid sh -c %s > /dev/null 2>&1 < /dev/null & echo $!"):format(sh_quote(inner))
+  local function clean()
+    os.remove(out)
+    for _, f in pairs(files) do os.remove(f) end
+  end
   ctx.connections = ctx.connections + 1
   local pipe = io.popen(cmd)
   local pid = pipe and tonumber(pipe:read("*l"))
   if pipe then pipe:close() end
   if not pid then
-    os.remove(out)
-    return verdict("client_renegotiation", "unknown", "cannot run openssl s_client")
+    clean()
+    return nil, "cannot run openssl s_client"
   end
   local deadline = net.now() + wait + 1
-  local text, v = "", nil
+  local text, session = "", nil
   while net.now() < deadline do
     ctx.sched:sleep(0.02)
     text = read_all(out) or ""
-    local after = text:match("RENEGOTIATING(.*)$")
-    if after then
-      if after:find("depth=%d") then
-        v = verdict("client_renegotiation", "vulnerable", ("%s: a renegotiation the client asked for was made"
-          .. " (openssl s_client 'R'): each one costs the server a handshake"):format(protocols.label[p]))
-      elseif after:find("no renegotiation", 1, true) or after:find("alert", 1, true)
-        or after:find("error", 1, true) then
-        v = verdict("client_renegotiation", "not_vulnerable", ("%s: a renegotiation the client asked for is refused")
-          :format(protocols.label[p]))
-      end
-    elseif text:find("errno=", 1, true) or text:find(":error:", 1, true) then
-      v = verdict("client_renegotiation", "unknown", "openssl s_client could not connect: "
-        .. (text:match("[^\n]*:error:[^\n]*") or "no handshake"):sub(1, 160))
+    if files.sess_out then
+      local s = read_all(files.sess_out)
+      session = s and s:find(SESSION_END, 1, true) and s or nil
     end
-    if v or text:find("\nDONE", 1, true) then break end
+    if opts.stop(text, session) or text:find("\nDONE", 1, true) then break end
   end
   os.execute(("kill -TERM -- -%d 2>/dev/null"):format(pid))
-  os.remove(out)
+  if files.sess_out and not session then
+    local s = read_all(files.sess_out)
+    session = s and s:find(SESSION_END, 1, true) and s or nil
+  end
+  clean()
+  return { text = text, session = session }
+end
+
+local function s_client_failed(text)
+  if text:find("errno=", 1, true) or text:find(":error:", 1, true) then
+    return "openssl s_client could not connect: " .. (text:match("[^\n]*:error:[^\n]*") or "no handshake"):sub(1, 160)
+  end
+  if text == "" or not text:find("CONNECTED", 1, true) then
+    return "openssl s_client did not connect (is the openssl command there?)"
+  end
+end
+
+-- whole seconds for sleep and timeout (a scan's timeout may be 0.5)
+local function s_client_wait(ctx) return math.ceil(math.min(ctx.timeout, SHORT_WAIT)) + 2 end
+
+-- A handshake of version p that keeps its session: the session (parsed,
+-- with its PEM as .pem) or nil, why. A TLS 1.3 server sends its tickets
+-- after the handshake: they are awaited up to a second after it.
+local function fetch_session(ctx, p)
+  if not ctx.slots:acquire(ctx.slot_wait) then return nil, "no free connection slot" end
+  local done_at
+  local run, err = s_client(ctx, { args = S_CLIENT_VERSION[p] .. " -cipher 'ALL:@SECLEVEL=0'", wait = s_client_wait(ctx),
+    session_out = true, stop = function(text, session)
+      if session then return true end
+      if not done_at and text:find("Verify return code", 1, true) then done_at = net.now() end
+      return done_at ~= nil and net.now() - done_at > 1
+    end })
+  ctx.slots:release()
+  if not run then return nil, err end
+  if not run.session then
+    return nil, s_client_failed(run.text) or "no session was kept", run.text
+  end
+  local sess, why = wire.parse_session(run.session)
+  if not sess then return nil, "the session openssl s_client kept: " .. why end
+  sess.pem = run.session
+  return sess
+end
+
+-- Client-initiated renegotiation (a denial of service risk: each
+-- renegotiation costs the server a handshake): s_client is asked to
+-- renegotiate ("R") and its output read until it shows a second
+-- handshake or the refusal.
+local function client_renegotiation(ctx)
+  local p = best_below_13(ctx.probe)
+  if not p then
+    return verdict("client_renegotiation", "not_applicable", "no TLS 1.2 or older: TLS 1.3 has no renegotiation")
+  end
+  local wait = s_client_wait(ctx)
+  local v
+  local run, err = s_client(ctx, { input = "R\n", wait = wait,
+    args = S_CLIENT_VERSION[p] .. " -legacy_renegotiation -cipher 'ALL:@SECLEVEL=0'",
+    stop = function(text)
+      local after = text:match("RENEGOTIATING(.*)$")
+      if after then
+        if after:find("depth=%d") then
+          v = verdict("client_renegotiation", "vulnerable", ("%s: a renegotiation the client asked for was made"
+            .. " (openssl s_client 'R'): each one costs the server a handshake"):format(protocols.label[p]))
+        elseif after:find("no renegotiation", 1, true) or after:find("alert", 1, true)
+          or after:find("error", 1, true) then
+          v = verdict("client_renegotiation", "not_vulnerable", ("%s: a renegotiation the client asked for is refused")
+            :format(protocols.label[p]))
+        end
+      elseif text:find("errno=", 1, true) or text:find(":error:", 1, true) then
+        v = verdict("client_renegotiation", "unknown", s_client_failed(text))
+      end
+      return v ~= nil
+    end })
+  if not run then return verdict("client_renegotiation", "unknown", err) end
   if v then return v end
+  local text = run.text
   if text:find("RENEGOTIATING", 1, true) then
     return verdict("client_renegotiation", "not_vulnerable", ("%s: the server ended the connection on a renegotiation")
       :format(protocols.label[p]))
   end
-  if text == "" or not text:find("CONNECTED", 1, true) then
-    return verdict("client_renegotiation", "unknown", "openssl s_client did not connect (is the openssl command there?)")
-  end
+  local failed = s_client_failed(text)
+  if failed then return verdict("client_renegotiation", "unknown", failed) end
   return verdict("client_renegotiation", "unknown", "no answer to a renegotiation within " .. wait .. " s")
 end
 
-local NOT_YET = {
-  ticketbleed = "not checked by this version",
-  early_data = "not checked by this version",
-}
+-- Ticketbleed (F5's TLS stack): a client that resumes by ticket and sends
+-- a session id shorter than 32 bytes gets back, where the ticket is
+-- accepted, a 32-byte session id: its own bytes and then the server's
+-- memory. A session with a ticket comes from openssl s_client; the hello
+-- that resumes it, with a 16-byte session id, is tlsharden's own. The
+-- bytes past the 16 sent are compared, never kept.
+local TICKETBLEED_ID = 16
+
+local function ticketbleed(ctx)
+  local p, st = best_below_13(ctx.probe)
+  if not p then
+    return verdict("ticketbleed", "not_applicable", "no TLS 1.2 or older: no session ticket of RFC 5077")
+  end
+  local res = ctx.probe.resumption
+  if res and res.session_ticket == false then
+    return verdict("ticketbleed", "not_applicable", "the server issues no session tickets (no session_ticket"
+      .. " extension in its ServerHello)")
+  end
+  -- the full handshake's session where it has a ticket below TLS 1.3
+  local sess, why = ctx.session, nil
+  if not (sess and sess.ticket and sess.protocol ~= "tlsv1_3") then
+    sess, why = fetch_session(ctx, p)
+    if not sess then return verdict("ticketbleed", "unknown", "no session to resume: " .. why) end
+  end
+  if not sess.ticket then
+    return verdict("ticketbleed", "not_applicable", "the server issued no session ticket")
+  end
+  local ids = suite_ids(st)
+  local have = false
+  for _, id in ipairs(ids) do have = have or id == sess.suite end
+  if not have and sess.suite then table.insert(ids, 1, sess.suite) end
+  local sid = random_bytes(TICKETBLEED_ID)
+  local conn, flight = hello_and_flight(ctx, { version = sess.protocol or p, suites = ids,
+    server_name = ctx.server_name, alpn = ctx.alpn, session_id = sid, session_ticket = sess.ticket })
+  if not conn then return verdict("ticketbleed", "unknown", flight) end
+  done(ctx, conn)
+  local sh = flight.server_hello
+  if not sh then
+    return verdict("ticketbleed", "unknown", "no ServerHello to a hello that resumes by ticket ("
+      .. tostring(flight.outcome) .. ")")
+  end
+  local echo = sh.session_id or ""
+  if #echo > TICKETBLEED_ID and echo:sub(1, TICKETBLEED_ID) == sid then
+    return verdict("ticketbleed", "vulnerable", ("a resumption by ticket with a %d-byte session id was answered"
+      .. " with a %d-byte one: its own %d bytes and %d bytes of the server's memory (not kept)")
+      :format(TICKETBLEED_ID, #echo, TICKETBLEED_ID, #echo - TICKETBLEED_ID))
+  end
+  if echo == sid then
+    return verdict("ticketbleed", "not_vulnerable", ("a resumption by ticket echoes the %d-byte session id as it"
+      .. " was sent"):format(TICKETBLEED_ID))
+  end
+  return verdict("ticketbleed", "unknown", "the ticket was not accepted (a full handshake followed): the echo of"
+    .. " the session id could not be seen")
+end
+
+-- TLS 1.3 early data (0-RTT): data a client sends in its first flight,
+-- which an attacker can replay. A session from openssl s_client says how
+-- much early data its ticket allows; where it allows any, the session is
+-- resumed with a whitespace (harmless to XMPP) as early data, and s_client
+-- says whether the server accepted it.
+local function early_data(ctx)
+  if not accepted(ctx.probe, "tlsv1_3") then
+    return verdict("early_data", "not_applicable", "no TLS 1.3")
+  end
+  -- the full handshake's session where it is a TLS 1.3 one with its
+  -- ticket, else one of openssl s_client's
+  local sess, why, text = ctx.session, nil, nil
+  if not (sess and sess.protocol == "tlsv1_3" and sess.ticket) then
+    sess, why, text = fetch_session(ctx, "tlsv1_3")
+  end
+  if not sess then
+    if text and text:find("Verify return code", 1, true) and not s_client_failed(text) then
+      return verdict("early_data", "not_vulnerable", "no TLS 1.3 session ticket came within a second of the"
+        .. " handshake: nothing to resume with 0-RTT")
+    end
+    return verdict("early_data", "unknown", "no session to resume: " .. why)
+  end
+  if (sess.max_early_data or 0) == 0 then
+    return verdict("early_data", "not_vulnerable", "the server's TLS 1.3 tickets allow no early data (max_early_data 0)")
+  end
+  if not ctx.slots:acquire(ctx.slot_wait) then return verdict("early_data", "unknown", "no free connection slot") end
+  local alpn = sess.alpn and " -alpn " .. sh_quote(sess.alpn) or ""
+  local run, err = s_client(ctx, { args = "-tls1_3" .. alpn, wait = s_client_wait(ctx), session_in = sess.pem,
+    early_data = " ", stop = function(text)
+      return text:find("Early data was %a+") ~= nil
+    end })
+  ctx.slots:release()
+  if not run then return verdict("early_data", "unknown", err) end
+  local said = run.text:match("Early data was (%a+)")
+  if said == "accepted" then
+    return verdict("early_data", "vulnerable", ("0-RTT data on a resumed TLS 1.3 session was accepted (tickets allow"
+      .. " %d bytes): it can be replayed"):format(sess.max_early_data))
+  elseif said == "rejected" then
+    return verdict("early_data", "not_vulnerable", ("the tickets allow %d bytes of early data, but 0-RTT data was"
+      .. " rejected"):format(sess.max_early_data))
+  end
+  return verdict("early_data", "unknown", s_client_failed(run.text) or ("the tickets allow %d bytes of early data;"
+    .. " whether 0-RTT data is accepted was not said (%s)"):format(sess.max_early_data, said or "no answer"))
+end
 
 --- Run every check of one endpoint inside sched and call on_done({
 -- checks, connections }) when all are done. opts: open (as the probe's),
 -- server_name, alpn, timeout, per_server, probe (the probe's result),
 -- starttls (the endpoint starts TLS inside XMPP), connect (a plain
 -- connection to the endpoint, for the STARTTLS check), stream (its
--- XMPP stream options) and target ({ address, port, starttls ("c2s",
--- "s2s" or nil), domain }: for openssl s_client).
+-- XMPP stream options), target ({ address, port, starttls ("c2s",
+-- "s2s" or nil), domain }: for openssl s_client) and session (the PEM of
+-- the full handshake's session, tlsharden.context.session, if any: a
+-- ticket to resume without another handshake).
 function M.spawn(sched, opts, on_done)
   local ctx = {
     sched = sched, open = opts.open, server_name = opts.server_name, alpn = opts.alpn,
@@ -671,6 +667,10 @@ function M.spawn(sched, opts, on_done)
     slots = sched:semaphore(opts.per_server or 4),
   }
   ctx.slot_wait = 4 * ctx.timeout
+  if opts.session then
+    ctx.session = wire.parse_session(opts.session)
+    if ctx.session then ctx.session.pem = opts.session end
+  end
   local checks = M.derive(opts.probe)
   sched:spawn(function()
     local g = sched:group()
@@ -682,8 +682,16 @@ function M.spawn(sched, opts, on_done)
       g:spawn(function() checks.robot = robot(ctx) end)
     end
     g:wait()
-    -- alone, once the others are done: a server that takes one connection
-    -- at a time must not keep openssl s_client waiting
+    -- the checks with openssl s_client come after the others, so that a
+    -- server that takes one connection at a time does not keep it waiting
+    -- past its own timeout; the two that resume a session run together
+    if #(opts.probe.versions or {}) > 0 then
+      g = sched:group()
+      g:spawn(function() checks.ticketbleed = ticketbleed(ctx) end)
+      g:spawn(function() checks.early_data = early_data(ctx) end)
+      g:wait()
+    end
+    -- alone, at the end, for the same reason
     if #(opts.probe.versions or {}) > 0 then checks.client_renegotiation = client_renegotiation(ctx) end
     for _, c in ipairs(M.checks) do
       if not checks[c.name] then
@@ -696,28 +704,12 @@ function M.spawn(sched, opts, on_done)
         elseif c.name == "robot" and #suites_where(opts.probe, function(s) return s.kx == "RSA" end) == 0 then
           checks[c.name] = verdict(c.name, "not_applicable", "no RSA key exchange")
         else
-          checks[c.name] = verdict(c.name, "unknown", NOT_YET[c.name] or "not checked")
+          checks[c.name] = verdict(c.name, "unknown", "not checked")
         end
       end
     end
     on_done({ checks = checks, connections = ctx.connections })
   end)
-end
-
---- The names of the vulnerable checks, most severe first.
-local SEVERITY_RANK = { critical = 1, high = 2, medium = 3, low = 4 }
-function M.vulnerable(checks)
-  local out = {}
-  for _, c in ipairs(M.checks) do
-    local v = checks and checks[c.name]
-    if v and v.status == "vulnerable" then out[#out + 1] = c.name end
-  end
-  table.sort(out, function(a, b)
-    local ra, rb = SEVERITY_RANK[BY_NAME[a].severity], SEVERITY_RANK[BY_NAME[b].severity]
-    if ra ~= rb then return ra < rb end
-    return a < b
-  end)
-  return out
 end
 
 return M
