@@ -18,7 +18,7 @@ SRCS = src/core/core.c src/core/args.c src/core/error.c src/core/owned.c src/cor
        src/judge/ciphers.c src/judge/values.c src/judge/chain.c src/judge/chain_source.c \
        src/judge/identity.c \
        src/wire/suites.c src/wire/groups.c src/wire/hello.c src/wire/hello_opts.c src/wire/flight.c \
-       src/wire/flight_messages.c src/wire/flight_result.c src/wire/records.c \
+       src/wire/flight_messages.c src/wire/flight_result.c src/wire/records.c src/wire/hello_parse.c \
        src/dns/dns.c src/dns/dns_parse.c src/dns/dane.c
 HDRS = src/core/tlsharden.h src/core/compat.h src/context/harden.h src/merge/merge.h \
        src/wire/hello.h src/wire/flight.h src/wire/reader.h \

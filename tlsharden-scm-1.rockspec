@@ -44,7 +44,7 @@ build = {
         "src/judge/ciphers.c", "src/judge/values.c", "src/judge/chain.c", "src/judge/chain_source.c",
         "src/judge/identity.c",
         "src/wire/suites.c", "src/wire/groups.c", "src/wire/hello.c", "src/wire/hello_opts.c", "src/wire/flight.c",
-        "src/wire/flight_messages.c", "src/wire/flight_result.c", "src/wire/records.c",
+        "src/wire/flight_messages.c", "src/wire/flight_result.c", "src/wire/records.c", "src/wire/hello_parse.c",
         "src/dns/dns.c", "src/dns/dns_parse.c", "src/dns/dane.c",
       },
       libraries = { "ssl", "crypto" },
