@@ -495,6 +495,7 @@ describe("the error rule for the scanner's layers", function()
     end
     assert.equal("malformed", wire.parse_client_hello("\22\3\1\255\255" .. HUGE).outcome)
     assert.equal("not_tls", wire.parse_client_hello(HUGE).outcome)
+    assert.equal("malformed", wire.parse_client_hello("\22\3\1\0\2\1\0" .. "\23\3\3\0\1\0").outcome)
     local chunks = {}
     for i = 1, 64 do chunks[i] = "\22\3\1\64\0" .. ("\1"):rep(16384) end
     assert.equal("malformed", wire.parse_client_hello(table.concat(chunks)).outcome)

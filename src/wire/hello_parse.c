@@ -353,8 +353,10 @@ int th_parse_client_hello(lua_State *L) {
     version = ((unsigned)b[off + 1] << 8) | b[off + 2];
     rlen = ((size_t)b[off + 3] << 8) | b[off + 4];
     if (type != 22 || (version >> 8) != 3) {
-      problem(&p, "MALFORMED", "record #%d: type %d, version 0x%04X before the hello was complete",
-              records + 1, (int)type, version & 0xFFFFu);
+      char hex[8];  /* lua_pushfstring has no %X */
+      snprintf(hex, sizeof hex, "0x%04X", version & 0xFFFFu);
+      problem(&p, "MALFORMED", "record #%d: type %d, version %s before the hello was complete",
+              records + 1, (int)type, hex);
       done = 1;
       break;
     }
