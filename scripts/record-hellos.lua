@@ -355,7 +355,24 @@ local function xmpp_starttls(conn, buf, deadline)
   return rest:sub(e + 1)
 end
 
---- Run client c once: its first flight's records, or nil and why.
+--- The client's first flight on the connection conn, or nil and why.
+local function read_hello(c, conn, deadline)
+  local buf, err = read_until(conn, "", function(b) return #b > 0 end, deadline)
+  if buf and c.transport == "starttls" then
+    if buf:sub(1, 1) ~= "<" then
+      return nil, "STARTTLS expected, but the client began with byte " .. buf:byte(1)
+    end
+    buf, err = xmpp_starttls(conn, buf, deadline)
+  end
+  if not buf then return nil, err end
+  buf, err = read_until(conn, buf, function(b) return hello_records(b) ~= nil end, deadline)
+  if not buf then return nil, err end
+  return hello_records(buf) or nil, "the client sent no TLS handshake record"
+end
+
+--- Run client c once: its first flight's records, or nil and why. The
+-- listener, the connection and the client are gone when it returns,
+-- whatever happened.
 local function capture(c, work, seconds)
   local server = assert(socket.bind("127.0.0.1", 0))
   local _, port = server:getsockname()
@@ -364,33 +381,22 @@ local function capture(c, work, seconds)
   local pid = spawn(cmd, seconds, log)
   if verbose then print(("client pid %s on port %s: %s"):format(tostring(pid), port, cmd)) end
   local deadline = socket.gettime() + seconds
-  local conn, hello, why
-  server:settimeout(0.2)
-  while not conn and socket.gettime() < deadline do
-    conn = server:accept()
-    if not conn and not alive(pid) then break end
-  end
+  local conn
+  local ran, hello, why = pcall(function()
+    if not pid then return nil, "the client could not be started" end
+    server:settimeout(0.2)
+    while not conn and socket.gettime() < deadline do
+      conn = server:accept()
+      if not conn and not alive(pid) then break end
+    end
+    server:close()
+    if not conn then return nil, "the client never connected" end
+    return read_hello(c, conn, deadline)
+  end)
   server:close()
-  if not conn then
-    why = "the client never connected"
-  else
-    local buf, err = read_until(conn, "", function(b) return #b > 0 end, deadline)
-    if buf and c.transport == "starttls" then
-      if buf:sub(1, 1) ~= "<" then
-        buf, err = nil, "STARTTLS expected, but the client began with byte " .. buf:byte(1)
-      else
-        buf, err = xmpp_starttls(conn, buf, deadline)
-      end
-    end
-    if buf then
-      local done = function(b) return hello_records(b) ~= nil end
-      buf, err = read_until(conn, buf, done, deadline)
-      if buf and hello_records(buf) == false then buf, err = nil, "the client sent no TLS handshake record" end
-    end
-    if buf then hello = hello_records(buf) else why = err end
-    conn:close()
-  end
+  if conn then conn:close() end
   stop(pid)
+  if not ran then hello, why = nil, "the recorder failed: " .. tostring(hello) end
   if not hello then
     local f = io.open(log)
     local said = f and f:read("*a") or ""
