@@ -19,6 +19,7 @@ SRCS = src/core/core.c src/core/args.c src/core/error.c src/core/owned.c src/cor
        src/judge/identity.c \
        src/wire/suites.c src/wire/groups.c src/wire/hello.c src/wire/hello_opts.c src/wire/flight.c \
        src/wire/flight_messages.c src/wire/flight_result.c src/wire/records.c src/wire/session.c \
+       src/wire/hello_parse.c \
        src/dns/dns.c src/dns/dns_parse.c src/dns/dane.c
 HDRS = src/core/tlsharden.h src/core/compat.h src/context/harden.h src/merge/merge.h \
        src/wire/hello.h src/wire/flight.h src/wire/reader.h \
@@ -47,7 +48,7 @@ lua_cflags = $(shell $(PKG_CONFIG) --cflags $(call lua_pc,$(1)) openssl 2>/dev/n
 LUA_VU   = $(subst .,_,$(LUA_V))
 IN_PLACE = LUA_PATH_$(LUA_VU)="./lua/?.lua;./lua/?/init.lua;./?.lua;;" LUA_CPATH_$(LUA_VU)="./$(BUILD)/?.so;;"
 
-.PHONY: all deps asan test valgrind demo install clean bench bench-smoke soak
+.PHONY: all deps asan test valgrind demo install clean bench bench-smoke soak record-hellos
 
 all: $(CORE)
 
@@ -141,6 +142,16 @@ bench: deps
 
 clean:
 	rm -rf build
+
+# The ClientHellos of real TLS stacks, recorded again over loopback into
+# lua/tlsharden/clients/ (docs/reference/clients.md); the clients' packages
+# are installed first where missing (as root).
+RECORD_PACKAGES = openssl gnutls-bin libnss3-tools python3 python3-gi gir1.2-glib-2.0 glib-networking \
+                  openjdk-17-jdk-headless erlang-base erlang-ssl chromium golang-go nodejs
+record-hellos:
+	@TLSHARDEN_PROSODY13=0 sh scripts/install-deps.sh $(RECORD_PACKAGES)
+	@$(MAKE) --no-print-directory all
+	@$(IN_PLACE) $(LUA_BIN) scripts/record-hellos.lua $(RECORD_FLAGS)
 
 # Fuzzing (clang + libFuzzer): one binary per driver in fuzz/drivers/, on
 # Lua 5.4, as the ThreadSanitizer program below.

@@ -68,6 +68,14 @@ hexseed dns tlsa 004d85800001000100000001055f35323232045f74637005786d70703107657
 hexseed dns txt 004d858000010001000000010174076578616d706c6504746573740000100001c00c0010000100000000000c0568656c6c6f05776f726c6400002904d0000000000000
 hexseed dns nxdomain 004d81830001000000000001046e6f7065076578616d706c650474657374000001000100002904d0000000000000
 printf '_xmpps-client._tcp.example.org\000SRV' > fuzz/corpus/dns/query
+# client_hello: the recorded hellos of real clients (lua/tlsharden/clients/),
+# one of them cut after 100 bytes, and an HTTP request
+for f in lua/tlsharden/clients/*.hello; do
+  [ -f "$f" ] || continue
+  hexseed client_hello "$(basename "$f" .hello)" "$(sed -n 's/^hello: *//p' "$f" | tr -d ' \n')"
+done
+hexseed client_hello cut "$(sed -n 's/^hello: *//p' lua/tlsharden/clients/openssl-c2s-direct.hello | tr -d ' \n' | cut -c1-200)"
+seed client_hello http "GET / HTTP/1.1"
 mkdir -p fuzz/corpus/dane
 cp fuzz/corpus/chain/der fuzz/corpus/dane/der
 seed xmpp features "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms><dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback><compression xmlns='http://jabber.org/features/compress'><method>zlib</method></compression></stream:features><proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"

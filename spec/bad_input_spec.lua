@@ -63,6 +63,7 @@ local FUNCTIONS = {
   { "wire.groups", wire.groups },
   { "wire.client_hello", wire.client_hello },
   { "wire.parse_server_flight", wire.parse_server_flight },
+  { "wire.parse_client_hello", wire.parse_client_hello },
   { "wire.record", wire.record },
   { "wire.heartbeat_request", wire.heartbeat_request },
   { "wire.parse_records", wire.parse_records },
@@ -176,7 +177,7 @@ describe("bad input", function()
       guard = 1, error_new = 1, is_error = 1,
       context = { option_names = 1, load_key = 1, harden_defaults = 1, harden_report = 1, key_kind = 1, session = 1 },
       wire = { dns_query = 1, dns_parse = 1, dane_match = 1,  -- dane_match: spec/dane_spec.lua
-        suites = 1, suite = 1, groups = 1, client_hello = 1, parse_server_flight = 1,
+        suites = 1, suite = 1, groups = 1, client_hello = 1, parse_server_flight = 1, parse_client_hello = 1,
         record = 1, heartbeat_request = 1, parse_records = 1, robot_key_exchange = 1, parse_session = 1 } }
     for name, v in pairs(core) do
       if type(v) == "function" then assert.truthy(covered[name], "tlsharden.core." .. name .. " is not covered") end
@@ -467,6 +468,7 @@ describe("the error rule for the scanner's layers", function()
     bounded("client_hello", wire.client_hello, { suites = { HUGE } })
     bounded("client_hello", wire.client_hello, { alpn = { HUGE } })
     bounded("parse_server_flight", wire.parse_server_flight, HUGE, { [HUGE] = true })
+    bounded("parse_client_hello", wire.parse_client_hello, "", HUGE)
     bounded("record", wire.record, HUGE, "tlsv1_2", "")
     bounded("record", wire.record, "alert", HUGE, "")
     bounded("record", wire.record, "alert", "tlsv1_2", HUGE)
@@ -488,6 +490,19 @@ describe("the error rule for the scanner's layers", function()
   it("reads a 1 MiB peer answer as problem records, not an error", function()
     local r = wire.parse_server_flight("\22\3\3\255\255" .. HUGE)
     assert.is_table(r)
+    -- a client's first flight: cut short, too long, garbage
+    local hello = wire.client_hello { server_name = "example.org" }
+    for i = 0, #hello - 1 do
+      local h = wire.parse_client_hello(hello:sub(1, i))
+      assert.same({ "incomplete", false }, { h.outcome, h.done })
+      assert.is_true(h.need > 0)
+    end
+    assert.equal("malformed", wire.parse_client_hello("\22\3\1\255\255" .. HUGE).outcome)
+    assert.equal("not_tls", wire.parse_client_hello(HUGE).outcome)
+    assert.equal("malformed", wire.parse_client_hello("\22\3\1\0\2\1\0" .. "\23\3\3\0\1\0").outcome)
+    local chunks = {}
+    for i = 1, 64 do chunks[i] = "\22\3\1\64\0" .. ("\1"):rep(16384) end
+    assert.equal("malformed", wire.parse_client_hello(table.concat(chunks)).outcome)
     -- records: what a heartbeat answer of 1 MiB looks like, and garbage
     local beat = wire.record("heartbeat", "tlsv1_2", "\2\64\0" .. ("x"):rep(16381))
     local rr = wire.parse_records(beat:rep(64))

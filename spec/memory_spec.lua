@@ -115,6 +115,7 @@ describe("memory #memory", function()
 
   -- a TLS 1.2 first flight: ServerHello, Certificate, ServerKeyExchange, ServerHelloDone
   local function hs(t, body) return struct.pack(">B I3", t, #body) .. body end
+  local hello = wire.client_hello { server_name = "example.org", alpn = { "xmpp-client" }, grease = true }
   local flight = struct.pack(">B I2 s2", 22, 0x0303, hs(2, "\3\3" .. ("r"):rep(32) .. "\0\192\47\0"
     .. struct.pack(">s2", struct.pack(">I2 s2", 0xFF01, "\0"))) .. hs(11, struct.pack(">s3", struct.pack(">s3",
     ("c"):rep(600)))) .. hs(12, struct.pack(">B I2 s1 I2 s2", 3, 29, ("k"):rep(32), 0x0804, ("s"):rep(64)))
@@ -157,6 +158,8 @@ describe("memory #memory", function()
     { "client_hello", function() wire.client_hello() end },
     { "client_hello (refused)", function() pcall(wire.client_hello, { suites = { "x" } }) end },
     { "parse_server_flight", function() wire.parse_server_flight(flight) end },
+    { "parse_client_hello", function() assert(wire.parse_client_hello(hello).outcome == "client_hello") end },
+    { "parse_client_hello (cut short)", function() wire.parse_client_hello(hello:sub(1, 200)) end },
     { "parse_server_flight (garbage)", function() wire.parse_server_flight("HTTP/1.1 400\r\n", { eof = true }) end },
     { "client_hello (heartbeat, GREASE)", function() wire.client_hello { heartbeat = true, grease = true } end },
     { "record + heartbeat_request + parse_records", function()

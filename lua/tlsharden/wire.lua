@@ -1,7 +1,7 @@
 --- tlsharden.wire: the wire formats the scanner speaks, pure (bytes in,
 -- tables or bytes out, no I/O): the cipher suite and group registries,
--- ClientHellos from SSLv2 to TLS 1.3, a server's first flight, DNS queries
--- and answers, and TLSA records matched against a chain. See
+-- ClientHellos from SSLv2 to TLS 1.3 (written, and read back), a server's
+-- first flight, DNS queries and answers, and TLSA records matched against a chain. See
 -- docs/reference/wire.md.
 --
 --   local wire = require "tlsharden.wire"

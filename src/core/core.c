@@ -39,6 +39,7 @@ static const luaL_Reg wire_funcs[] = {
   {"groups", th_groups_list},
   {"client_hello", th_client_hello},
   {"parse_server_flight", th_parse_server_flight},
+  {"parse_client_hello", th_parse_client_hello},
   {"record", th_wire_record},
   {"heartbeat_request", th_wire_heartbeat_request},
   {"parse_records", th_wire_parse_records},

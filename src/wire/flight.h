@@ -48,5 +48,7 @@ void th_flight_message(flight *f, unsigned type, const unsigned char *body, size
 void th_flight_alert(flight *f, const unsigned char *p, size_t n);
 /* The registry name of an alert description, or NULL. */
 const char *th_flight_alert_name(unsigned code);
+/* The registry name of an extension type, or NULL. */
+const char *th_flight_extension_name(unsigned type);
 
 #endif

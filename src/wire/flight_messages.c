@@ -52,8 +52,10 @@ static const th_named extension_names[] = {
   {15, "heartbeat"}, {16, "alpn"}, {18, "signed_certificate_timestamp"}, {21, "padding"},
   {22, "encrypt_then_mac"}, {23, "extended_master_secret"}, {27, "compress_certificate"},
   {28, "record_size_limit"}, {35, "session_ticket"}, {41, "pre_shared_key"},
-  {42, "early_data"}, {43, "supported_versions"}, {44, "cookie"},
-  {45, "psk_key_exchange_modes"}, {51, "key_share"}, {13172, "next_protocol_negotiation"},
+  {34, "delegated_credential"}, {42, "early_data"}, {43, "supported_versions"}, {44, "cookie"},
+  {45, "psk_key_exchange_modes"}, {49, "post_handshake_auth"}, {50, "signature_algorithms_cert"},
+  {51, "key_share"}, {57, "quic_transport_parameters"}, {13172, "next_protocol_negotiation"},
+  {17513, "application_settings"}, {17613, "application_settings"}, {65037, "encrypted_client_hello"},
   {65281, "renegotiation_info"}, {0, NULL}
 };
 
@@ -363,6 +365,10 @@ void th_flight_message(flight *f, unsigned type, const unsigned char *body, size
 
 const char *th_flight_alert_name(unsigned code) {
   return th_flight_lookup(alert_names, code);
+}
+
+const char *th_flight_extension_name(unsigned type) {
+  return th_flight_lookup(extension_names, type);
 }
 
 void th_flight_alert(flight *f, const unsigned char *p, size_t n) {
