@@ -88,6 +88,7 @@ build = {
     ["tlsharden.scan.observe"] = "lua/tlsharden/scan/observe.lua",
     ["tlsharden.scan.endpoint"] = "lua/tlsharden/scan/endpoint.lua",
     ["tlsharden.scan.clients"] = "lua/tlsharden/scan/clients.lua",
+    ["tlsharden.scan.simulate"] = "lua/tlsharden/scan/simulate.lua",
     ["tlsharden.scan"] = "lua/tlsharden/scan.lua",
     ["tlsharden.cli.scan"] = "lua/tlsharden/cli/scan.lua",
     ["tlsharden.survey"] = "lua/tlsharden/survey.lua",

@@ -64,6 +64,7 @@ local FUNCTIONS = {
   { "wire.client_hello", wire.client_hello },
   { "wire.parse_server_flight", wire.parse_server_flight },
   { "wire.parse_client_hello", wire.parse_client_hello },
+  { "wire.replay_hello", wire.replay_hello },
   { "wire.record", wire.record },
   { "wire.heartbeat_request", wire.heartbeat_request },
   { "wire.parse_records", wire.parse_records },
@@ -177,7 +178,7 @@ describe("bad input", function()
       guard = 1, error_new = 1, is_error = 1,
       context = { option_names = 1, load_key = 1, harden_defaults = 1, harden_report = 1, key_kind = 1, session = 1 },
       wire = { dns_query = 1, dns_parse = 1, dane_match = 1,  -- dane_match: spec/dane_spec.lua
-        suites = 1, suite = 1, groups = 1, client_hello = 1, parse_server_flight = 1, parse_client_hello = 1,
+        suites = 1, suite = 1, groups = 1, client_hello = 1, parse_server_flight = 1, parse_client_hello = 1, replay_hello = 1,
         record = 1, heartbeat_request = 1, parse_records = 1, robot_key_exchange = 1, parse_session = 1 } }
     for name, v in pairs(core) do
       if type(v) == "function" then assert.truthy(covered[name], "tlsharden.core." .. name .. " is not covered") end
@@ -469,6 +470,11 @@ describe("the error rule for the scanner's layers", function()
     bounded("client_hello", wire.client_hello, { alpn = { HUGE } })
     bounded("parse_server_flight", wire.parse_server_flight, HUGE, { [HUGE] = true })
     bounded("parse_client_hello", wire.parse_client_hello, "", HUGE)
+    bounded("replay_hello", wire.replay_hello, "x", { server_name = HUGE })
+    bounded("replay_hello", wire.replay_hello, "x", { key_share = HUGE })
+    bounded("replay_hello", wire.replay_hello, "x", { cookie = HUGE })
+    assert.same({ nil, "a record longer than TLS allows" }, { wire.replay_hello("\22\3\1\255\255" .. HUGE) })
+    assert.same({ nil, "the records are cut short" }, { wire.replay_hello("\22\3\1\1\0" .. "x") })
     bounded("record", wire.record, HUGE, "tlsv1_2", "")
     bounded("record", wire.record, "alert", HUGE, "")
     bounded("record", wire.record, "alert", "tlsv1_2", HUGE)

@@ -160,6 +160,10 @@ describe("memory #memory", function()
     { "parse_server_flight", function() wire.parse_server_flight(flight) end },
     { "parse_client_hello", function() assert(wire.parse_client_hello(hello).outcome == "client_hello") end },
     { "parse_client_hello (cut short)", function() wire.parse_client_hello(hello:sub(1, 200)) end },
+    { "replay_hello", function()
+      assert(wire.replay_hello(hello, { server_name = "chat.example.net", key_share = "secp256r1", cookie = "c" }))
+    end },
+    { "replay_hello (cut short)", function() assert(not wire.replay_hello(hello:sub(1, 200))) end },
     { "parse_server_flight (garbage)", function() wire.parse_server_flight("HTTP/1.1 400\r\n", { eof = true }) end },
     { "client_hello (heartbeat, GREASE)", function() wire.client_hello { heartbeat = true, grease = true } end },
     { "record + heartbeat_request + parse_records", function()

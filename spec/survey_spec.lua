@@ -230,6 +230,33 @@ describe("a survey of a loopback Prosody with hosts of known faults", function()
     assert.equal(#fx.endpoints, #rep.rows)
   end)
 
+  it("counts, per recorded client, the endpoints it cannot reach and why", function()
+    local t = report.find(rep.counts, "clients")
+    assert.truthy(t, "no clients table")
+    local with, fails = 0, {}
+    for _, line in ipairs(lines_of(first.path)) do
+      local rec = json.decode(line)
+      if rec.clients then
+        with = with + 1
+        for _, c in ipairs(rec.clients) do
+          assert.equal(rec.kind, c.kind)
+          if not c.result.ok then
+            assert.is_string(c.result.cause, c.name)
+            fails[c.name] = (fails[c.name] or 0) + 1
+            -- a well configured host is reached by every client
+            assert.is_nil(rec.survey.target:find("^good"), c.name .. " fails on " .. rec.survey.target .. ": "
+              .. c.result.reason)
+          end
+        end
+      end
+    end
+    assert.is_true(with > 0)
+    assert.equal(with, t.base.all)
+    for _, row in ipairs(t.rows) do
+      if not row.key:find(":", 1, true) then assert.equal(fails[row.key] or 0, row.all, row.key) end
+    end
+  end)
+
   it("surveys lines said as a scan's arguments: an address with --xmpphost, --starttls, --kind", function()
     local ports = fx.prosody.ports
     local host = fixture.fqdn("good3")

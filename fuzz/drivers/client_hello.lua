@@ -1,11 +1,26 @@
 -- Fuzz target: client first flights (wire.parse_client_hello). The input
 -- is parsed as it is, as the body of a ClientHello in one record, split
--- over two records, and as the extensions block of a hello.
+-- over two records, and as the extensions block of a hello; and each of
+-- these is replayed (wire.replay_hello) with another SNI, a key share and
+-- a cookie: a hello that parses again, or nil and why.
 local wire = require "tlsharden.wire"
 
 local OUTCOMES = { client_hello = true, incomplete = true, not_tls = true, sslv2 = true, malformed = true }
 
+local function replay(bytes)
+  local out, why = wire.replay_hello(bytes, { server_name = "fuzz.example", key_share = "x25519", cookie = "c" })
+  if not out then
+    assert(type(why) == "string")
+    return
+  end
+  -- what was kept as it came (a record version, the extensions) may be
+  -- anything; what was written must read back as a whole record
+  local r = wire.parse_client_hello(out)
+  assert(r.consumed == #out or r.outcome ~= "client_hello", "a replayed hello of the wrong length")
+end
+
 local function check(bytes)
+  replay(bytes)
   local r = wire.parse_client_hello(bytes)
   assert(OUTCOMES[r.outcome], tostring(r.outcome))
   assert(r.done or r.need > 0, "neither done nor needing bytes")

@@ -36,6 +36,8 @@ local function group_strength(name)
   return grade.rsa_equivalent("EC", g.bits)
 end
 
+facts.group_strength = group_strength
+
 -- The weakest group in a ':'-separated list.
 local function weakest_group(list)
   local weakest

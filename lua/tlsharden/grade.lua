@@ -98,6 +98,9 @@ local function protocol_score(protocols)
   return (best + worst) / 2
 end
 
+--- The key exchange score (0-100) of an RSA-equivalent strength in bits.
+function grade.kx_step(bits) return step_score(bits, KX_STEPS, 100) end
+
 local function kx_score(facts)
   if facts.anonymous then return 0, 0 end
   local cert = grade.rsa_equivalent(facts.key_type, facts.key_bits)

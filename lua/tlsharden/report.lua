@@ -9,6 +9,7 @@ local results = require "tlsharden.survey.results"
 local problems = require "tlsharden.problems"
 local protocols = require "tlsharden.protocols"
 local vulns = require "tlsharden.scan.attacks"
+local clients = require "tlsharden.scan.clients"
 
 local M = {}
 
@@ -157,6 +158,16 @@ function M.row(rec, n)
     for _, c in ipairs(vulns.checks) do
       local v = rec.vulnerabilities[c.name]
       if is_table(v) and v.status == "vulnerable" then row.vulnerable[c.name] = str(v.evidence) or "" end
+    end
+  end
+  -- what each recorded client would get (docs/reference/clients.md)
+  if is_table(rec.clients) then
+    row.clients = {}
+    for _, c in ipairs(rec.clients) do
+      if is_table(c) and str(c.name) and is_table(c.result) then
+        if c.result.ok == true then row.clients[c.name] = false
+        else row.clients[c.name] = str(c.result.cause) or "error" end
+      end
     end
   end
   return row
@@ -319,6 +330,29 @@ function M.counts(rows)
   end
   add("vulnerabilities", tally(rows, "Vulnerabilities", function(r) return r.vulnerable ~= nil end, vuln_defs,
     "DROWN counts endpoints whose RSA key is served with SSL 2.0 elsewhere in the survey too"))
+  -- clients against servers: how many endpoints each recorded client
+  -- cannot reach, and why
+  local names, seen, reasons = {}, {}, {}
+  for _, r in ipairs(rows) do
+    for name, code in pairs(r.clients or {}) do
+      if not seen[name] then seen[name] = true names[#names + 1] = name end
+      if code then reasons[name .. " " .. code] = true end
+    end
+  end
+  table.sort(names)
+  local client_defs = {}
+  for _, name in ipairs(names) do
+    client_defs[#client_defs + 1] = { name, name .. " cannot connect",
+      function(r) return r.clients[name] ~= nil and r.clients[name] ~= false end }
+    for _, f in ipairs(clients.FAILURES) do
+      if reasons[name .. " " .. f[1]] then
+        client_defs[#client_defs + 1] = { name .. ":" .. f[1], name .. ": " .. f[2],
+          function(r) return r.clients[name] == f[1] end }
+      end
+    end
+  end
+  add("clients", tally(rows, "Recorded clients that cannot connect", function(r) return r.clients ~= nil end,
+    client_defs, "each client's hello replayed against every endpoint of its kind and transport"))
   add("dane", tally(rows, "DANE (TLSA records of the SRV target)", tls,
     value_defs(rows, "dane", { "valid", "invalid", "insecure", "unusable", "none" }, false,
       "not looked up (no resolver, or no SRV record)")))

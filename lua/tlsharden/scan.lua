@@ -26,7 +26,7 @@ local OPTIONS = {
   kind = "string", starttls = "string", xmpphost = "string", resolver = true, resolv_conf = "string",
   timeout = "number", connections = "number", cafile = "string", capath = "string", from = "string",
   at = "number", guide = "string", starttls_cap = "boolean", protocols = "table", max_suites = "number",
-  order = "boolean", on_progress = "function", sni = true,
+  order = "boolean", on_progress = "function", sni = true, clients = "boolean",
 }
 
 local DEFAULTS = { timeout = 5, connections = 8 }
@@ -42,7 +42,7 @@ local function check_common(opts, needs_resolver)
   o.connections = errors.integer(FN, opts, "connections", 1, 256, DEFAULTS.connections)
   o.max_suites = errors.integer(FN, opts, "max_suites", 1, 4000, nil)
   grade.check_guide(FN, opts.guide)
-  for _, k in ipairs { "cafile", "capath", "from", "at", "guide", "starttls_cap", "resolv_conf", "order" } do
+  for _, k in ipairs { "cafile", "capath", "from", "at", "guide", "starttls_cap", "resolv_conf", "order", "clients" } do
     o[k] = opts[k]
   end
   if opts.sni ~= nil and opts.sni ~= false and not (type(opts.sni) == "string" and scan_target.is_name(opts.sni)) then
@@ -84,7 +84,7 @@ local function endpoint_settings(o, resolver, dns_result)
   return {
     timeout = o.timeout, connections = o.connections, from = o.from, cafile = o.cafile, capath = o.capath, at = o.at,
     guide = o.guide, starttls_cap = o.starttls_cap, protocols = o.protocols, max_suites = o.max_suites,
-    order = o.order, sni = o.sni,
+    order = o.order, sni = o.sni, clients = o.clients,
     resolver = resolver, tlsa_cache = {},
     on_tlsa = function(q) if dns_result then dns_result.tlsa[q.name] = discovery.trim_query(q) end end,
   }

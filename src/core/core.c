@@ -38,6 +38,7 @@ static const luaL_Reg wire_funcs[] = {
   {"suite", th_suite_lookup},
   {"groups", th_groups_list},
   {"client_hello", th_client_hello},
+  {"replay_hello", th_replay_hello},
   {"parse_server_flight", th_parse_server_flight},
   {"parse_client_hello", th_parse_client_hello},
   {"record", th_wire_record},

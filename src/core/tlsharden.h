@@ -346,6 +346,7 @@ int th_suites_list(lua_State *L);          /* suites.c */
 int th_suite_lookup(lua_State *L);          /* suites.c */
 int th_groups_list(lua_State *L);           /* groups.c */
 int th_client_hello(lua_State *L);          /* hello.c */
+int th_replay_hello(lua_State *L);          /* hello.c */
 int th_parse_server_flight(lua_State *L);   /* flight.c */
 int th_parse_client_hello(lua_State *L);    /* hello_parse.c */
 int th_wire_record(lua_State *L);           /* records.c */

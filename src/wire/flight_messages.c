@@ -151,7 +151,12 @@ static void parse_extensions(flight *f, th_reader *r, int *reneg) {
       case 22: th_set_bool(L, "encrypt_then_mac", 1); break;
       case 0: th_set_bool(L, "server_name", 1); break;
       case 5: th_set_bool(L, "status_request", 1); break;
-      case 44: th_set_bool(L, "cookie", 1); break;
+      case 44: {
+        size_t cn;
+        const unsigned char *c = th_read_vec(&d, 2, &cn);
+        if (c) th_set_bytes(L, "cookie", c, cn);  /* a HelloRetryRequest's, for the next hello */
+        break;
+      }
       default: break;
     }
     if (d.bad)

@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 
 #include "wire/hello.h"
+#include "wire/reader.h"
 
 /* ---- writing (no Lua calls that can raise; frees what it makes) ---- */
 
@@ -296,6 +297,223 @@ int th_client_hello(lua_State *L) {
     return th_error(L, FN, "the hello does not fit in one record (%d bytes): offer fewer"
                     " suites, groups or key shares", o->version == TH_V_SSL2 ?
                     SSLV2_RECORD_MAX : RECORD_MAX);
+  lua_pushlstring(L, (const char *)w.buf, w.len);
+  return 1;
+}
+
+/* ---- replaying a recorded ClientHello ---- */
+
+#define RFN "wire.replay_hello"
+#define REPLAY_IN_MAX (4 * (RECORD_MAX + 5))  /* the records of a recorded first flight, at most */
+
+typedef struct replay_opts {
+  int sni;                 /* 0 keep, 1 replace, -1 drop */
+  const char *sni_name;
+  size_t sni_len;
+  const th_group *share;   /* replace the key shares with one for this group */
+  const char *cookie;
+  size_t cookie_len;
+} replay_opts;
+
+static void read_replay_opts(lua_State *L, replay_opts *ro) {
+  static const char *const known[] = { "server_name", "key_share", "cookie", NULL };
+  th_opts opts;
+  int t;
+  memset(ro, 0, sizeof *ro);
+  th_opts_open(L, &opts, 2, RFN, "opts", "option", known);
+  if (!opts.idx) return;
+  t = th_opt_get(&opts, "server_name");
+  if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) ro->sni = -1;
+  else if (t == LUA_TSTRING) {
+    size_t i;
+    ro->sni_name = lua_tolstring(L, -1, &ro->sni_len);
+    if (ro->sni_len < 1 || ro->sni_len > 255)
+      th_opt_error(&opts, "server_name", "expected 1 to 255 bytes, got %d", (int)ro->sni_len);
+    for (i = 0; i < ro->sni_len; i++)
+      if ((unsigned char)ro->sni_name[i] <= 0x20 || (unsigned char)ro->sni_name[i] >= 0x7F)
+        th_opt_error(&opts, "server_name", "expected a host name (printable ASCII without spaces), got %s",
+                     th_quote(L, -1));
+    ro->sni = 1;
+  } else if (t != LUA_TNIL)
+    th_opt_error(&opts, "server_name", "expected a host name or false, got %s", th_quote(L, -1));
+  lua_pop(L, 1);
+  t = th_opt_get(&opts, "key_share");
+  if (t == LUA_TNUMBER && lua_isinteger(L, -1)) ro->share = th_group_find((unsigned)lua_tointeger(L, -1));
+  else if (t == LUA_TSTRING) {
+    size_t len;
+    const char *s = lua_tolstring(L, -1, &len);
+    ro->share = th_group_named(s, len);
+  }
+  if (t != LUA_TNIL && (!ro->share || !ro->share->alg))
+    th_opt_error(&opts, "key_share", "expected a group OpenSSL can make a key for (see tlsharden.wire.groups()),"
+                 " got %s", th_quote(L, -1));
+  lua_pop(L, 1);
+  t = th_opt_get(&opts, "cookie");
+  if (t == LUA_TSTRING) {
+    ro->cookie = lua_tolstring(L, -1, &ro->cookie_len);
+    if (ro->cookie_len < 1 || ro->cookie_len > 4096)
+      th_opt_error(&opts, "cookie", "expected 1 to 4096 bytes, got %d", (int)ro->cookie_len);
+  } else if (t != LUA_TNIL)
+    th_opt_error(&opts, "cookie", "expected the bytes of a cookie, got %s", th_quote(L, -1));
+  lua_pop(L, 1);  /* the strings stay alive in the options table */
+}
+
+/* The ClientHello message of a recorded first flight (records of type 22
+ * that carry one handshake message) into msg; returns its length, or 0
+ * with *why set. *recver: the first record's version. */
+static size_t gather_hello(const unsigned char *in, size_t n, unsigned char *msg, unsigned *recver,
+                           const char **why) {
+  th_reader r;
+  size_t have = 0, need = 0;
+  th_reader_init(&r, in, n);
+  while (th_reader_left(&r) > 0) {
+    unsigned type = th_read_u8(&r), version = th_read_u16(&r);
+    size_t len;
+    const unsigned char *p = th_read_vec(&r, 2, &len);
+    if (r.bad) { *why = "the records are cut short"; return 0; }
+    if (type != 22) { *why = "a record that is no handshake record"; return 0; }
+    if (len > RECORD_MAX + 2048) { *why = "a record longer than TLS allows"; return 0; }
+    if (have == 0) *recver = version;
+    if (have + len > REPLAY_IN_MAX) { *why = "the hello is too long"; return 0; }
+    memcpy(msg + have, p, len);
+    have += len;
+    if (have >= 4 && need == 0) {
+      if (msg[0] != 1) { *why = "the first handshake message is no ClientHello"; return 0; }
+      need = 4 + (((size_t)msg[1] << 16) | ((size_t)msg[2] << 8) | msg[3]);
+    }
+    if (need > 0 && have >= need) return need;
+  }
+  *why = have == 0 ? "no records" : "the ClientHello is cut short";
+  return 0;
+}
+
+static void put_sni(writer *w, const replay_opts *ro) {
+  size_t ext, list;
+  put_u16(w, 0);
+  ext = open_len(w, 2);
+  list = open_len(w, 2);
+  put_u8(w, 0);
+  put_u16(w, (unsigned)ro->sni_len);
+  put_bytes(w, ro->sni_name, ro->sni_len);
+  close_len(w, list, 2);
+  close_len(w, ext, 2);
+}
+
+static void put_cookie(writer *w, const replay_opts *ro) {
+  size_t ext = 0, c;
+  put_u16(w, 44);
+  ext = open_len(w, 2);
+  c = open_len(w, 2);
+  put_bytes(w, ro->cookie, ro->cookie_len);
+  close_len(w, c, 2);
+  close_len(w, ext, 2);
+}
+
+/* Write the hello again: extensions as recorded, but for the SNI, the key
+ * shares and the cookie the options change; a pre_shared_key stays last.
+ * Returns 0 with *why set (or *failed for a key that cannot be made). */
+static int write_replay(writer *w, const unsigned char *msg, size_t n, unsigned recver, const replay_opts *ro,
+                        const char **why, const char **failed) {
+  th_reader r;
+  size_t record, hs, len, exts_len = 0, all, i;
+  const unsigned char *head, *exts = NULL, *psk = NULL;
+  size_t psk_len = 0;
+  int cookie_done = 0;
+  th_reader_init(&r, msg + 4, n - 4);
+  th_read_take(&r, 2 + 32);
+  th_read_vec(&r, 1, &len);   /* session id */
+  th_read_vec(&r, 2, &len);   /* suites */
+  th_read_vec(&r, 1, &len);   /* compression */
+  head = msg + 4;
+  i = r.off;                  /* the bytes up to the extensions */
+  if (th_reader_left(&r) > 0) exts = th_read_vec(&r, 2, &exts_len);
+  if (r.bad || th_reader_left(&r) != 0) { *why = "the ClientHello's lengths do not add up"; return 0; }
+  put_u8(w, 22);
+  put_u16(w, recver);
+  record = open_len(w, 2);
+  put_u8(w, 1);
+  hs = open_len(w, 3);
+  put_bytes(w, head, i);
+  if (exts) {
+    th_reader e;
+    all = open_len(w, 2);
+    th_reader_init(&e, exts, exts_len);
+    while (th_reader_left(&e) > 0) {
+      unsigned type = th_read_u16(&e);
+      size_t dlen;
+      const unsigned char *data = th_read_vec(&e, 2, &dlen);
+      if (e.bad) { *why = "an extension is cut short"; return 0; }
+      if (type == 0 && ro->sni == -1) continue;
+      if (type == 0 && ro->sni == 1) { put_sni(w, ro); continue; }
+      if (type == 51 && ro->share) {
+        size_t ext, list;
+        put_u16(w, 51);
+        ext = open_len(w, 2);
+        list = open_len(w, 2);
+        if (!put_key_share(w, ro->share)) { *failed = ro->share->name; return 0; }
+        close_len(w, list, 2);
+        close_len(w, ext, 2);
+        continue;
+      }
+      if (type == 44 && ro->cookie) { put_cookie(w, ro); cookie_done = 1; continue; }
+      if (type == 41) { psk = data; psk_len = dlen; continue; }
+      put_u16(w, type);
+      put_u16(w, (unsigned)dlen);
+      put_bytes(w, data, dlen);
+    }
+    if (ro->cookie && !cookie_done) put_cookie(w, ro);
+    if (psk) {
+      put_u16(w, 41);
+      put_u16(w, (unsigned)psk_len);
+      put_bytes(w, psk, psk_len);
+    }
+    close_len(w, all, 2);
+  } else if (ro->cookie || ro->share || ro->sni == 1) {
+    *why = "the ClientHello has no extensions to change";
+    return 0;
+  }
+  close_len(w, hs, 3);
+  close_len(w, record, 2);
+  if (!w->overflow && w->len - 5 > RECORD_MAX) w->overflow = 1;
+  return 1;
+}
+
+/* tlsharden.wire.replay_hello(bytes [, opts]): a recorded ClientHello (its
+ * records) as one record again, with another SNI (server_name, or false
+ * for none), a fresh key share for one group (key_share, after a
+ * HelloRetryRequest) and a cookie (cookie). Returns nil and why for bytes
+ * that are no ClientHello. */
+int th_replay_hello(lua_State *L) {
+  replay_opts ro;
+  const unsigned char *in;
+  unsigned char *msg;
+  size_t n, mlen;
+  unsigned recver = 0x0301;
+  const char *why = NULL, *failed = NULL;
+  writer w;
+  if (lua_type(L, 1) != LUA_TSTRING)
+    return th_arg_error(L, RFN, 1, "bytes", "expected the bytes of a recorded ClientHello, got %s", th_quote(L, 1));
+  read_replay_opts(L, &ro);
+  in = (const unsigned char *)lua_tolstring(L, 1, &n);
+  /* scratch space owned by Lua: the message read, then the record written */
+  msg = (unsigned char *)lua_newuserdata(L, REPLAY_IN_MAX + RECORD_MAX + 4096);
+  w.buf = msg + REPLAY_IN_MAX;
+  w.cap = RECORD_MAX + 4096;
+  w.len = 0;
+  w.overflow = 0;
+  mlen = gather_hello(in, n, msg, &recver, &why);
+  ERR_clear_error();
+  if (mlen == 0 || !write_replay(&w, msg, mlen, recver, &ro, &why, &failed)) {
+    if (failed) {
+      th_push_ssl_errors(L, "no detail from OpenSSL");
+      return th_raise(L, "failed", RFN, "cannot make a key for %s: %s", failed, lua_tostring(L, -1));
+    }
+    lua_pushnil(L);
+    lua_pushstring(L, why);
+    return 2;
+  }
+  if (w.overflow)
+    return th_error(L, RFN, "the hello does not fit in one record (%d bytes)", RECORD_MAX);
   lua_pushlstring(L, (const char *)w.buf, w.len);
   return 1;
 }

@@ -3,6 +3,7 @@ local tlsharden = require "tlsharden"
 local json = require "tlsharden.json"
 local scan = require "tlsharden.scan"
 local vulns = require "tlsharden.scan.attacks"
+local simulate = require "tlsharden.scan.simulate"
 local grade = require "tlsharden.grade"
 local compat = require "tlsharden.compat"
 
@@ -167,6 +168,27 @@ return function(cli)
     if #na > 0 then o.line("    not applicable: " .. table.concat(na, ", ")) end
   end
 
+  -- The recorded clients as a table: those that fail first, with why,
+  -- then what each of the others gets.
+  local function print_clients(o, list)
+    if not list or #list == 0 then return end
+    local rows = { { "  client", "software", "gets" } }
+    for _, c in ipairs(simulate.sorted(list)) do
+      local r = c.result
+      local gets
+      if r.ok then
+        gets = ("%s %s%s%s%s"):format(PROTOCOL_LABEL[r.protocol] or r.protocol, r.suite.iana or r.suite.id,
+          r.group and (" " .. r.group) or "", r.dh_bits and (" DH " .. r.dh_bits) or "", r.fs and "" or " no FS")
+        if not r.fs then gets = o.paint("yellow", gets) end
+      else
+        gets = o.paint("red", "FAILS: " .. cut(r.reason, 80))
+      end
+      rows[#rows + 1] = { "  " .. c.name, cut(c.software, 34), gets }
+    end
+    o.line("  clients (recorded hellos replayed):")
+    o.columns(rows, function(row, _, cell) return row == 1 and o.paint("bold", cell) or cell end)
+  end
+
   local function print_endpoint(o, e, min_grade)
     o.line()
     local src = e.srv and (" (SRV %s, priority %d, weight %d)"):format(e.srv.service or "?", e.srv.priority, e.srv.weight)
@@ -218,6 +240,7 @@ return function(cli)
     local xt = xmpp_text(e)
     if xt ~= "" then o.line("  XMPP: " .. xt) end
     print_vulnerabilities(o, e.vulnerabilities)
+    print_clients(o, e.clients)
     for _, p in ipairs(e.problems) do print_problem(o, p, "  ") end
     if g then
       for _, cap in ipairs(g.caps) do o.line(("  cap %s: %s"):format(cap.grade, cap.reason)) end
@@ -235,9 +258,9 @@ return function(cli)
     summary = "scan a running XMPP server from outside: protocols, suites, chain, DANE, XMPP, the grade",
     usage = "scan TARGET [--kind c2s|s2s|both] [--starttls c2s|s2s|none] [--xmpphost NAME] [--resolver ADDR[:PORT]]"
       .. " [--timeout S] [--connections N] [--cafile F] [--capath D] [--from NAME] [--guide 2009q|2009r]"
-      .. " [--starttls-cap] [--at EPOCH] [--sni NAME | --no-sni] [--quiet]",
+      .. " [--starttls-cap] [--at EPOCH] [--sni NAME | --no-sni] [--no-clients] [--quiet]",
     options = cli.scan_options { starttls = "value", xmpphost = "value", quiet = "flag", sni = "value",
-      ["no-sni"] = "flag" },
+      ["no-sni"] = "flag", ["no-clients"] = "flag" },
     help = [[TARGET is a DOMAIN (its SRV records _xmpp-client._tcp, _xmpps-client._tcp,
   _xmpp-server._tcp and _xmpps-server._tcp, or ports 5222 and 5269 without any;
   every target and address is scanned) or HOST:PORT ([::1]:5222 for IPv6) with
@@ -247,7 +270,10 @@ return function(cli)
   that DNS server (default /etc/resolv.conf). --timeout S bounds every wait
   (default 5), --connections N the connections in flight (default 8). --cafile/--capath: trust
   anchors for the chain (default the system store). --sni NAME sends another
-  name as SNI, --no-sni none (what such a client gets). Progress goes to stderr
+  name as SNI, --no-sni none (what such a client gets). The recorded hellos of
+  real clients (OpenSSL, GnuTLS, NSS, Java, Erlang, Chromium, Go, Node.js,
+  Prosody's s2s) are replayed to say what each gets (--no-clients: not).
+  Progress goes to stderr
   (--quiet: none). Exit 1 when an endpoint cannot be scanned, has a grade below
   --min-grade (default B) or a problem of severity error, or no endpoint is found.]],
     run = function(c)
@@ -258,6 +284,7 @@ return function(cli)
       if c.opts.sni and c.opts["no-sni"] then usage_error("--sni and --no-sni exclude each other") end
       opts.sni = c.opts.sni
       if c.opts["no-sni"] then opts.sni = false end
+      if c.opts["no-clients"] then opts.clients = false end
       if not c.opts.quiet then opts.on_progress = function(line) err.line("tlsharden scan: " .. line) end end
       local result = cli.input(tlsharden.scan, c.args[1], opts)
       local exit = failing(result, c.min_grade) and EXIT_FINDING or EXIT_OK

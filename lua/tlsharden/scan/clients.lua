@@ -15,6 +15,20 @@ local M = {}
 M.FIELDS = { name = true, library = true, version = true, software = true, kind = true, transport = true,
   command = true, recorded = true, sni = false, alpn = false, note = false }
 
+--- Why a simulated client fails (tlsharden.scan.simulate), as a code the
+-- survey report counts and its label.
+M.FAILURES = {
+  { "no_protocol", "no protocol version in common" },
+  { "no_suite", "no suite or group in common" },
+  { "refused", "refused with another alert" },
+  { "unoffered", "the server chose what the client does not offer" },
+  { "dh_too_small", "DH parameters below the client's minimum" },
+  { "key_too_small", "an RSA key below the client's minimum" },
+  { "legacy_signature", "a TLS 1.0 or 1.1 key exchange signed as the client no longer accepts" },
+  { "no_answer", "no answer, or no TLS" },
+  { "error", "cannot connect or send" },
+}
+
 local KINDS = { c2s = true, s2s = true }
 local TRANSPORTS = { starttls = true, direct = true }
 local MAX_BYTES = 256 * 1024

@@ -9,6 +9,7 @@ local core = require "tlsharden.core"
 local net = require "tlsharden.scan.net"
 local probe = require "tlsharden.scan.probe"
 local vulns = require "tlsharden.scan.vulns"
+local simulate = require "tlsharden.scan.simulate"
 local sock = require "tlsharden.scan.sock"
 local observe = require "tlsharden.scan.observe"
 local xmpp = require "tlsharden.scan.xmpp"
@@ -289,7 +290,18 @@ function M.scan(sched, ep, ctx)
   end)
   e.connections = e.connections + pr.connections
   e.probe = observe.trim_probe(pr)
-  -- the attacks it is open to, on connections of their own
+  -- the attacks it is open to, and what each recorded client would get,
+  -- on connections of their own, together
+  local sim, sim_done = nil, sched:semaphore(0)
+  if ctx.clients ~= false and #pr.versions > 0 then
+    simulate.spawn(sched, { open = opener(ep, ctx, stream), kind = ep.kind, transport = ep.tls,
+      server_name = ctx.sni or nil, timeout = ctx.timeout, per_server = ctx.connections }, function(v)
+      sim = v
+      sim_done:release()
+    end)
+  else
+    sim_done:release()
+  end
   local vu = await(sched, function(on_done)
     vulns.spawn(sched, { open = opener(ep, ctx, stream), server_name = ctx.sni or nil, timeout = ctx.timeout,
       per_server = ctx.connections, probe = pr, alpn = alpn, starttls = ep.tls == "starttls", stream = stream,
@@ -300,16 +312,28 @@ function M.scan(sched, ep, ctx)
   end)
   e.connections = e.connections + vu.connections
   e.vulnerabilities = vu.checks
+  sim_done:acquire(math.huge)
+  if sim then
+    e.connections = e.connections + sim.connections
+    e.clients = sim.clients
+  end
   if (not chain_der or #chain_der == 0) and pr.certificates then chain_der = pr.certificates end
   local observed = observe.facts(pr, ep.tls == "starttls")
   observed.vulnerabilities = vu.checks
+  -- the key exchange graded is what the recorded clients negotiate
+  local on_request = e.clients and observe.kx_from_clients(observed, e.clients) or {}
   local j = pipeline.judge_observation(observed, chain_der, { host = ctx.domain, service = ep.kind,
     cafile = ctx.cafile, capath = ctx.capath, at = ctx.at, guide = ctx.guide, starttls_cap = ctx.starttls_cap })
   e.chain, e.facts, e.grade = j.chain, j.facts, j.grade
+  if e.clients and j.facts then simulate.apply_key_limits(e.clients, j.facts.key_type, j.facts.key_bits) end
   observe.mark_lists(e.chain, e.facts, e.grade)
   e.chain_error = j.chain_error
   e.dane = dane_verdict(ctx, e, ep.dane_host, chain_der)
   observe.problems(e, pr, j, pre, after, hs)
+  if #on_request > 0 then
+    problems.add(e.problems, "warning", "WEAK_GROUP_ON_REQUEST", ("accepted when a client offers nothing"
+      .. " stronger, though no recorded client gets it: %s"):format(table.concat(on_request, ", ")))
+  end
   if #pr.versions == 0 and not hs.ok then
     local reason, other = why_no_tls(pr, hs)
     e.facts, e.grade = nil, nil

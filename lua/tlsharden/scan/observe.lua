@@ -24,6 +24,47 @@ function M.block_bits(s)
   return nil
 end
 
+--- The key exchange real clients get, as SSL Labs rates it: where any
+-- recorded client (tlsharden.scan.simulate) connected, observed.groups
+-- and observed.dh_bits become the groups and the smallest DH size those
+-- clients negotiated. Returns what the probe found accepted that no
+-- client got and that scores lower than the weakest any client got:
+-- groups (and "DH n" for a DH size) a client gets only by asking for
+-- nothing better; an empty list when no client connected.
+function M.kx_from_clients(observed, clients)
+  local facts = require "tlsharden.facts"
+  local kx_step = require("tlsharden.grade").kx_step
+  local function lower(a, b) return kx_step(a) < kx_step(b) end
+  local got, seen, dh, any = {}, {}, nil, false
+  for _, c in ipairs(clients or {}) do
+    local r = c.result
+    if r and r.ok then
+      any = true
+      if type(r.group) == "string" and not seen[r.group] then
+        seen[r.group] = true
+        got[#got + 1] = r.group
+      end
+      if r.dh_bits and (not dh or r.dh_bits < dh) then dh = r.dh_bits end
+    end
+  end
+  local alone = list()
+  if not any then return alone end
+  local weakest = dh
+  for _, g in ipairs(got) do
+    local eq = facts.group_strength(g)
+    if eq and (not weakest or eq < weakest) then weakest = eq end
+  end
+  for _, g in ipairs(observed.groups or {}) do
+    local eq = facts.group_strength(g)
+    if not seen[g] and eq and weakest and lower(eq, weakest) then alone[#alone + 1] = g end
+  end
+  if observed.dh_bits and weakest and lower(observed.dh_bits, weakest) and not dh then
+    alone[#alone + 1] = "DH " .. observed.dh_bits
+  end
+  observed.groups, observed.dh_bits = got, dh
+  return alone
+end
+
 local function copy_list(t)
   local out = list()
   for i, v in ipairs(t or {}) do out[i] = v end
