@@ -13,7 +13,7 @@ CC          ?= cc
 SRCS = src/core/core.c src/core/args.c src/core/error.c src/core/owned.c src/core/push.c src/core/versions.c \
        src/context/protocol.c src/context/luasec.c src/context/options.c src/context/harden.c \
        src/context/harden_state.c src/context/harden_policy.c src/context/harden_report.c \
-       src/context/inspect.c src/context/keys.c \
+       src/context/inspect.c src/context/keys.c src/context/answer.c \
        src/merge/merge.c src/merge/settings.c src/merge/report.c \
        src/judge/ciphers.c src/judge/values.c src/judge/chain.c src/judge/chain_source.c \
        src/judge/identity.c \

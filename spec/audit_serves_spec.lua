@@ -86,6 +86,23 @@ local function scanned_suites(e)
   return list
 end
 
+-- The recorded clients' outcomes of a scan and of the audit, the same.
+local function same_clients(scanned, audited, label)
+  assert(scanned and audited, label .. ": clients missing")
+  assert.equal(#scanned, #audited, label .. ": clients")
+  for i, c in ipairs(scanned) do
+    local a = audited[i]
+    local l = label .. ": client " .. c.name
+    assert.equal(c.name, a.name, l)
+    assert.equal(c.result.ok, a.result.ok, l .. ": " .. tostring(c.result.reason or a.result.reason))
+    assert.equal(c.result.cause, a.result.cause, l)
+    assert.equal(c.result.protocol, a.result.protocol, l)
+    assert.same(c.result.suite, a.result.suite, l)
+    assert.equal(c.result.group, a.result.group, l)
+    assert.equal(c.result.dh_bits, a.result.dh_bits, l)
+  end
+end
+
 local function sorted(t)
   local out = {}
   for i, v in ipairs(t or {}) do out[i] = v end
@@ -151,6 +168,8 @@ prosody.each_version(describe, pending, "the audit says what Prosody serves", fu
               assert.same(e.probe.versions, a.context.served, label .. ": protocols")
               assert.same(scanned_suites(e), sorted(a.suites), label .. ": suites")
               assert.equal(e.grade.grade, a.grade.grade, label .. ": grade")
+              -- what each recorded client gets: the same offline as served
+              same_clients(e.clients, a.clients, label)
               if check.grade then assert.equal(check.grade, a.grade.grade, label .. ": the grade served") end
               if p.starttls == "none" and check.host == "localhost" then
                 -- a client that sends no SNI gets the port's own context

@@ -71,6 +71,7 @@ local FUNCTIONS = {
   { "wire.robot_key_exchange", wire.robot_key_exchange },
   { "wire.parse_session", wire.parse_session },
   { "context.session", context.session },
+  { "context.answer_hello", context.answer_hello },
 }
 
 -- Arguments a function accepts, so the call is not an error.
@@ -176,7 +177,8 @@ describe("bad input", function()
       chain = 1, merge = 1, quote = 1,
       -- the core's own helpers for the Lua modules: spec/errors_spec.lua
       guard = 1, error_new = 1, is_error = 1,
-      context = { option_names = 1, load_key = 1, harden_defaults = 1, harden_report = 1, key_kind = 1, session = 1 },
+      context = { option_names = 1, load_key = 1, harden_defaults = 1, harden_report = 1, key_kind = 1, session = 1,
+        answer_hello = 1 },
       wire = { dns_query = 1, dns_parse = 1, dane_match = 1,  -- dane_match: spec/dane_spec.lua
         suites = 1, suite = 1, groups = 1, client_hello = 1, parse_server_flight = 1, parse_client_hello = 1, replay_hello = 1,
         record = 1, heartbeat_request = 1, parse_records = 1, robot_key_exchange = 1, parse_session = 1 } }

@@ -17,6 +17,8 @@ describe("make demo", function()
     assert(ok, out)
     assert.matches("$ tlsharden audit examples/prosody.cfg.lua", out, 1, true)
     assert.matches("legacy.example.net  grade B", out, 1, true)
+    -- the audit answers offline which recorded clients each service serves
+    assert.matches("recorded clients %(c2s STARTTLS%): all %d+ connect", out)
     for _, host in ipairs { "chat.example.org", "legacy.example.net" } do
       assert.matches("c2s STARTTLS " .. host .. " 127.0.0.1:%d+\n  status ok, grade A%+", out)
     end

@@ -164,6 +164,10 @@ describe("memory #memory", function()
       assert(wire.replay_hello(hello, { server_name = "chat.example.net", key_share = "secp256r1", cookie = "c" }))
     end },
     { "replay_hello (cut short)", function() assert(not wire.replay_hello(hello:sub(1, 200))) end },
+    { "answer_hello (a context's answer in memory)", function()
+      assert(#context.answer_hello(ctx, hello) > 0)
+    end },
+    { "answer_hello (refused)", function() pcall(context.answer_hello, client_ctx, hello) end },
     { "parse_server_flight (garbage)", function() wire.parse_server_flight("HTTP/1.1 400\r\n", { eof = true }) end },
     { "client_hello (heartbeat, GREASE)", function() wire.client_hello { heartbeat = true, grease = true } end },
     { "record + heartbeat_request + parse_records", function()

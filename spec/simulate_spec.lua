@@ -172,6 +172,33 @@ describe("client simulation", function()
     end)
   end)
 
+  it("asks a context in memory what each client gets, as a server of that context answers it", function()
+    local ssl = require "ssl"
+    local context = require "tlsharden.context"
+    local ctx = assert(ssl.newcontext { mode = "server", protocol = "any", key = f.ecdsa.key,
+      certificate = f.ecdsa.cert, curve = "secp384r1" })
+    local offline = by_name(simulate.offline(ctx, "c2s", "direct"))
+    with(servers.openssl(f.dir, f.ecdsa, "-groups secp384r1"), function(s)
+      for _, c in ipairs(scan(s.port).clients) do
+        local o = offline[c.name]
+        assert.same({ c.result.ok, c.result.protocol, c.result.group, c.result.retry },
+          { o.result.ok, o.result.protocol, o.result.group, o.result.retry }, c.name)
+        assert.same(c.result.suite, o.result.suite, c.name)
+      end
+    end)
+    -- bad input: a client context, a second flight that is no string
+    local client = assert(ssl.newcontext { mode = "client", protocol = "any" })
+    local ok, e = pcall(context.answer_hello, client, "x")
+    assert.is_false(ok)
+    assert.matches("tlsharden.context.answer_hello: bad argument #1 'ctx': expected a server context", tostring(e), 1,
+      true)
+    ok, e = pcall(context.answer_hello, ctx, "x", 42)
+    assert.is_false(ok)
+    assert.matches("bad argument #3 'second'", tostring(e), 1, true)
+    -- garbage in: an alert or nothing out, never an error
+    assert.is_string(context.answer_hello(ctx, ("\0"):rep(100)))
+  end)
+
   it("grades the key exchange the clients get, and names a weaker group only a lone request gets", function()
     local observe = require "tlsharden.scan.observe"
     local facts = require "tlsharden.facts"

@@ -23,6 +23,7 @@ static const luaL_Reg core_funcs[] = {
 
 /* tlsharden.context: the lower-level tools for LuaSec contexts. */
 static const luaL_Reg context_funcs[] = {
+  {"answer_hello", th_context_answer_hello},
   {"harden_defaults", th_harden_defaults},
   {"harden_report", th_harden_report},
   {"key_kind", th_key_kind},

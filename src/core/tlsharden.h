@@ -355,5 +355,6 @@ int th_wire_parse_records(lua_State *L);    /* records.c */
 int th_wire_robot_key_exchange(lua_State *L);  /* records.c */
 int th_wire_parse_session(lua_State *L);    /* session.c */
 int th_connection_session(lua_State *L);    /* session.c */
+int th_context_answer_hello(lua_State *L);  /* answer.c */
 
 #endif

@@ -23,7 +23,7 @@ return function(cli)
     end
     return cli.input(tlsharden.audit, path, { text = false, cafile = c.opts.cafile, capath = c.opts.capath,
       guide = c.opts.guide, starttls_cap = c.opts["starttls-cap"], env = env, at = at,
-      prosody = c.opts.prosody })
+      prosody = c.opts.prosody, clients = not c.opts["no-clients"] })
   end
 
   local function audit_exit(report, min_grade)
@@ -62,6 +62,7 @@ return function(cli)
         entry.suites = json.list(s.suites or {})
         entry.config = s.config
         entry.tlsharden_would_change = json.list(s.tlsharden_would_change or {})
+        entry.clients = s.clients
       end
       return entry
     end
@@ -89,12 +90,12 @@ return function(cli)
   end
 
   local AUDIT_OPTIONS = { cafile = "value", capath = "value", guide = "value", ["starttls-cap"] = "flag",
-    ["with-env"] = "flag", at = "value", prosody = "value" }
+    ["with-env"] = "flag", at = "value", prosody = "value", ["no-clients"] = "flag" }
 
   cli.command("audit", {
     summary = "audit the TLS of every host and service of a Prosody configuration",
     usage = "audit [CONFIG] [--prosody 0.12|13] [--cafile F] [--capath D] [--guide 2009q|2009r]"
-      .. " [--starttls-cap] [--at EPOCH] [--with-env]",
+      .. " [--starttls-cap] [--at EPOCH] [--with-env] [--no-clients]",
     options = AUDIT_OPTIONS,
     help = [[CONFIG defaults to /etc/prosody/prosody.cfg.lua. The file is read in a sandbox:
   nothing in it runs with access to the system. ENV_* values are empty unless
@@ -103,8 +104,9 @@ return function(cli)
   configuration as the Prosody version given by --prosody does (default: the one
   installed on this machine, else 13), builds the context with LuaSec, checks the
   certificate chain against the host name (--cafile/--capath for a private CA),
-  grades it, and says what mod_tlsharden would change. Exit 1 when a grade is
-  below --min-grade (default B) or any problem is of severity error.]],
+  grades it, says which recorded real clients each context would serve
+  (--no-clients: not) and what mod_tlsharden would change. Exit 1 when a grade
+  is below --min-grade (default B) or any problem is of severity error.]],
     run = function(c)
       c.name = "audit"
       local report = load_audit(c)
@@ -155,6 +157,22 @@ return function(cli)
             if not seen[key] then
               seen[key] = s.label
               print_problem(o, p, s.label)
+            end
+          end
+        end
+        -- the recorded clients each service would serve (those that fail by name)
+        for _, sv in ipairs(h.services) do
+          if sv.clients and #sv.clients > 0 and sv.reached ~= false then
+            local failing = {}
+            for _, cl in ipairs(sv.clients) do
+              if not cl.result.ok then failing[#failing + 1] = cl end
+            end
+            if #failing == 0 then
+              o.line(("  recorded clients (%s): all %d connect"):format(sv.label, #sv.clients))
+            else
+              o.line(o.paint("yellow", ("  recorded clients (%s): %d of %d cannot connect"):format(sv.label, #failing,
+                #sv.clients)))
+              for _, cl in ipairs(failing) do o.line(("    %s: %s"):format(cl.name, cl.result.reason)) end
             end
           end
         end

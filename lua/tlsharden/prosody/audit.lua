@@ -13,6 +13,7 @@ local pipeline = require "tlsharden.pipeline"
 local protocols = require "tlsharden.protocols"
 local grade = require "tlsharden.grade"
 local facts = require "tlsharden.facts"
+local simulate = require "tlsharden.scan.simulate"
 
 local audit = {}
 
@@ -189,6 +190,37 @@ end
 
 -- Evaluate one service of one host; contexts and their judgements are
 -- shared through cache by every service with the same configuration.
+-- Which recorded clients meet a service's context: kind and transport.
+local CLIENT_SERVICES = { c2s = { "c2s", "starttls" }, s2s_in = { "s2s", "starttls" },
+  c2s_direct_tls = { "c2s", "direct" }, s2s_direct_tls = { "s2s", "direct" }, legacy_ssl = { "c2s", "direct" } }
+
+-- What each recorded client gets from the context (in memory, OpenSSL
+-- answering), once per configuration and key; the grade's key exchange
+-- from what they negotiate, as a scan grades it.
+local function simulate_clients(result, svc, ctx, j, opts, cache)
+  local which = CLIENT_SERVICES[svc.service]
+  if not which or svc.mode ~= "server" then return end
+  local cfg = {}
+  for k, v in pairs(result.config or {}) do cfg[k] = v end
+  cfg.certificate, cfg.key = nil, nil
+  local kind_of_key, bits = core.context.key_kind(ctx)
+  local key = table.concat({ which[1], which[2], serialize(cfg), tostring(kind_of_key), tostring(bits) }, "\0")
+  local list = cache.clients[key]
+  if not list then
+    list = simulate.offline(ctx, which[1], which[2])
+    if j.facts then simulate.apply_key_limits(list, j.facts.key_type, j.facts.key_bits) end
+    cache.clients[key] = list
+  end
+  result.clients = list
+  local kx = simulate.kx_bits(list)
+  if kx and j.facts and kx ~= j.facts.kx_bits then
+    local f = {}
+    for k, v in pairs(j.facts) do f[k] = v end
+    f.kx_bits = kx
+    result.grade = grade.grade(f, { guide = opts.guide, starttls_cap = opts.starttls_cap })
+  end
+end
+
 local function evaluate(model, host, svc, opts, cache)
   local config = model.config
   local label = SERVICE_LABEL[svc.service] or svc.service
@@ -243,6 +275,7 @@ local function evaluate(model, host, svc, opts, cache)
   result.chain = j.chain
   result.grade = j.grade
   judgement_problems(model, report.merge, j, report.context, result.problems)
+  if opts.clients ~= false then simulate_clients(result, svc, ctx, j, opts, cache) end
   return result
 end
 
@@ -269,7 +302,7 @@ local function check_policy(model, host, list, component)
 end
 
 local AUDIT_OPTIONS = { "text", "env", "dir", "name", "cafile", "capath", "at", "guide", "starttls_cap",
-  "prosody" }
+  "prosody", "clients" }
 
 -- The installed Prosody, looked for once per process.
 local installed
@@ -322,7 +355,7 @@ function audit.audit(source, opts)
     problem(report.problems, profile_problem.severity, profile_problem.code, profile_problem.message)
   end
   for _, p in ipairs(model:startup_problems()) do problem(report.problems, p.severity, p.code, p.message) end
-  local cache = { contexts = {}, judged = {} }
+  local cache = { contexts = {}, judged = {}, clients = {} }
   local worst
   -- every VirtualHost, then every Component: each gets the contexts
   -- Prosody builds for it

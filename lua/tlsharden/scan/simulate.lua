@@ -119,13 +119,39 @@ local function outcome(rec, flight)
   return r
 end
 
--- One client: its hello replayed, a HelloRetryRequest followed, the
--- answer read. Returns the result table.
-local function simulate_one(ctx, rec)
+-- One client's exchange, over talk: talk.first(hello) and
+-- talk.second(hello) return the server's flight in answer (or nil and
+-- why). Its hello replayed with the SNI, a HelloRetryRequest followed.
+local function exchange(rec, server_name, talk)
   local opts = {}
-  if rec.hello.server_name then opts.server_name = ctx.server_name or false end
+  if rec.hello.server_name then opts.server_name = server_name or false end
   local hello, why = wire.replay_hello(rec.bytes, opts)
   if not hello then return fail("error", "the recording cannot be replayed: " .. why) end
+  local flight, err = talk.first(hello)
+  if not flight then return fail("error", err) end
+  local sh = flight.server_hello
+  if not (sh and sh.hello_retry_request) then return outcome(rec, flight) end
+  local g = sh.key_share_group
+  if not g or not has(rec.hello.groups, g) then
+    return fail("no_suite", ("a HelloRetryRequest for group %s, which the client does not offer"):format(tostring(g)))
+  end
+  opts.key_share = g
+  opts.cookie = sh.cookie
+  local second, why2 = wire.replay_hello(rec.bytes, opts)
+  if not second then return fail("error", "the second hello cannot be made: " .. tostring(why2)) end
+  local compat = (rec.hello.session_id_length or 0) > 0 and CCS or ""
+  flight, err = talk.second(compat .. second)
+  if not flight then return fail("error", err) end
+  if flight.server_hello and flight.server_hello.hello_retry_request then
+    return fail("refused", "a second HelloRetryRequest")
+  end
+  local result = outcome(rec, flight)
+  result.retry = sh.key_share_group_name or g
+  return result
+end
+
+-- One client against a live endpoint: a connection of its own.
+local function simulate_one(ctx, rec)
   if not ctx.slots:acquire(ctx.slot_wait) then return fail("error", "no free connection slot") end
   ctx.connections = ctx.connections + 1
   local conn, err = ctx.open(ctx.sched)
@@ -133,45 +159,44 @@ local function simulate_one(ctx, rec)
     ctx.slots:release()
     return fail("error", "cannot connect: " .. tostring(err))
   end
-  local result
-  local ok, serr = conn:send(hello, ctx.timeout)
-  if not ok then
-    result = fail("error", "cannot send the hello: " .. tostring(serr))
-  else
-    local flight = probe.read_flight(conn, ctx.timeout, MAX_FLIGHT)
-    local sh = flight.server_hello
-    if sh and sh.hello_retry_request then
-      local g = sh.key_share_group
-      if not g or not has(rec.hello.groups, g) then
-        result = fail("no_suite", ("a HelloRetryRequest for group %s, which the client does not offer"):format(tostring(g)))
-      else
-        opts.key_share = g
-        opts.cookie = sh.cookie
-        local second, why2 = wire.replay_hello(rec.bytes, opts)
-        if not second then
-          result = fail("error", "the second hello cannot be made: " .. tostring(why2))
-        else
-          local compat = (rec.hello.session_id_length or 0) > 0 and CCS or ""
-          ok, serr = conn:send(compat .. second, ctx.timeout)
-          if not ok then
-            result = fail("error", "cannot send the second hello: " .. tostring(serr))
-          else
-            flight = probe.read_flight(conn, ctx.timeout, MAX_FLIGHT)
-            result = outcome(rec, flight)
-            if flight.server_hello and flight.server_hello.hello_retry_request then
-              result = fail("refused", "a second HelloRetryRequest")
-            end
-            result.retry = sh.key_share_group_name or g
-          end
-        end
-      end
-    else
-      result = outcome(rec, flight)
+  local function send_and_read(what)
+    return function(bytes)
+      local ok, serr = conn:send(bytes, ctx.timeout)
+      if not ok then return nil, ("cannot send the %s: %s"):format(what, tostring(serr)) end
+      return (probe.read_flight(conn, ctx.timeout, MAX_FLIGHT))
     end
   end
+  local result = exchange(rec, ctx.server_name, { first = send_and_read("hello"),
+    second = send_and_read("second hello") })
   conn:close()
   ctx.slots:release()
   return result
+end
+
+--- What a LuaSec server context (ssl.newcontext, as Prosody builds it)
+-- answers to each recorded client of kind and transport, in memory
+-- (tlsharden.context.answer_hello): the same list as a scan's clients,
+-- with OpenSSL itself answering. opts: server_name (the SNI the clients
+-- send, default "example.org"), dir.
+function M.offline(ctx, kind, transport, opts)
+  opts = opts or {}
+  local out = json.list()
+  for i, rec in ipairs(M.recordings(kind, transport, opts.dir)) do
+    local first
+    local talk = {
+      first = function(bytes)
+        first = bytes
+        return wire.parse_server_flight(core.context.answer_hello(ctx, bytes), { eof = true })
+      end,
+      second = function(bytes)
+        local _, answer = core.context.answer_hello(ctx, first, bytes)
+        return wire.parse_server_flight(answer, { eof = true })
+      end,
+    }
+    out[i] = { name = rec.name, library = rec.library, version = rec.version, software = rec.software,
+      kind = rec.kind, result = exchange(rec, opts.server_name or "example.org", talk) }
+  end
+  return out
 end
 
 --- Simulate every recorded client of the endpoint's kind and transport
@@ -244,6 +269,22 @@ function M.apply_key_limits(list, key_type, key_bits, dir)
         { protocol = r.protocol, suite = r.suite })
     end
   end
+end
+
+--- The weakest key exchange the clients that connect negotiate, in
+-- RSA-equivalent bits (groups by their strength, DH by its size), or nil
+-- when none connects or none says.
+function M.kx_bits(list)
+  local facts = require "tlsharden.facts"
+  local weakest
+  for _, c in ipairs(list or {}) do
+    local r = c.result
+    if r.ok then
+      local eq = r.dh_bits or (type(r.group) == "string" and facts.group_strength(r.group))
+      if eq and (not weakest or eq < weakest) then weakest = eq end
+    end
+  end
+  return weakest
 end
 
 --- The clients that fail, first, then the others, each in recording order.
