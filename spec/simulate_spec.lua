@@ -199,6 +199,31 @@ describe("client simulation", function()
     assert.is_string(context.answer_hello(ctx, ("\0"):rep(100)))
   end)
 
+  local have_escript = sh.exec("command -v escript > /dev/null")
+  if not have_escript then
+    pending("an Erlang/OTP server: needs escript (erlang-base)")
+  else
+    it("grades an Erlang/OTP server that also takes weak curves by what clients get, and names the curves", function()
+      local s = servers.start(("escript spec/helpers/erlang_tls_server.escript {port} %s %s")
+        :format(sh.quote(f.ecdsa.cert), sh.quote(f.ecdsa.key)), f.dir)
+      with(s, function()
+        local e = scan(s.port)
+        local g = e.grade.grade_if_trusted or e.grade.grade
+        assert.equal("A+", g)
+        local weak
+        for _, p in ipairs(e.problems) do
+          if p.code == "WEAK_GROUP_ON_REQUEST" then weak = p.message end
+        end
+        assert.is_string(weak, "no WEAK_GROUP_ON_REQUEST")
+        assert.matches("secp160r1", weak, 1, true)
+        -- without the clients, the weakest curve the probe found accepted decides
+        local plain = scan(s.port, { clients = false })
+        assert.is_nil(plain.clients)
+        assert.equal("B", plain.grade.grade_if_trusted or plain.grade.grade)
+      end)
+    end)
+  end
+
   it("grades the key exchange the clients get, and names a weaker group only a lone request gets", function()
     local observe = require "tlsharden.scan.observe"
     local facts = require "tlsharden.facts"
