@@ -6,7 +6,8 @@
 # for 5.3, ...); Prosody and the peers the specs start run on their own Lua.
 #   release     the specs against the normal build of tlsharden.core
 #   asan+ubsan  the same specs against the AddressSanitizer+UBSan build
-#   valgrind    the same specs under valgrind memcheck (normal build);
+#   valgrind    the same specs under valgrind memcheck (normal build),
+#               but the comparison with real clients (tag #truth);
 #               skipped with TLSHARDEN_VALGRIND=0
 #   memory      spec/memory_spec.lua (tag #memory): every function in a
 #               long loop, heap and RSS must stay flat; runs alongside the
@@ -19,8 +20,9 @@
 #   fuzz        every fuzz target for TLSHARDEN_FUZZ_SECONDS (default 20)
 #               seconds (one test each); skipped with TLSHARDEN_FUZZ_SECONDS=0
 #   release-5.3, release-5.2
-#               on Lua 5.4 only: the release suite again on each Lua in
-#               TLSHARDEN_OTHER_LUA (default "5.3 5.2"; empty skips them),
+#               on Lua 5.4 only: the release suite again (but #truth) on
+#               each Lua in TLSHARDEN_OTHER_LUA (default "5.3 5.2"; empty
+#               skips them),
 #               in the background while valgrind runs, reported at the end
 # On Lua 5.2 or 5.3, valgrind, threads and fuzz are left out: their
 # programs link Lua 5.4 (make test runs them).
@@ -102,6 +104,9 @@ run_suite() {
 
 RELEASE_ENV="env LUA_CPATH_$vu=./$BUILD/?.so;;"
 NOT_MEMORY="--exclude-tags=memory"
+# the comparison with real clients (spec/truth_spec.lua, tag #truth) runs
+# in the release and ASan suites: what it checks is the peers' behaviour
+NOT_MEMORY_TRUTH="--exclude-tags=memory,truth"
 echo "== Lua $version, core from $BUILD/"
 
 if [ -z "${TLSHARDEN_ONLY_VALGRIND:-}" ] && [ "${TLSHARDEN_MEMORY:-1}" != 0 ]; then
@@ -135,7 +140,7 @@ if [ -n "$older" ]; then
       vv=$(echo "$v" | tr . _)
       lua=lua$v
       : > "$tmp/release-$v.log"
-      busted_to "release-$v" "$tmp/release-$v.log" "$NOT_MEMORY" "./build/$v/?.so" \
+      busted_to "release-$v" "$tmp/release-$v.log" "$NOT_MEMORY_TRUTH" "./build/$v/?.so" \
         env "LUA_PATH_$vv=$LPATH" "LUA_CPATH_$vv=./build/$v/?.so;;"
     done
   ) &
@@ -147,7 +152,7 @@ if [ "$version" != 5.4 ]; then
   echo "== valgrind, threads and fuzz run on Lua 5.4 only (make test)"
 elif [ "${TLSHARDEN_VALGRIND:-1}" != 0 ]; then
   : > "$tmp/valgrind.log"
-  run_suite valgrind "$tmp/valgrind.log" "$NOT_MEMORY" ./build/?.so \
+  run_suite valgrind "$tmp/valgrind.log" "$NOT_MEMORY_TRUTH" ./build/?.so \
     env LUA_CPATH_5_4="./build/?.so;;" TLSHARDEN_VALGRIND_RUN=1 \
     valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
     --show-leak-kinds=definite --suppressions=scripts/valgrind.supp

@@ -200,16 +200,25 @@ local CLIENT_SERVICES = { c2s = { "c2s", "starttls" }, s2s_in = { "s2s", "startt
 local function simulate_clients(result, svc, ctx, j, opts, cache)
   local which = CLIENT_SERVICES[svc.service]
   if not which or svc.mode ~= "server" then return end
-  local cfg = {}
-  for k, v in pairs(result.config or {}) do cfg[k] = v end
-  cfg.certificate, cfg.key = nil, nil
-  local kind_of_key, bits = core.context.key_kind(ctx)
-  local key = table.concat({ which[1], which[2], serialize(cfg), tostring(kind_of_key), tostring(bits) }, "\0")
-  local list = cache.clients[key]
+  -- hosts that share a context share its answer; contexts of one
+  -- configuration but another certificate, when the key is alike
+  local by_ctx = cache.clients_of[ctx]
+  local list = by_ctx and by_ctx[svc.service]
   if not list then
-    list = simulate.offline(ctx, which[1], which[2])
-    if j.facts then simulate.apply_key_limits(list, j.facts.key_type, j.facts.key_bits) end
-    cache.clients[key] = list
+    local cfg = {}
+    for k, v in pairs(result.config or {}) do cfg[k] = v end
+    cfg.certificate, cfg.key = nil, nil
+    local kind_of_key, bits = core.context.key_kind(ctx)
+    local key = table.concat({ which[1], which[2], serialize(cfg), tostring(kind_of_key), tostring(bits) }, "\0")
+    list = cache.clients[key]
+    if not list then
+      list = simulate.offline(ctx, which[1], which[2])
+      if j.facts then simulate.apply_key_limits(list, j.facts.key_type, j.facts.key_bits) end
+      cache.clients[key] = list
+    end
+    by_ctx = by_ctx or {}
+    by_ctx[svc.service] = list
+    cache.clients_of[ctx] = by_ctx
   end
   result.clients = list
   local kx = simulate.kx_bits(list)
@@ -355,7 +364,7 @@ function audit.audit(source, opts)
     problem(report.problems, profile_problem.severity, profile_problem.code, profile_problem.message)
   end
   for _, p in ipairs(model:startup_problems()) do problem(report.problems, p.severity, p.code, p.message) end
-  local cache = { contexts = {}, judged = {}, clients = {} }
+  local cache = { contexts = {}, judged = {}, clients = {}, clients_of = setmetatable({}, { __mode = "k" }) }
   local worst
   -- every VirtualHost, then every Component: each gets the contexts
   -- Prosody builds for it
