@@ -2,9 +2,10 @@
 # glib-networking backend GLib picks here), as Gajim (nbxmpp) and Dino use
 # it: a GTlsClientConnection over a plain connection, after XMPP's
 # STARTTLS or as direct TLS.
-#   python3 gio_tls.py HOST PORT TRANSPORT KIND SNI ALPN [handshake]   (ALPN: - for none)
-# With "handshake" it completes the handshake (every certificate accepted)
-# and prints one line for spec/helpers/real_clients.lua:
+#   python3 gio_tls.py HOST PORT TRANSPORT KIND SNI ALPN [handshake [CAFILE]]   (ALPN: - for none)
+# With "handshake" it completes the handshake (every certificate accepted,
+# or verified against CAFILE with the host name SNI) and prints one line
+# for spec/helpers/real_clients.lua:
 #   RESULT ok protocol=TLS_1_3 suite=TLS_AES_128_GCM_SHA256   or   RESULT fail reason=...
 # GIO tells neither the group nor the DH size.
 import sys
@@ -20,6 +21,7 @@ if len(sys.argv) > 7 and sys.argv[7] == "--version":
     print(type(Gio.TlsBackend.get_default()).__name__)
     sys.exit(0)
 handshake = len(sys.argv) > 7 and sys.argv[7] == "handshake"
+cafile = sys.argv[8] if handshake and len(sys.argv) > 8 else None
 
 
 def fail(reason):
@@ -54,8 +56,11 @@ except GLib.Error as e:
     print(e.message)
     sys.exit(0)
 tls = Gio.TlsClientConnection.new(conn, Gio.NetworkAddress.new(sni, int(port)))
-tls.set_validation_flags(0)
-tls.connect("accept-certificate", lambda *a: True)
+if cafile:
+    tls.set_database(Gio.TlsFileDatabase.new(cafile))
+else:
+    tls.set_validation_flags(0)
+    tls.connect("accept-certificate", lambda *a: True)
 if alpn != "-":
     tls.set_advertised_protocols([alpn])
 try:

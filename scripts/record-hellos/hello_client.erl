@@ -1,20 +1,23 @@
 %% A client for scripts/record-hellos.lua: Erlang/OTP's ssl application
 %% with its defaults (as MongooseIM's just_tls uses it), after XMPP's
 %% STARTTLS or as direct TLS.
-%%   escript hello_client.erl HOST PORT TRANSPORT KIND SNI ALPN [handshake]   (ALPN: - for none)
-%% With "handshake" it completes the handshake (verify_none) and prints one
-%% line for spec/helpers/real_clients.lua:
+%%   escript hello_client.erl HOST PORT TRANSPORT KIND SNI ALPN [handshake [CAFILE]]   (ALPN: - for none)
+%% With "handshake" it completes the handshake (verify_none, or verify_peer
+%% against CAFILE with the host name SNI) and prints one line for
+%% spec/helpers/real_clients.lua:
 %%   RESULT ok protocol=tlsv1.3 suite=TLS_AES_128_GCM_SHA256   or   RESULT fail reason=...
 %% ssl:connection_information/2 tells neither the group nor the DH size.
 -module(hello_client).
 -export([main/1]).
 
 main([Host, Port, Transport, Kind, Sni, Alpn]) ->
-    run(Host, Port, Transport, Kind, Sni, Alpn, false);
+    run(Host, Port, Transport, Kind, Sni, Alpn, false, [{verify, verify_none}]);
 main([Host, Port, Transport, Kind, Sni, Alpn, "handshake"]) ->
-    run(Host, Port, Transport, Kind, Sni, Alpn, true).
+    run(Host, Port, Transport, Kind, Sni, Alpn, true, [{verify, verify_none}]);
+main([Host, Port, Transport, Kind, Sni, Alpn, "handshake", CaFile]) ->
+    run(Host, Port, Transport, Kind, Sni, Alpn, true, [{verify, verify_peer}, {cacertfile, CaFile}]).
 
-run(Host, Port, Transport, Kind, Sni, Alpn, Handshake) ->
+run(Host, Port, Transport, Kind, Sni, Alpn, Handshake, Verify) ->
     ok = ssl:start(),
     case gen_tcp:connect(Host, list_to_integer(Port), [binary, {active, false}], 10000) of
         {ok, S} ->
@@ -29,7 +32,7 @@ run(Host, Port, Transport, Kind, Sni, Alpn, Handshake) ->
                     read_until(S, <<"<proceed">>, <<>>);
                 _ -> ok
             end,
-            Opts = [{verify, verify_none}, {server_name_indication, Sni}]
+            Opts = Verify ++ [{server_name_indication, Sni}]
                 ++ case Alpn of "-" -> []; _ -> [{alpn_advertised_protocols, [list_to_binary(Alpn)]}] end,
             Result = ssl:connect(S, Opts, 10000),
             case Handshake of

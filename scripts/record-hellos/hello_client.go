@@ -2,10 +2,11 @@
 // default configuration (as Go XMPP libraries such as mellium.im/xmpp use
 // it), after XMPP's STARTTLS or as direct TLS.
 //
-//	go run hello_client.go HOST PORT TRANSPORT KIND SNI ALPN [handshake]   (ALPN: - for none)
+//	go run hello_client.go HOST PORT TRANSPORT KIND SNI ALPN [handshake [CAFILE]]   (ALPN: - for none)
 //
-// With "handshake" it completes the handshake (no certificate verification)
-// and prints one line for spec/helpers/real_clients.lua:
+// With "handshake" it completes the handshake (no certificate verification,
+// or verified against CAFILE with the host name SNI) and prints one line
+// for spec/helpers/real_clients.lua:
 //
 //	RESULT ok protocol=TLSv1.3 suite=TLS_AES_128_GCM_SHA256   or   RESULT fail reason=...
 //
@@ -14,6 +15,7 @@ package main
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -59,6 +61,16 @@ func main() {
 		}
 	}
 	config := &tls.Config{ServerName: sni, InsecureSkipVerify: true}
+	if handshake && len(os.Args) > 8 {
+		pem, err := os.ReadFile(os.Args[8])
+		if err != nil {
+			fail(err)
+			return
+		}
+		config.RootCAs = x509.NewCertPool()
+		config.RootCAs.AppendCertsFromPEM(pem)
+		config.InsecureSkipVerify = false
+	}
 	if alpn != "-" {
 		config.NextProtos = []string{alpn}
 	}

@@ -1,16 +1,18 @@
 // A client for scripts/record-hellos.lua: Node.js's tls module with its
 // defaults (as xmpp.js uses it), after XMPP's STARTTLS or as direct TLS.
-//   node hello_client.js HOST PORT TRANSPORT KIND SNI ALPN [handshake]   (ALPN: - for none)
-// With "handshake" it completes the handshake (no certificate verification)
-// and prints one line for spec/helpers/real_clients.lua:
+//   node hello_client.js HOST PORT TRANSPORT KIND SNI ALPN [handshake [CAFILE]]   (ALPN: - for none)
+// With "handshake" it completes the handshake (no certificate verification,
+// or verified against CAFILE with the host name SNI) and prints one line
+// for spec/helpers/real_clients.lua:
 //   RESULT ok protocol=TLSv1.3 suite=TLS_AES_128_GCM_SHA256 group=X25519 [dh_bits=N]   or   RESULT fail reason=...
 'use strict';
 const net = require('net');
 const tls = require('tls');
 
-const [host, port, transport, kind, sni, alpn, mode] = process.argv.slice(2, 9);
+const [host, port, transport, kind, sni, alpn, mode, cafile] = process.argv.slice(2, 10);
 const handshakeMode = mode === 'handshake';
 const options = { servername: sni, rejectUnauthorized: false };
+if (handshakeMode && cafile) Object.assign(options, { rejectUnauthorized: true, ca: require('fs').readFileSync(cafile) });
 if (alpn !== '-') options.ALPNProtocols = [alpn];
 
 function failed(e) {

@@ -1,9 +1,10 @@
 # A client for scripts/record-hellos.lua: Python's ssl module with its
 # default context (ssl.create_default_context()), as slixmpp and Poezio
 # use it, after XMPP's STARTTLS or as direct TLS.
-#   python3 python_ssl.py HOST PORT TRANSPORT KIND SNI ALPN [handshake]   (ALPN: - for none)
-# With "handshake" it completes the handshake (no certificate verification)
-# and prints one line for spec/helpers/real_clients.lua:
+#   python3 python_ssl.py HOST PORT TRANSPORT KIND SNI ALPN [handshake [CAFILE]]   (ALPN: - for none)
+# With "handshake" it completes the handshake (no certificate verification,
+# or verified against CAFILE with the host name SNI) and prints one line
+# for spec/helpers/real_clients.lua:
 #   RESULT ok protocol=TLSv1.3 suite=TLS_AES_128_GCM_SHA256   or   RESULT fail reason=...
 import socket
 import ssl
@@ -11,6 +12,7 @@ import sys
 
 host, port, transport, kind, sni, alpn = sys.argv[1:7]
 handshake = len(sys.argv) > 7 and sys.argv[7] == "handshake"
+cafile = sys.argv[8] if handshake and len(sys.argv) > 8 else None
 
 
 def fail(reason):
@@ -19,8 +21,11 @@ def fail(reason):
 
 
 ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
+if cafile:
+    ctx.load_verify_locations(cafile)
+else:
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
 if alpn != "-":
     ctx.set_alpn_protocols([alpn])
 try:

@@ -133,10 +133,10 @@ function M.cleanup()
   work = nil
 end
 
--- The small programs' arguments: HOST PORT TRANSPORT KIND SNI ALPN handshake.
+-- The small programs' arguments: HOST PORT TRANSPORT KIND SNI ALPN handshake [CAFILE].
 local function program_args(c)
-  return ("127.0.0.1 %d %s %s %s %s handshake"):format(c.port, c.transport, c.kind, quote(c.server_name),
-    c.alpn and quote(c.alpn) or "-")
+  return ("127.0.0.1 %d %s %s %s %s handshake%s"):format(c.port, c.transport, c.kind, quote(c.server_name),
+    c.alpn and quote(c.alpn) or "-", c.ca and (" " .. quote(c.ca)) or "")
 end
 
 local function result_line(out)
@@ -226,6 +226,9 @@ STACKS.openssl = {
       cmd = cmd .. " -starttls " .. (c.kind == "c2s" and "xmpp" or "xmpp-server") .. " -xmpphost " .. quote(c.server_name)
     end
     if c.alpn then cmd = cmd .. " -alpn " .. quote(c.alpn) end
+    if c.ca then
+      cmd = cmd .. (" -CAfile %s -verify_return_error -verify_hostname %s"):format(quote(c.ca), quote(c.server_name))
+    end
     return cmd
   end,
   parse = parse_openssl,
@@ -238,7 +241,9 @@ STACKS.gnutls = {
   command = function(c)
     -- gnutls-cli names the XMPP host by the host it connects to
     local host = (c.transport == "starttls" and c.server_name == "localhost") and "localhost" or "127.0.0.1"
-    local cmd = ("gnutls-cli -d 4 --insecure --port %d --sni-hostname %s"):format(c.port, quote(c.server_name))
+    local verify = c.ca and ("--x509cafile %s --verify-hostname %s"):format(quote(c.ca), quote(c.server_name))
+      or "--insecure"
+    local cmd = ("gnutls-cli -d 4 %s --port %d --sni-hostname %s"):format(verify, c.port, quote(c.server_name))
     if c.transport == "starttls" then cmd = cmd .. " --starttls-proto xmpp" end
     if c.alpn then cmd = cmd .. " --alpn " .. quote(c.alpn) end
     return cmd .. " " .. host .. " 2>&1 | grep -E 'Cipher Suite:|Selected cipher suite|^- |^\\*\\*\\*|rror'"
@@ -255,6 +260,7 @@ STACKS.nss = {
   end,
   parse = parse_nss,
   no_alpn = true,
+  no_ca = "tstclnt verifies only against a certificate database",
   reports = { group = "from the key exchange's size", dh_bits = true },
 }
 
@@ -333,6 +339,8 @@ STACKS.luasec = {
   end,
   reports = { group = true, dh_bits = true },
   fixed_alpn = "xmpp-server",
+  no_ca = "Prosody's context verifies against the system's store, and a failed verification does not stop"
+    .. " its handshake",
 }
 
 M.STACKS = STACKS
@@ -408,7 +416,9 @@ end
 --- Run the real client of a recording's name against 127.0.0.1. opts:
 -- port (required), server_name (SNI and the XMPP host; default
 -- "localhost"), alpn (default the recording's; false for none), timeout
--- (seconds, default 10). Returns { ok = true, protocol, suite, group,
+-- (seconds, default 10), ca (a PEM file: verify the server's certificate
+-- against it and the host name server_name; not for nss and luasec).
+-- Returns { ok = true, protocol, suite, group,
 -- dh_bits, name, stack, output } (protocol as tlsharden names it, suite as
 -- IANA does; group and dh_bits nil where the client does not tell them)
 -- or { ok = false, reason, name, stack, output }.
@@ -421,8 +431,9 @@ function M.run(name, opts)
   local s = STACKS[stack]
   local alpn = opts.alpn
   if alpn == nil then alpn = default_alpn(name, s, kind, transport) end
+  if opts.ca and s.no_ca then return { ok = false, reason = "unsupported: " .. s.no_ca, name = name, stack = stack } end
   local c = { stack = stack, kind = kind, transport = transport, port = opts.port,
-    server_name = opts.server_name or "localhost", alpn = alpn or nil }
+    server_name = opts.server_name or "localhost", alpn = alpn or nil, ca = opts.ca }
   local out, pgid = run_bounded(s.command(c, work), opts.timeout or 10)
   local r = (s.parse or result_line)(out) or { ok = false, reason = "no result line" }
   r.name, r.stack, r.output, r.pgid = name, stack, out, pgid
@@ -441,15 +452,16 @@ end
 -- ---- limits -----------------------------------------------------------------
 
 -- The sizes tried, smallest first.
-M.DH_SIZES = { 512, 768, 1024, 1536, 2048 }
+M.DH_SIZES = { 1024, 1536, 2048 }  -- OpenSSL 3 serves no DH group under 1024 bits, at any level
 M.RSA_SIZES = { 512, 768, 1024, 2048 }
 M.OLD_PROTOCOLS = { "tlsv1", "tlsv1_1" }
 
 --- The servers the limits are measured against, each an openssl s_server
 -- started when first asked for: "dh<BITS>" (DHE suites only, TLS 1.2, DH
--- parameters of that size), "rsa<BITS>" (an RSA certificate of that size,
--- TLS 1.2), "tlsv1", "tlsv1_1" (that version only), all at @SECLEVEL=0.
--- Returns { get = function(key) -> server, stop = function() }.
+-- parameters of that size), "rsa<BITS>" (a certificate for localhost with
+-- an RSA key of that size, issued by a CA with a key of 2048 bits, set.ca;
+-- TLS 1.2), "tlsv1", "tlsv1_1" (that version only), all at security
+-- level 0. Returns { get = function(key) -> server, stop = function(), ca }.
 function M.limit_servers()
   local servers = require "spec.helpers.servers"
   local fx = servers.fixtures()
@@ -463,23 +475,47 @@ function M.limit_servers()
     end
     return fx.dhparam(bits)
   end
+  -- the CA of the RSA certificates
+  local ca_key, ca = fx.dir .. "/limits-ca.key", fx.dir .. "/limits-ca.crt"
+  sh.run(("openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -subj '/CN=tlsharden limits CA' -days 2"
+    .. " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null"):format(
+    quote(ca_key), quote(ca)))
+  set.ca = ca
   local function rsa_cert(bits)
-    local key, cert = fx.dir .. "/rsa" .. bits .. ".key", fx.dir .. "/rsa" .. bits .. ".crt"
-    sh.run(("openssl req -x509 -newkey rsa:%d -nodes -keyout %s -out %s -subj /CN=localhost -days 2 2>/dev/null"):format(
-      bits, quote(key), quote(cert)))
-    return { cert = cert, key = key }
+    local base = fx.dir .. "/rsa" .. bits
+    local ext = base .. ".ext"
+    local f = assert(io.open(ext, "w"))
+    f:write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n",
+      "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost\n")
+    f:close()
+    sh.run(("openssl req -new -newkey rsa:%d -nodes -keyout %s.key -out %s.csr -subj /CN=localhost 2>/dev/null"
+      .. " && openssl x509 -req -in %s.csr -CA %s -CAkey %s -set_serial %d -days 2 -sha256 -extfile %s -out %s.crt"
+      .. " 2>/dev/null"):format(bits, quote(base), quote(base), quote(base), quote(ca), quote(ca_key), bits,
+      quote(ext), quote(base)))
+    return { cert = base .. ".crt", key = base .. ".key" }
+  end
+  -- OpenSSL's configuration for the servers: security level 0 and no
+  -- lower bound on the version (Debian's own asks for level 2 and TLS 1.2,
+  -- and the level applies before -cipher's @SECLEVEL=0 to the DH parameters)
+  local conf = fx.dir .. "/openssl-level0.cnf"
+  local f = assert(io.open(conf, "w"))
+  f:write("openssl_conf = conf\n[conf]\nssl_conf = ssl\n[ssl]\nsystem_default = system\n[system]\n",
+    "CipherString = ALL:@SECLEVEL=0\nMinProtocol = TLSv1\n")
+  f:close()
+  local function s_server(cert, args)
+    return servers.start(("OPENSSL_CONF=%s openssl s_server -accept 127.0.0.1:{port} -cert %s -key %s -www %s"):format(
+      quote(conf), quote(cert.cert), quote(cert.key), args), fx.dir)
   end
   function set.get(key)
     if running[key] then return running[key] end
     local bits = tonumber(key:match("%d+$"))
     local server
     if key:find("^dh") then
-      server = servers.openssl(fx.dir, fx.rsa, ("-dhparam %s -cipher 'DHE:@SECLEVEL=0' -no_tls1_3"):format(
-        quote(dhparam(bits))))
+      server = s_server(fx.rsa, ("-dhparam %s -cipher 'DHE:@SECLEVEL=0' -no_tls1_3"):format(quote(dhparam(bits))))
     elseif key:find("^rsa") then
-      server = servers.openssl(fx.dir, rsa_cert(bits), "-cipher 'ALL:@SECLEVEL=0' -no_tls1_3")
+      server = s_server(rsa_cert(bits), "-cipher 'ALL:@SECLEVEL=0' -no_tls1_3")
     elseif key == "tlsv1" or key == "tlsv1_1" then
-      server = servers.openssl(fx.dir, fx.rsa, (key == "tlsv1" and "-tls1" or "-tls1_1") .. " -cipher 'ALL:@SECLEVEL=0'")
+      server = s_server(fx.rsa, (key == "tlsv1" and "-tls1" or "-tls1_1") .. " -cipher 'ALL:@SECLEVEL=0'")
     else
       error("real_clients.limit_servers: no server " .. tostring(key))
     end
@@ -495,10 +531,11 @@ function M.limit_servers()
 end
 
 --- Does the client of name complete a handshake with the limit server key
--- ("dh1024", "rsa1024", "tlsv1")? true or false, and the result.
+-- ("dh1024", "rsa1024", "tlsv1")? true or false, and the result. opts:
+-- timeout, verify (check the certificate against set.ca).
 function M.accepts(name, set, key, opts)
   local server = set.get(key)
-  local o = { port = server.port, timeout = (opts and opts.timeout) or 15 }
+  local o = { port = server.port, timeout = (opts and opts.timeout) or 15, ca = opts and opts.verify and set.ca or nil }
   local r = M.run(name, o)
   if r.ok and key:find("^dh") and r.dh_bits and r.dh_bits ~= tonumber(key:match("%d+")) then
     error(("%s reports DH %d against the %s server"):format(name, r.dh_bits, key))
@@ -506,12 +543,19 @@ function M.accepts(name, set, key, opts)
   return r.ok, r
 end
 
---- Measure a client's limits against the servers of set: min_dh_bits (the
--- smallest DH size of M.DH_SIZES it accepts; "none" when the recording
--- offers no DHE suite and no DH server lets it in), min_rsa_bits (the
--- smallest RSA key of M.RSA_SIZES it accepts in a certificate), and
--- min_protocol (the oldest of TLS 1.0, 1.1 and 1.2 it completes a
--- handshake with). Returns the fields and the results by server.
+--- Measure a client's limits against the servers of set:
+--   min_dh_bits: the smallest DH size of M.DH_SIZES it accepts; "none" when
+--     the recording offers no DHE suite and no DH server lets it in;
+--   min_rsa_bits: the smallest RSA key of M.RSA_SIZES it accepts in the
+--     server's certificate as it runs in XMPP software: verifying the
+--     certificate (against set.ca), or without verification where the
+--     handshake goes on whatever it finds (luasec: Prosody) or the
+--     program cannot take a CA (nss);
+--   min_rsa_bits_unverified: the same with verification off;
+--   min_protocol: the oldest of TLS 1.0, 1.1 and 1.2 it completes a
+--     handshake with.
+-- Returns the fields and the results by server ("rsa1024", and
+-- "rsa1024 verified").
 function M.measure(name, set, opts)
   local results, fields = {}, {}
   local offers_dhe = false
@@ -528,11 +572,20 @@ function M.measure(name, set, opts)
     if accepted and not fields.min_dh_bits then fields.min_dh_bits = bits end
   end
   if not fields.min_dh_bits then fields.min_dh_bits = offers_dhe and "refused" or "none" end
+  local can_verify = not STACKS[M.split(name)].no_ca
   for _, bits in ipairs(M.RSA_SIZES) do
     local accepted, r = M.accepts(name, set, "rsa" .. bits, opts)
     results["rsa" .. bits] = r
-    if accepted and not fields.min_rsa_bits then fields.min_rsa_bits = bits end
+    if accepted and not fields.min_rsa_bits_unverified then fields.min_rsa_bits_unverified = bits end
+    if can_verify then
+      local o = { timeout = opts and opts.timeout, verify = true }
+      accepted, r = M.accepts(name, set, "rsa" .. bits, o)
+      results["rsa" .. bits .. " verified"] = r
+      if accepted and not fields.min_rsa_bits then fields.min_rsa_bits = bits end
+    end
   end
+  fields.min_rsa_bits_unverified = fields.min_rsa_bits_unverified or "refused"
+  if not can_verify then fields.min_rsa_bits = fields.min_rsa_bits_unverified end
   fields.min_rsa_bits = fields.min_rsa_bits or "refused"
   fields.min_protocol = "tlsv1_2"
   for i = #M.OLD_PROTOCOLS, 1, -1 do
