@@ -363,7 +363,7 @@ function M.split(name)
   return stack, kind, transport
 end
 
-local prepared = {}
+local prepared, checked = {}, {}  -- by stack: the compilation's outcome, the programs' and checks'
 
 --- Can the client of this recording's name run here? true, or false and why.
 function M.available(name)
@@ -375,13 +375,14 @@ function M.available(name)
   end
   if s.kinds and not s.kinds[kind] then return false, stack .. " has no " .. kind .. " client" end
   if s.transports and not s.transports[transport] then return false, stack .. " has no " .. transport .. " client" end
-  for _, program in ipairs(s.needs) do
-    if not have(program) then return false, program .. " is not installed" end
+  if checked[stack] == nil then
+    checked[stack] = true
+    for _, program in ipairs(s.needs) do
+      if checked[stack] == true and not have(program) then checked[stack] = program .. " is not installed" end
+    end
+    if checked[stack] == true and s.check then checked[stack] = s.check() or true end
   end
-  if s.check then
-    local why = s.check()
-    if why then return false, why end
-  end
+  if checked[stack] ~= true then return false, checked[stack] end
   if s.prepare then
     if prepared[stack] == nil or (prepared[stack] == true and not work) then
       prepared[stack] = s.prepare(work_dir())
@@ -404,7 +405,7 @@ end
 --- Run cmd under timeout(1) in a new session (its own process group),
 -- which is killed when it is done; returns what it printed.
 local function run_bounded(cmd, seconds)
-  local inner = ("echo PGID $$; exec timeout -k 2 %d sh -c %s"):format(seconds, quote(cmd))
+  local inner = ("echo PGID $$; exec timeout -k 2 %d sh -c %s"):format(math.ceil(seconds), quote(cmd))
   local p = assert(io.popen(sh.command("setsid sh -c " .. quote(inner) .. " 2>&1 < /dev/null")))
   local out = p:read("*a")
   p:close()
