@@ -277,6 +277,38 @@ stack({
   software = "xmpp.js clients and bots on Node.js",
 }, { { "c2s", "starttls" }, { "c2s", "direct" } })
 
+-- ---- the stacks' limits ------------------------------------------------------
+--
+-- What each stack's real client accepts, measured by
+-- scripts/measure-client-limits.lua (spec/helpers/real_clients.lua) against
+-- openssl s_server, written into every recording of the stack:
+-- min_dh_bits (the smallest DH group of 1024, 1536 and 2048 bits it takes
+-- on a DHE suite; "none": it offers no DHE suite), min_rsa_bits (the
+-- smallest RSA key of 512, 768, 1024 and 2048 bits it takes in the
+-- server's certificate as the software runs it, verifying the certificate;
+-- Prosody's s2s and NSS: the handshake's own limit), min_rsa_bits_unverified
+-- (the same with verification off), min_protocol (the oldest of TLS 1.0,
+-- 1.1 and 1.2 it completes a handshake with). Measure again when a stack's
+-- version changes, and keep this table and the docs' in step.
+
+local LIMITS_SOURCE = "measured 2026-12-05 with scripts/measure-client-limits.lua (spec/helpers/real_clients.lua)"
+  .. " against openssl s_server 3.0.19 on loopback: DHE-only TLS 1.2 servers with DH groups of 1024, 1536 and"
+  .. " 2048 bits; certificates with RSA keys of 512, 768, 1024 and 2048 bits, verified against their CA and"
+  .. " not verified; TLS 1.0-only and TLS 1.1-only servers"
+
+local LIMITS = {
+  luasec = { min_dh_bits = 2048, min_rsa_bits = 512, min_rsa_bits_unverified = 512, min_protocol = "tlsv1_2" },
+  openssl = { min_dh_bits = 2048, min_rsa_bits = 2048, min_rsa_bits_unverified = 512, min_protocol = "tlsv1_2" },
+  python = { min_dh_bits = 2048, min_rsa_bits = 2048, min_rsa_bits_unverified = 512, min_protocol = "tlsv1_2" },
+  gnutls = { min_dh_bits = 1024, min_rsa_bits = 1024, min_rsa_bits_unverified = 512, min_protocol = "tlsv1" },
+  gio = { min_dh_bits = 1024, min_rsa_bits = 1024, min_rsa_bits_unverified = 512, min_protocol = "tlsv1" },
+  nss = { min_dh_bits = 1024, min_rsa_bits = 1024, min_rsa_bits_unverified = 1024, min_protocol = "tlsv1" },
+  node = { min_dh_bits = 1024, min_rsa_bits = 1024, min_rsa_bits_unverified = 512, min_protocol = "tlsv1_2" },
+  java = { min_dh_bits = 1024, min_rsa_bits = 1024, min_rsa_bits_unverified = 1024, min_protocol = "tlsv1_2" },
+  erlang = { min_dh_bits = 1024, min_rsa_bits = 768, min_rsa_bits_unverified = 768, min_protocol = "tlsv1_2" },
+  go = { min_dh_bits = "none", min_rsa_bits = 512, min_rsa_bits_unverified = 512, min_protocol = "tlsv1_2" },
+}
+
 -- ---- running a client ------------------------------------------------------
 
 --- Start cmd in the background under timeout(1), in a process group of its
@@ -428,6 +460,13 @@ local function write_recording(dir, c, hello, version, shown)
     "recorded: " .. os.date("!%Y-%m-%d"),
   }
   if c.note then lines[#lines + 1] = "note: " .. c.note end
+  local limits = LIMITS[c.id]
+  if limits then
+    for _, key in ipairs { "min_dh_bits", "min_rsa_bits", "min_rsa_bits_unverified", "min_protocol" } do
+      lines[#lines + 1] = key .. ": " .. tostring(limits[key])
+    end
+    lines[#lines + 1] = "limits_source: " .. LIMITS_SOURCE
+  end
   local h = hex(hello)
   for i = 1, #h, 128 do lines[#lines + 1] = "hello: " .. h:sub(i, i + 127) end
   local path = dir .. "/" .. c.name .. ".hello"

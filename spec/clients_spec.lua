@@ -57,6 +57,25 @@ describe("the recorded ClientHellos", function()
     end
   end)
 
+  it("carry the limits measured with the real client, but Chromium's, which is not run as one", function()
+    for _, r in ipairs(all) do
+      if r.name:find("^chromium") then
+        assert.is_nil(r.min_dh_bits, r.name)
+      else
+        assert.truthy(r.min_dh_bits == "none" or type(r.min_dh_bits) == "number", r.name)
+        assert.is_number(r.min_rsa_bits, r.name)
+        assert.is_number(r.min_rsa_bits_unverified, r.name)
+        assert.matches("^tlsv1", r.min_protocol)
+        assert.matches("^measured %d%d%d%d%-%d%d%-%d%d ", r.limits_source)
+      end
+    end
+    -- what is known of the stacks: Go has no DHE; OpenSSL's security level 2 wants 2048 bits when it verifies
+    assert.equal("none", by_name["go-c2s-direct"].min_dh_bits)
+    assert.equal(2048, by_name["openssl-c2s-direct"].min_dh_bits)
+    assert.equal(2048, by_name["python-c2s-direct"].min_rsa_bits)
+    assert.equal("tlsv1_2", by_name["java-c2s-direct"].min_protocol)
+  end)
+
   it("each parse as one whole ClientHello and name their stack, version, software and how they were run", function()
     for _, r in ipairs(all) do
       local h = r.hello
@@ -285,6 +304,9 @@ describe("recordings that are not right", function()
     refused(good .. "library: again\n", "library appears twice")
     refused(good, "it names itself 'openssl-c2s-direct'", "another-name")
     refused("\0\1\2\255", "not a 'key: value' line")
+    refused(good:gsub("\nmin_dh_bits: [^\n]*", "\nmin_dh_bits: lots"), "min_dh_bits 'lots' is neither a number of bits nor 'none'")
+    refused(good:gsub("\nmin_rsa_bits: [^\n]*", "\nmin_rsa_bits: -1"), "min_rsa_bits '-1' is neither")
+    refused(good:gsub("\nmin_protocol: [^\n]*", "\nmin_protocol: tls2"), "min_protocol 'tls2' is none of")
   end)
 
   it("are refused when the hello is cut short or is no hello, naming the file", function()

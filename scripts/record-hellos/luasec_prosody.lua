@@ -3,14 +3,28 @@
 -- defaults, the default tls_profile "intermediate", mode "client", and the
 -- extra layers 0.12's mod_tls passes for s2sout: verify peer and
 -- client_once, ALPN xmpp-server), through LuaSec.
---   lua5.4 luasec_prosody.lua PROSODY_DIR HOST PORT TRANSPORT FROM TO
+--   lua5.4 luasec_prosody.lua PROSODY_DIR HOST PORT TRANSPORT FROM TO [handshake]
 -- TRANSPORT: starttls (0.12 sends no SNI after <proceed/>) or direct (SNI
 -- TO, as mod_s2s asks for the xmpps-server service).
-local src, host, port, transport, from, to = table.unpack(arg, 1, 6)
+-- With "handshake" it completes the handshake and prints one line for
+-- spec/helpers/real_clients.lua:
+--   RESULT ok protocol=TLSv1.3 suite=TLS_AES_128_GCM_SHA256 [group=x25519] [dh_bits=N]   or   RESULT fail reason=...
+-- The certificate is verified as Prosody verifies it, and, as in Prosody,
+-- a failed verification does not stop the handshake (lsec_continue). The
+-- group and the DH size come from tlsharden.forward_secrecy where tlsharden
+-- can be loaded (LUA_PATH, LUA_CPATH), else they are left out.
+local src, host, port, transport, from, to, mode = table.unpack(arg, 1, 7)
+local handshake = mode == "handshake"
 package.path = src .. "/?.lua;" .. package.path
 package.cpath = src .. "/?.so;" .. package.cpath
 local socket = require "socket"
 local ssl = require "ssl"
+
+local function fail(reason)
+  if not handshake then error(reason, 0) end
+  print("RESULT fail reason=" .. tostring(reason):gsub("%s+", " "))
+  os.exit(0)
+end
 
 local dir = os.tmpname()
 os.remove(dir)
@@ -36,16 +50,39 @@ os.remove(dir)
 
 local c = assert(socket.tcp())
 c:settimeout(10)
-assert(c:connect(host, tonumber(port)))
+local connected, err = c:connect(host, tonumber(port))
+if not connected then fail(err) end
+local function receive()
+  local byte, e = c:receive(1)
+  if not byte then fail("the server closed the stream: " .. tostring(e)) end
+  return byte
+end
 if transport == "starttls" then
   assert(c:send(("<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:db='jabber:server:dialback'"
     .. " xmlns:stream='http://etherx.jabber.org/streams' from='%s' to='%s' version='1.0'>"):format(from, to)))
   local buf = ""
-  while not buf:find("</stream:features>", 1, true) do buf = buf .. assert(c:receive(1)) end
+  while not buf:find("</stream:features>", 1, true) do buf = buf .. receive() end
   assert(c:send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"))
-  while not buf:find("<proceed", 1, true) do buf = buf .. assert(c:receive(1)) end
-  while buf:sub(-1) ~= ">" do buf = buf .. assert(c:receive(1)) end
+  while not buf:find("<proceed", 1, true) do buf = buf .. receive() end
+  while buf:sub(-1) ~= ">" do buf = buf .. receive() end
 end
 local conn = assert(ssl.wrap(c, ctx))
 if transport == "direct" then conn:sni(to) end
-print(conn:dohandshake())
+local ok, hs_err = conn:dohandshake()
+if not handshake then
+  print(ok, hs_err)
+  return
+end
+if not ok then fail(hs_err) end
+local info = conn:info()
+local line = ("RESULT ok protocol=%s suite=%s"):format(info.protocol, info.cipher)
+local have, tlsharden = pcall(require, "tlsharden")
+if have then
+  local _, details = tlsharden.forward_secrecy(conn)
+  if details.group then line = line .. " group=" .. details.group end
+  if details.cipher and details.cipher.kx == "DHE" and details.group_bits then
+    line = line .. " dh_bits=" .. details.group_bits
+  end
+end
+print(line)
+conn:close()

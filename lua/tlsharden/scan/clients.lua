@@ -8,12 +8,22 @@
 --   for _, r in ipairs(clients.all()) do print(r.name, r.library, r.hello.server_name) end
 local wire = require "tlsharden.wire"
 local errors = require "tlsharden.errors"
+local protocols = require "tlsharden.protocols"
 
 local M = {}
 
 --- The metadata keys a recording may have; those marked true it must have.
+-- min_dh_bits, min_rsa_bits, min_rsa_bits_unverified, min_protocol and
+-- limits_source are the stack's limits as measured with the real client
+-- (docs/reference/clients.md).
 M.FIELDS = { name = true, library = true, version = true, software = true, kind = true, transport = true,
-  command = true, recorded = true, sni = false, alpn = false, note = false }
+  command = true, recorded = true, sni = false, alpn = false, note = false,
+  min_dh_bits = false, min_rsa_bits = false, min_rsa_bits_unverified = false, min_protocol = false,
+  limits_source = false }
+
+-- The limits given as a size: a number of bits, or "none" where the
+-- stack has no limit of that kind (min_dh_bits: it offers no DHE suite).
+local SIZES = { min_dh_bits = true, min_rsa_bits = true, min_rsa_bits_unverified = true }
 
 --- Why a simulated client fails (tlsharden.scan.simulate), as a code the
 -- survey report counts and its label.
@@ -24,7 +34,6 @@ M.FAILURES = {
   { "unoffered", "the server chose what the client does not offer" },
   { "dh_too_small", "DH parameters below the client's minimum" },
   { "key_too_small", "an RSA key below the client's minimum" },
-  { "legacy_signature", "a TLS 1.0 or 1.1 key exchange signed as the client no longer accepts" },
   { "no_answer", "no answer, or no TLS" },
   { "error", "cannot connect or send" },
 }
@@ -132,6 +141,19 @@ function M.read(path)
   if not KINDS[rec.kind] then errors.input(fn, "%s: kind %s is neither c2s nor s2s", path, errors.quote(rec.kind)) end
   if not TRANSPORTS[rec.transport] then
     errors.input(fn, "%s: transport %s is neither starttls nor direct", path, errors.quote(rec.transport))
+  end
+  for key in pairs(SIZES) do
+    local v = rec[key]
+    if v ~= nil and v ~= "none" then
+      if not v:find("^%d+$") or #v > 6 then
+        errors.input(fn, "%s: %s %s is neither a number of bits nor 'none'", path, key, errors.quote(v))
+      end
+      rec[key] = tonumber(v)
+    end
+  end
+  if rec.min_protocol ~= nil and not protocols.rank[rec.min_protocol] then
+    errors.input(fn, "%s: min_protocol %s is none of %s", path, errors.quote(rec.min_protocol),
+      table.concat(protocols.names, ", "))
   end
   rec.bytes = from_hex(fn, path, table.concat(hex))
   rec.hello = wire.parse_client_hello(rec.bytes)

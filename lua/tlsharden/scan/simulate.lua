@@ -106,11 +106,6 @@ local function outcome(rec, flight)
     return fail("no_protocol", ("%s is below the client's minimum (%s)"):format(protocols.label[protocol] or protocol,
       protocols.label[rec.min_protocol] or rec.min_protocol), { protocol = protocol, suite = r.suite })
   end
-  if rec.legacy_signatures == "refused" and (protocol == "tlsv1" or protocol == "tlsv1_1" or protocol == "sslv3")
-      and (s.kx == "ECDHE" or s.kx == "DHE") then
-    return fail("legacy_signature", ("%s with a signed key exchange (%s): the client refuses its MD5+SHA-1"
-      .. " signature"):format(protocols.label[protocol] or protocol, s.kx), { protocol = protocol, suite = r.suite })
-  end
   local min_dh = limit(rec.min_dh_bits)
   if r.dh_bits and min_dh and r.dh_bits < min_dh then
     return fail("dh_too_small", ("DH parameters of %d bits, below the client's minimum of %d"):format(r.dh_bits, min_dh),
