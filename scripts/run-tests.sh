@@ -5,9 +5,10 @@
 # the specs, each against the core built for it (build/ for 5.4, build/5.3/
 # for 5.3, ...); Prosody and the peers the specs start run on their own Lua.
 #   release     the specs against the normal build of tlsharden.core
-#   asan+ubsan  the same specs against the AddressSanitizer+UBSan build
+#   asan+ubsan  the same specs against the AddressSanitizer+UBSan build,
+#               but the comparisons with real peers (tag #truth)
 #   valgrind    the same specs under valgrind memcheck (normal build),
-#               but the comparison with real clients (tag #truth);
+#               but #truth;
 #               skipped with TLSHARDEN_VALGRIND=0
 #   memory      spec/memory_spec.lua (tag #memory): every function in a
 #               long loop, heap and RSS must stay flat; runs alongside the
@@ -104,8 +105,10 @@ run_suite() {
 
 RELEASE_ENV="env LUA_CPATH_$vu=./$BUILD/?.so;;"
 NOT_MEMORY="--exclude-tags=memory"
-# the comparison with real clients (spec/truth_spec.lua, tag #truth) runs
-# in the release and ASan suites: what it checks is the peers' behaviour
+# the comparisons with real peers (tag #truth: the audit against what
+# Prosody serves, the simulation against real clients, the real clients'
+# limits) run in the release suite: what they check is behaviour, and the
+# code they run is the same the other specs run under the sanitizers
 NOT_MEMORY_TRUTH="--exclude-tags=memory,truth"
 echo "== Lua $version, core from $BUILD/"
 
@@ -121,7 +124,7 @@ if [ -z "${TLSHARDEN_ONLY_VALGRIND:-}" ]; then
 
   asan_rt=$($CC -print-file-name=libasan.so)
   : > "$tmp/asan.log"
-  run_suite asan "$tmp/asan.log" "$NOT_MEMORY" "./$BUILD/asan/?.so" \
+  run_suite asan "$tmp/asan.log" "$NOT_MEMORY_TRUTH" "./$BUILD/asan/?.so" \
     env "LUA_CPATH_$vu=./$BUILD/asan/?.so;;" \
     LD_PRELOAD="$asan_rt" TLSHARDEN_SANITIZED=1 \
     ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1" \

@@ -1,7 +1,9 @@
 -- The audit says what Prosody serves: a matrix of configurations, each
 -- served by a real Prosody 0.12 and 13; every service of the host is
 -- scanned from outside with tlsharden.scan, the same file is audited, and
--- the grade, the protocols and the suites must agree.
+-- the grade, the protocols, the suites and what each recorded client gets
+-- must agree. Tagged #truth: a verdict compared with a real peer's; the
+-- release suite runs it.
 local tlsharden = require "tlsharden"
 local prosody = require "spec.helpers.prosody"
 local pki = require "spec.helpers.pki"
@@ -110,7 +112,7 @@ local function sorted(t)
   return out
 end
 
-prosody.each_version(describe, pending, "the audit says what Prosody serves", function(v)
+prosody.each_version(describe, pending, "#truth the audit says what Prosody serves", function(v)
   for _, c in ipairs(CONFIGS) do
     local not_yet = c[3] and c[3][v.name]
     if type(not_yet) == "string" then

@@ -41,7 +41,7 @@ for _, name in ipairs(clients.names()) do
   end
 end
 
-describe("real clients", function()
+describe("#truth real clients", function()
   teardown(function() real_clients.cleanup() end)
 
   it("names protocols, suites and groups as tlsharden and IANA do", function()

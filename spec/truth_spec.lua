@@ -6,8 +6,8 @@
 -- Debian's OpenSSL 3 has no RC4), Prosody 0.12 and
 -- 13 with their defaults and with a weak block), its protocol, suite and
 -- group compared with what the simulation says it gets. Tagged #truth:
--- the release and ASan+UBSan suites run it (the valgrind and older Lua
--- suites leave it out; the simulation itself is in simulate_spec.lua).
+-- the release suite runs it (the simulation's own code runs in every
+-- suite, in simulate_spec.lua).
 local tlsharden = require "tlsharden"
 local servers = require "spec.helpers.servers"
 local prosody = require "spec.helpers.prosody"
