@@ -187,7 +187,7 @@ describe("a survey of a loopback Prosody with hosts of known faults", function()
   end
 
   local function survey_args(out, extra)
-    return ("survey %s --out %s --resolver %s --cafile %s --timeout 5 --per-server 64 %s"):format(
+    return ("survey %s --out %s --resolver %s --cafile %s --timeout 10 --per-server 32 %s"):format(
       sh.quote(dir .. "/list.txt"), sh.quote(out), fx.resolver, sh.quote(fx.cafile), extra or "")
   end
 
