@@ -77,10 +77,11 @@ deps:
 # suites run too), the ThreadSanitizer program and the fuzz targets (clang
 # and its libFuzzer runtime come from Debian). On 5.2 or 5.3 it builds that
 # Lua's cores and 5.4's, which Prosody loads in the Prosody specs. NSS's
-# tools and GIO's Python bindings serve spec/real_clients_spec.lua; its
-# Java, Erlang, Go and Node.js clients are pending where those are missing
-# (make record-hellos installs them).
-TEST_PACKAGES = clang libclang-rt-14-dev gnutls-bin chromium ejabberd libnss3-tools python3-gi gir1.2-glib-2.0 glib-networking
+# tools, GIO's Python bindings and Java (Erlang comes with ejabberd) serve
+# the real clients of spec/real_clients_spec.lua and spec/truth_spec.lua;
+# its Go and Node.js clients are pending where those are missing (make
+# record-hellos installs them).
+TEST_PACKAGES = clang libclang-rt-14-dev gnutls-bin chromium ejabberd libnss3-tools python3-gi gir1.2-glib-2.0 glib-networking openjdk-17-jdk-headless
 TEST_BUILDS = $(if $(filter $(OLDER_LUA),$(LUA_V)),build/tlsharden/core.so,$(OLDER_CORES) build/threads fuzz-build)
 
 test:
