@@ -212,7 +212,7 @@ function cli.input(f, ...)
 end
 
 -- The commands, a file each under lua/tlsharden/cli/.
-for _, name in ipairs { "protocol", "ciphers", "chain", "audit", "scan", "survey", "report" } do
+for _, name in ipairs { "protocol", "ciphers", "chain", "audit", "fix", "scan", "survey", "report" } do
   require("tlsharden.cli." .. name)(cli)
 end
 

@@ -34,6 +34,12 @@ function M.audit(source, opts)
   return require("tlsharden.prosody.audit").audit(source, opts)
 end
 
+--- The smallest edit of a Prosody configuration after which the audit
+-- finds no error a setting causes; see docs/reference/fix.md.
+function M.fix(path, opts)
+  return require("tlsharden.prosody.fix").fix(path, opts)
+end
+
 --- Scan a running XMPP server from outside; see docs/reference/scan.md.
 function M.scan(target, opts)
   return require("tlsharden.scan").scan(target, opts)

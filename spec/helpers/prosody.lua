@@ -377,7 +377,40 @@ function start_once(opts, version)
     return sh.exec(("cd %s && %s %s --config %s %s"):format(sh.quote(dir),
       env and ("env " .. env) or "", sh.quote(version.prosodyctl), sh.quote(config), args))
   end
+  local kill
   function server.stop()
+    kill()
+    if not os.getenv("TLSHARDEN_KEEP_PROSODY") then pki.cleanup(dir) end
+  end
+
+  -- Start the process and wait until every listening port accepts
+  -- connections and the pid file is there (or give up after 15 s).
+  local function launch()
+    sh.run(("cd %s && %s %s --config %s -F > %s 2>&1 &"):format(
+      sh.quote(dir), env and ("env " .. env) or "", sh.quote(version.prosody), sh.quote(config),
+      sh.quote(dir .. "/stdout.log")))
+    local deadline = socket.gettime() + 15
+    local wait = opts.wait or { "c2s", "s2s", "c2s_direct_tls", "s2s_direct_tls", "https" }
+    while socket.gettime() < deadline do
+      local up = server.pid() ~= nil
+      for _, name in ipairs(wait) do
+        if up and ports[name] then
+          local c = socket.tcp()
+          c:settimeout(0.2)
+          up = c:connect("127.0.0.1", ports[name]) and true or false
+          c:close()
+        end
+      end
+      if up then
+        local log = server.log()
+        if not log:find("Failed to open server port", 1, true) then return true end
+        return false, log, true
+      end
+      socket.sleep(0.1)
+    end
+    return false, server.log(), false
+  end
+  function kill()
     local pid = server.pid()
     if pid then
       sh.exec("kill " .. pid)
@@ -386,37 +419,21 @@ function start_once(opts, version)
         socket.sleep(0.05)
       end
       sh.exec("kill -9 " .. pid .. " 2>/dev/null")
+      os.remove(dir .. "/prosody.pid")
     end
-    if not os.getenv("TLSHARDEN_KEEP_PROSODY") then pki.cleanup(dir) end
   end
-
-  sh.run(("cd %s && %s %s --config %s -F > %s 2>&1 &"):format(
-    sh.quote(dir), env and ("env " .. env) or "", sh.quote(version.prosody), sh.quote(config),
-    sh.quote(dir .. "/stdout.log")))
-  -- Ready when every listening port accepts connections and the pid file
-  -- is there (or give up after 15 s).
-  local deadline = socket.gettime() + 15
-  local wait = opts.wait or { "c2s", "s2s", "c2s_direct_tls", "s2s_direct_tls", "https" }
-  while socket.gettime() < deadline do
-    local up = server.pid() ~= nil
-    for _, name in ipairs(wait) do
-      if up and ports[name] then
-        local c = socket.tcp()
-        c:settimeout(0.2)
-        up = c:connect("127.0.0.1", ports[name]) and true or false
-        c:close()
-      end
-    end
-    if up then
-      local log = server.log()
-      if not log:find("Failed to open server port", 1, true) then return server end
-      server.stop()
-      return nil, log, true
-    end
-    socket.sleep(0.1)
+  --- Stop the process and start it again on the same configuration (as
+  -- it is now on disk) and ports; raises, with the log, if it does not
+  -- come up (the handle can still be stopped).
+  function server.restart()
+    kill()
+    local ok, log = launch()
+    if not ok then error("prosody " .. version.name .. " did not start again:\n" .. tostring(log), 2) end
   end
-  local log = server.log()
+  local ok, log, retry = launch()
+  if ok then return server end
   server.stop()
+  if retry then return nil, log, true end
   return nil, log, false
 end
 

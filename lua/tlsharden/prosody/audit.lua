@@ -311,7 +311,7 @@ local function check_policy(model, host, list, component)
 end
 
 local AUDIT_OPTIONS = { "text", "env", "dir", "name", "cafile", "capath", "at", "guide", "starttls_cap",
-  "prosody", "clients" }
+  "prosody", "clients", "files" }
 
 -- The installed Prosody, looked for once per process.
 local installed
@@ -352,7 +352,11 @@ function audit.audit(source, opts)
   end
   local is_text = opts.text
   if is_text == nil then is_text = source:find("\n", 1, true) ~= nil end
-  local config = prosody_config.load(source, { text = is_text, env = opts.env, dir = opts.dir, name = opts.name })
+  if opts.files ~= nil and type(opts.files) ~= "table" then
+    errors.option("audit", "files", "expected a table of texts by path, got %s", errors.quote(opts.files))
+  end
+  local config = prosody_config.load(source, { text = is_text, env = opts.env, dir = opts.dir, name = opts.name,
+    files = opts.files })
   local model = prosody_model.model(config, version)
   local profile_name, _, profile_problem = model:tls_profile()
   local report = {

@@ -56,6 +56,13 @@ end
 -- Returns a config object or raises "tlsharden.audit: FILE:LINE: message".
 function M.load(source, opts)
   opts = opts or {}
+  -- texts to read instead of files on disk, by path (tlsharden fix
+  -- audits its edits before it writes them)
+  local overrides = opts.files or {}
+  local function read_file_or_override(path)
+    if overrides[path] then return overrides[path] end
+    return read_file(path)
+  end
   local name, text
   if opts.text then
     name = opts.name or "prosody.cfg.lua"
@@ -63,7 +70,7 @@ function M.load(source, opts)
   else
     name = source
     local err
-    text, err = read_file(source)
+    text, err = read_file_or_override(source)
     if not text then
       errors.input("audit", "cannot read the configuration %s: %s", errors.quote(source),
         errors.shorten((err or ""):gsub("^.-: ", "")))
@@ -73,12 +80,33 @@ function M.load(source, opts)
   local cfg = {
     file = name, dir = opts.dir or basename_dir(name), config = config,
     hosts = {}, components = {}, files = {}, warnings = {},
+    -- where each option was last set, and where each section begins: the
+    -- file and line of the configuration's own code (for tlsharden fix)
+    origins = {}, sections = {},
   }
   local env_values = opts.env or {}
 
-  local function set(host, key, value)
+  -- The file and line of the configuration code running now: the nearest
+  -- main chunk on the stack (a file's code, not the loader's functions).
+  local function where()
+    for level = 3, 12 do
+      local info = debug.getinfo(level, "Sl")
+      if not info then break end
+      if info.what == "main" and info.source:sub(1, 1) == "@" then
+        return { file = info.source:sub(2), line = info.currentline }
+      end
+    end
+  end
+
+  local function set(host, key, value, how)
     config[host] = config[host] or {}
     config[host][key] = value
+    local at = where()
+    if at then
+      at.how = how or "assign"
+      cfg.origins[host] = cfg.origins[host] or {}
+      cfg.origins[host][key] = at
+    end
   end
 
   local function parse(data, file)
@@ -109,10 +137,15 @@ function M.load(source, opts)
           set(hostname, "load_global_modules", false)
         end
         current = hostname
+        local at = where()
+        if at then
+          at.host, at.kind = hostname, kind
+          cfg.sections[#cfg.sections + 1] = at
+        end
         local function options(t)
           current = "*"
           if type(t) ~= "table" then error("expected a table of options", 2) end
-          for k, v in pairs(t) do set(hostname, k, v) end
+          for k, v in pairs(t) do set(hostname, k, v, "options") end
         end
         if kind == "VirtualHost" then return options end
         return function(module_or_options)
@@ -150,7 +183,7 @@ function M.load(source, opts)
         return
       end
       local full = resolve(dir, path)
-      local data, err = read_file(full)
+      local data, err = read_file_or_override(full)
       if not data then
         error(("Error loading included %s: %s"):format(errors.quote(full), errors.shorten((err or ""):gsub("^.-: ", ""))), 0)
       end
@@ -163,7 +196,7 @@ function M.load(source, opts)
       error("RunScript is not run by the audit (it would execute code)", 2)
     end
     function api.FileContents(path)
-      local data, err = read_file(resolve(dir, path))
+      local data, err = read_file_or_override(resolve(dir, path))
       if not data then
         error(("cannot read %s: %s"):format(errors.quote(path), errors.shorten((err or ""):gsub("^.-: ", ""))), 2)
       end
@@ -186,7 +219,7 @@ function M.load(source, opts)
       end
       local credentials = env_values.CREDENTIALS_DIRECTORY
       if type(credentials) ~= "string" then return nil end
-      local data, err = read_file(credentials .. "/" .. name)
+      local data, err = read_file_or_override(credentials .. "/" .. name)
       if not data then
         error(("cannot read credential %s: %s"):format(errors.quote(name), errors.shorten((err or ""):gsub("^.-: ", ""))), 2)
       end
@@ -209,7 +242,7 @@ function M.load(source, opts)
         else
           for k, v in pairs(value) do original[k] = v end
         end
-        set(self.host, self.name, original)
+        set(self.host, self.name, original, "append")
         return self
       end,
       value = function(self) return config[self.host] and config[self.host][self.name] end,
