@@ -48,7 +48,12 @@ lua_cflags = $(shell $(PKG_CONFIG) --cflags $(call lua_pc,$(1)) openssl 2>/dev/n
 LUA_VU   = $(subst .,_,$(LUA_V))
 IN_PLACE = LUA_PATH_$(LUA_VU)="./lua/?.lua;./lua/?/init.lua;./?.lua;;" LUA_CPATH_$(LUA_VU)="./$(BUILD)/?.so;;"
 
-.PHONY: all deps asan test valgrind demo install clean bench bench-smoke soak record-hellos
+# The version, as the core has it (TH_VERSION); the release's rockspec and
+# source rock carry it in their names.
+VERSION := $(shell sed -n 's/^\#define TH_VERSION "\(.*\)"$$/\1/p' src/core/tlsharden.h)
+ROCK     = build/tlsharden-$(VERSION)-1.src.rock
+
+.PHONY: all deps asan test valgrind demo install rock install-rock clean bench bench-smoke soak record-hellos
 
 all: $(CORE)
 
@@ -106,7 +111,16 @@ demo: deps
 	@LUA=$(LUA_BIN) sh scripts/demo.sh
 
 install: deps
-	@LUA=$(LUA_BIN) sh scripts/luarocks-make.sh $(LUAROCKS_FLAGS)
+	@LUA=$(LUA_BIN) sh scripts/luarocks.sh make $(LUAROCKS_FLAGS) tlsharden-scm-1.rockspec
+
+# The source rock of the release (tlsharden-$(VERSION)-1.rockspec and the
+# source archive it names) into build/, offline; install-rock builds and
+# installs it with luarocks, as a user of the rock would.
+rock:
+	@LUA=$(LUA_BIN) sh scripts/make-rock.sh build
+
+install-rock: deps rock
+	@LUA=$(LUA_BIN) sh scripts/luarocks.sh install $(LUAROCKS_FLAGS) $(ROCK)
 
 build/bench/hsload: bench/handshake/hsload.c
 	@mkdir -p $(dir $@)

@@ -107,8 +107,9 @@ RELEASE_ENV="env LUA_CPATH_$vu=./$BUILD/?.so;;"
 NOT_MEMORY="--exclude-tags=memory"
 # the comparisons with real peers (tag #truth: the audit against what
 # Prosody serves, the simulation against real clients, the real clients'
-# limits) run in the release suite: what they check is behaviour, and the
-# code they run is the same the other specs run under the sanitizers
+# limits) and the source rock installed into a fresh tree run in the
+# release suite: what they check is behaviour, and the code they run is the
+# same the other specs run under the sanitizers
 NOT_MEMORY_TRUTH="--exclude-tags=memory,truth"
 echo "== Lua $version, core from $BUILD/"
 

@@ -1,10 +1,24 @@
--- The Makefile and the rockspec must build the same C sources.
+-- The Makefile and the rockspecs must build the same C sources; the
+-- rockspecs (tlsharden-scm-1 and the release's tlsharden-VERSION-1) differ
+-- only in their version and source.
 local sh = require "spec.helpers.sh"
 local function read(path)
   local f = assert(io.open(path))
   local s = f:read("*a")
   f:close()
   return s
+end
+
+-- Every rockspec of the checkout, by file name, each loaded into a table.
+local function rockspecs()
+  local list = {}
+  for _, file in ipairs(sh.lines("ls tlsharden-*.rockspec")) do
+    local env = {}
+    assert(load(read(file), "@" .. file, "t", env))()
+    list[#list + 1] = { file = file, spec = env }
+  end
+  assert.is_true(#list >= 2, "the scm rockspec and the release's")
+  return list
 end
 
 -- A variable of the Makefile (SRCS, HDRS), its continuation lines joined,
@@ -17,16 +31,39 @@ local function make_list(name)
 end
 
 describe("build files", function()
-  it("list the same C sources in the Makefile and the rockspec", function()
+  it("list the same C sources in the Makefile and in each rockspec", function()
     local from_make = make_list("SRCS")
     assert.is_true(#from_make > 20)
-    local rock = {}
-    local env = {}
-    assert(load(read("tlsharden-scm-1.rockspec"), "rockspec", "t", env))()
-    for _, src in ipairs(env.build.modules["tlsharden.core"].sources) do rock[#rock + 1] = src end
     table.sort(from_make)
-    table.sort(rock)
-    assert.same(from_make, rock)
+    for _, r in ipairs(rockspecs()) do
+      local rock = {}
+      for _, src in ipairs(r.spec.build.modules["tlsharden.core"].sources) do rock[#rock + 1] = src end
+      table.sort(rock)
+      assert.same(from_make, rock, r.file)
+    end
+  end)
+
+  it("keep the rockspecs the same but for their version and source", function()
+    local list = rockspecs()
+    local names = {}
+    for _, r in ipairs(list) do names[r.file] = true end
+    assert.is_true(names["tlsharden-scm-1.rockspec"], "tlsharden-scm-1.rockspec")
+    local scm
+    for _, r in ipairs(list) do
+      if r.file == "tlsharden-scm-1.rockspec" then scm = r.spec end
+    end
+    for _, r in ipairs(list) do
+      assert.equal("tlsharden", r.spec.package, r.file)
+      assert.equal("tlsharden-" .. r.spec.version .. ".rockspec", r.file)
+      -- the build table first, so that a difference there is named as such
+      assert.same(scm.build, r.spec.build, r.file .. ": build differs from tlsharden-scm-1.rockspec")
+      for key, value in pairs(scm) do
+        if key ~= "version" and key ~= "source" then assert.same(value, r.spec[key], r.file .. ": " .. key) end
+      end
+      for key in pairs(r.spec) do
+        assert.is_true(scm[key] ~= nil, r.file .. ": " .. key .. " is not in tlsharden-scm-1.rockspec")
+      end
+    end
   end)
 
   it("list every C file under src/, in its folders", function()
@@ -133,18 +170,21 @@ describe("build files", function()
     end
   end)
 
-  it("ship every Lua module under lua/ in the rockspec", function()
-    local env = {}
-    assert(load(read("tlsharden-scm-1.rockspec"), "rockspec", "t", env))()
-    for _, line in ipairs(sh.lines("cd lua && find . -name '*.lua' | sort")) do
-      local found = false
-      for _, v in pairs(env.build.modules) do
-        if v == "lua/" .. line:sub(3) then found = true end
+  it("ship every Lua module under lua/ in each rockspec", function()
+    local files = sh.lines("cd lua && find . -name '*.lua' | sort")
+    assert.is_true(#files > 50)
+    for _, r in ipairs(rockspecs()) do
+      local env = r.spec
+      for _, line in ipairs(files) do
+        local found = false
+        for _, v in pairs(env.build.modules) do
+          if v == "lua/" .. line:sub(3) then found = true end
+        end
+        for _, v in pairs(env.build.install and env.build.install.lua or {}) do
+          if v == "lua/" .. line:sub(3) then found = true end
+        end
+        assert.is_true(found, line .. " is not installed by " .. r.file)
       end
-      for _, v in pairs(env.build.install and env.build.install.lua or {}) do
-        if v == "lua/" .. line:sub(3) then found = true end
-      end
-      assert.is_true(found, line .. " is not installed by the rockspec")
     end
   end)
 end)
@@ -163,8 +203,6 @@ describe("test harness", function()
 end)
 
 describe("Lua versions", function()
-  local env = {}
-  assert(load(read("tlsharden-scm-1.rockspec"), "rockspec", "t", env))()
 
   it("every Lua file of the repository compiles on this Lua (" .. _VERSION .. ")", function()
     local files = sh.lines("find lua spec bench fuzz scripts examples -name '*.lua' | sort")
@@ -176,8 +214,10 @@ describe("Lua versions", function()
     end
   end)
 
-  it("the rockspec asks for a Lua from 5.2 to 5.4, which includes this one", function()
-    assert.same({ "lua >= 5.2, < 5.5", "luasec" }, env.dependencies)
+  it("the rockspecs ask for a Lua from 5.2 to 5.4, which includes this one", function()
+    for _, r in ipairs(rockspecs()) do
+      assert.same({ "lua >= 5.2, < 5.5", "luasec" }, r.spec.dependencies, r.file)
+    end
     local version = tonumber(_VERSION:match("%d+%.%d+"))
     assert.is_true(version >= 5.2 and version < 5.5)
   end)

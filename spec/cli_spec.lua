@@ -29,6 +29,37 @@ describe("tlsharden CLI", function()
     assert.equal("tlsharden: unknown option --bogus\n", err)
   end)
 
+  it("prints the versions in use with --version, before or after a command", function()
+    local code, out, err = run("--version")
+    assert.equal(0, code)
+    assert.equal("", err)
+    local lines = {}
+    for line in out:gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
+    assert.same({
+      "tlsharden " .. require("tlsharden").VERSION,
+      _VERSION,
+      "LuaSec " .. require("ssl")._VERSION,
+      require("tlsharden").openssl_version,
+    }, lines)
+    local code2, out2 = run("audit", "--version")
+    assert.equal(0, code2)
+    assert.equal(out, out2)
+    assert.matches("--version", select(2, run("--help")), 1, true)
+    local code3, out3 = run("--json", "--version")
+    assert.equal(0, code3)
+    assert.same(cli.versions(), json.decode(out3))
+  end)
+
+  it("refuses a value for --version, and an unknown command beside it", function()
+    local code, out, err = run("--version=1")
+    assert.equal(2, code)
+    assert.equal("", out)
+    assert.equal("tlsharden: option --version takes no value\n", err)
+    code, _, err = run("frobnicate", "--version")
+    assert.equal(2, code)
+    assert.equal("tlsharden: unknown command 'frobnicate' (see tlsharden --help)\n", err)
+  end)
+
   it("refuses a bad --min-grade", function()
     local code, _, err = run("--min-grade", "Z", "protocol", "tlsv1_2+")
     assert.equal(2, code)
@@ -185,6 +216,12 @@ describe("tlsharden CLI", function()
       assert.equal(1, code)
       ok, _, code = sh.exec(bin .. " protocol ''")
       assert.equal(2, code)
+    end)
+
+    it("prints the versions with --version", function()
+      local ok, out = sh.exec(bin .. " --version")
+      assert.is_true(ok, out)
+      assert.equal(select(2, run("--version")), out)
     end)
   end)
 end)

@@ -63,7 +63,7 @@ end
 -- Split argv into global options, the command, its options and positionals.
 -- spec.options maps an option name to "flag" or "value".
 local global_options = {
-  json = "flag", ["no-color"] = "flag", help = "flag", ["min-grade"] = "value",
+  json = "flag", ["no-color"] = "flag", help = "flag", version = "flag", ["min-grade"] = "value",
 }
 
 local function parse_args(argv, option_kinds)
@@ -145,10 +145,36 @@ local function main_help(p)
     { "  --no-color", "no colour, even on a terminal" },
     { "  --min-grade G", "exit 1 when a grade is below G (default B)" },
     { "  --help", "this text; `tlsharden COMMAND --help` for one command" },
+    { "  --version", "the versions of tlsharden, Lua, LuaSec and OpenSSL" },
   }
   p.line()
   p.line("exit codes: 0 ok, 1 a finding (grade below --min-grade or an error-severity")
   p.line("problem), 2 usage or input error.")
+end
+
+--- The versions in use, for --version: tlsharden's own (the core's), the
+-- Lua running it, the LuaSec it loads (false where none loads) and the
+-- OpenSSL the core runs with.
+function cli.versions()
+  local tlsharden = require "tlsharden"
+  local ok, ssl = pcall(require, "ssl")
+  local luasec = ok and type(ssl) == "table" and type(ssl._VERSION) == "string" and ssl._VERSION or false
+  return {
+    tlsharden = tlsharden.VERSION, lua = _VERSION, luasec = luasec, openssl = tlsharden.openssl_version,
+  }
+end
+
+-- One line each: "tlsharden 0.1.0", "Lua 5.4", "LuaSec 1.2.0", "OpenSSL ...".
+local function print_versions(p, as_json)
+  local v = cli.versions()
+  if as_json then
+    p.line(require("tlsharden.json").encode(v))
+    return
+  end
+  p.line("tlsharden " .. v.tlsharden)
+  p.line(v.lua)
+  p.line(v.luasec and "LuaSec " .. v.luasec or "LuaSec not found")
+  p.line(v.openssl)
 end
 
 --- Whether grade g is below the minimum (T and M count as failing).
@@ -177,6 +203,10 @@ function cli.main(argv, stdout, stderr)
     local opts, args = parse_args(rest, def and def.options or {})
     local colour = not opts["no-color"] and not opts.json and is_terminal()
     local out = new_printer(stdout, colour)
+    if opts.version then
+      print_versions(out, opts.json == true)
+      return EXIT_OK
+    end
     if opts.help or not def then
       if def then command_help(out, name, def) else main_help(out) end
       return (opts.help or #argv == 0) and EXIT_OK or EXIT_USAGE

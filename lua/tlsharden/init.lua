@@ -10,7 +10,10 @@ local profiles = require "tlsharden.profiles"
 local pipeline = require "tlsharden.pipeline"
 local grade = require "tlsharden.grade"
 
+-- The version has one source, the core's (TH_VERSION in
+-- src/core/tlsharden.h): VERSION and _VERSION are the same string.
 local M = {
+  VERSION = core._VERSION,
   _VERSION = core._VERSION,
   openssl_version = core.openssl_version,
 }
