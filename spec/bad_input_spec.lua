@@ -49,6 +49,7 @@ local FUNCTIONS = {
   { "chain", tlsharden.chain },
   { "grade", tlsharden.grade },
   { "audit", tlsharden.audit },
+  { "fix", tlsharden.fix },
   { "new_context", tlsharden.new_context },
   { "profile", tlsharden.profile },
   { "layer", tlsharden.layer },
@@ -301,6 +302,8 @@ describe("the error rule", function()
     { "grade", { "guide", "starttls_cap" }, function(o) return tlsharden.grade({}, o) end },
     { "audit", { "text", "env", "dir", "name", "cafile", "capath", "at", "guide", "starttls_cap" },
       function(o) return tlsharden.audit("-- empty\n", o) end },
+    { "fix", { "profile", "prosody", "env", "cafile", "capath", "guide", "at", "starttls_cap" },
+      function(o) return tlsharden.fix("examples/prosody.cfg.lua", o) end },
     -- an address without xmpphost: refused even when every option passes, so nothing is sent
     { "scan", { "kind", "starttls", "xmpphost", "resolver", "resolv_conf", "timeout", "connections", "cafile", "capath",
       "from", "at", "guide", "starttls_cap", "protocols", "max_suites", "order", "on_progress" },
@@ -361,6 +364,7 @@ describe("the error rule", function()
     refused("chain", tlsharden.chain, "-----BEGIN" .. HUGE)               -- a PEM string
     refused("chain", tlsharden.chain, { HUGE })                           -- a DER list
     refused("audit", tlsharden.audit, HUGE)                               -- a path
+    refused("fix", tlsharden.fix, HUGE)                                   -- a path
     refused("audit", tlsharden.audit, "x = '" .. HUGE .. "\n", { text = true })  -- Lua quotes the token
     refused("audit", tlsharden.audit, "VirtualHost '" .. HUGE .. "'\ncertificate = 1\n", { text = true })
     refused("profile", tlsharden.profile, HUGE)

@@ -107,6 +107,7 @@ describe("memory #memory", function()
       { usage = 2, selector = 1, matching_type = 2, data = ("00"):rep(64) } }
     cfg_text = ('VirtualHost "example.com"\nssl = { key = %q, certificate = %q, protocol = "tlsv1+" }\n')
       :format(leaf.key, leaf.cert)
+    pki.write(dir .. "/fix.cfg.lua", cfg_text)
   end)
 
   teardown(function()
@@ -221,6 +222,7 @@ describe("memory #memory", function()
     { "new_context", function() tlsharden.new_context { key = leaf.key, certificate = leaf.cert } end },
     { "load_key", function() assert(context.load_key(bare_ctx, leaf.key)) end },
     { "audit", function() tlsharden.audit(cfg_text, { text = true, cafile = leaf.ca }) end },
+    { "fix", function() tlsharden.fix(dir .. "/fix.cfg.lua", { cafile = leaf.ca }) end },
   }
 
   -- The process's own one-time growth (the allocator's arenas, Lua's

@@ -32,6 +32,13 @@ fix.PROFILES = {
 
 local MAX_ROUNDS = 8
 
+-- f(...), its errors (the audit's, the loader's) reported as fix's own.
+local function as_fix(f, ...)
+  local ok, r = pcall(f, ...)
+  if not ok then errors.reraise(r, "fix") end
+  return r
+end
+
 -- Where the table of an admin's layer lives, from the layer's name:
 -- { section, key [, sub] } ("global ssl", "global c2s_direct_tls_ssl [5223]",
 -- "VirtualHost example.org ssl", "tls_profile old").
@@ -491,9 +498,9 @@ function fix.fix(path, opts)
   local all_changes = {}
   for round_no = 1, MAX_ROUNDS do
     rounds = round_no
-    report = audit.audit(path, aopts)
+    report = as_fix(audit.audit, path, aopts)
     first = first or report
-    local config = prosody_config.load(path, { env = opts.env, files = texts })
+    local config = as_fix(prosody_config.load, path, { env = opts.env, files = texts })
     state.model = require("tlsharden.prosody.model").model(config, report.prosody)
     local round = new_round(state, config)
     if round_no == 1 then apply_profile(state, round) end
@@ -510,7 +517,7 @@ function fix.fix(path, opts)
       return a.line < b.line
     end)
     for _, c in ipairs(round.changes) do all_changes[#all_changes + 1] = c end
-    if round_no == MAX_ROUNDS then report = audit.audit(path, aopts) end
+    if round_no == MAX_ROUNDS then report = as_fix(audit.audit, path, aopts) end
   end
   local files = {}
   local names = {}
