@@ -203,6 +203,28 @@ prosody.each_version(describe, pending, "#truth mod_tlsharden's metrics", functi
     assert.is_true(by.certificate_expiry_seconds[WEAK .. " c2s"].value < 10 * 86400)
   end)
 
+  it("keeps every series through a reload (SIGHUP), the HTTPS client's too", function()
+    local list = audited()
+    local function judged(k) return select(2, server.log():gsub("tlsharden: " .. k:gsub("%p", "%%%0") .. ": grade", "")) end
+    local before = {}
+    for _, k in ipairs(keys_of(list)) do before[k] = judged(k) end
+    sh.run("kill -HUP " .. server.pid())
+    -- judged again: a debug line per context; the batch's end sweeps
+    local deadline, done = socket.gettime() + 60, false
+    repeat
+      socket.sleep(0.25)
+      done = true
+      for k, n in pairs(before) do done = done and judged(k) > n end
+    until done or socket.gettime() > deadline
+    assert.is_true(done, "not judged again after SIGHUP")
+    local by = scrape(http_port)
+    for _, k in ipairs(keys_of(list)) do assert(by.grade[k], k .. " gone after the reload") end
+    assert(by.grade["* client_https"], "the HTTPS client's series gone after the reload")
+    local ports = 0
+    for k in pairs(by.grade) do if k:find("^%* %S+ port %d+$") then ports = ports + 1 end end
+    assert.equal(2, ports)
+  end)
+
   it("registers the same series again when the module is reloaded", function()
     local list = audited()
     local before = scrape(http_port)

@@ -3,7 +3,7 @@
 -- timer that judges a few at a time once no context was built for a
 -- second and then finishes the collector's cycle, and the log lines (the
 -- details of every context at debug, one info line per host, warnings
--- once each).
+-- once each); every judged context goes to the metrics too, when given.
 --
 -- Nothing here touches Prosody: plugin_judging.new takes what it needs.
 local pipeline = require "tlsharden.pipeline"
