@@ -107,6 +107,7 @@ build = {
     ["tlsharden.prosody.plugin_layers"] = "lua/tlsharden/prosody/plugin_layers.lua",
     ["tlsharden.prosody.plugin_dh"] = "lua/tlsharden/prosody/plugin_dh.lua",
     ["tlsharden.prosody.plugin_judging"] = "lua/tlsharden/prosody/plugin_judging.lua",
+    ["tlsharden.prosody.plugin_metrics"] = "lua/tlsharden/prosody/plugin_metrics.lua",
     ["mod_tlsharden"] = "lua/mod_tlsharden.lua",
   },
   install = {

@@ -1,8 +1,9 @@
 -- mod_tlsharden: every TLS context Prosody builds goes through tlsharden,
 -- on Prosody 0.12 and 13 alike. This file holds what hooks into Prosody;
 -- the rest needs no Prosody: which layers a call has and who wrote them
--- (tlsharden/prosody/plugin_layers.lua), the DH rule (plugin_dh.lua), and
--- the judging from a timer with its log lines (plugin_judging.lua).
+-- (tlsharden/prosody/plugin_layers.lua), the DH rule (plugin_dh.lua), the
+-- judging from a timer with its log lines (plugin_judging.lua), and the
+-- metrics of what it judged (plugin_metrics.lua).
 --
 -- Prosody has no event for context creation. Every context starts in
 -- core.certmanager's create_context: portmanager (direct TLS ports) looks
@@ -31,6 +32,7 @@ local profiles = require "tlsharden.profiles"
 local plugin_layers = require "tlsharden.prosody.plugin_layers"
 local plugin_dh = require "tlsharden.prosody.plugin_dh"
 local plugin_judging = require "tlsharden.prosody.plugin_judging"
+local plugin_metrics = require "tlsharden.prosody.plugin_metrics"
 
 -- Prosody 13 names its modules prosody.*, 0.12 without the prefix; the
 -- core loads these before any plugin, so this finds Prosody's own tables.
@@ -98,10 +100,30 @@ local layers = plugin_layers.new { config = configmanager, services = active_ser
 local MERGE = plugin_layers.merge_options(policy_mode, allow_insecure)
 local STRICT = MERGE.server.policy == "strict"
 local dh = plugin_dh.new(allow_insecure)
+
+-- What was judged, in Prosody's metrics registry (mod_http_openmetrics
+-- serves it): only where Prosody has a metrics API and statistics are on.
+local metrics
+if prosody.process_type ~= "prosodyctl" and type(module.metric) == "function" then
+  local ok, made = pcall(plugin_metrics.new, {
+    metric = function(type_, name, unit, description, label_keys)
+      return module:metric(type_, name, unit, description, label_keys)
+    end,
+    log = function(level, format, ...) module:log(level, format, ...) end,
+  })
+  if not ok then
+    module:log("warn", "tlsharden: no metrics: %s", tostring(made))
+  elseif made.enabled then
+    metrics = made
+  else
+    module:log("debug", "tlsharden: no metrics: Prosody's statistics are off (statistics = \"internal\" turns them on)")
+  end
+end
+
 local judging = plugin_judging.new {
   log = function(level, format, ...) module:log(level, format, ...) end,
   add_timer = function(delay, fn) return module:add_timer(delay, fn) end,
-  config = configmanager, layers = layers, merge = MERGE,
+  config = configmanager, layers = layers, merge = MERGE, metrics = metrics,
 }
 local call_layers, merge_layers = layers.call_layers, layers.merge_layers
 
@@ -338,6 +360,15 @@ module:hook_global("config-reloaded", function(event)
   end
 end, -2)
 
+-- The metrics: the seconds until each certificate expires, fresh for
+-- every collection of Prosody's statistics; a deactivated host's series go.
+module:hook_global("stats-update", function()
+  if hooked and metrics then metrics.refresh() end
+end)
+module:hook_global("host-deactivated", function(host)
+  if metrics and type(host) == "string" then metrics.forget_host(host) end
+end)
+
 function module.load()
   -- prosodyctl loads the module only to run its command
   if prosody.process_type == "prosodyctl" then return end
@@ -368,6 +399,7 @@ function module.unload()
   reordered = false
   hooked = false
   judging.stop()
+  if metrics then metrics.clear() end
   rebuild(original)
   unfix_listeners()
 end

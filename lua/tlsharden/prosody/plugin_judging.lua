@@ -3,7 +3,7 @@
 -- timer that judges a few at a time once no context was built for a
 -- second and then finishes the collector's cycle, and the log lines (the
 -- details of every context at debug, one info line per host, warnings
--- once each).
+-- once each); every judged context goes to the metrics too, when given.
 --
 -- Nothing here touches Prosody: plugin_judging.new takes what it needs.
 local pipeline = require "tlsharden.pipeline"
@@ -42,11 +42,14 @@ local SLICE, PAUSE, SETTLE = 0.005, 0.02, 1
 --   config     configmanager or alike: get(scope, option) (the "gc" option)
 --   layers     the plugin's plugin_layers (call_layers, merge_layers)
 --   merge      merge options by mode (plugin_layers.merge_options)
+--   metrics    optional: the plugin's plugin_metrics (publish, sweep), given
+--              every context judged and told when a batch is done
 -- Returns a table of functions (see below); nothing is judged before start().
 function plugin_judging.new(opts)
   local log, add_timer, config = opts.log, opts.add_timer, opts.config
   local call_layers, merge_layers = opts.layers.call_layers, opts.layers.merge_layers
   local MERGE = opts.merge
+  local metrics = opts.metrics
   local J = {}
   local active = false
 
@@ -111,6 +114,10 @@ function plugin_judging.new(opts)
     local o = owner_state(entry.owner)
     if not o.contexts[entry.label] then o.order[#o.order + 1] = entry.label end
     o.contexts[entry.label] = { service = entry.service, grade = j.grade.grade, changes = report.harden.changes }
+    if metrics then
+      local ok, err = pcall(metrics.publish, entry, report)
+      if not ok then warn_once(entry.cache, "tlsharden: %s: metrics not published: %s", entry.label, tostring(err)) end
+    end
   end
   local record = J.record
 
@@ -279,9 +286,9 @@ function plugin_judging.new(opts)
       timer_running = false
       return nil
     end
-    local touched = {}
+    local touched, entry = {}, nil
     while head <= tail do
-      local entry = take()
+      entry = take()
       judge(entry)
       waiting[entry.owner] = waiting[entry.owner] - 1
       touched[entry.owner] = true
@@ -291,6 +298,11 @@ function plugin_judging.new(opts)
       if waiting[owner] == 0 and owners[owner] and next(owners[owner].contexts) then say(owner) end
     end
     if head > tail then
+      -- the batch is done: series of an older configuration go
+      if metrics then
+        local ok, err = pcall(metrics.sweep, entry.cache)
+        if not ok then log("warn", "tlsharden: metrics not swept: %s", tostring(err)) end
+      end
       collecting = incremental_gc()
       if not collecting then timer_running = false end
       return collecting and PAUSE or nil
