@@ -19,7 +19,8 @@
 #   bench-smoke every benchmark run briefly (counts as one test);
 #               skipped with TLSHARDEN_BENCH_SMOKE=0
 #   fuzz        every fuzz target for TLSHARDEN_FUZZ_SECONDS (default 20)
-#               seconds (one test each); skipped with TLSHARDEN_FUZZ_SECONDS=0
+#               seconds (one test each), in the background while the
+#               asan+ubsan suite runs; skipped with TLSHARDEN_FUZZ_SECONDS=0
 #   release-5.3, release-5.2
 #               on Lua 5.4 only: the release suite again (but #truth) on
 #               each Lua in TLSHARDEN_OTHER_LUA (default "5.3 5.2"; empty
@@ -123,6 +124,16 @@ if [ -z "${TLSHARDEN_ONLY_VALGRIND:-}" ]; then
   : > "$tmp/release.log"
   run_suite release "$tmp/release.log" "$NOT_MEMORY" "./$BUILD/?.so" $RELEASE_ENV
 
+  # every fuzz target in the background while the sanitizer suite runs on
+  # the other core (the memory suite is done by then, or nearly)
+  fuzz_seconds=${TLSHARDEN_FUZZ_SECONDS:-20}
+  [ "$version" = 5.4 ] || fuzz_seconds=0
+  if [ "$fuzz_seconds" != 0 ]; then
+    sh scripts/fuzz.sh "$fuzz_seconds" $(ls fuzz/drivers | sed 's/\.lua$//') > "$tmp/fuzz.log" 2>&1 &
+    fuzz_pid=$!
+    echo "== fuzz (${fuzz_seconds}s per target): in the background, reported after the benchmarks"
+  fi
+
   asan_rt=$($CC -print-file-name=libasan.so)
   : > "$tmp/asan.log"
   run_suite asan "$tmp/asan.log" "$NOT_MEMORY_TRUTH" "./$BUILD/asan/?.so" \
@@ -176,11 +187,9 @@ if [ -z "${TLSHARDEN_ONLY_VALGRIND:-}" ]; then
   if [ "${TLSHARDEN_BENCH_SMOKE:-1}" != 0 ]; then
     one_test bench-smoke make --no-print-directory bench-smoke LUA="$version"
   fi
-  fuzz_seconds=${TLSHARDEN_FUZZ_SECONDS:-20}
-  [ "$version" = 5.4 ] || fuzz_seconds=0
-  if [ "$fuzz_seconds" != 0 ]; then
+  if [ -n "${fuzz_pid:-}" ]; then
     echo "== suite: fuzz (${fuzz_seconds}s per target)"
-    sh scripts/fuzz.sh "$fuzz_seconds" $(ls fuzz/drivers | sed 's/\.lua$//') > "$tmp/fuzz.log" 2>&1
+    wait "$fuzz_pid"
     cat "$tmp/fuzz.log"
     ok=$(grep -c '^fuzz: .*: ok,' "$tmp/fuzz.log")
     bad=$(grep -c '^fuzz: .*: FAILED,' "$tmp/fuzz.log")
