@@ -1,7 +1,7 @@
 -- make demo's script: the audit of the bundled example, then the same
 -- configuration served by a real Prosody on 127.0.0.1 and scanned from
 -- outside, with the vulnerability checks and the recorded clients; Prosody
--- is gone afterwards.
+-- is gone afterwards; then tlsharden fix's diff and the fixed copy's audit.
 local sh = require "spec.helpers.sh"
 local prosody = require "spec.helpers.prosody"
 
@@ -26,6 +26,14 @@ describe("make demo", function()
     assert.matches("clients (recorded hellos replayed):", out, 1, true)
     assert.matches("java%-c2s%-starttls .- TLS 1%.3 TLS_", out)
     -- the demo's Prosody runs with a configuration of its own: none is left
+    -- then the fix: the diff, written, and the fixed file audited again
+    local fix_at = assert(out:find("$ tlsharden fix examples/prosody.cfg.lua", 1, true))
+    local after = out:sub(fix_at)
+    assert.matches('\n%-\t\tprotocol = "sslv23";\n%+\t\tprotocol = "tlsv1_2%+";\n', after)
+    assert.matches("5 changes, grade B %-> A%+", after)
+    assert.matches("written: prosody.cfg.lua (backup prosody.cfg.lua.bak)", after, 1, true)
+    assert.matches("legacy.example.net  grade A+", after, 1, true)
+    assert.matches("overall grade A+", after, 1, true)
     local left = select(2, sh.exec("pgrep -f '[p]rosody --config .*/serve[.]cfg[.]lua' || true")):gsub("%s", "")
     assert.equal("", left, "a Prosody was left running")
   end)

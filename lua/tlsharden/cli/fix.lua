@@ -181,6 +181,8 @@ return function(cli)
       end
       if not result.written then
         for _, f in ipairs(result.files) do c.out.stream:write(diff.unified(f.before, f.after, f.path, f.path)) end
+        -- the diff before the summary where both reach one terminal
+        if c.out.stream.flush then c.out.stream:flush() end
       end
       local e = c.err
       e.line(("tlsharden fix of %s (Prosody %s, profile %s): %d change%s, grade %s -> %s"):format(
