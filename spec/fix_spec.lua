@@ -274,6 +274,16 @@ describe("tlsharden.fix", function()
     pki.cleanup(d2)
   end)
 
+  it("keeps Windows line ends and removes whole lines cleanly", function()
+    local text = (HEAD .. "s2s_secure_auth = true\nssl = {\n\tprotocol = \"tlsv1+\";\n\tdepth = 0;\n}\n"
+      .. "VirtualHost \"example.org\"\n"):gsub("\n", "\r\n")
+    local d, path = config(text)
+    local after = fixed(fix(path), path)
+    assert.truthy(after:find('\r\nssl = {\r\n\tprotocol = "tlsv1_2+";\r\n}\r\n', 1, true))
+    assert.falsy(after:find("\n", 1, true) and after:gsub("\r\n", ""):find("\n", 1, true))
+    pki.cleanup(d)
+  end)
+
   it("lists what no setting can solve (a host without a certificate) and changes nothing for it", function()
     local d, path = config(HEAD .. "s2s_secure_auth = true\nVirtualHost \"nocert.example.com\"\n")
     local r = fix(path)

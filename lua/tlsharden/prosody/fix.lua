@@ -148,7 +148,7 @@ local function field_range(t, f)
   local before = text:sub(line_start, s - 1)
   local after_e = text:find("\n", e + 1, true) or (#text + 1)
   local rest = text:sub(e + 1, after_e - 1)
-  if before:find("^[ \t]*$") and rest:find("^[ \t]*$") then
+  if before:find("^[ \t]*$") and rest:find("^[ \t\r]*$") then
     return line_start, math.min(after_e, #text)
   end
   local blanks = text:match("^[ \t]*", e + 1)
