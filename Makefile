@@ -133,6 +133,7 @@ bench-smoke: deps
 	@$(LUA_BIN) bench/merge.lua 0.2 > /dev/null
 	@$(LUA_BIN) bench/context.lua 0.3 > /dev/null
 	@$(LUA_BIN) bench/audit.lua 10 > /dev/null
+	@$(LUA_BIN) bench/fix.lua 10 > /dev/null
 	@$(LUA_BIN) bench/wire.lua 0.2 > /dev/null
 	@$(LUA_BIN) bench/scan.lua 1 > /dev/null
 	@$(LUA_BIN) bench/survey.lua 20 8 --timeout 1 > /dev/null
@@ -153,6 +154,7 @@ bench: deps
 	$(LUA_BIN) bench/merge.lua 3 | $(BENCH_DOC) merge $(BENCH_OUT)
 	$(LUA_BIN) bench/context.lua 6 | $(BENCH_DOC) context $(BENCH_OUT)
 	$(LUA_BIN) bench/audit.lua 1000 | $(BENCH_DOC) audit $(BENCH_OUT)
+	$(LUA_BIN) bench/fix.lua 1000 | $(BENCH_DOC) fix $(BENCH_OUT)
 	$(LUA_BIN) bench/wire.lua 3 | $(BENCH_DOC) wire $(BENCH_OUT)
 	$(LUA_BIN) bench/scan.lua 5 | $(BENCH_DOC) scan $(BENCH_OUT)
 	$(LUA_BIN) bench/prosody_startup.lua 1000 3 | $(BENCH_DOC) prosody_startup $(BENCH_OUT)

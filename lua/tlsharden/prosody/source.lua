@@ -242,17 +242,34 @@ function M.string_value(literal)
   end
 end
 
+-- The byte offset where each line of text starts, for the last text asked
+-- about (fix asks about one file many times in a row).
+local last_text, last_starts
+local function line_starts(text)
+  if text ~= last_text then
+    local starts, pos = { 1 }, 1
+    while true do
+      local nl = text:find("\n", pos, true)
+      if not nl then break end
+      starts[#starts + 1] = nl + 1
+      pos = nl + 1
+    end
+    last_text, last_starts = text, starts
+  end
+  return last_starts
+end
+
 --- The first token on line `line` of text (1-based) and after.
 function M.first_on_line(text, toks, line)
-  local offset = 1
-  for _ = 2, line do
-    local nl = text:find("\n", offset, true)
-    if not nl then return nil end
-    offset = nl + 1
+  local offset = line_starts(text)[line]
+  if not offset then return nil end
+  -- the first token that starts at or after offset
+  local lo, hi = 1, #toks + 1
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if toks[mid].s >= offset then hi = mid else lo = mid + 1 end
   end
-  for idx, t in ipairs(toks) do
-    if t.s >= offset then return idx end
-  end
+  if lo <= #toks then return lo end
 end
 
 --- Where option `key` is assigned by the statement Lua reports at line
@@ -288,9 +305,13 @@ end
 
 --- The line (1-based) of byte position s.
 function M.line_of(text, s)
-  local n = 1
-  for _ in text:sub(1, s - 1):gmatch("\n") do n = n + 1 end
-  return n
+  local starts = line_starts(text)
+  local lo, hi = 1, #starts
+  while lo < hi do
+    local mid = math.floor((lo + hi + 1) / 2)
+    if starts[mid] <= s then lo = mid else hi = mid - 1 end
+  end
+  return lo
 end
 
 --- The start of the line that holds byte s, and its indentation.
