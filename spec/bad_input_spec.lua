@@ -59,6 +59,7 @@ local FUNCTIONS = {
   { "context.load_key", context.load_key },
   { "wire.dns_query", wire.dns_query },
   { "wire.dns_parse", wire.dns_parse },
+  { "wire.dns_rdata", wire.dns_rdata },
   { "wire.suites", wire.suites },
   { "wire.suite", wire.suite },
   { "wire.groups", wire.groups },
@@ -180,7 +181,7 @@ describe("bad input", function()
       guard = 1, error_new = 1, is_error = 1,
       context = { option_names = 1, load_key = 1, harden_defaults = 1, harden_report = 1, key_kind = 1, session = 1,
         answer_hello = 1 },
-      wire = { dns_query = 1, dns_parse = 1, dane_match = 1,  -- dane_match: spec/dane_spec.lua
+      wire = { dns_query = 1, dns_parse = 1, dns_rdata = 1, dane_match = 1,  -- dane_match: spec/dane_spec.lua
         suites = 1, suite = 1, groups = 1, client_hello = 1, parse_server_flight = 1, parse_client_hello = 1, replay_hello = 1,
         record = 1, heartbeat_request = 1, parse_records = 1, robot_key_exchange = 1, parse_session = 1 } }
     for name, v in pairs(core) do
@@ -523,5 +524,7 @@ describe("the error rule for the scanner's layers", function()
     assert.is_true(wire.parse_records(HUGE).malformed)
     local parsed = wire.dns_parse(HUGE)
     assert.is_nil(parsed)
+    assert.is_nil(wire.dns_rdata("SRV", HUGE))
+    assert.is_nil(wire.dns_rdata("TXT", ("\255"):rep(70000)))
   end)
 end)

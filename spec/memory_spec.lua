@@ -186,6 +186,8 @@ describe("memory #memory", function()
     { "dns_query", function() wire.dns_query("_xmpp-client._tcp.example.org", "SRV", 7, { dnssec = true }) end },
     { "dns_parse", function() assert(wire.dns_parse(dns_answer)) end },
     { "dns_parse (malformed)", function() assert(not wire.dns_parse(dns_answer:sub(1, 40))) end },
+    { "dns_rdata", function() assert(wire.dns_rdata("SRV", "\0\0\0\5\20\102\4host\4xmpp\4test\0")) end },
+    { "dns_rdata (malformed)", function() assert(not wire.dns_rdata("A", "\1\2\3")) end },
     { "dane_match", function() assert(#wire.dane_match(tlsa_records, { der }).matches == 1) end },
     { "an error object (raised, caught, renamed)", function()
       local _, e = pcall(tlsharden.protocol, 42)

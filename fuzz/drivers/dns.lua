@@ -1,7 +1,8 @@
 -- Fuzz target: DNS messages. The input is parsed as a whole message, as a
 -- message behind a fixed header (so that the fuzzer spends its bytes on the
 -- sections), and split into a name and a type for dns_query, whose output
--- must parse back to the same question.
+-- must parse back to the same question; and as the data of one record of
+-- each type the parser reads (dns_rdata, as libunbound hands it over).
 local wire = require "tlsharden.wire"
 local core = require "tlsharden.core"
 
@@ -18,7 +19,13 @@ local function check(bytes)
   end
 end
 
+local RDATA_TYPES = { "A", "AAAA", "NS", "CNAME", "SOA", "MX", "TXT", "SRV", "TLSA", "DS" }
+
 return function(data)
+  local t = RDATA_TYPES[#data % #RDATA_TYPES + 1]
+  local ok, r, why = pcall(wire.dns_rdata, t, data)
+  assert(ok, r)
+  assert((r and r.type == t) or (not r and type(why) == "string" and #why > 0))
   check(data)
   check(HEADER .. data)
   local name, qtype = data:match("^([^%z]*)%z(.*)$")

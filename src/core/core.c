@@ -49,6 +49,7 @@ static const luaL_Reg wire_funcs[] = {
   {"parse_session", th_wire_parse_session},
   {"dns_query", th_dns_query},
   {"dns_parse", th_dns_parse},
+  {"dns_rdata", th_dns_rdata},
   {"dane_match", th_dane_match},
   {NULL, NULL}
 };

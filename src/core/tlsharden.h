@@ -340,6 +340,7 @@ int th_load_key(lua_State *L);          /* keys.c */
 int th_quote_value(lua_State *L);       /* args.c */
 int th_dns_query(lua_State *L);         /* dns.c */
 int th_dns_parse(lua_State *L);         /* dns.c */
+int th_dns_rdata(lua_State *L);         /* dns_parse.c */
 int th_dane_match(lua_State *L);        /* dane.c */
 
 int th_suites_list(lua_State *L);          /* suites.c */

@@ -95,8 +95,7 @@ static size_t encode_name(lua_State *L, int idx, uint8_t *out) {
   return n;
 }
 
-/* The type named or numbered at idx (1..65535, not OPT), or raises. */
-static int check_qtype(lua_State *L, int idx) {
+int th_dns_type_arg(lua_State *L, int idx, const char *fn, int arg, const char *argname) {
   const dns_code *c;
   if (lua_type(L, idx) == LUA_TNUMBER) {
     lua_Integer v;
@@ -118,9 +117,14 @@ static int check_qtype(lua_State *L, int idx) {
       }
     }
   }
-  return th_arg_error(L, FN_QUERY, 2, "qtype",
+  return th_arg_error(L, fn, arg, argname,
                   "unknown type %s (a name such as A, AAAA, SRV, TLSA,"
                   " TYPEn, or a number 1-65535 other than OPT)", th_quote(L, idx));
+}
+
+/* The type named or numbered at idx (1..65535, not OPT), or raises. */
+static int check_qtype(lua_State *L, int idx) {
+  return th_dns_type_arg(L, idx, FN_QUERY, 2, "qtype");
 }
 
 typedef struct query_opts {

@@ -9,6 +9,7 @@
 
 #define FN_QUERY "wire.dns_query"
 #define FN_PARSE "wire.dns_parse"
+#define FN_RDATA "wire.dns_rdata"
 
 #define DNS_HEADER 12
 #define DNS_MAX_MESSAGE 65535
@@ -35,5 +36,9 @@
 
 /* The name of a type, or NULL. */
 const char *th_dns_type_name(int value);
+
+/* The type named or numbered at stack index idx (1..65535, not OPT), or
+ * raises a bad-argument error of fn's argument arg. */
+int th_dns_type_arg(lua_State *L, int idx, const char *fn, int arg, const char *argname);
 
 #endif

@@ -408,6 +408,38 @@ static int parse_message(parser *p, lua_State *L) {
   return 1;
 }
 
+/* tlsharden.wire.dns_rdata(qtype, bytes) -> fields | nil, reason: one
+ * record's data alone, as a validating resolver library hands it over
+ * (libunbound: in wire form, names uncompressed, without its length),
+ * read into the fields a record of dns_parse has. */
+int th_dns_rdata(lua_State *L) {
+  parser p;
+  th_reader d;
+  int type = th_dns_type_arg(L, 1, FN_RDATA, 1, "qtype");
+  if (lua_type(L, 2) != LUA_TSTRING)
+    return th_arg_error(L, FN_RDATA, 2, "bytes", "expected a string, got %s", th_quote(L, 2));
+  p.msg = (const uint8_t *)lua_tolstring(L, 2, &p.len);
+  p.err[0] = '\0';
+  snprintf(p.where, sizeof p.where, "rdata");
+  lua_settop(L, 2);
+  if (p.len > DNS_MAX_MESSAGE) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "rdata of %d bytes is longer than %d", (int)p.len, DNS_MAX_MESSAGE);
+    return 2;
+  }
+  lua_createtable(L, 0, 6);
+  push_type(L, type);
+  lua_setfield(L, -2, "type");
+  th_reader_init(&d, p.msg, p.len);
+  if (!parse_rdata(&p, L, type, &d)) {
+    lua_settop(L, 2);
+    lua_pushnil(L);
+    lua_pushstring(L, p.err);
+    return 2;
+  }
+  return 1;
+}
+
 /* tlsharden.core.dns_parse(bytes) -> message | nil, reason */
 int th_dns_parse(lua_State *L) {
   parser p;
