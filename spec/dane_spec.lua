@@ -175,8 +175,15 @@ describe("dane", function()
       assert.is_true(hs.ok, hs.client_err)
       local chain = hs.client:getpeerchain()
       hs.close()
-      local signed = dns.resolver({ resolver = ub.address, timeout = 3 }):tlsa(5222, "tcp", "xmpp.example.test")
+      local anchor = pki.write(pki.tmpdir() .. "/anchor.ds", ub.ds)
+      local plain_ub = dns.resolver { resolver = ub.address, timeout = 3 }
+      local v = assert(require("tlsharden.scan.dnssec").new(plain_ub.servers, anchor))
+      local signed = dns.resolver({ resolver = ub.address, timeout = 3, validator = v }):tlsa(5222, "tcp",
+        "xmpp.example.test")
       assert.is_true(signed.authenticated)
+      assert.equals("secure", signed.dnssec.status)
+      -- the resolver's own AD bit alone is not trusted
+      assert.equals("insecure", dane.check(plain_ub:tlsa(5222, "tcp", "xmpp.example.test"), chain).status)
       local r = dane.check(signed, chain)
       assert.equals("valid", r.status)
       assert.equals(1, r.matches[1].cert)

@@ -7,6 +7,7 @@ local wire = require "tlsharden.wire"
 local socket = require "socket"
 local core = require "tlsharden.core"
 local dns = require "tlsharden.scan.dns"
+local dnssec = require "tlsharden.scan.dnssec"
 local servers = require "spec.helpers.dns_servers"
 local pki = require "spec.helpers.pki"
 
@@ -316,10 +317,17 @@ describe("resolver against a validating unbound", function()
     if bogus then bogus.stop() end
   end)
 
-  it("marks DNSSEC-validated answers as authenticated (AD)", function()
-    local r = dns.resolver { resolver = ub.address, timeout = 3 }
+  it("keeps the AD bit of a validating resolver as ad, and trusts only its own validation", function()
+    local plain = dns.resolver { resolver = ub.address, timeout = 3 }
+    local p = plain:srv("xmpp-client", "tcp", "example.test")
+    assert.same({ true, false, "indeterminate" }, { p.ad, p.authenticated, p.dnssec.status })
+    -- validated here, from the zone's own trust anchor
+    local anchor = pki.write(pki.tmpdir() .. "/anchor.ds", ub.ds)
+    local v = assert(dnssec.new(plain.servers, anchor))
+    local r = dns.resolver { resolver = ub.address, timeout = 3, validator = v }
     local s = r:srv("xmpp-client", "tcp", "example.test")
     assert.is_true(s.authenticated, ub.log())
+    assert.equals("secure", s.dnssec.status)
     assert.equals("xmpp.example.test", s.records[1].target)
     local a = r:addresses("xmpp.example.test")
     assert.is_true(a.authenticated)
@@ -327,13 +335,16 @@ describe("resolver against a validating unbound", function()
     local t = r:tlsa(5222, "tcp", "xmpp.example.test")
     assert.is_true(t.authenticated)
     assert.equals(TLSA_HEX, t.records[1].data)
-    -- the signatures came along (DO bit)
+    -- the stub asks with the DO bit: the signatures come along
     local sigs = 0
-    for _, rr in ipairs(t.message.answers) do if rr.type == "RRSIG" then sigs = sigs + 1 end end
+    for _, rr in ipairs(plain:tlsa(5222, "tcp", "xmpp.example.test").message.answers) do
+      if rr.type == "RRSIG" then sigs = sigs + 1 end
+    end
     assert.equals(1, sigs)
     local nx = r:addresses("nothing.example.test")
     assert.equals("NXDOMAIN", nx.failure.code)
     assert.is_true(nx.results.A.authenticated)  -- an authenticated denial
+    assert.equals("secure", nx.results.A.dnssec.status)
     local e = r:xmpp_endpoints("example.test", { kind = "c2s" })
     assert.is_true(e.endpoints[1].srv_authenticated and e.endpoints[1].address_authenticated)
   end)
@@ -346,7 +357,7 @@ describe("resolver against a validating unbound", function()
     assert.is_false(a.authenticated)
     -- unbound names the reason in an extended DNS error (RFC 8914)
     assert.matches("extended error 6", a.failure.message, 1, true)
-    -- what the signatures still cover validates
-    assert.is_true(r:tlsa(5222, "tcp", "xmpp.example.test").authenticated)
+    -- what the signatures still cover validates (the resolver's AD bit)
+    assert.is_true(r:tlsa(5222, "tcp", "xmpp.example.test").ad)
   end)
 end)

@@ -519,7 +519,10 @@ prosody.each_version(describe, pending, "tlsharden.scan against Prosody", functi
         ("_%d._tcp.xmpp IN TLSA 3 1 1 %s"):format(default.ports.c2s_direct_tls, ("00"):rep(32)),
       } }
       local ok, err = pcall(function()
-        local r = tlsharden.scan("example.test", { kind = "c2s", resolver = ub.address, cafile = default.ca })
+        -- validated here from the zone's own trust anchor
+        local anchor = pki.write(pki.tmpdir() .. "/anchor.ds", ub.ds)
+        local r = tlsharden.scan("example.test", { kind = "c2s", resolver = ub.address, cafile = default.ca,
+          trust_anchor = anchor })
         assert.equal(2, #r.endpoints)
         local good, bad = r.endpoints[1], r.endpoints[2]
         assert.same({ "starttls", true, "valid", true }, { good.tls, good.srv_authenticated, good.dane.status,
@@ -528,6 +531,13 @@ prosody.each_version(describe, pending, "tlsharden.scan against Prosody", functi
         assert.same({ "direct", "invalid" }, { bad.tls, bad.dane.status })
         assert.equal("error", codes(bad.problems).DANE_MISMATCH.severity)
         assert.is_true(r.dns.authenticated)
+        assert.same({ true, "secure" }, { r.dns.dnssec.validated, r.dns.dnssec.status })
+        assert.same({ "secure", "secure", "secure" }, { good.srv_dnssec, good.address_dnssec, good.dane.dnssec })
+        -- the same zone from the root's anchor: nothing can be validated here, so no DANE
+        local root = tlsharden.scan("example.test", { kind = "c2s", resolver = ub.address, cafile = default.ca,
+          timeout = 3 })
+        assert.equal("indeterminate", root.dns.dnssec.status)
+        for _, e in ipairs(root.endpoints) do assert.is_true(e.dane == nil or e.dane.status ~= "valid") end
       end)
       ub.stop()
       assert(ok, err)

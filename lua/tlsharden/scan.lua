@@ -26,7 +26,8 @@ local OPTIONS = {
   kind = "string", starttls = "string", xmpphost = "string", resolver = true, resolv_conf = "string",
   timeout = "number", connections = "number", cafile = "string", capath = "string", from = "string",
   at = "number", guide = "string", starttls_cap = "boolean", protocols = "table", max_suites = "number",
-  order = "boolean", on_progress = "function", sni = true, clients = "boolean",
+  order = "boolean", on_progress = "function", sni = true, clients = "boolean", dnssec = "boolean",
+  trust_anchor = "string",
 }
 
 local DEFAULTS = { timeout = 5, connections = 8 }
@@ -42,7 +43,8 @@ local function check_common(opts, needs_resolver)
   o.connections = errors.integer(FN, opts, "connections", 1, 256, DEFAULTS.connections)
   o.max_suites = errors.integer(FN, opts, "max_suites", 1, 4000, nil)
   grade.check_guide(FN, opts.guide)
-  for _, k in ipairs { "cafile", "capath", "from", "at", "guide", "starttls_cap", "resolv_conf", "order", "clients" } do
+  for _, k in ipairs { "cafile", "capath", "from", "at", "guide", "starttls_cap", "resolv_conf", "order", "clients",
+      "dnssec", "trust_anchor" } do
     o[k] = opts[k]
   end
   if opts.sni ~= nil and opts.sni ~= false and not (type(opts.sni) == "string" and scan_target.is_name(opts.sni)) then
@@ -52,7 +54,7 @@ local function check_common(opts, needs_resolver)
   if opts.from ~= nil and not scan_target.is_name(opts.from) then
     errors.option(FN, "from", "expected a domain name, got %s", errors.quote(opts.from))
   end
-  for _, k in ipairs { "cafile", "capath", "resolv_conf" } do
+  for _, k in ipairs { "cafile", "capath", "resolv_conf", "trust_anchor" } do
     if opts[k] ~= nil then
       local f = io.open(opts[k])
       if not f then errors.option(FN, k, "cannot read %s", errors.quote(opts[k])) end

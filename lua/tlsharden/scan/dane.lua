@@ -50,7 +50,8 @@ end
 local USAGE = { [0] = "PKIX-TA", [1] = "PKIX-EE", [2] = "DANE-TA", [3] = "DANE-EE" }
 
 --- Judge the TLSA records of a service against its chain. tlsa is the
--- result of a resolver's tlsa() (records, authenticated) or a plain list of
+-- result of a resolver's tlsa() (records, authenticated: validated as
+-- secure, dnssec) or a plain list of
 -- TLSA records; chain is a list of DER strings, PEM strings or LuaSec
 -- certificates, the server's certificate first. opts.authenticated gives
 -- the DNSSEC status for a plain list (default false).
@@ -125,8 +126,9 @@ function M.check(tlsa, chain, opts)
     problem("DANE_UNUSABLE", "no TLSA record is usable; DANE does not apply (RFC 7671 §4.1)")
   elseif not authenticated then
     result.status = "insecure"
-    problem("DANE_NOT_AUTHENTICATED", "the TLSA answer was not DNSSEC-authenticated (no AD bit); its records"
-      .. " cannot be used (RFC 6698 §4.1)")
+    local status = type(tlsa.dnssec) == "table" and tlsa.dnssec.status
+    problem("DANE_NOT_AUTHENTICATED", ("the TLSA answer was not validated as DNSSEC-secure%s; its records"
+      .. " cannot be used (RFC 6698 §4.1)"):format(status and (" (" .. status .. ")") or ""))
   elseif result.matched then
     result.status = "valid"
   else

@@ -5,6 +5,7 @@
 -- See docs/reference/scan.md, "Targets".
 local socket = require "socket"
 local dns = require "tlsharden.scan.dns"
+local dnssec = require "tlsharden.scan.dnssec"
 local json = require "tlsharden.json"
 local problems = require "tlsharden.problems"
 local sock = require "tlsharden.scan.sock"
@@ -25,6 +26,7 @@ function M.trim_query(r)
     records[i] = t
   end
   return { name = r.name, type = r.type, records = records, authenticated = r.authenticated == true,
+    dnssec = r.dnssec and { status = r.dnssec.status, why = r.dnssec.why } or nil, ad = r.ad,
     rcode = r.rcode, server = r.server, transport = r.transport, cnames = r.cnames and list { table.unpack(r.cnames) },
     failure = r.failure and problems.copy(r.failure) or nil,
     problems = r.problems and #r.problems > 0 and r.problems or nil }
@@ -34,17 +36,44 @@ local function trim_addresses(a)
   local addrs = list()
   for i, x in ipairs(a.addresses or {}) do addrs[i] = { address = x.address, family = x.family } end
   return { name = a.name, addresses = addrs, authenticated = a.authenticated == true,
+    dnssec = a.dnssec and { status = a.dnssec.status, why = a.dnssec.why } or nil,
     failure = a.failure and problems.copy(a.failure) or nil }
 end
 
-function M.resolver(sched, o)
-  return dns.resolver { resolver = o.resolver, resolv_conf = o.resolv_conf, timeout = o.timeout, attempts = 1,
+--- The scan's resolver: the stub resolver of the scan's settings, whose
+-- lookups a validator answers (tlsharden.scan.dnssec, forwarding to the
+-- same servers) unless o.dnssec is false or no validation can run here.
+-- dns_result (optional) gets dnssec = { validated, why, trust_anchor,
+-- library }; where validation cannot run, problems gets the information
+-- DNSSEC_NOT_VALIDATED, once.
+function M.resolver(sched, o, dns_result, problem_list)
+  local r = dns.resolver { resolver = o.resolver, resolv_conf = o.resolv_conf, timeout = o.timeout, attempts = 1,
     exchange = sock.dns_exchange(sched) }
+  local v, why
+  if o.dnssec == false then
+    why = "DNSSEC validation was switched off (the dnssec option, --no-dnssec)"
+  else
+    v, why = dnssec.new(r.servers, o.trust_anchor)
+  end
+  if v then
+    r.validator, r.scheduler = v, sched
+  else
+    r.unvalidated = "not validated: " .. why
+  end
+  if dns_result and not dns_result.dnssec then
+    dns_result.dnssec = { validated = v ~= nil, why = why, trust_anchor = v and v.anchor or nil,
+      library = v and dnssec.library() or nil }
+    if not v and problem_list and o.dnssec ~= false then
+      problems.add(problem_list, "info", "DNSSEC_NOT_VALIDATED",
+        ("DNSSEC was not validated: %s; DANE is not used"):format(why))
+    end
+  end
+  return r
 end
 
 -- The endpoints of a domain, both kinds looked up at once.
 local function domain_endpoints(sched, o, result)
-  local r = M.resolver(sched, o)
+  local r = M.resolver(sched, o, result.dns, result.problems)
   o.dns_resolver = r
   result.dns.resolver = list()
   for i, s in ipairs(r.servers) do
@@ -62,6 +91,7 @@ local function domain_endpoints(sched, o, result)
   r:bound(nil)
   local eps = {}
   result.dns.authenticated = true
+  local weakest
   for _, f in ipairs(found) do
     for _, ep in ipairs(f.endpoints) do
       ep.dane_host = ep.host
@@ -73,7 +103,9 @@ local function domain_endpoints(sched, o, result)
     end
     for _, p in ipairs(f.problems) do result.problems[#result.problems + 1] = p end
     result.dns.authenticated = result.dns.authenticated and f.authenticated
+    weakest = dns.weaker(weakest, f.dnssec)
   end
+  if weakest then result.dns.dnssec.status = weakest.status end
   return eps
 end
 
@@ -87,7 +119,7 @@ local function host_endpoints(sched, o, result)
     addrs[1] = { address = p.host, family = p.family }
     result.dns.source = "literal"
   elseif o.resolver then
-    local r = M.resolver(sched, o)
+    local r = M.resolver(sched, o, result.dns, result.problems)
     o.dns_resolver = r
     r:bound(o.timeout)
     local a = r:addresses(o.host)

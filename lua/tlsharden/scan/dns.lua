@@ -176,6 +176,7 @@ local RESOLVER_OPTIONS = {
   resolver = true, resolv_conf = "string", timeout = "number", attempts = "number",
   dnssec = "boolean", edns = "boolean", udp_size = "number", tcp = "boolean",
   exchange = "function", random = "function", max_targets = "number",
+  validator = "table", scheduler = "table", unvalidated = "string",
 }
 
 --- A resolver. opts: resolver ("127.0.0.1:5353", "[::1]:53", or a list of
@@ -185,7 +186,10 @@ local RESOLVER_OPTIONS = {
 -- (default true), udp_size (default 1232), tcp (always TCP, default false),
 -- exchange (the I/O function, see socket_exchange), random (random(m) -> an
 -- integer 0..m, for ids and SRV weights), max_targets (SRV targets resolved
--- per lookup, default 16).
+-- per lookup, default 16); validator (a tlsharden.scan.dnssec validator:
+-- every lookup answered and validated by it instead, waiting in scheduler's
+-- task when one is given), unvalidated (why there is no validator, for
+-- the results' dnssec.why).
 function M.resolver(opts)
   local fn = "scan.dns.resolver"
   opts = errors.options(fn, 1, "opts", opts, RESOLVER_OPTIONS)
@@ -226,6 +230,8 @@ function M.resolver(opts)
     exchange = opts.exchange or socket_exchange,
     random = opts.random or function(m) return math.random(0, m) end,
     max_targets = math.floor(errors.number(fn, opts, "max_targets", 1, 256, 16)),
+    validator = opts.validator, scheduler = opts.scheduler,
+    unvalidated = opts.unvalidated or "no validator: the answers' signatures were not checked",
   }, Resolver)
 end
 
@@ -279,10 +285,14 @@ local function build_query(fn, argname, name, qtype, id, qopts)
 end
 
 --- Query name for qtype. Returns a result table: name, type, records (of
--- that type, after CNAMEs in the answer), cnames, authenticated (AD),
--- rcode, failure (nil, or the problem record that says why there is no
--- usable answer), server, transport, message
--- (the parsed answer), truncated (a UDP answer had TC set).
+-- that type, after CNAMEs in the answer), cnames, dnssec ({ status =
+-- "secure"|"insecure"|"bogus"|"indeterminate", why }: as the validator
+-- found, or indeterminate without one), authenticated (dnssec.status is
+-- "secure"), ad (the resolver's AD bit, not trusted), rcode, failure (nil,
+-- or the problem record that says why there is no usable answer; a bogus
+-- answer keeps its records and has the failure DNSSEC_BOGUS), server,
+-- transport, message (the parsed answer), truncated (a UDP answer had TC
+-- set).
 function Resolver:query(name, qtype, fn, argname)
   fn, argname = fn or "scan.dns.query", argname or "name"
   if type(name) ~= "string" then
@@ -290,7 +300,18 @@ function Resolver:query(name, qtype, fn, argname)
   end
   local qopts = { dnssec = self.dnssec, edns = self.edns, udp_size = self.udp_size }
   build_query(fn, argname, name, qtype, 0, qopts)  -- raises for a bad name or type
-  local result = { name = name, type = qtype, records = {}, cnames = {}, authenticated = false }
+  if self.validator then
+    local wait, budget = self.timeout * self.attempts, nil
+    if self.deadline then
+      local left = self.deadline - gettime()
+      if left < wait then wait, budget = math.max(0.001, left), self.budget end
+    end
+    local r = self.validator:query(name, qtype, self.scheduler, wait, budget)
+    r.server = self.validator.server
+    return r
+  end
+  local result = { name = name, type = qtype, records = {}, cnames = {}, authenticated = false,
+    dnssec = { status = "indeterminate", why = self.unvalidated } }
   local last = failure("TIMEOUT", ("no answer for %s %s"):format(name, qtype))
   for _, server in ipairs(self.servers) do
     local transport = self.tcp and "tcp" or "udp"
@@ -331,7 +352,7 @@ function Resolver:query(name, qtype, fn, argname)
           transport = "tcp"
         else
           result.message, result.rcode = msg, msg.rcode
-          result.authenticated = msg.flags.ad == true
+          result.ad = msg.flags.ad == true
           if msg.rcode == "NOERROR" then
             result.records, result.cnames = select_records(msg, name, qtype)
           else
@@ -410,10 +431,20 @@ function Resolver:srv(service, proto, domain)
   return result
 end
 
+-- The weaker of two DNSSEC statuses (bogus, then indeterminate, insecure,
+-- secure), with its why.
+local STATUS_RANK = { bogus = 1, indeterminate = 2, insecure = 3, secure = 4 }
+function M.weaker(a, b)
+  if not a then return b end
+  if not b then return a end
+  return (STATUS_RANK[b.status] or 2) < (STATUS_RANK[a.status] or 2) and b or a
+end
+
 --- The A and AAAA records of name. Result: name, records (A first, then
--- AAAA), addresses ({ address, family = "inet"|"inet6" }), authenticated
--- (both answers had AD), failure (when neither gave an address: the A
--- lookup's failure, or NO_ADDRESS), results = { A = ..., AAAA = ... }.
+-- AAAA), addresses ({ address, family = "inet"|"inet6" }), dnssec (the
+-- weaker of the two answers'), authenticated (both secure), failure (when
+-- neither gave an address: the A lookup's failure, or NO_ADDRESS; or a
+-- bogus answer's DNSSEC_BOGUS), results = { A = ..., AAAA = ... }.
 function Resolver:addresses(name)
   local fn = "scan.dns.addresses"
   if type(name) ~= "string" then
@@ -422,7 +453,7 @@ function Resolver:addresses(name)
   local a = self:query(name, "A", fn, "name")
   local aaaa = self:query(name, "AAAA", fn, "name")
   local result = { name = name, records = {}, addresses = {}, results = { A = a, AAAA = aaaa },
-    authenticated = a.authenticated and aaaa.authenticated }
+    authenticated = a.authenticated and aaaa.authenticated, dnssec = M.weaker(a.dnssec, aaaa.dnssec) }
   for _, r in ipairs(a.records) do
     result.records[#result.records + 1] = r
     result.addresses[#result.addresses + 1] = { address = r.address, family = "inet" }
@@ -433,6 +464,8 @@ function Resolver:addresses(name)
   end
   if #result.records == 0 then
     result.failure = a.failure or aaaa.failure or failure("NO_ADDRESS", ("%s has no A or AAAA record"):format(name))
+  elseif result.dnssec.status == "bogus" then
+    result.failure = (a.dnssec.status == "bogus" and a or aaaa).failure
   end
   return result
 end
@@ -475,7 +508,7 @@ function Resolver:xmpp_endpoints(domain, opts)
     errors.option(fn, "kind", "expected 'c2s' or 's2s', got %s", errors.quote(opts.kind))
   end
   local out = { domain = domain, endpoints = {}, lookups = {}, addresses = {}, problems = problems.list(),
-    authenticated = true }
+    authenticated = true, dnssec = nil }
   local resolved = 0
   local function add_problem(p, context)
     if p then problems.add(out.problems, p.severity, p.code, p.message, context) end
@@ -502,13 +535,14 @@ function Resolver:xmpp_endpoints(domain, opts)
         local r = self:srv(s.service, "tcp", domain)
         out.lookups[r.name] = r
         out.authenticated = out.authenticated and r.authenticated
+        out.dnssec = M.weaker(out.dnssec, r.dnssec)
         if r.no_service then said_no = said_no + 1 end
         if r.failure and r.failure.code ~= "NXDOMAIN" then add_problem(r.failure, { kind = kind }) end
         for _, p in ipairs(r.problems) do add_problem(p, { kind = kind }) end
         for _, rec in ipairs(r.records) do
           found_any = true
           mixed[#mixed + 1] = { priority = rec.priority, weight = rec.weight, record = rec, tls = s.tls,
-            service = "_" .. s.service .. "._tcp", authenticated = r.authenticated }
+            service = "_" .. s.service .. "._tcp", authenticated = r.authenticated, dnssec = r.dnssec }
         end
       end
       local targets = M.order_srv(mixed, self.random)
@@ -526,6 +560,7 @@ function Resolver:xmpp_endpoints(domain, opts)
               port = t.record.port, target = t.record.target } or nil,
             source = t.fallback and "fallback" or "srv",
             srv_authenticated = t.authenticated, address_authenticated = addrs.authenticated,
+            srv_dnssec = t.dnssec and t.dnssec.status, address_dnssec = addrs.dnssec and addrs.dnssec.status,
           }
         end
       end

@@ -87,7 +87,7 @@ function M.record(ep, ctx)
     target = ep.target or ctx.target, domain = ep.domain or ctx.domain, kind = ep.kind, tls = ep.tls, host = ep.host,
     address = ep.address, family = ep.family, port = ep.port, srv = srv,
     source = ep.source, srv_authenticated = ep.srv_authenticated,
-    address_authenticated = ep.address_authenticated,
+    address_authenticated = ep.address_authenticated, srv_dnssec = ep.srv_dnssec, address_dnssec = ep.address_dnssec,
     connections = 0, xmpp = { plain_before_tls = false }, problems = problems.list(),
   }
 end
@@ -142,7 +142,8 @@ local function dane_verdict(ctx, e, host, chain_der)
   end
   local v = dane.check(tlsa, chain_der)
   local out = { status = v.status, name = tlsa.name, authenticated = v.authenticated, matched = v.matched,
-    pkix_required = v.pkix_required, records = #(tlsa.records or {}), matches = list(), problems = list() }
+    pkix_required = v.pkix_required, records = #(tlsa.records or {}), matches = list(), problems = list(),
+    dnssec = tlsa.dnssec and tlsa.dnssec.status or nil }
   if e.srv and not e.srv_authenticated and v.status ~= "none" then
     -- RFC 7673 §2: without a secure SRV answer the target's TLSA is not to be used
     out.srv_insecure = true
@@ -152,6 +153,9 @@ local function dane_verdict(ctx, e, host, chain_der)
   end
   for i, p in ipairs(v.problems) do out.problems[i] = problems.copy(p) end
   if tlsa.failure then out.lookup = problems.copy(tlsa.failure) end
+  -- a TLSA answer whose signatures do not check out: someone tampers, or
+  -- the zone is broken
+  if tlsa.failure and tlsa.failure.code == "DNSSEC_BOGUS" then out.problems[#out.problems + 1] = problems.copy(tlsa.failure) end
   return out
 end
 
@@ -330,6 +334,12 @@ function M.scan(sched, ep, ctx)
   e.chain_error = j.chain_error
   e.dane = dane_verdict(ctx, e, ep.dane_host, chain_der)
   observe.problems(e, pr, j, pre, after, hs)
+  for _, which in ipairs { { "srv_dnssec", "SRV record" }, { "address_dnssec", "address records" } } do
+    if e[which[1]] == "bogus" then
+      problems.add(e.problems, "error", "DNSSEC_BOGUS", ("the DNSSEC signatures of the endpoint's %s do not"
+        .. " check out (tampered with, or a broken zone)"):format(which[2]))
+    end
+  end
   if #on_request > 0 then
     problems.add(e.problems, "warning", "WEAK_GROUP_ON_REQUEST", ("accepted when a client offers nothing"
       .. " stronger, though no recorded client gets it: %s"):format(table.concat(on_request, ", ")))
