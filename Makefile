@@ -85,8 +85,11 @@ deps:
 # tools, GIO's Python bindings and Java (Erlang comes with ejabberd) serve
 # the real clients of spec/real_clients_spec.lua and spec/truth_spec.lua;
 # its Go and Node.js clients are pending where those are missing (make
-# record-hellos installs them).
-TEST_PACKAGES = clang libclang-rt-14-dev gnutls-bin chromium ejabberd libnss3-tools python3-gi gir1.2-glib-2.0 glib-networking openjdk-17-jdk-headless
+# record-hellos installs them). nsd serves the signed zone of
+# spec/helpers/dnssec_zone.lua, which unbound-host, delv and dig (from
+# bind9-dnsutils) and lua-unbound validate.
+TEST_PACKAGES = clang libclang-rt-14-dev gnutls-bin chromium ejabberd libnss3-tools python3-gi gir1.2-glib-2.0 glib-networking openjdk-17-jdk-headless \
+  nsd unbound-host bind9-dnsutils lua-unbound dns-root-data
 TEST_BUILDS = $(if $(filter $(OLDER_LUA),$(LUA_V)),build/tlsharden/core.so,$(OLDER_CORES) build/threads fuzz-build)
 
 test:
