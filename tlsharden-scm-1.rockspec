@@ -80,6 +80,7 @@ build = {
     ["tlsharden.cli.survey"] = "lua/tlsharden/cli/survey.lua",
     ["tlsharden.cli.report"] = "lua/tlsharden/cli/report.lua",
     ["tlsharden.scan.dns"] = "lua/tlsharden/scan/dns.lua",
+    ["tlsharden.scan.dnssec"] = "lua/tlsharden/scan/dnssec.lua",
     ["tlsharden.scan.dane"] = "lua/tlsharden/scan/dane.lua",
     ["tlsharden.scan.xmpp"] = "lua/tlsharden/scan/xmpp.lua",
     ["tlsharden.scan.net"] = "lua/tlsharden/scan/net.lua",

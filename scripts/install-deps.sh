@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install the Debian packages tlsharden needs to build, test and run (Lua
 # 5.4, and 5.3 and 5.2, on which make test runs the specs too; Debian's
-# lua-sec, lua-socket, lua-expat and lua-cjson serve every Lua version).
+# lua-sec, lua-socket, lua-expat and lua-cjson serve every Lua version;
+# lua-unbound and dns-root-data let the scanner validate DNSSEC itself).
 # As root it runs apt-get; otherwise it prints the command and stops.
 # Extra package names given as arguments are installed too (make fuzz
 # asks for clang and its libFuzzer runtime this way). Prosody 13 is then
@@ -10,7 +11,7 @@ set -eu
 
 PACKAGES="make gcc pkg-config openssl valgrind lua5.4 liblua5.4-dev libssl-dev
   lua5.3 liblua5.3-dev lua5.2 liblua5.2-dev lua-sec lua-socket lua-expat lua-busted luarocks lua-cjson prosody sslscan testssl.sh
-  dnsmasq unbound ldnsutils $*"
+  dnsmasq unbound ldnsutils lua-unbound dns-root-data $*"
 
 missing=""
 for p in $PACKAGES; do

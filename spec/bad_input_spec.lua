@@ -307,7 +307,7 @@ describe("the error rule", function()
       function(o) return tlsharden.fix("examples/prosody.cfg.lua", o) end },
     -- an address without xmpphost: refused even when every option passes, so nothing is sent
     { "scan", { "kind", "starttls", "xmpphost", "resolver", "resolv_conf", "timeout", "connections", "cafile", "capath",
-      "from", "at", "guide", "starttls_cap", "protocols", "max_suites", "order", "on_progress" },
+      "from", "at", "guide", "starttls_cap", "protocols", "max_suites", "order", "on_progress", "dnssec", "trust_anchor" },
       function(o) return tlsharden.scan("127.0.0.1:1", o) end },
     -- without write every call is refused before anything runs
     { "survey.run", { "kind", "jobs", "per_server", "resolvers", "timeout", "connections", "write", "resume",

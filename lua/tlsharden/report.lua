@@ -102,6 +102,9 @@ function M.row(rec, n)
     plain_before_tls = x.plain_before_tls == true and true or (x.mechanisms_before_tls and false or nil),
     mechanisms_before_tls = is_table(x.mechanisms_before_tls) and x.mechanisms_before_tls or nil,
     dane = is_table(rec.dane) and str(rec.dane.status) or nil,
+    -- the DNSSEC status of the endpoint's SRV answer (where it came from
+    -- SRV), else of its address answer
+    dnssec = str(rec.srv_dnssec) or str(rec.address_dnssec),
     elapsed = number(rec.elapsed), connections = number(rec.connections),
   }
   row.letter = row.grade_if_trusted or row.grade
@@ -353,6 +356,10 @@ function M.counts(rows)
   end
   add("clients", tally(rows, "Recorded clients that cannot connect", function(r) return r.clients ~= nil end,
     client_defs, "each client's hello replayed against every endpoint of its kind and transport"))
+  add("dnssec", tally(rows, "DNSSEC of the SRV answer (validated by the scanner)", function(r) return true end,
+    value_defs(rows, "dnssec", { "secure", "insecure", "bogus", "indeterminate" }, false,
+      "not validated (no lua-unbound, --no-dnssec, or a HOST:PORT target)"),
+    "bogus: the signatures do not check out (tampered with, or a broken zone), an error"))
   add("dane", tally(rows, "DANE (TLSA records of the SRV target)", tls,
     value_defs(rows, "dane", { "valid", "invalid", "insecure", "unusable", "none" }, false,
       "not looked up (no resolver, or no SRV record)")))

@@ -29,7 +29,8 @@ return function(cli)
   -- survey): their kinds for the argument parser, and the tlsharden.scan
   -- options they give.
   local SHARED = { resolver = "value", timeout = "value", cafile = "value", capath = "value", from = "value",
-    guide = "value", ["starttls-cap"] = "flag", at = "value", kind = "value", connections = "value" }
+    guide = "value", ["starttls-cap"] = "flag", at = "value", kind = "value", connections = "value",
+    ["trust-anchor"] = "value", ["no-dnssec"] = "flag" }
 
   --- The shared options' kinds, with extra (a command's own) on top.
   function cli.scan_options(extra)
@@ -47,9 +48,12 @@ return function(cli)
     if kind ~= nil and kind ~= "c2s" and kind ~= "s2s" and kind ~= "both" then
       usage_error("option --kind needs c2s, s2s or both, got '%s'", kind)
     end
+    local validate  -- nil: the default (validate)
+    if c.opts["no-dnssec"] then validate = false end
     return { resolver = c.opts.resolver, cafile = c.opts.cafile, capath = c.opts.capath, from = c.opts.from,
       guide = c.opts.guide, starttls_cap = c.opts["starttls-cap"], at = at, kind = kind,
-      timeout = number_option(c.opts, "timeout"), connections = number_option(c.opts, "connections", true) }
+      timeout = number_option(c.opts, "timeout"), connections = number_option(c.opts, "connections", true),
+      trust_anchor = c.opts["trust-anchor"], dnssec = validate }
   end
 
   local function failing(result, min_grade)
@@ -189,6 +193,25 @@ return function(cli)
     o.columns(rows, function(row, _, cell) return row == 1 and o.paint("bold", cell) or cell end)
   end
 
+  -- A DNSSEC status, painted: secure green, bogus red.
+  local function dnssec_text(o, status)
+    if status == "secure" then return o.paint("green", status) end
+    if status == "bogus" then return o.paint("red", status) end
+    return tostring(status or "-")
+  end
+
+  -- What DNS and DNSSEC said of the target, one line.
+  local function print_dns(o, d)
+    if not d or not d.dnssec then return end
+    local s = d.dnssec
+    if s.validated then
+      o.line(("DNSSEC: %s (validated here by %s from %s)"):format(dnssec_text(o, s.status or "-"),
+        s.library or "libunbound", s.trust_anchor or "?"))
+    else
+      o.line(("DNSSEC: not validated (%s)"):format(s.why or "?"))
+    end
+  end
+
   local function print_endpoint(o, e, min_grade)
     o.line()
     local src = e.srv and (" (SRV %s, priority %d, weight %d)"):format(e.srv.service or "?", e.srv.priority, e.srv.weight)
@@ -233,9 +256,13 @@ return function(cli)
       o.line("  " .. tls_features(p))
     end
     if e.probe or e.chain then o.line("  chain: " .. chain_text(e)) end
+    if e.srv_dnssec or e.address_dnssec then
+      o.line(("  DNSSEC: SRV %s, addresses %s"):format(dnssec_text(o, e.srv_dnssec), dnssec_text(o, e.address_dnssec)))
+    end
     if e.dane then
-      o.line(("  DANE: %s (%s, %d TLSA record%s%s)"):format(e.dane.status, e.dane.name or "?", e.dane.records,
-        e.dane.records == 1 and "" or "s", e.dane.authenticated and ", authenticated" or ", not authenticated"))
+      o.line(("  DANE: %s (%s, %d TLSA record%s, %s)"):format(e.dane.status, e.dane.name or "?", e.dane.records,
+        e.dane.records == 1 and "" or "s", e.dane.dnssec and ("DNSSEC " .. dnssec_text(o, e.dane.dnssec))
+          or e.dane.authenticated and "authenticated" or "not authenticated"))
     end
     local xt = xmpp_text(e)
     if xt ~= "" then o.line("  XMPP: " .. xt) end
@@ -258,7 +285,8 @@ return function(cli)
     summary = "scan a running XMPP server from outside: protocols, suites, chain, DANE, XMPP, the grade",
     usage = "scan TARGET [--kind c2s|s2s|both] [--starttls c2s|s2s|none] [--xmpphost NAME] [--resolver ADDR[:PORT]]"
       .. " [--timeout S] [--connections N] [--cafile F] [--capath D] [--from NAME] [--guide 2009q|2009r]"
-      .. " [--starttls-cap] [--at EPOCH] [--sni NAME | --no-sni] [--no-clients] [--quiet]",
+      .. " [--starttls-cap] [--at EPOCH] [--sni NAME | --no-sni] [--no-clients] [--trust-anchor FILE]"
+      .. " [--no-dnssec] [--quiet]",
     options = cli.scan_options { starttls = "value", xmpphost = "value", quiet = "flag", sni = "value",
       ["no-sni"] = "flag", ["no-clients"] = "flag" },
     help = [[TARGET is a DOMAIN (its SRV records _xmpp-client._tcp, _xmpps-client._tcp,
@@ -267,7 +295,10 @@ return function(cli)
   --starttls c2s|s2s|none (none: direct TLS; default c2s) and --xmpphost NAME,
   the XMPP domain (the stream's 'to'; default HOST; required for an address).
   --kind c2s or s2s scans one kind (default both). --resolver ADDR[:PORT] asks
-  that DNS server (default /etc/resolv.conf). --timeout S bounds every wait
+  that DNS server (default /etc/resolv.conf). Every answer's DNSSEC signatures
+  are checked here (lua-unbound) from the root's trust anchor, or the one in
+  --trust-anchor FILE (DS or DNSKEY lines); DANE counts only on secure answers,
+  a bogus one is an error; --no-dnssec: no validation. --timeout S bounds every wait
   (default 5), --connections N the connections in flight (default 8). --cafile/--capath: trust
   anchors for the chain (default the system store). --sni NAME sends another
   name as SNI, --no-sni none (what such a client gets). The recorded hellos of
@@ -296,6 +327,7 @@ return function(cli)
       o.line(o.paint("bold", ("tlsharden scan of %s"):format(result.target)) ..
         (" (%s, %d endpoint%s, %.2f s)"):format(result.kind == "both" and "c2s and s2s" or result.kind,
           #result.endpoints, #result.endpoints == 1 and "" or "s", result.elapsed))
+      print_dns(o, result.dns)
       for _, p in ipairs(result.problems) do print_problem(o, p, "") end
       for _, e in ipairs(result.endpoints) do print_endpoint(o, e, c.min_grade) end
       o.line()

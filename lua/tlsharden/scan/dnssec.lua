@@ -88,6 +88,12 @@ function M.new(servers, anchor)
   return v
 end
 
+--- Forget every validator made so far, and with them the answers they
+-- hold (the next lookup starts from the trust anchor again).
+function M.forget()
+  contexts = {}
+end
+
 --- The status of a libunbound result: status, why.
 function M.status_of(res)
   if res.secure then return "secure" end
@@ -100,7 +106,11 @@ function M.status_of(res)
     end
     return "bogus", why
   end
-  if res.rcode == 2 then return "indeterminate", "no answer (SERVFAIL)" end
+  -- unsigned, provably: an answer or a denial (NOERROR, NXDOMAIN); any
+  -- other answer says nothing of its signatures
+  if res.rcode ~= 0 and res.rcode ~= 3 then
+    return "indeterminate", ("no answer (%s)"):format(RCODES[res.rcode] or ("RCODE" .. tostring(res.rcode)))
+  end
   return "insecure"
 end
 
@@ -115,11 +125,11 @@ local function result_of(name, qtype, res)
     out.cnames[1] = res.canonname:gsub("%.$", "")
   end
   if status == "bogus" then
+    -- the records come along (libunbound returns them): what they name is
+    -- still scanned, the answer is an error of its own
     out.failure = problems.new("error", "DNSSEC_BOGUS",
       ("the DNSSEC signatures of %s %s do not check out: %s"):format(name, qtype, why))
-    return out
-  end
-  if res.rcode ~= 0 then
+  elseif res.rcode ~= 0 then
     out.failure = problems.new("error", problems.code(out.rcode),
       ("%s %s: the validating resolver answered %s%s"):format(name, qtype, out.rcode,
         why and (" (" .. why .. ")") or ""))
@@ -130,7 +140,7 @@ local function result_of(name, qtype, res)
     if rr then
       rr.name = out.cnames[1] or name
       out.records[#out.records + 1] = rr
-    else
+    elseif not out.failure then
       out.failure = problems.new("error", "MALFORMED", ("%s %s: %s"):format(name, qtype, err))
     end
   end
