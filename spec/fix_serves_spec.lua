@@ -79,3 +79,57 @@ prosody.each_version(describe, pending, "#truth tlsharden fix --write, then serv
     assert(ok, err)
   end)
 end)
+
+-- The rollback of --write: the programs it runs (prosodyctl, or a checker
+-- given as --prosodyctl) are processes of their own, which the sanitizer
+-- suites' preloaded runtime must not reach; so this runs in the release
+-- suite with the comparisons above.
+describe("#truth tlsharden fix --write", function()
+  local dir, ca
+  setup(function()
+    dir = pki.tmpdir()
+    ca = pki.cert(dir, "ca", { ca = true, cn = "tlsharden fix test CA" })
+  end)
+  teardown(function() pki.cleanup(dir) end)
+
+  local function config(text)
+    local d = pki.tmpdir()
+    pki.write(d .. "/prosody.cfg.lua", text)
+    return d, d .. "/prosody.cfg.lua"
+  end
+
+  it("writes nothing when it cannot keep a backup, or when the check fails on the new file", function()
+    local text = 'certificates = "certs"\nVirtualHost "example.org"\n\tssl = { protocol = "sslv23" }\n'
+    local d, path = config(text)
+    local sh = require "spec.helpers.sh"
+    -- FILE.bak and FILE.bak.1 are folders: no backup can be written
+    sh.run("mkdir " .. sh.quote(path .. ".bak") .. " && touch " .. sh.quote(path .. ".bak/x"))
+    sh.run("mkdir " .. sh.quote(path .. ".bak.1") .. " && touch " .. sh.quote(path .. ".bak.1/x"))
+    local code, _, err = cli.run("fix", path, "--write", "--cafile", ca.cert, "--prosody", "0.12",
+      "--prosodyctl", "/bin/true")
+    assert.equal(2, code)
+    assert.truthy(err:find("nothing written", 1, true))
+    assert.equal(text, pki.read(path))
+    -- a check that passed before and fails on the new file puts the
+    -- original back and removes the backup (a checker that rejects what
+    -- the fix wrote: the rollback is tlsharden's own)
+    sh.run("rm -rf " .. sh.quote(path .. ".bak") .. " " .. sh.quote(path .. ".bak.1"))
+    local checker = pki.write(d .. "/check.sh",
+      "#!/bin/sh\nif grep -q tlsv1_2 \"$2\"; then echo 'rejected: new protocol'; exit 1; fi\necho ok\n")
+    sh.run("chmod +x " .. sh.quote(checker))
+    code, _, err = cli.run("fix", path, "--write", "--cafile", ca.cert, "--prosody", "0.12",
+      "--prosodyctl", checker)
+    assert.equal(2, code)
+    assert.truthy(err:find("does not pass", 1, true))
+    assert.truthy(err:find("rejected: new protocol", 1, true))
+    assert.equal(text, pki.read(path))
+    assert.is_nil(io.open(path .. ".bak"))
+    -- and a check that finds nothing new lets it write, keeping a backup
+    code, _, err = cli.run("fix", path, "--write", "--cafile", ca.cert, "--prosody", "0.12",
+      "--prosodyctl", "/bin/true")
+    assert.equal(1, code, err)  -- written, but the host has no certificate: left
+    assert.equal(text, pki.read(path .. ".bak"))
+    assert.truthy(pki.read(path):find('ssl = { protocol = "tlsv1_2+" }', 1, true))
+    pki.cleanup(d)
+  end)
+end)
