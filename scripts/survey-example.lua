@@ -21,8 +21,9 @@ local dir = pki.tmpdir()
 local b
 local ok, err = pcall(function()
   pki.write(dir .. "/list.txt", fx.list)
-  sh.run(("cd %s && ./bin/tlsharden survey %s --out %s --resolver %s --cafile %s --timeout 2 --per-server 64 --quiet")
-    :format(sh.quote(root), sh.quote(dir .. "/list.txt"), sh.quote(dir .. "/s.jsonl"), fx.resolver, sh.quote(fx.cafile)))
+  sh.run(("cd %s && ./bin/tlsharden survey %s --out %s --resolver %s --trust-anchor %s --cafile %s --timeout 2"
+    .. " --per-server 64 --quiet"):format(sh.quote(root), sh.quote(dir .. "/list.txt"), sh.quote(dir .. "/s.jsonl"),
+    fx.resolver, sh.quote(fx.trust_anchor), sh.quote(fx.cafile)))
   pki.write(dir .. "/report.html", html.render(report.build(dir .. "/s.jsonl"),
     { title = "XMPP TLS survey of a loopback Prosody" }))
   local why

@@ -187,8 +187,9 @@ describe("a survey of a loopback Prosody with hosts of known faults", function()
   end
 
   local function survey_args(out, extra)
-    return ("survey %s --out %s --resolver %s --cafile %s --timeout 10 --per-server 32 %s"):format(
-      sh.quote(dir .. "/list.txt"), sh.quote(out), fx.resolver, sh.quote(fx.cafile), extra or "")
+    return ("survey %s --out %s --resolver %s --trust-anchor %s --cafile %s --timeout 10 --per-server 32 %s"):format(
+      sh.quote(dir .. "/list.txt"), sh.quote(out), fx.resolver, sh.quote(fx.trust_anchor), sh.quote(fx.cafile),
+      extra or "")
   end
 
   setup(function()
@@ -511,7 +512,7 @@ describe("a survey of a loopback Prosody with hosts of known faults", function()
     for i = 1, 8 do targets[i] = survey.parse_list(fixture.fqdn(fixture.HOSTS[i].name))[1] end
     local n = 0
     survey.run(targets, { jobs = 32, per_server = 4, timeout = 2, write = function() n = n + 1 end,
-      scan_options = { resolver = fx.resolver, cafile = fx.cafile },
+      scan_options = { resolver = fx.resolver, cafile = fx.cafile, trust_anchor = fx.trust_anchor },
       scan = function(ep, ctx)
         local sched = ctx.sched
         if not sched.counted then

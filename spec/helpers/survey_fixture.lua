@@ -179,6 +179,8 @@ function M.start()
     add("silent IN A 127.0.0.1")
     fx.dns = keep(dns_servers.unbound { zone = M.ZONE, records = records })
     fx.resolver = fx.dns.address
+    -- the zone's own trust anchor, from which the scanner validates
+    fx.trust_anchor = pki.write(dir .. "/anchor.ds", fx.dns.ds)
     local lines = { "# a loopback Prosody and its neighbours (spec/helpers/survey_fixture.lua)" }
     for _, h in ipairs(M.HOSTS) do lines[#lines + 1] = fqdn(h.name) end
     lines[#lines + 1] = fqdn("export") .. "   # export-grade TLS"

@@ -306,10 +306,25 @@ function Resolver:query(name, qtype, fn, argname)
       local left = self.deadline - gettime()
       if left < wait then wait, budget = math.max(0.001, left), self.budget end
     end
-    local r = self.validator:query(name, qtype, self.scheduler, wait, budget)
+    -- half the time for the validated answer, the rest for the resolver's
+    -- own where none comes (a resolver that cannot fetch the anchor's keys
+    -- may take long to say so): the data then, unvalidated
+    local r = self.validator:query(name, qtype, self.scheduler, wait / 2, budget)
     r.server = self.validator.server
+    local code = r.failure and r.failure.code
+    if #r.records == 0 and (code == "TIMEOUT" or code == "SERVFAIL" or code == "NETWORK") then
+      local s = self:stub_query(name, qtype, fn, argname, qopts)
+      s.dnssec = { status = "indeterminate", why = ("no validated answer (%s); the resolver's own answer"
+        .. " is used"):format(r.failure.message) }
+      return s
+    end
     return r
   end
+  return self:stub_query(name, qtype, fn, argname, qopts)
+end
+
+-- The query sent by this resolver itself (no validation).
+function Resolver:stub_query(name, qtype, fn, argname, qopts)
   local result = { name = name, type = qtype, records = {}, cnames = {}, authenticated = false,
     dnssec = { status = "indeterminate", why = self.unvalidated } }
   local last = failure("TIMEOUT", ("no answer for %s %s"):format(name, qtype))
