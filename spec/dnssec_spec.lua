@@ -165,11 +165,17 @@ describe("DNSSEC validated by the scanner", function()
     local _ = ok
   end)
 
-  it("rejects a trust anchor it cannot read, naming it", function()
+  it("rejects a trust anchor it cannot read, and says so of one libunbound cannot use", function()
     local ok, err = pcall(tlsharden.scan, "secure.xmpp.test", { trust_anchor = "/nonexistent/anchor.ds" })
     assert.is_false(ok)
     assert.matches("tlsharden.scan: bad option 'trust_anchor': cannot read '/nonexistent/anchor.ds'", err.message, 1,
       true)
+    local garbage = pki.write(pki.tmpdir() .. "/garbage.ds", "this is not a DS record\n")
+    local r = scan(ns, "secure", { trust_anchor = garbage })
+    assert.is_false(r.dns.dnssec.validated)
+    assert.matches("cannot start with the trust anchor", codes(r.problems).DNSSEC_NOT_VALIDATED.message, 1, true)
+    -- the answers themselves still come (the resolver's), and DANE is not used
+    assert.equal("insecure", r.endpoints[1].dane.status)
   end)
 
   it("counts bogus answers in a survey's report", function()

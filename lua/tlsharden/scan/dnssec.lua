@@ -79,9 +79,18 @@ function M.new(servers, anchor)
     -- authoritative server), which libunbound refuses by default
     -- (and .test, which it answers itself by default, RFC 6761, is asked
     -- of the forwarders like any other name)
-    options = { ["do-not-query-localhost:"] = "no", ["local-zone:"] = "test. transparent" },
+    options = { ["do-not-query-localhost:"] = "no", ["local-zone:"] = "test. transparent",
+      -- what goes wrong is said in the result, not on stderr
+      ["logfile:"] = "/dev/null" },
   })
   if not ok then return nil, ("libunbound refused its settings: %s"):format(tostring(ctx)) end
+  -- libunbound reads the anchor on its first lookup: one it answers itself
+  -- (localhost, RFC 6761) says now whether it can
+  local probe_ok, probe, why = pcall(ctx.resolve, ctx, "localhost.", 1, 1)
+  if not probe_ok or not probe then
+    return nil, ("libunbound cannot start with the trust anchor %s: %s"):format(errors.quote(anchor),
+      tostring(probe_ok and why or probe))
+  end
   v = setmetatable({ ctx = ctx, anchor = anchor, forward = forward,
     server = "libunbound via " .. table.concat(forward, ", ") }, Validator)
   contexts[key] = v
