@@ -42,7 +42,7 @@ describe("DNSSEC validated by the scanner", function()
     return
   end
 
-  local server, ns, wrong
+  local server, ns, wrong, cross
   local CASES = zone.cases
   setup(function()
     local hosts = {}
@@ -58,10 +58,19 @@ describe("DNSSEC validated by the scanner", function()
     end
     ns = zone.start { client_port = server.ports.c2s, server_port = server.ports.s2s, tlsa = tlsa(true) }
     wrong = zone.start { client_port = server.ports.c2s, server_port = server.ports.s2s, tlsa = tlsa(false) }
+    -- the unsigned domain's SRV records name a host of the signed zone,
+    -- whose TLSA records (secure) match what that domain serves
+    cross = zone.start { client_port = server.ports.c2s, server_port = server.ports.s2s,
+      srv_targets = { insecure = "host.secure.xmpp.test." },
+      tlsa = function(case)
+        return { { port = server.ports.c2s, usage = 3, selector = 1, mtype = 1,
+          data = case == "secure" and digests.insecure or ("ab"):rep(32) } }
+      end }
   end)
   teardown(function()
     if ns then ns.stop() end
     if wrong then wrong.stop() end
+    if cross then cross.stop() end
     if server then server.stop() end
   end)
 
@@ -112,6 +121,13 @@ describe("DNSSEC validated by the scanner", function()
     assert.same({ "insecure", "insecure", "insecure" }, { ins.dns.dnssec.status, ie.srv_dnssec, ie.dane.status })
     assert.truthy(codes(ie.problems).DANE_NOT_AUTHENTICATED)
     assert.is_nil(codes(ie.problems).DNSSEC_BOGUS)
+    -- secure TLSA records that match, of a target an insecure SRV answer
+    -- names: they do not count (RFC 7673)
+    local x = scan(cross, "insecure").endpoints[1]
+    assert.same({ "host.secure.xmpp.test", "insecure", "secure", true }, { x.host, x.srv_dnssec, x.dane.dnssec,
+      x.dane.matched })
+    assert.same({ "insecure", true }, { x.dane.status, x.dane.srv_insecure })
+    assert.equal("warning", codes(x.problems).DANE_SRV_NOT_SECURE.severity)
   end)
 
   it("makes a bogus answer an error, still scanning what it names", function()

@@ -141,13 +141,14 @@ end
 
 -- The records of one XMPP domain, relative to its zone's origin (sub is
 -- "" for a child zone's apex, or "secure" in the parent).
-local function domain_records(sub, opts, tlsa)
+local function domain_records(sub, opts, tlsa, target)
   local at = sub == "" and "" or "." .. sub
   local apex = sub == "" and "@" or sub
+  target = target or ("host" .. at)
   local lines = {
     ("%s A %s"):format(apex, opts.address),
-    ("_xmpp-client._tcp%s SRV 0 5 %d host%s"):format(at, opts.client_port, at),
-    ("_xmpp-server._tcp%s SRV 0 5 %d host%s"):format(at, opts.server_port, at),
+    ("_xmpp-client._tcp%s SRV 0 5 %d %s"):format(at, opts.client_port, target),
+    ("_xmpp-server._tcp%s SRV 0 5 %d %s"):format(at, opts.server_port, target),
     ("host%s A %s"):format(at, opts.address),
   }
   for _, r in ipairs(tlsa) do
@@ -270,7 +271,9 @@ end
 --   expired_inception, expired_expiration: the same for expired.ZONE
 --     (default 32 and 2 days ago);
 --   tamper_types: a list (or set) of the RR types whose RRSIGs are changed
---     under tampered.ZONE (default all: SRV, A, TLSA, NSEC).
+--     under tampered.ZONE (default all: SRV, A, TLSA, NSEC);
+--   srv_targets: { [case] = "host.secure.xmpp.test." }: another target (an
+--     absolute name) for a case's two SRV records (default its own host).
 -- Returns a handle: port, address ("127.0.0.1"), server ("127.0.0.1@PORT",
 -- unbound's forward form), zone, dir, anchor (the DS line), dnskey (the
 -- KSK's DNSKEY line), anchor_file (the DS as a zone-file line, for
@@ -290,6 +293,7 @@ function M.start(opts)
     address = opts.address or "127.0.0.1",
     client_port = opts.client_port or 5222,
     server_port = opts.server_port or 5269,
+    srv_targets = opts.srv_targets or {},
   }
   local function tlsa_for(case)
     if type(opts.tlsa) == "function" then return opts.tlsa(case) or {} end
@@ -322,20 +326,20 @@ function M.start(opts)
     -- the unsigned child
     local insecure = "insecure." .. zone
     local lines = zone_head(insecure)
-    for _, l in ipairs(domain_records("", o, tlsa_for("insecure"))) do lines[#lines + 1] = l end
+    for _, l in ipairs(domain_records("", o, tlsa_for("insecure"), o.srv_targets.insecure)) do lines[#lines + 1] = l end
     write_zone(dir .. "/insecure.zone", lines)
     -- the child whose signatures have expired (two days ago: unbound
     -- allows a clock skew of up to a day, val-sig-skew-max)
     local expired = "expired." .. zone
     lines = zone_head(expired)
-    for _, l in ipairs(domain_records("", o, tlsa_for("expired"))) do lines[#lines + 1] = l end
+    for _, l in ipairs(domain_records("", o, tlsa_for("expired"), o.srv_targets.expired)) do lines[#lines + 1] = l end
     write_zone(dir .. "/expired.zone", lines)
     local expired_ksk = sign(dir, "expired.zone", expired, opts.expired_inception or (now - 32 * DAY),
       opts.expired_expiration or (now - 2 * DAY))
     -- the parent
     lines = zone_head(zone)
     for _, case in ipairs({ "secure", "tampered" }) do
-      for _, l in ipairs(domain_records(case, o, tlsa_for(case))) do lines[#lines + 1] = l end
+      for _, l in ipairs(domain_records(case, o, tlsa_for(case), o.srv_targets[case])) do lines[#lines + 1] = l end
     end
     for _, child in ipairs({ "insecure", "expired" }) do
       lines[#lines + 1] = ("%s IN NS ns.%s.%s"):format(child, child, zone)

@@ -145,13 +145,22 @@ local function dane_verdict(ctx, e, host, chain_der)
     pkix_required = v.pkix_required, records = #(tlsa.records or {}), matches = list(), problems = list(),
     dnssec = tlsa.dnssec and tlsa.dnssec.status or nil }
   if e.srv and not e.srv_authenticated and v.status ~= "none" then
-    -- RFC 7673 §2: without a secure SRV answer the target's TLSA is not to be used
+    -- RFC 7673 §3: without a secure SRV answer the target's TLSA records
+    -- are not to be used, whatever they match
     out.srv_insecure = true
   end
   for i, m in ipairs(v.matches) do
     out.matches[i] = { record = m.record, cert = m.cert, usage = m.usage, usage_name = m.usage_name, chain_ok = m.chain_ok }
   end
-  for i, p in ipairs(v.problems) do out.problems[i] = problems.copy(p) end
+  for _, p in ipairs(v.problems) do
+    if not (out.srv_insecure and p.code == "DANE_MISMATCH") then out.problems[#out.problems + 1] = problems.copy(p) end
+  end
+  if out.srv_insecure and (v.status == "valid" or v.status == "invalid") then
+    out.status = "insecure"
+    problems.add(out.problems, "warning", "DANE_SRV_NOT_SECURE", ("the SRV answer was not validated as"
+      .. " DNSSEC-secure (%s), so the target's TLSA records do not count (RFC 7673 §3)"):format(
+      tostring(e.srv_dnssec or "not validated")))
+  end
   if tlsa.failure then out.lookup = problems.copy(tlsa.failure) end
   -- a TLSA answer whose signatures do not check out: someone tampers, or
   -- the zone is broken
