@@ -53,6 +53,8 @@ end
 
 --- Load a configuration. source is a path, or the text itself when
 -- opts.text is true. opts.env: a table of ENV_* values (default empty).
+-- opts.files: texts to read instead of files, by path. opts.origins: record
+-- where each option was set and each section begins (origins, sections).
 -- Returns a config object or raises "tlsharden.audit: FILE:LINE: message".
 function M.load(source, opts)
   opts = opts or {}
@@ -80,10 +82,12 @@ function M.load(source, opts)
   local cfg = {
     file = name, dir = opts.dir or basename_dir(name), config = config,
     hosts = {}, components = {}, files = {}, warnings = {},
-    -- where each option was last set, and where each section begins: the
-    -- file and line of the configuration's own code (for tlsharden fix)
+    -- with opts.origins: where each option was last set, and where each
+    -- section begins: the file and line of the configuration's own code
+    -- (for tlsharden fix; the audit does without, which loads faster)
     origins = {}, sections = {},
   }
+  local track = opts.origins == true
   local env_values = opts.env or {}
 
   -- The file and line of the configuration code running now: the nearest
@@ -101,7 +105,7 @@ function M.load(source, opts)
   local function set(host, key, value, how)
     config[host] = config[host] or {}
     config[host][key] = value
-    local at = where()
+    local at = track and where()
     if at then
       at.how = how or "assign"
       cfg.origins[host] = cfg.origins[host] or {}
@@ -137,7 +141,7 @@ function M.load(source, opts)
           set(hostname, "load_global_modules", false)
         end
         current = hostname
-        local at = where()
+        local at = track and where()
         if at then
           at.host, at.kind = hostname, kind
           cfg.sections[#cfg.sections + 1] = at

@@ -500,7 +500,7 @@ function fix.fix(path, opts)
     rounds = round_no
     report = as_fix(audit.audit, path, aopts)
     first = first or report
-    local config = as_fix(prosody_config.load, path, { env = opts.env, files = texts })
+    local config = as_fix(prosody_config.load, path, { env = opts.env, files = texts, origins = true })
     state.model = require("tlsharden.prosody.model").model(config, report.prosody)
     local round = new_round(state, config)
     if round_no == 1 then apply_profile(state, round) end
