@@ -233,7 +233,7 @@ local function recent_table(base, entries)
       local id = str(e.id)
       out[#out + 1] = ("<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>"):format(
         id and ('<a href="%s">%s</a>'):format(esc(scan_link(base, id)), esc(domain)) or esc(domain),
-        inline_badge(domain, str(e.grade) or (e.state == "running" or e.state == "queued") and "scanning" or nil),
+        inline_badge(domain, str(e.grade) or (e.state == "running" or e.state == "queued") and "scanning" or "none"),
         esc(kind_text(e.kind)), esc(date(e.finished)))
     end
   end
