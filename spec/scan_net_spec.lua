@@ -125,7 +125,7 @@ describe("tlsharden.scan.net", function()
     for _, c in ipairs {
       { { per_server = 0 }, "bad option 'per_server': expected a whole number from 1 to 65536, got 0" },
       { { timeout = "x" }, "bad option 'timeout': expected a number, got 'x'" },
-      { { colour = 1 }, "bad argument #1 'opts': unknown option 'colour' (known: max_connections, per_server, timeout)" },
+      { { colour = 1 }, "bad argument #1 'opts': unknown option 'colour' (known: loop, max_connections, on_error, per_server, slice, timeout)" },
     } do
       local ok, err = pcall(net.scheduler, c[1])
       assert.is_false(ok)

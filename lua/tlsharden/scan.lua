@@ -27,7 +27,7 @@ local OPTIONS = {
   timeout = "number", connections = "number", cafile = "string", capath = "string", from = "string",
   at = "number", guide = "string", starttls_cap = "boolean", protocols = "table", max_suites = "number",
   order = "boolean", on_progress = "function", sni = true, clients = "boolean", dnssec = "boolean",
-  trust_anchor = "string",
+  trust_anchor = "string", allow = "function",
 }
 
 local DEFAULTS = { timeout = 5, connections = 8 }
@@ -103,38 +103,75 @@ local function scan_endpoint(sched, ep, ctx)
   return rec
 end
 
---- tlsharden.scan(target [, opts]): see docs/reference/scan.md.
-function M.scan(target, opts)
-  local o = check_options(target, opts)
+-- The endpoints the caller's `allow` refuses are left out, each a problem.
+local function allowed(o, eps, result)
+  if not o.allow then return eps end
+  local out = {}
+  for _, ep in ipairs(eps) do
+    local ok, why = o.allow(ep)
+    if ok then
+      out[#out + 1] = ep
+    else
+      problems.add(result.problems, "error", "ENDPOINT_REFUSED", ("%s is not scanned: %s"):format(discovery.label(ep),
+        errors.shorten(tostring(why or "refused"))), { address = ep.address, port = ep.port })
+    end
+  end
+  return out
+end
+
+-- The whole scan of a checked target, inside a task of sched.
+local function scan_in(sched, target, o)
   local t0 = net.now()
   local result = {
     target = target, domain = o.domain, kind = o.service_kind or o.kind or "both", started = socket.gettime(),
     dns = discovery.new_dns(), endpoints = list(), problems = problems.list(),
   }
+  local found = discovery.endpoints(sched, o, result)
+  local eps = allowed(o, found, result)
+  local ctx = endpoint_settings(o, o.dns_resolver, result.dns)
+  ctx.target, ctx.domain = target, o.domain
+  o.on_progress(("%s: %d endpoint%s"):format(target, #eps, #eps == 1 and "" or "s"), 0, #eps)
+  if #found == 0 then
+    problems.add(result.problems, "error", "NO_ENDPOINTS",
+      ("no %s endpoint found for %s"):format(o.kind or "XMPP", o.domain))
+  end
+  for i, ep in ipairs(eps) do
+    local e = scan_endpoint(sched, ep, ctx)
+    result.endpoints[#result.endpoints + 1] = e
+    local g = e.grade and e.grade.grade
+    o.on_progress(("[%d/%d] %s: %s%s%s (%.2f s, %d connections)"):format(i, #eps, discovery.label(e), e.status,
+      g and (", grade " .. g) or "", e.reason and (": " .. e.reason) or "", e.elapsed or 0, e.connections or 0),
+      i, #eps)
+    if g and (not result.grade or grade.worse(g, result.grade)) then result.grade = g end
+  end
+  result.elapsed = net.now() - t0
+  return result
+end
+
+--- tlsharden.scan(target [, opts]): see docs/reference/scan.md.
+function M.scan(target, opts)
+  local o = check_options(target, opts)
+  local result
   -- room for the probe's connections, and one for DNS over TCP
   local sched = net.scheduler { per_server = o.connections + 1, max_connections = o.connections + 1,
     timeout = o.timeout }
-  sched:spawn(function()
-    local eps = discovery.endpoints(sched, o, result)
-    local ctx = endpoint_settings(o, o.dns_resolver, result.dns)
-    ctx.target, ctx.domain = target, o.domain
-    o.on_progress(("%s: %d endpoint%s"):format(target, #eps, #eps == 1 and "" or "s"))
-    if #eps == 0 then
-      problems.add(result.problems, "error", "NO_ENDPOINTS",
-        ("no %s endpoint found for %s"):format(o.kind or "XMPP", o.domain))
-    end
-    for i, ep in ipairs(eps) do
-      local e = scan_endpoint(sched, ep, ctx)
-      result.endpoints[#result.endpoints + 1] = e
-      local g = e.grade and e.grade.grade
-      o.on_progress(("[%d/%d] %s: %s%s%s (%.2f s, %d connections)"):format(i, #eps, discovery.label(e), e.status,
-        g and (", grade " .. g) or "", e.reason and (": " .. e.reason) or "", e.elapsed or 0, e.connections or 0))
-      if g and (not result.grade or grade.worse(g, result.grade)) then result.grade = g end
-    end
-  end)
+  sched:spawn(function() result = scan_in(sched, target, o) end)
   sched:run()
-  result.elapsed = net.now() - t0
   return result
+end
+
+--- Check a target and its options as tlsharden.scan does, without
+-- scanning (raises the same errors).
+function M.check(target, opts)
+  check_options(target, opts)
+  return true
+end
+
+--- tlsharden.scan inside a task of a scheduler the caller runs (any
+-- backend, e.g. one inside Prosody's loop): the same result. sched needs
+-- room for opts.connections + 1 connections to one server.
+function M.run(sched, target, opts)
+  return scan_in(sched, target, check_options(target, opts))
 end
 
 -- ---- for a survey: many scans in one scheduler (docs/reference/scan.md) ----

@@ -10,6 +10,13 @@
 --     ...
 --   end)
 --   sched:run()
+--
+-- Two backends wake the tasks: by default run() waits in socket.select
+-- until every task is done (the command line, surveys); with the `loop`
+-- option the scheduler lives inside an event loop that is already running
+-- (Prosody's net.server: its watchfd and timers), never blocks it, and
+-- runs its tasks from the loop's callbacks in slices of a few
+-- milliseconds.
 local socket = require "socket"
 local errors = require "tlsharden.errors"
 
@@ -18,7 +25,11 @@ local unpack = table.unpack or unpack
 local M = {}
 
 local DEFAULTS = { per_server = 4, max_connections = 64, timeout = 5 }
-local OPTIONS = { per_server = "number", max_connections = "number", timeout = "number" }
+local OPTIONS = { per_server = "number", max_connections = "number", timeout = "number", loop = "table",
+  on_error = "function", slice = "number" }
+
+-- the longest a loop backend runs its tasks before it lets the loop serve
+local SLICE = 0.02
 
 local Scheduler = {}
 Scheduler.__index = Scheduler
@@ -28,11 +39,28 @@ Conn.__index = Conn
 
 --- A new scheduler. opts: per_server (connections open to one server
 -- address at once, default 4), max_connections (in all, default 64:
--- select() has limits), timeout (default for every wait, seconds, default 5).
+-- select() has limits), timeout (default for every wait, seconds, default 5),
+-- loop (an event loop to live in: { watchfd = fn, add_task = fn,
+-- stop_task = fn }, as Prosody's net.server and util.timer give them),
+-- on_error (loop backend: called with a task that raised; the others go
+-- on), slice (loop backend: seconds of work before the loop is let serve).
 function M.scheduler(opts)
   local fn = "scan.net.scheduler"
   opts = errors.options(fn, 1, "opts", opts, OPTIONS)
+  local loop = opts.loop
+  if loop ~= nil then
+    for _, k in ipairs { "watchfd", "add_task", "stop_task" } do
+      if type(loop[k]) ~= "function" then
+        errors.option(fn, "loop", "expected a table with the function %s, got %s", k, errors.quote(loop[k]))
+      end
+    end
+  end
   return setmetatable({
+    loop = loop,
+    on_error = opts.on_error,
+    slice = errors.number(fn, opts, "slice", 0.001, 10, SLICE),
+    tasks = {},       -- loop backend: which task each parked coroutine belongs to
+    watches = {},     -- loop backend: socket -> { handle, read, write }
     per_server = errors.integer(fn, opts, "per_server", 1, 65536, DEFAULTS.per_server),
     max_connections = errors.integer(fn, opts, "max_connections", 1, 65536, DEFAULTS.max_connections),
     timeout = errors.number(fn, opts, "timeout", 0, 86400, DEFAULTS.timeout),
@@ -47,14 +75,18 @@ end
 
 M.now = socket.gettime
 
+local schedule_pump
+
 --- Start fn(...) as a new task; returns the task (a table with done,
--- ok and error once it finishes).
+-- ok and error once it finishes). With a loop, it starts from the loop's
+-- next turn.
 function Scheduler:spawn(fn, ...)
   local args = { n = select("#", ...), ... }
   local task = { done = false }
   task.co = coroutine.create(function() return fn(unpack(args, 1, args.n)) end)
   self.alive = self.alive + 1
   self.ready[#self.ready + 1] = { task, nil }
+  if self.loop then schedule_pump(self) end
   return task
 end
 
@@ -174,9 +206,13 @@ function Conn:receive(max, timeout)
   end
 end
 
+local unwatch
+
 --- Close the connection and free its slot (idempotent).
 function Conn:close()
   if not self.tcp then return end
+  -- the loop stops watching its descriptor while it is still this one
+  if self.sched.loop then unwatch(self.sched, self.tcp) end
   self.tcp:close()
   self.tcp = nil
   self.sched.conns[self] = nil
@@ -194,15 +230,145 @@ local function step(self, task, value)
   local ok, res = coroutine.resume(task.co, value)
   if not ok then
     finish(self, task, false, debug.traceback(task.co, tostring(res)))
-    self.failure = self.failure or task
+    if not self.loop then
+      self.failure = self.failure or task
+    elseif self.on_error then
+      self.on_error(task)
+    end
   elseif coroutine.status(task.co) == "dead" then
     finish(self, task, true)
   end
 end
 
+-- ---- the loop backend ----
+
+function unwatch(self, sock)
+  local w = self.watches[sock]
+  if not w then return end
+  self.watches[sock] = nil
+  w.handle:setflags(false, false)
+  w.handle:close()
+end
+
+-- Wake the waits of kind on sock (the loop saw it ready) and run.
+local pump
+local function on_ready(self, sock, kind)
+  for _, wt in ipairs(self.waiting) do
+    if wt.sock == sock and wt.kind == kind then wt.wake = true end
+  end
+  pump(self)
+end
+
+-- Watch what the waiting tasks wait for: a descriptor each (its flags the
+-- union of its waits) and one timer at the nearest deadline.
+local function arm(self)
+  local want, nearest = {}, math.huge
+  for _, wt in ipairs(self.waiting) do
+    if wt.sock then
+      local w = want[wt.sock] or {}
+      want[wt.sock] = w
+      w[wt.kind] = true
+    end
+    if wt.deadline < nearest then nearest = wt.deadline end
+  end
+  for sock in pairs(self.watches) do
+    if not want[sock] then unwatch(self, sock) end
+  end
+  for sock, w in pairs(want) do
+    local have = self.watches[sock]
+    if not have then
+      local fd = sock:getfd()
+      if type(fd) == "number" and fd >= 0 then
+        local handle = self.loop.watchfd(fd, function() on_ready(self, sock, "read") end,
+          function() on_ready(self, sock, "write") end)
+        have = { handle = handle }
+        self.watches[sock] = have
+      end
+    end
+    if have and (have.read ~= (w.read or false) or have.write ~= (w.write or false)) then
+      have.read, have.write = w.read or false, w.write or false
+      have.handle:setflags(have.read, have.write)
+    end
+  end
+  if self.timer and self.timer_at ~= nearest then
+    self.loop.stop_task(self.timer)
+    self.timer = nil
+  end
+  if not self.timer and nearest < math.huge then
+    self.timer_at = nearest
+    self.timer = self.loop.add_task(math.max(0, nearest - M.now()), function()
+      self.timer = nil
+      pump(self)
+    end)
+  end
+end
+
+-- Run what is ready for up to a slice, then hand the loop back: another
+-- turn at once when work is left, watchers and a timer otherwise.
+function pump(self)
+  if self.pumping then return end
+  self.pumping = true
+  local t0, tasks = M.now(), self.tasks
+  repeat
+    local ready = self.ready
+    self.ready = {}
+    for i, r in ipairs(ready) do
+      tasks[r[1].co] = r[1]
+      step(self, r[1], r[2])
+      if r[1].done then tasks[r[1].co] = nil end
+      if M.now() - t0 > self.slice then
+        for j = i + 1, #ready do self.ready[#self.ready + 1] = ready[j] end
+        break
+      end
+    end
+    local now, still = M.now(), {}
+    for _, w in ipairs(self.waiting) do
+      if w.wake then
+        self.ready[#self.ready + 1] = { tasks[w.co], true }
+      elseif now >= w.deadline then
+        self.ready[#self.ready + 1] = { tasks[w.co], w.kind == "sleep" }
+      elseif w.kind == "read" and w.sock.dirty and w.sock:dirty() then
+        -- LuaSec holds bytes already read from the descriptor
+        self.ready[#self.ready + 1] = { tasks[w.co], true }
+      else
+        still[#still + 1] = w
+      end
+    end
+    self.waiting = still
+  until #self.ready == 0 or M.now() - t0 > self.slice
+  self.pumping = false
+  if #self.ready > 0 then schedule_pump(self) end
+  arm(self)
+end
+
+function schedule_pump(self)
+  if self.pump_soon then return end
+  self.pump_soon = true
+  self.loop.add_task(0, function()
+    self.pump_soon = false
+    pump(self)
+  end)
+end
+
+--- Loop backend: stop every task where it waits and close every
+-- connection (a module being unloaded).
+function Scheduler:stop()
+  for conn in pairs(self.conns) do conn:close() end
+  for sock in pairs(self.watches) do unwatch(self, sock) end
+  if self.timer then self.loop.stop_task(self.timer) end
+  self.timer, self.waiting, self.ready, self.tasks = nil, {}, {}, {}
+  self.alive = 0
+end
+
+--- How many tasks are not finished.
+function Scheduler:count() return self.alive end
+
 --- Run until every task has finished. A task that raises stops the run:
 -- every connection is closed and the error is raised again here.
 function Scheduler:run()
+  if self.loop then
+    error("tlsharden.scan.net: a scheduler with a loop runs from the loop's callbacks, not from run()", 2)
+  end
   -- which task each parked coroutine belongs to
   local tasks = {}
   while self.alive > 0 and not self.failure do
