@@ -102,7 +102,10 @@ build = {
     ["tlsharden.survey.progress"] = "lua/tlsharden/survey/progress.lua",
     ["tlsharden.observatory.badge"] = "lua/tlsharden/observatory/badge.lua",
     ["tlsharden.observatory.pages"] = "lua/tlsharden/observatory/pages.lua",
+    ["tlsharden.observatory.policy"] = "lua/tlsharden/observatory/policy.lua",
     ["tlsharden.observatory.report"] = "lua/tlsharden/observatory/report.lua",
+    ["tlsharden.observatory.service"] = "lua/tlsharden/observatory/service.lua",
+    ["tlsharden.observatory.web"] = "lua/tlsharden/observatory/web.lua",
     ["tlsharden.report"] = "lua/tlsharden/report.lua",
     ["tlsharden.report.markdown"] = "lua/tlsharden/report/markdown.lua",
     ["tlsharden.report.html"] = "lua/tlsharden/report/html.lua",
@@ -113,6 +116,7 @@ build = {
     ["tlsharden.prosody.plugin_judging"] = "lua/tlsharden/prosody/plugin_judging.lua",
     ["tlsharden.prosody.plugin_metrics"] = "lua/tlsharden/prosody/plugin_metrics.lua",
     ["mod_tlsharden"] = "lua/mod_tlsharden.lua",
+    ["mod_tlsharden_observatory"] = "lua/mod_tlsharden_observatory.lua",
   },
   install = {
     bin = { tlsharden = "bin/tlsharden" },

@@ -147,7 +147,7 @@ end
 --- The settings that make a server run from dir without touching the
 -- system: pid file, data, admin socket and certificates folder under dir,
 -- the given ports on 127.0.0.1 (ports: c2s, s2s, c2s_direct_tls,
--- s2s_direct_tls, https; the ones left out are not opened).
+-- s2s_direct_tls, https, http; the ones left out are not opened).
 function M.runtime_settings(dir, ports)
   return {
     run_as_root = true,
@@ -160,7 +160,7 @@ function M.runtime_settings(dir, ports)
     s2s_ports = { ports.s2s },
     c2s_direct_tls_ports = { ports.c2s_direct_tls },
     s2s_direct_tls_ports = { ports.s2s_direct_tls },
-    http_ports = {},
+    http_ports = { ports.http },
     https_ports = { ports.https },
     component_ports = {},
     admin_socket = dir .. "/admin.sock",
@@ -301,6 +301,7 @@ function start_once(opts, version)
   local ports = { c2s = M.free_port(), s2s = M.free_port(), c2s_direct_tls = M.free_port(),
     s2s_direct_tls = M.free_port() }
   if opts.https then ports.https = M.free_port() end
+  if opts.http then ports.http = M.free_port() end
   local settings = M.runtime_settings(dir, ports)
   settings.log = { { levels = { min = "debug" }, to = "file", filename = dir .. "/prosody.log" } }
   settings.plugin_paths = opts.plugin_paths
@@ -310,7 +311,7 @@ function start_once(opts, version)
     for k, v in pairs(opts.global or {}) do settings[k] = v end
     local extra = {}
     for _, m in ipairs(opts.modules or {}) do extra[#extra + 1] = m end
-    if opts.https then extra[#extra + 1] = "http" end
+    if opts.https or opts.http then extra[#extra + 1] = "http" end
     local host_settings = {}
     for name, hs in pairs(opts.host_settings or {}) do host_settings[name] = hs end
     local text = M.default_config(version.name, settings, extra, hosts, host_settings)
@@ -323,7 +324,7 @@ function start_once(opts, version)
     pki.write(config, text)
   else
     settings.modules_enabled = { "tls", "saslauth", "disco", "roster", "ping", "dialback" }
-    if opts.https then table.insert(settings.modules_enabled, "http") end
+    if opts.https or opts.http then table.insert(settings.modules_enabled, "http") end
     for _, m in ipairs(opts.modules or {}) do table.insert(settings.modules_enabled, m) end
     version_settings(version.name, settings)
     local global = opts.global
@@ -390,7 +391,7 @@ function start_once(opts, version)
       sh.quote(dir), env and ("env " .. env) or "", sh.quote(version.prosody), sh.quote(config),
       sh.quote(dir .. "/stdout.log")))
     local deadline = socket.gettime() + 15
-    local wait = opts.wait or { "c2s", "s2s", "c2s_direct_tls", "s2s_direct_tls", "https" }
+    local wait = opts.wait or { "c2s", "s2s", "c2s_direct_tls", "s2s_direct_tls", "https", "http" }
     while socket.gettime() < deadline do
       local up = server.pid() ~= nil
       for _, name in ipairs(wait) do
