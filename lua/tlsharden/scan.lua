@@ -44,7 +44,7 @@ local function check_common(opts, needs_resolver)
   o.max_suites = errors.integer(FN, opts, "max_suites", 1, 4000, nil)
   grade.check_guide(FN, opts.guide)
   for _, k in ipairs { "cafile", "capath", "from", "at", "guide", "starttls_cap", "resolv_conf", "order", "clients",
-      "dnssec", "trust_anchor" } do
+      "dnssec", "trust_anchor", "allow" } do
     o[k] = opts[k]
   end
   if opts.sni ~= nil and opts.sni ~= false and not (type(opts.sni) == "string" and scan_target.is_name(opts.sni)) then
@@ -113,7 +113,7 @@ local function allowed(o, eps, result)
       out[#out + 1] = ep
     else
       problems.add(result.problems, "error", "ENDPOINT_REFUSED", ("%s is not scanned: %s"):format(discovery.label(ep),
-        errors.shorten(tostring(why or "refused"))), { address = ep.address, port = ep.port })
+        errors.shorten(tostring(why or "refused"))), { host = ep.host or ep.address, kind = ep.kind })
     end
   end
   return out

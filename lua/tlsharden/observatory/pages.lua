@@ -204,7 +204,7 @@ local function scan_form(base, values, message)
       k[1], k[1] == kind and " checked" or "", esc(k[2]))
   end
   out[#out + 1] = "</fieldset>"
-  local open = (starttls ~= "" or str(values.xmpphost)) and " open" or ""
+  local open = (starttls ~= "" or (str(values.xmpphost) or "") ~= "") and " open" or ""
   out[#out + 1] = "<details" .. open .. "><summary>Details for host:port targets</summary><div>"
   out[#out + 1] = '<label for="starttls">STARTTLS</label><select id="starttls" name="starttls">'
   for _, s in ipairs(STARTTLS) do

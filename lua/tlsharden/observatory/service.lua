@@ -301,8 +301,15 @@ function Service:finish(rec, result, err)
       rec.state = "done"
     else
       rec.state = "failed"
+      -- why: an endpoint refused says more than a DNS answer on the way
+      local why
+      for _, code in ipairs { "ENDPOINT_REFUSED", "NO_ENDPOINTS" } do
+        for _, p in ipairs(result.problems or {}) do
+          if not why and p.code == code then why = p.message end
+        end
+      end
       local first = result.problems and result.problems[1]
-      rec.error = first and first.message or "no endpoint was scanned"
+      rec.error = why or (first and first.message) or "no endpoint was scanned"
     end
   else
     rec.state, rec.error = "failed", err or "the scan failed"

@@ -440,7 +440,10 @@ local function s_client(ctx, opts)
   local inner = ("(printf %s; sleep %d) | timeout %d openssl s_client -connect %s %s -servername %s %s > %s 2>&1")
     :format(sh_quote(opts.input or ""), wait, wait, sh_quote(host .. ":" .. t.port), starttls, sh_quote(t.domain),
       args, sh_quote(out))
-  local cmd = ("setsid sh -c %s > /dev/null 2>&1 < /dev/null & echo $!"):format(sh_quote(inner))
+  -- the descriptors the process holds (inside Prosody: its listeners and
+  -- clients) are closed first, so that nothing outlives the process with them
+  inner = 'for f in /proc/$$/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done 2>/dev/null; ' .. inner
+  local cmd = ("setsid bash -c %s > /dev/null 2>&1 < /dev/null & echo $!"):format(sh_quote(inner))
   local function clean()
     os.remove(out)
     for _, f in pairs(files) do os.remove(f) end
