@@ -88,9 +88,11 @@ deps:
 # record-hellos installs them). nsd serves the signed zone of
 # spec/helpers/dnssec_zone.lua, which unbound-host, delv and dig (from
 # bind9-dnsutils) and the scanner (lua-unbound, which scripts/install-deps.sh
-# installs for every run) validate.
+# installs for every run) validate. The observatory's specs store through
+# Prosody's mod_storage_sql on SQLite (lua-dbi-sqlite3); the scheduler's
+# benchmark runs a cqueues backend beside it (lua-cqueues).
 TEST_PACKAGES = clang libclang-rt-14-dev gnutls-bin chromium ejabberd libnss3-tools python3-gi gir1.2-glib-2.0 glib-networking openjdk-17-jdk-headless \
-  nsd unbound-host bind9-dnsutils
+  nsd unbound-host bind9-dnsutils lua-dbi-sqlite3 lua-cqueues
 TEST_BUILDS = $(if $(filter $(OLDER_LUA),$(LUA_V)),build/tlsharden/core.so,$(OLDER_CORES) build/threads fuzz-build)
 
 test:

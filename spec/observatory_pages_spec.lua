@@ -4,7 +4,8 @@
 -- (the grade, every endpoint, the order of suites), for escaping, for
 -- every state of a scan, for the directory's order, for missing or
 -- mistyped fields; then opened in a real browser at a desktop's and a
--- phone's width.
+-- phone's width. Tagged #truth (a real Prosody and a real browser): the
+-- release suite runs it.
 local json = require "tlsharden.json"
 local tlsharden = require "tlsharden"
 local grade = require "tlsharden.grade"
@@ -49,7 +50,7 @@ local function row_domains(html)
   return out
 end
 
-describe("observatory pages", function()
+describe("observatory pages #truth", function()
   local version = prosody.version("0.12")
   if not version.ok then
     pending("needs Debian's prosody 0.12: " .. tostring(version.reason))

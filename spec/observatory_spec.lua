@@ -272,7 +272,7 @@ describe("mod_tlsharden_observatory #truth", function()
     it("limits the queue and shares a scan of the same request", function()
       local silent = assert(socket.bind("127.0.0.1", 0))
       local _, port = silent:getsockname()
-      local obs = start(version, { [P .. "concurrent"] = 1, [P .. "queue"] = 2, [P .. "timeout"] = 3,
+      local obs = start(version, { [P .. "concurrent"] = 1, [P .. "queue"] = 2, [P .. "timeout"] = 1.5,
         [P .. "rescan_interval"] = 0 })
       with(obs, function()
         local ids = {}

@@ -65,7 +65,8 @@ function M.new(opts)
     queue = {},     -- ids waiting, oldest first
     running = 0,
     clients = {},   -- client address -> times of its requests
-    rendered = {},  -- id -> the decoded result of a done scan (a few)
+    asked = 0,      -- requests since the client table was last pruned
+    version = 0,    -- counts the directory's changes (caches of pages built from it)
   }, Service)
   self:recover()
   return self
@@ -242,6 +243,14 @@ local function client_allowed(self, client)
     if now - t < period then kept[#kept + 1] = t end
   end
   self.clients[client] = kept
+  -- now and then, forget the clients with no request in the period
+  self.asked = self.asked + 1
+  if self.asked >= 256 then
+    self.asked = 0
+    for c, ts in pairs(self.clients) do
+      if c ~= client and (#ts == 0 or now - ts[#ts] >= period) then self.clients[c] = nil end
+    end
+  end
   if #kept >= self.limits.client_limit then
     return false, math.max(1, math.ceil(kept[1] + period - now))
   end
@@ -339,6 +348,7 @@ function Service:finish(rec, result, err)
     e.target = rec.target
     dir[rec.domain] = e
     store_set(self.index, "directory", dir)
+    self.version = self.version + 1
   end
   self.log(rec.state == "done" and "info" or "warn", "scan %s of %s (%s): %s%s", rec.id, rec.target, rec.kind,
     rec.state, rec.grade and (", grade " .. rec.grade) or (rec.error and (": " .. rec.error) or ""))

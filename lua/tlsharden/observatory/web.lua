@@ -118,13 +118,21 @@ local function directory_entries(service, query)
   return list, sort, order
 end
 
+-- The report reads every domain's latest result: built again only when
+-- the directory has changed.
+local report_cache = setmetatable({}, { __mode = "k" })
+
 local function report_page(service, base)
+  local cached = report_cache[service]
+  if cached and cached.version == service.version and cached.base == base then return page(200, cached.html) end
   local recs = {}
   for _, e in ipairs(service:directory()) do
     local rec = e.id and service:get(e.id)
     if rec and rec.state == "done" then recs[#recs + 1] = rec end
   end
-  return page(200, report.html(recs, { base = base, title = "The directory's survey report" }))
+  local html = report.html(recs, { base = base, title = "The directory's survey report" })
+  report_cache[service] = { version = service.version, base = base, html = html }
+  return page(200, html)
 end
 
 --- The answer to a request that failed inside (a page, or JSON below /api/).
