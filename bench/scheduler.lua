@@ -137,7 +137,7 @@ local function round_trip(server, port, on_done)
   handle:setflags(false, true)
 end
 
-local function worker_scan(backend, n, port, ca, probes)
+local function worker_scan(backend, n, port, ca, probes, rtt_port)
   local scan = require "tlsharden.scan"
   local target = "127.0.0.1:" .. port
   local opts = { starttls = "c2s", xmpphost = "localhost", kind = "c2s", cafile = ca }
@@ -166,12 +166,19 @@ local function worker_scan(backend, n, port, ca, probes)
     if not ok then out.errors[#out.errors + 1] = tostring(err):match("^[^\n]*") end
     t_end = t_end or { socket.gettime(), os.clock() }
   else
-    local lateness, trips, trip_fail = {}, {}, 0
+    -- the probes' samples while the loop idles (before the scans) and while the scans run
+    local idle, busy_ = { late = {}, trips = {} }, { late = {}, trips = {} }
+    local function phase()
+      if not t_wall then return idle end
+      if not t_end then return busy_ end
+    end
+    local trip_fail = 0
     local stop, timed_out = false, false
     local last = socket.gettime()
     server.add_task(0.01, function()
       local now = socket.gettime()
-      if t_wall and not t_end then lateness[#lateness + 1] = math.max(0, now - last - 0.01) end
+      local ph = phase()
+      if ph then ph.late[#ph.late + 1] = math.max(0, now - last - 0.01) end
       last = now
       if stop then return nil end
       return 0.01
@@ -180,18 +187,20 @@ local function worker_scan(backend, n, port, ca, probes)
       local busy = false
       server.add_task(0.05, function()
         if stop then return nil end
-        if t_wall and not t_end and not busy then
+        local ph = phase()
+        if ph and not busy then
           busy = true
-          round_trip(server, port, function(s)
+          round_trip(server, rtt_port, function(s)
             busy = false
-            if s then trips[#trips + 1] = s else trip_fail = trip_fail + 1 end
+            if s then ph.trips[#ph.trips + 1] = s else trip_fail = trip_fail + 1 end
           end)
         end
         return 0.05
       end)
     end
     -- the scans start from a callback of the running loop, as a Prosody module starts them
-    server.add_task(0.1, function() start() end)
+    -- (after a second of the probes alone, when there are probes)
+    server.add_task(probes and 1 or 0.1, function() start() end)
     local limit = socket.gettime() + (n > 1 and 240 or 120)
     repeat
       server.loop(true)
@@ -204,14 +213,19 @@ local function worker_scan(backend, n, port, ca, probes)
     local settle = socket.gettime() + 0.3
     server.add_task(0.3, function() end)  -- so that the loop's wait ends
     while socket.gettime() < settle do server.loop(true) end
-    table.sort(lateness)
-    out.late_max = lateness[#lateness]
-    out.late_p99 = lateness[math.max(1, math.ceil(#lateness * 0.99))]
-    out.ticks = #lateness
-    if probes then
-      table.sort(trips)
-      out.rtt_max, out.rtt_median, out.rtts, out.rtt_fail = trips[#trips], median(trips), #trips, trip_fail
+    for prefix, ph in pairs { [""] = busy_, idle_ = idle } do
+      local lateness, trips = ph.late, ph.trips
+      table.sort(lateness)
+      out[prefix .. "late_max"] = lateness[#lateness]
+      out[prefix .. "late_p99"] = lateness[math.max(1, math.ceil(#lateness * 0.99))]
+      out[prefix .. "late_median"] = median(lateness)
+      out[prefix .. "ticks"] = #lateness
+      if probes then
+        table.sort(trips)
+        out[prefix .. "rtt_max"], out[prefix .. "rtt_median"], out[prefix .. "rtts"] = trips[#trips], median(trips), #trips
+      end
     end
+    out.rtt_fail = trip_fail
     -- descriptors server_epoll still has registered: the cqueue's pollfd
     -- (c) is one of them; any other is left behind
     local left = {}
@@ -305,7 +319,7 @@ local function worker(argv)
   local kind, backend = argv[2], argv[3]
   local ok, res = pcall(function()
     if kind == "scan" then
-      return worker_scan(backend, tonumber(argv[4]), tonumber(argv[5]), argv[6], argv[7] == "1")
+      return worker_scan(backend, tonumber(argv[4]), tonumber(argv[5]), argv[6], argv[7] == "1", tonumber(argv[8]))
     end
     return worker_ceiling(backend, tonumber(argv[4]), tonumber(argv[5]))
   end)
@@ -359,11 +373,14 @@ local function run_worker(args, seconds)
   return assert(load("return " .. line, "result", "t", {}))()
 end
 
-local server = prosody.start { version = "0.12" }
+local server, probe_target
 local ok, err = pcall(function()
-  local port, ca = server.ports.c2s, server.ca
+  server = prosody.start { version = "0.12" }
+  -- the c2s round trips go to a second Prosody: the scanned one is busy
+  probe_target = prosody.start { version = "0.12" }
+  local port, ca, rtt_port = server.ports.c2s, server.ca, probe_target.ports.c2s
   local scans = smoke and { 1 } or { 1, 8 }
-  local conns = smoke and 50 or 2000
+  local sizes = smoke and { 50 } or { 1000, 2000 }
   local res = {}  -- res[id][key] = list of worker results
   local function keep(id, key, r)
     res[id] = res[id] or {}
@@ -377,20 +394,23 @@ local ok, err = pcall(function()
       local b = available[(k + round - 1) % #available + 1]
       for _, n in ipairs(scans) do
         io.stderr:write(("round %d: %s, %d scan%s\n"):format(round, b.id, n, n > 1 and "s" or ""))
-        keep(b.id, "scan" .. n, run_worker(("scan %s %d %d %s %s"):format(b.id, n, port, sh.quote(ca),
-          n > 1 and "1" or "0"), 300))
+        keep(b.id, "scan" .. n, run_worker(("scan %s %d %d %s %s %d"):format(b.id, n, port, sh.quote(ca),
+          n > 1 and "1" or "0", rtt_port), 300))
       end
-      io.stderr:write(("round %d: %s, %d connections\n"):format(round, b.id, conns))
-      keep(b.id, "ceiling", run_worker(("ceiling %s %d %g"):format(b.id, conns, smoke and 0.2 or 2), 120))
+      for _, size in ipairs(sizes) do
+        io.stderr:write(("round %d: %s, %d connections\n"):format(round, b.id, size))
+        keep(b.id, "ceiling" .. size, run_worker(("ceiling %s %d %g"):format(b.id, size, smoke and 0.2 or 2), 120))
+      end
     end
   end
 
   -- the same findings everywhere?
-  local reference, differences = nil, {}
+  local reference, differences, count = nil, {}, 0
   for _, b in ipairs(available) do
     for _, key in ipairs { "scan1", "scan8" } do
       for _, r in ipairs(res[b.id][key] or {}) do
         for _, s in ipairs(r.sigs or {}) do
+          count = count + 1
           reference = reference or s
           if s ~= reference then differences[#differences + 1] = ("%s %s: %s"):format(b.id, key, s) end
         end
@@ -398,61 +418,97 @@ local ok, err = pcall(function()
     end
   end
 
-  local function med(id, key, field, scale)
+  local function values(id, key, field, scale)
     local t = {}
     for _, r in ipairs((res[id] or {})[key] or {}) do
       if type(r[field]) == "number" then t[#t + 1] = r[field] * (scale or 1) end
     end
-    return median(t)
+    table.sort(t)
+    return t
   end
+  local function med(id, key, field, scale) return median(values(id, key, field, scale)) end
   local function f(fmt, v) return v and fmt:format(v) or "-" end
+  -- median, and the range of the rounds
+  local function spread(id, key, field, fmt)
+    local t = values(id, key, field)
+    if #t == 0 then return "-" end
+    if #t == 1 then return fmt:format(t[1]) .. " s" end
+    return ("%s s (%s–%s)"):format(fmt:format(median(t)), fmt:format(t[1]), fmt:format(t[#t]))
+  end
 
-  print("| backend | 1 scan: wall | 1 scan: CPU | 8 scans: wall | 8 scans: CPU | timer lateness, max / p99 | c2s round trip, max / median | heap at end (after a full GC) |")
-  print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+  print("Scans (tlsharden.scan.run, c2s STARTTLS of a loopback Prosody 0.12): median of the rounds (their range)")
+  print("")
+  print("| backend | 1 scan: wall | 1 scan: CPU | 8 scans: wall | 8 scans: CPU | Lua heap at end (after a full GC) |")
+  print("| --- | ---: | ---: | ---: | ---: | ---: |")
   local top = smoke and "scan1" or "scan8"
   for _, b in ipairs(BACKENDS) do
     if b.skip then
-      print(("| %s %s | not run: %s |||||||"):format(b.id, b.name, b.skip))
+      print(("| %s %s | not run: %s ||||||"):format(b.id, b.name, b.skip))
     else
-      local loop = b.id == "b" or b.id == "c"
-      print(("| %s %s | %s | %s | %s | %s | %s | %s | %s |"):format(b.id, b.name,
-        f("%.2f s", med(b.id, "scan1", "wall")), f("%.2f s", med(b.id, "scan1", "cpu")),
-        f("%.2f s", med(b.id, "scan8", "wall")), f("%.2f s", med(b.id, "scan8", "cpu")),
-        loop and (f("%.0f", med(b.id, top, "late_max", 1000)) .. " / " .. f("%.0f ms", med(b.id, top, "late_p99", 1000))) or "no loop",
-        (loop and not smoke) and (f("%.0f", med(b.id, "scan8", "rtt_max", 1000)) .. " / " .. f("%.1f ms", med(b.id, "scan8", "rtt_median", 1000))) or "-",
+      print(("| %s %s | %s | %s | %s | %s | %s |"):format(b.id, b.name,
+        spread(b.id, "scan1", "wall", "%.2f"), spread(b.id, "scan1", "cpu", "%.2f"),
+        spread(b.id, "scan8", "wall", "%.2f"), spread(b.id, "scan8", "cpu", "%.2f"),
         f("%.0f KiB", med(b.id, top, "heap_kib")) .. " (" .. f("%.0f KiB", med(b.id, top, "heap_kib_collected")) .. ")"))
     end
   end
   print("")
-  print(("| backend | %d connections: made | waited on at once | highest descriptor | seconds | what stopped it |"):format(conns))
-  print("| --- | ---: | ---: | ---: | ---: | --- |")
+  print(("What the loop's other users feel while %s run (b, c); idle: the second before they start."):format(
+    smoke and "1 scan" or "8 scans"))
+  print("10 ms timer: lateness median / p99 / max; c2s round trip (connect, stream header, features) to a second Prosody every 50 ms: median / max")
+  print("")
+  print("| backend | timer, idle | timer, scans running | round trip, idle | round trip, scans running | timer ticks, round trips (per run) |")
+  print("| --- | ---: | ---: | ---: | ---: | ---: |")
   for _, b in ipairs(available) do
-    local rs = res[b.id].ceiling
-    local last = rs[#rs]
-    print(("| %s | %s | %s | %s | %s | %s |"):format(b.id, f("%d", med(b.id, "ceiling", "connected")),
-      f("%d", med(b.id, "ceiling", "waited")), f("%d", med(b.id, "ceiling", "highest_fd")),
-      f("%.2f", med(b.id, "ceiling", "seconds")),
-      (last.errors and last.errors[1]) or last.first_error or "nothing"))
+    if b.id == "b" or b.id == "c" then
+      local function late(prefix)
+        return ("%s / %s / %s ms"):format(f("%.1f", med(b.id, top, prefix .. "late_median", 1000)),
+          f("%.0f", med(b.id, top, prefix .. "late_p99", 1000)), f("%.0f", med(b.id, top, prefix .. "late_max", 1000)))
+      end
+      local function rtt(prefix)
+        if smoke then return "-" end
+        return ("%s / %s ms"):format(f("%.1f", med(b.id, top, prefix .. "rtt_median", 1000)),
+          f("%.0f", med(b.id, top, prefix .. "rtt_max", 1000)))
+      end
+      print(("| %s | %s | %s | %s | %s | %s, %s |"):format(b.id, late("idle_"), late(""), rtt("idle_"), rtt(""),
+        f("%d", med(b.id, top, "ticks")), f("%d", med(b.id, top, "rtts"))))
+    end
   end
   print("")
+  for _, size in ipairs(sizes) do
+    local key = "ceiling" .. size
+    print(("| backend | %d plain TCP connections: made | waited on at once | highest descriptor | seconds (%s s of waiting) | what stopped it |")
+      :format(size, smoke and "0.2" or "2"))
+    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    for _, b in ipairs(available) do
+      local rs = res[b.id][key]
+      local last = rs[#rs]
+      print(("| %s | %s | %s | %s | %s | %s |"):format(b.id, f("%d", med(b.id, key, "connected")),
+        f("%d", med(b.id, key, "waited")), f("%d", med(b.id, key, "highest_fd")),
+        f("%.2f", med(b.id, key, "seconds")),
+        (last.errors and last.errors[1]) or last.first_error or "nothing"))
+    end
+    print("")
+  end
   for _, b in ipairs(available) do
     if b.id == "b" or b.id == "c" then
       for _, key in ipairs { "scan1", "scan8" } do
         for i, r in ipairs(res[b.id][key] or {}) do
           if r.fds_left and r.fds_left ~= "" then
             print(("%s %s round %d: descriptors server_epoll still watches after the scans: %s (%s)%s"):format(b.id, key, i,
-              r.fds_left, r.fds_open, r.sched_watches and (", scheduler watches " .. r.sched_watches) or ""))
+              r.fds_left, r.fds_open, r.sched_watches and (", the scheduler's own watches: " .. r.sched_watches) or ""))
           end
         end
       end
     end
   end
-  print(#differences == 0 and ("every scan found the same: " .. tostring(reference))
+  print("")
+  print(#differences == 0 and ("all %d scans found the same: %s"):format(count, tostring(reference))
     or ("DIFFERENT findings (reference: %s):\n  %s"):format(tostring(reference), table.concat(differences, "\n  ")))
   print("")
-  print(("median of %d round%s, each measurement a process of its own (ulimit -n 4096); Prosody 0.12 c2s STARTTLS on 127.0.0.1;"
+  print(("%d round%s in rotating order, each measurement a process of its own (ulimit -n 4096);"
     .. " 8 scans share one scheduler with room for 9 connections each"):format(rounds, rounds == 1 and "" or "s"))
-  print("machine: " .. bench.machine() .. "; " .. _VERSION)
+  print("machine: " .. bench.machine() .. "; " .. _VERSION .. "; lua-cqueues " .. (have_cqueues() and require("cqueues").VERSION or "none"))
 end)
-server.stop()
+if probe_target then probe_target.stop() end
+if server then server.stop() end
 if not ok then error(err, 0) end
