@@ -146,6 +146,8 @@ bench-smoke: deps
 	@$(LUA_BIN) bench/survey.lua 20 8 --timeout 1 > /dev/null
 	@$(LUA_BIN) bench/handshake/run.lua 50 2 > /dev/null
 	@$(LUA_BIN) bench/prosody_startup.lua 5 1 0.12 > /dev/null
+	@$(LUA_BIN) bench/scheduler.lua --smoke > /dev/null
+	@$(LUA_BIN) bench/observatory.lua --smoke > /dev/null
 	@echo "bench-smoke: every benchmark ran"
 
 # The full set; each one's output is kept as its latest run in
@@ -158,6 +160,8 @@ bench: deps
 	@$(MAKE) --no-print-directory all build/bench/hsload
 	$(LUA_BIN) bench/handshake/run.lua 3000 10 | $(BENCH_DOC) handshake $(BENCH_OUT)
 	$(LUA_BIN) bench/ciphers.lua 3 | $(BENCH_DOC) ciphers $(BENCH_OUT)
+	$(LUA_BIN) bench/scheduler.lua 5 | $(BENCH_DOC) scheduler $(BENCH_OUT)
+	$(LUA_BIN) bench/observatory.lua 15 100 | $(BENCH_DOC) observatory $(BENCH_OUT)
 	$(LUA_BIN) bench/merge.lua 3 | $(BENCH_DOC) merge $(BENCH_OUT)
 	$(LUA_BIN) bench/context.lua 6 | $(BENCH_DOC) context $(BENCH_OUT)
 	$(LUA_BIN) bench/audit.lua 1000 | $(BENCH_DOC) audit $(BENCH_OUT)

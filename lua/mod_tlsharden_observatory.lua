@@ -56,10 +56,30 @@ local sched = net.scheduler {
   on_error = function(task) module:log("error", "observatory task failed: %s", tostring(task.error)) end,
 }
 
+-- Prosody collects garbage eagerly (a new cycle when the heap has grown
+-- by 5 %, util/startup.lua's default), which makes every byte a scan
+-- allocates cost a pass over the server's whole heap: while scans run,
+-- the collector waits until the heap has doubled (Lua's own default), and
+-- Prosody's setting comes back when the last scan ends. 0 leaves the
+-- collector alone; so does a generational one.
+local gc_pause = module:get_option_number(PREFIX .. "gc_pause", 200)
+local gc_config = module:get_option("gc")
+local gc_saved
+local function on_busy(busy)
+  if gc_pause <= 0 or (type(gc_config) == "table" and gc_config.mode == "generational") then return end
+  if busy and not gc_saved then
+    local ok, previous = pcall(collectgarbage, "setpause", gc_pause)
+    if ok then gc_saved = previous end
+  elseif not busy and gc_saved then
+    pcall(collectgarbage, "setpause", gc_saved)
+    gc_saved = nil
+  end
+end
+
 local service = service_mod.new {
   stores = { scans = module:open_store(PREFIX:sub(1, -2) .. "_scans"), index = module:open_store(PREFIX:sub(1, -2)) },
   scheduler = sched, policy = policy, scan_options = scan_options, limits = limits,
-  new_id = id.medium, log = function(...) module:log(...) end,
+  new_id = id.medium, log = function(...) module:log(...) end, on_busy = on_busy,
 }
 
 -- the path the pages live under, as mod_http gives it (http_paths may move it)
@@ -112,4 +132,5 @@ module:log("info", "observatory at %s: %d scans at once, %d queued at most, %d c
 function module.unload()
   -- scans in flight stop here; the next load marks them cut off
   sched:stop()
+  on_busy(false)
 end

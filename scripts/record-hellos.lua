@@ -325,7 +325,7 @@ end
 --- Stop the client: its process group (timeout's), then wait for it.
 local function stop(pid)
   if not pid then return end
-  os.execute(("kill -TERM -- -%d 2>/dev/null; kill -TERM %d 2>/dev/null"):format(pid, pid))
+  os.execute(("kill -TERM -%d 2>/dev/null; kill -TERM %d 2>/dev/null"):format(pid, pid))
   local deadline = socket.gettime() + 3
   while alive(pid) and socket.gettime() < deadline do socket.sleep(0.05) end
   os.execute(("kill -KILL -- -%d 2>/dev/null; kill -KILL %d 2>/dev/null"):format(pid, pid))

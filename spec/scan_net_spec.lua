@@ -138,4 +138,86 @@ describe("tlsharden.scan.net", function()
     assert.is_false(ok)
     assert.matches("tlsharden.scan.net.connect: bad argument #2 'port': expected a port number, got 0", err, 1, true)
   end)
+
+  -- Prosody's server_epoll loaded on its own (Debian's 0.12, built for Lua
+  -- 5.4), in a process of its own so that a loop that never ends is only
+  -- a failure
+  local EPOLL = "/usr/lib/prosody/net/server_epoll.lua"
+  local function in_epoll(body)
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write(([[
+package.path = "lua/?.lua;lua/?/init.lua;/usr/lib/prosody/?.lua;" .. package.path
+package.cpath = "build/?.so;/usr/lib/prosody/?.so;" .. package.cpath
+local socket = require "socket"
+local server = require "net.server_epoll"
+local net = require "tlsharden.scan.net"
+local sched = net.scheduler { loop = { watchfd = server.watchfd, add_task = server.add_task,
+  stop_task = server.timer.stop } }
+%s
+]]):format(body))
+    f:close()
+    local p = io.popen("timeout 20 lua5.4 " .. script .. " 2>&1")
+    local out = p:read("*a")
+    p:close()
+    os.remove(script)
+    return out
+  end
+
+  it("lives inside Prosody's loop: wakes on readiness, closes what it watched, lets the loop end", function()
+    if _VERSION ~= "Lua 5.4" or not io.open(EPOLL) then
+      return pending("needs Prosody 0.12's server_epoll and Lua 5.4")
+    end
+    local out = in_epoll [[
+sched.on_error = function(task) print("task failed: " .. tostring(task.error)); os.exit(2) end
+local listener = assert(socket.bind("127.0.0.1", 0))
+local _, port = listener:getsockname()
+port = tonumber(port)
+local got, waited, done
+sched:spawn(function()
+  local conn = assert(sched:connect("127.0.0.1", port, 2))
+  local peer = listener:accept()
+  sched:spawn(function() sched:sleep(0.05); peer:send("hello") end)
+  local t0 = net.now()
+  got = conn:receive(5, 3)
+  waited = net.now() - t0
+  -- a socket closed by its task right after its wait woke, as the scanner does with TLS
+  local tcp = assert(socket.connect("127.0.0.1", port))
+  tcp:settimeout(0)
+  sched:wait(tcp, "read", 0.05)
+  tcp:close()
+  conn:close()
+  peer:close()
+  done = true
+end)
+local beat = server.add_task(0.01, function() return 0.01 end)
+repeat server.loop(true) until done
+server.loop(true)
+server.timer.stop(beat)
+server.setquitting(true)
+server.add_task(8, function() print("loop still running"); os.exit(1) end)
+server.loop()
+print(("returned got=%s woke_early=%s count=%d"):format(tostring(got), tostring(waited < 2.5), sched:count()))
+]]
+    assert.matches("returned got=hello woke_early=true count=0", out, 1, true)
+  end)
+
+  it("runs a task that raises beside the others, and reports it", function()
+    if _VERSION ~= "Lua 5.4" or not io.open(EPOLL) then
+      return pending("needs Prosody 0.12's server_epoll and Lua 5.4")
+    end
+    local out = in_epoll [[
+local failed, other
+sched.on_error = function(task) failed = task.error end
+sched:spawn(function() sched:sleep(0.01); error("boom") end)
+sched:spawn(function() sched:sleep(0.05); other = true end)
+server.add_task(0.2, function() server.setquitting(true) end)
+server.loop()
+print(("failed=%s other=%s"):format(tostring(failed):match("boom") or "no", tostring(other)))
+local ok, err = pcall(sched.run, sched)
+print(("run %s %s"):format(tostring(ok), tostring(err):match("loop's callbacks") or tostring(err)))
+]]
+    assert.matches("failed=boom other=true", out, 1, true)
+    assert.matches("run false loop's callbacks", out, 1, true)
+  end)
 end)

@@ -43,7 +43,9 @@ local function log_nothing() end
 -- scheduler (a tlsharden.scan.net scheduler), policy (observatory.policy),
 -- scan_options (tlsharden.scan options every scan gets: resolver, cafile,
 -- ...), limits (as M.DEFAULTS), now, new_id, log(level, fmt, ...), run
--- (the scan: run(sched, target, opts) -> result; default tlsharden.scan.run).
+-- (the scan: run(sched, target, opts) -> result; default tlsharden.scan.run),
+-- on_busy(true) when the first scan starts and on_busy(false) when the
+-- last one ends.
 function M.new(opts)
   local limits = {}
   for k, v in pairs(M.DEFAULTS) do limits[k] = v end
@@ -61,6 +63,7 @@ function M.new(opts)
     scans = opts.stores.scans, index = opts.stores.index, sched = opts.scheduler, policy = opts.policy,
     scan_options = opts.scan_options or {}, limits = limits, now = opts.now or os.time,
     new_id = opts.new_id, log = opts.log or log_nothing, run = opts.run or scan.run,
+    on_busy = opts.on_busy or log_nothing,
     live = {},      -- id -> record of a scan queued or running
     queue = {},     -- ids waiting, oldest first
     running = 0,
@@ -110,9 +113,9 @@ local function save(self, rec)
   store_set(self.scans, rec.id, row)
 end
 
---- A scan's record (live or stored), or nil. Done records carry result
--- (decoded) and result_json.
-function Service:get(id)
+--- A scan's record (live or stored), or nil. Done records carry
+-- result_json, and result (decoded) unless raw.
+function Service:get(id, raw)
   if type(id) ~= "string" or not id:match("^[%w_-]+$") or #id > 64 then return nil end
   local rec = self.live[id]
   if rec then
@@ -125,7 +128,7 @@ function Service:get(id)
   end
   local row = store_get(self.scans, id)
   if not row then return nil end
-  if row.result_json then
+  if row.result_json and not raw then
     local ok, decoded = pcall(json.decode, row.result_json)
     row.result = ok and decoded or nil
   end
@@ -356,9 +359,10 @@ end
 
 function Service:start_scan(rec)
   self.running = self.running + 1
+  if self.running == 1 then self.on_busy(true) end
   rec.state, rec.started = "running", self.now()
   rec.progress = { message = "looking up the endpoints", done = 0, total = 0 }
-  save(self, rec)
+  -- (not stored: the pending list says it was queued or running)
   local opts = self:scan_opts { kind = rec.kind ~= "both" and rec.kind or nil, starttls = rec.starttls,
     xmpphost = rec.xmpphost }
   local policy = self.policy
@@ -370,6 +374,7 @@ function Service:start_scan(rec)
   self.sched:spawn(function()
     local ok, result = pcall(self.run, self.sched, rec.target, opts)
     self.running = self.running - 1
+    if self.running == 0 and #self.queue == 0 then self.on_busy(false) end
     local fok, ferr = pcall(self.finish, self, rec, ok and result or nil,
       not ok and ("internal error: " .. errors.shorten((tostring(result):match("^[^\n]*")))) or nil)
     if not fok then self.log("error", "scan %s could not be recorded: %s", rec.id, tostring(ferr)) end

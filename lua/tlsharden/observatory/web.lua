@@ -97,7 +97,7 @@ end
 -- GET api/scans/ID: the record's fields and the result as the command
 -- line prints it (the stored text itself).
 local function scan_api(service, id)
-  local rec = service:get(id)
+  local rec = service:get(id, true)
   if not rec then return api_error(404, "no scan with this id") end
   local doc = { id = rec.id, state = rec.state, target = rec.target, kind = rec.kind, domain = rec.domain,
     queued = rec.queued, started = rec.started, finished = rec.finished, error = rec.error, grade = rec.grade,

@@ -60,7 +60,7 @@ function M.scheduler(opts)
     on_error = opts.on_error,
     slice = errors.number(fn, opts, "slice", 0.001, 10, SLICE),
     tasks = {},       -- loop backend: which task each parked coroutine belongs to
-    watches = {},     -- loop backend: socket -> { handle, read, write }
+    watches = {},     -- loop backend: descriptor -> { handle, read, write }
     per_server = errors.integer(fn, opts, "per_server", 1, 65536, DEFAULTS.per_server),
     max_connections = errors.integer(fn, opts, "max_connections", 1, 65536, DEFAULTS.max_connections),
     timeout = errors.number(fn, opts, "timeout", 0, 86400, DEFAULTS.timeout),
@@ -94,6 +94,8 @@ end
 local function park(self, wait)
   local co = coroutine.running()
   wait.co = co
+  -- the loop watches descriptors: a TCP socket and the TLS one over it share one
+  if self.loop and wait.sock then wait.fd = wait.sock:getfd() end
   self.waiting[#self.waiting + 1] = wait
   return coroutine.yield(wait)
 end
@@ -242,55 +244,65 @@ end
 
 -- ---- the loop backend ----
 
-function unwatch(self, sock)
-  local w = self.watches[sock]
-  if not w then return end
-  self.watches[sock] = nil
-  w.handle:setflags(false, false)
-  w.handle:close()
+-- A descriptor's watch: one handle of the loop per descriptor number,
+-- kept and reused from one wait to the next (a TCP socket and the TLS
+-- socket over it share it); its flags are cleared as soon as the waits on
+-- it wake, before the task that may close it runs, so that the loop never
+-- holds a closed descriptor.
+local function quiet(w)
+  if w.read or w.write then
+    w.handle:setflags(false, false)
+    w.read, w.write = false, false
+  end
 end
 
--- Wake the waits of kind on sock (the loop saw it ready) and run.
+function unwatch(self, sock)
+  local w = self.watches[sock:getfd()]
+  if w then quiet(w) end
+end
+
+-- Wake the waits of kind on descriptor fd (the loop saw it ready) and run.
 local pump
-local function on_ready(self, sock, kind)
+local function on_ready(self, fd, kind)
   for _, wt in ipairs(self.waiting) do
-    if wt.sock == sock and wt.kind == kind then wt.wake = true end
+    if wt.fd == fd and wt.kind == kind then wt.wake = true end
   end
   pump(self)
 end
 
--- Watch what the waiting tasks wait for: a descriptor each (its flags the
--- union of its waits) and one timer at the nearest deadline.
+-- Watch what the waiting tasks wait for: each descriptor's flags the
+-- union of its waits, and one timer no later than the nearest deadline.
 local function arm(self)
   local want, nearest = {}, math.huge
   for _, wt in ipairs(self.waiting) do
-    if wt.sock then
-      local w = want[wt.sock] or {}
-      want[wt.sock] = w
+    if wt.fd and wt.fd >= 0 then
+      local w = want[wt.fd] or {}
+      want[wt.fd] = w
       w[wt.kind] = true
     end
     if wt.deadline < nearest then nearest = wt.deadline end
   end
-  for sock in pairs(self.watches) do
-    if not want[sock] then unwatch(self, sock) end
+  for fd, w in pairs(self.watches) do
+    if not want[fd] then quiet(w) end
   end
-  for sock, w in pairs(want) do
-    local have = self.watches[sock]
+  for fd, w in pairs(want) do
+    local have = self.watches[fd]
     if not have then
-      local fd = sock:getfd()
-      if type(fd) == "number" and fd >= 0 then
-        local handle = self.loop.watchfd(fd, function() on_ready(self, sock, "read") end,
-          function() on_ready(self, sock, "write") end)
-        have = { handle = handle }
-        self.watches[sock] = have
-      end
+      local handle = self.loop.watchfd(fd, function() on_ready(self, fd, "read") end,
+        function() on_ready(self, fd, "write") end)
+      -- watchfd watches both directions it has a callback for; the flags
+      -- are set to the waits' just below
+      have = { handle = handle, read = true, write = true }
+      self.watches[fd] = have
     end
-    if have and (have.read ~= (w.read or false) or have.write ~= (w.write or false)) then
+    if have.read ~= (w.read or false) or have.write ~= (w.write or false) then
       have.read, have.write = w.read or false, w.write or false
       have.handle:setflags(have.read, have.write)
     end
   end
-  if self.timer and self.timer_at ~= nearest then
+  -- a timer that fires early costs one empty turn; one that fires late a
+  -- missed deadline: it is set again only when the nearest comes sooner
+  if self.timer and nearest < self.timer_at then
     self.loop.stop_task(self.timer)
     self.timer = nil
   end
@@ -304,7 +316,7 @@ local function arm(self)
 end
 
 -- Run what is ready for up to a slice, then hand the loop back: another
--- turn at once when work is left, watchers and a timer otherwise.
+-- turn at once when work is left, watches and a timer otherwise.
 function pump(self)
   if self.pumping then return end
   self.pumping = true
@@ -321,20 +333,35 @@ function pump(self)
         break
       end
     end
-    local now, still = M.now(), {}
+    local now, still, woken, kept = M.now(), {}, nil, {}
     for _, w in ipairs(self.waiting) do
+      local value
       if w.wake then
-        self.ready[#self.ready + 1] = { tasks[w.co], true }
+        value = true
       elseif now >= w.deadline then
-        self.ready[#self.ready + 1] = { tasks[w.co], w.kind == "sleep" }
+        value = w.kind == "sleep"
       elseif w.kind == "read" and w.sock.dirty and w.sock:dirty() then
         -- LuaSec holds bytes already read from the descriptor
-        self.ready[#self.ready + 1] = { tasks[w.co], true }
+        value = true
+      end
+      if value ~= nil then
+        self.ready[#self.ready + 1] = { tasks[w.co], value }
+        if w.fd then
+          woken = woken or {}
+          woken[w.fd] = true
+        end
       else
         still[#still + 1] = w
+        if w.fd then kept[w.fd] = true end
       end
     end
     self.waiting = still
+    -- the descriptors no wait is left on stop being watched before their
+    -- tasks run (and perhaps close them)
+    for fd in pairs(woken or {}) do
+      local w = not kept[fd] and self.watches[fd]
+      if w then quiet(w) end
+    end
   until #self.ready == 0 or M.now() - t0 > self.slice
   self.pumping = false
   if #self.ready > 0 then schedule_pump(self) end
@@ -354,7 +381,8 @@ end
 -- connection (a module being unloaded).
 function Scheduler:stop()
   for conn in pairs(self.conns) do conn:close() end
-  for sock in pairs(self.watches) do unwatch(self, sock) end
+  for _, w in pairs(self.watches) do quiet(w) end
+  self.watches = {}
   if self.timer then self.loop.stop_task(self.timer) end
   self.timer, self.waiting, self.ready, self.tasks = nil, {}, {}, {}
   self.alive = 0

@@ -467,7 +467,7 @@ local function s_client(ctx, opts)
     end
     if opts.stop(text, session) or text:find("\nDONE", 1, true) then break end
   end
-  os.execute(("kill -TERM -- -%d 2>/dev/null"):format(pid))
+  os.execute(("kill -TERM -%d 2>/dev/null"):format(pid))
   if files.sess_out and not session then
     local s = read_all(files.sess_out)
     session = s and s:find(SESSION_END, 1, true) and s or nil
