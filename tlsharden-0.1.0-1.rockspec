@@ -76,6 +76,7 @@ build = {
     ["tlsharden.prosody.source"] = "lua/tlsharden/prosody/source.lua",
     ["tlsharden.prosody.config"] = "lua/tlsharden/prosody/config.lua",
     ["tlsharden.prosody.model"] = "lua/tlsharden/prosody/model.lua",
+    ["tlsharden.prosody.modules"] = "lua/tlsharden/prosody/modules.lua",
     ["tlsharden.cli.protocol"] = "lua/tlsharden/cli/protocol.lua",
     ["tlsharden.cli.ciphers"] = "lua/tlsharden/cli/ciphers.lua",
     ["tlsharden.cli.chain"] = "lua/tlsharden/cli/chain.lua",

@@ -36,13 +36,7 @@ local plugin_metrics = require "tlsharden.prosody.plugin_metrics"
 
 -- Prosody 13 names its modules prosody.*, 0.12 without the prefix; the
 -- core loads these before any plugin, so this finds Prosody's own tables.
-local function prosody_module(name)
-  local m = package.loaded["prosody." .. name] or package.loaded[name]
-  if m then return m end
-  local ok, found = pcall(require, "prosody." .. name)
-  if ok then return found end
-  return require(name)
-end
+local prosody_module = require "tlsharden.prosody.modules"
 
 local certmanager = prosody_module "core.certmanager"
 local configmanager = prosody_module "core.configmanager"

@@ -13,13 +13,7 @@ local policy_mod = require "tlsharden.observatory.policy"
 local service_mod = require "tlsharden.observatory.service"
 local web = require "tlsharden.observatory.web"
 
-local function prosody_module(name)
-  local m = package.loaded["prosody." .. name] or package.loaded[name]
-  if m then return m end
-  local ok, found = pcall(require, "prosody." .. name)
-  if ok then return found end
-  return require(name)
-end
+local prosody_module = require "tlsharden.prosody.modules"
 
 local server = prosody_module "net.server"
 local timer = prosody_module "util.timer"
