@@ -9,7 +9,6 @@ local errors = require "tlsharden.errors"
 local json = require "tlsharden.json"
 local scan = require "tlsharden.scan"
 local target_mod = require "tlsharden.scan.target"
-local grade = require "tlsharden.grade"
 
 local M = {}
 
@@ -65,6 +64,7 @@ function M.new(opts)
     new_id = opts.new_id, log = opts.log or log_nothing, run = opts.run or scan.run,
     on_busy = opts.on_busy or log_nothing,
     live = {},      -- id -> record of a scan queued or running
+    in_flight = {}, -- the ids of live, as stored (a restart finds them there)
     queue = {},     -- ids waiting, oldest first
     running = 0,
     clients = {},   -- client address -> times of its requests
@@ -92,19 +92,22 @@ function Service:directory_table()
   return store_get(self.index, "directory") or {}
 end
 
-local function pending_of(self) return store_get(self.index, "pending") or {} end
+-- The scans queued or running, kept in the store as they change.
+local function mark_in_flight(self, id, on)
+  self.in_flight[id] = on or nil
+  store_set(self.index, "in_flight", next(self.in_flight) and self.in_flight or nil)
+end
 
-local function set_pending(self, id, on)
-  local p = pending_of(self)
-  p[id] = on or nil
-  store_set(self.index, "pending", next(p) and p or nil)
+-- What makes two requests the same one (a scan they can share).
+local function request_key(r)
+  return table.concat({ r.target, r.kind, r.starttls or "", r.xmpphost or "" }, " ")
 end
 
 -- What a record is stored as: its fields, the result as the JSON text
 -- `tlsharden scan --json` prints (so that it reads back the same on
 -- every store).
 local RECORD_FIELDS = { "id", "target", "kind", "starttls", "xmpphost", "domain", "state", "queued", "started",
-  "finished", "error", "grade", "key", "source" }
+  "finished", "error", "grade", "source" }
 
 local function save(self, rec)
   local row = {}
@@ -135,16 +138,28 @@ function Service:get(id, raw)
   return row
 end
 
+-- A directory entry as callers see it: a copy, its history without the
+-- ids of scans no longer kept.
+local HISTORY_FIELDS = { "grade", "finished", "kind", "target", "starttls", "xmpphost" }
+
+local function public_entry(domain, e)
+  local entry = {}
+  for k, v in pairs(e) do entry[k] = v end
+  entry.domain = domain
+  entry.history = {}
+  for i, h in ipairs(e.history or {}) do
+    local row = { id = not h.deleted and h.id or nil }
+    for _, k in ipairs(HISTORY_FIELDS) do row[k] = h[k] end
+    entry.history[i] = row
+  end
+  return entry
+end
+
 --- The directory: a list of { domain, kind, grade, state, id, finished,
--- endpoints, history }.
+-- endpoints, target, history }.
 function Service:directory()
   local out = {}
-  for domain, e in pairs(self:directory_table()) do
-    local entry = {}
-    for k, v in pairs(e) do entry[k] = v end
-    entry.domain = domain
-    out[#out + 1] = entry
-  end
+  for domain, e in pairs(self:directory_table()) do out[#out + 1] = public_entry(domain, e) end
   table.sort(out, function(a, b) return a.domain < b.domain end)
   return out
 end
@@ -152,9 +167,9 @@ end
 --- One domain's directory entry, or nil.
 function Service:entry(domain)
   if type(domain) ~= "string" then return nil end
-  local e = self:directory_table()[domain:lower()]
-  if e then e.domain = domain:lower() end
-  return e
+  domain = domain:lower()
+  local e = self:directory_table()[domain]
+  return e and public_entry(domain, e)
 end
 
 -- ---- at load: scans a restart cut off ----
@@ -162,9 +177,9 @@ end
 --- Mark every scan that was queued or running when the process stopped
 -- as cut off (run once at start).
 function Service:recover()
-  local pending = pending_of(self)
+  local stored = store_get(self.index, "in_flight") or {}
   local n = 0
-  for id in pairs(pending) do
+  for id in pairs(stored) do
     local rec = store_get(self.scans, id)
     if rec and (rec.state == "queued" or rec.state == "running") then
       rec.state, rec.finished = "cut_off", self.now()
@@ -173,7 +188,7 @@ function Service:recover()
       n = n + 1
     end
   end
-  if next(pending) then store_set(self.index, "pending", nil) end
+  if next(stored) then store_set(self.index, "in_flight", nil) end
   if n > 0 then self.log("info", "%d scan%s cut off by a restart", n, n == 1 and " was" or "s were") end
   return n
 end
@@ -211,9 +226,9 @@ function Service:check(req)
   end
   local ok, err = pcall(scan.check, target, self:scan_opts { kind = kind, starttls = starttls, xmpphost = xmpphost })
   if not ok then return nil, 400, errors.is(err) and err.reason or tostring(err) end
-  kind = kind or "both"
-  return { target = target, kind = kind, starttls = starttls, xmpphost = xmpphost, domain = o.domain,
-    key = table.concat({ target, kind, starttls or "", xmpphost or "" }, " ") }
+  local r = { target = target, kind = kind or "both", starttls = starttls, xmpphost = xmpphost, domain = o.domain }
+  r.key = request_key(r)
+  return r
 end
 
 function Service:scan_opts(extra)
@@ -234,7 +249,10 @@ local function shared(self, r)
   if self.limits.domain_interval <= 0 then return nil end
   local e = self:directory_table()[r.domain]
   for _, h in ipairs(e and e.history or {}) do
-    if h.key == r.key and h.finished and self.now() - h.finished < self.limits.domain_interval then return h.id end
+    if not h.deleted and request_key(h) == r.key and h.finished
+        and self.now() - h.finished < self.limits.domain_interval then
+      return h.id
+    end
   end
 end
 
@@ -270,7 +288,7 @@ function Service:submit(req, client)
   if not r then return status, { error = why } end
   local id = shared(self, r)
   if id then
-    local rec = self:get(id)
+    local rec = self:get(id, true)
     return 202, { id = id, state = rec and rec.state or "done", cached = true }
   end
   local ok, retry = client_allowed(self, client)
@@ -281,23 +299,23 @@ function Service:submit(req, client)
   if #self.queue >= self.limits.queue then
     return 429, { error = ("the queue is full (%d scans wait); try again later"):format(#self.queue) }, 60
   end
-  local rec = { id = self.new_id(), target = r.target, kind = r.kind, starttls = r.starttls, xmpphost = r.xmpphost,
-    domain = r.domain, key = r.key, state = "queued", queued = self.now(), source = client and "request" or "schedule" }
-  save(self, rec)
-  set_pending(self, rec.id, true)
-  self.live[rec.id] = rec
-  self.queue[#self.queue + 1] = rec.id
-  self:pump()
+  local rec = self:enqueue(r, client and "request" or "schedule")
   return 202, { id = rec.id, state = rec.state, cached = false }
 end
 
--- ---- running ----
-
-local function endpoints_scanned(result)
-  local n = 0
-  for _ in ipairs(result.endpoints or {}) do n = n + 1 end
-  return n
+-- A checked request into the queue, as a new scan.
+function Service:enqueue(r, source)
+  local rec = { id = self.new_id(), target = r.target, kind = r.kind, starttls = r.starttls, xmpphost = r.xmpphost,
+    domain = r.domain, key = r.key, state = "queued", queued = self.now(), source = source }
+  save(self, rec)
+  mark_in_flight(self, rec.id, true)
+  self.live[rec.id] = rec
+  self.queue[#self.queue + 1] = rec.id
+  self:pump()
+  return rec
 end
+
+-- ---- running ----
 
 -- Record a finished scan: its record, the domain's directory entry, the
 -- scans of the domain beyond `keep` deleted.
@@ -309,7 +327,7 @@ function Service:finish(rec, result, err)
     for k, v in pairs(result) do doc[k] = v end
     rec.result_json = json.encode(doc)
     rec.grade = result.grade
-    if endpoints_scanned(result) > 0 then
+    if #(result.endpoints or {}) > 0 then
       rec.state = "done"
     else
       rec.state = "failed"
@@ -328,12 +346,12 @@ function Service:finish(rec, result, err)
   end
   save(self, rec)
   self.live[rec.id] = nil
-  set_pending(self, rec.id, false)
+  mark_in_flight(self, rec.id, false)
   if rec.state == "done" then
     local dir = self:directory_table()
     local e = dir[rec.domain] or { history = {} }
     table.insert(e.history, 1, { id = rec.id, grade = rec.grade, finished = rec.finished, kind = rec.kind,
-      key = rec.key, target = rec.target })
+      target = rec.target, starttls = rec.starttls, xmpphost = rec.xmpphost })
     -- the scans of the domain beyond `keep`: their records go
     local kept = 0
     for i = #e.history, 1, -1 do
@@ -347,7 +365,7 @@ function Service:finish(rec, result, err)
       end
     end
     e.kind, e.grade, e.state, e.id, e.finished = rec.kind, rec.grade, rec.state, rec.id, rec.finished
-    e.endpoints = result and endpoints_scanned(result) or 0
+    e.endpoints = #result.endpoints
     e.target = rec.target
     dir[rec.domain] = e
     store_set(self.index, "directory", dir)
@@ -362,7 +380,7 @@ function Service:start_scan(rec)
   if self.running == 1 then self.on_busy(true) end
   rec.state, rec.started = "running", self.now()
   rec.progress = { message = "looking up the endpoints", done = 0, total = 0 }
-  -- (not stored: the pending list says it was queued or running)
+  -- (not stored: the in-flight list says it was queued or running)
   local opts = self:scan_opts { kind = rec.kind ~= "both" and rec.kind or nil, starttls = rec.starttls,
     xmpphost = rec.xmpphost }
   local policy = self.policy
@@ -405,45 +423,26 @@ function Service:rescan_due()
   table.sort(due, function(a, b) return a[2].finished < b[2].finished end)
   for _, d in ipairs(due) do
     if n >= room then break end
+    -- the domain's latest request again, unless it is queued or running
     local last = d[2].history and d[2].history[1]
-    local key = last and last.key or ""
-    local t, kind, st, host = key:match("^(%S+) (%S+) (%S*) (%S*)$")
-    if t then
-      local busy = false
-      for _, rec in pairs(self.live) do
-        if rec.key == key then busy = true end
-      end
-      if not busy then
-        local status = self:submit_scheduled { target = t, kind = kind, starttls = st ~= "" and st or nil,
-          xmpphost = host ~= "" and host or nil }
-        if status == 202 then n = n + 1 end
-      end
+    local r = last and self:check { target = last.target, kind = last.kind, starttls = last.starttls,
+      xmpphost = last.xmpphost }
+    local busy = false
+    for _, rec in pairs(self.live) do
+      if r and rec.key == r.key then busy = true end
+    end
+    if r and not busy then
+      self:enqueue(r, "schedule")
+      n = n + 1
     end
   end
   if n > 0 then self.log("info", "%d domain%s queued for a rescan", n, n == 1 and "" or "s") end
   return n
 end
 
--- A rescan skips the domain interval (it is older than the rescan one).
-function Service:submit_scheduled(req)
-  local interval = self.limits.domain_interval
-  self.limits.domain_interval = 0
-  local ok, status, body = pcall(self.submit, self, req, nil)
-  self.limits.domain_interval = interval
-  if not ok then error(status, 0) end
-  return status, body
-end
-
 --- What the observatory is doing: { queued, running, limits }.
 function Service:status()
   return { queued = #self.queue, running = self.running, limits = self.limits }
-end
-
---- The worst of two grades (nil counts as none).
-function M.worse(a, b)
-  if not a then return b end
-  if not b then return a end
-  return grade.worse(a, b) and a or b
 end
 
 return M

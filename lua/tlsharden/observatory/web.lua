@@ -111,11 +111,7 @@ end
 
 local function directory_entries(service, query)
   local q = M.form(query)
-  local list, sort, order = pages.sort_entries(service:directory(), q.sort, q.order)
-  for _, e in ipairs(list) do
-    for _, h in ipairs(e.history or {}) do h.key, h.deleted = nil, nil end
-  end
-  return list, sort, order
+  return pages.sort_entries(service:directory(), q.sort, q.order)
 end
 
 -- The report reads every domain's latest result: built again only when
